@@ -1,0 +1,342 @@
+"""Vectorised generator of a district-day of device telemetry in CTWing- and IoTDA-style envelopes.
+
+Writes gzipped NDJSON into the landing layout, with switchable vendor faults and a ground-truth file that
+tests compare the pipeline against. Deterministic by seed; no per-reading Python loops.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from simulator.registry import DEVICE_TYPE_BY_NAME, DEVICE_TYPES
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+FAULT_CLASSES = (
+    "malformed_json", "missing_device_id", "missing_timestamp", "unknown_device", "future_timestamp",
+    "timezone_confusion", "out_of_range", "rsrp_sign_dropped",
+)
+
+
+@dataclass
+class FaultRates:
+    """Share of messages affected per fault class (each message gets at most one fault)."""
+
+    malformed_json: float = 0.0005
+    missing_device_id: float = 0.0003
+    missing_timestamp: float = 0.0003
+    unknown_device: float = 0.0005
+    future_timestamp: float = 0.0003
+    timezone_confusion: float = 0.0005  # IoTDA only: local time sent with a 'Z'
+    out_of_range: float = 0.0005
+    rsrp_sign_dropped: float = 0.02  # CTWing only: RSRP 114 for -114 dBm
+    duplicate_in_file: float = 0.003  # platform retries inside the same delivery
+    duplicate_cross_file: float = 0.003  # retries re-delivered in a later file
+    offline_devices: float = 0.01  # devices silent for the whole day
+
+    @classmethod
+    def none(cls) -> FaultRates:
+        return cls(**{k: 0.0 for k in asdict(cls())})
+
+
+# vendor keys per device type: (key, generator name); generators are defined in _values()
+_KEYS: dict[str, tuple[str, ...]] = {
+    "smoke": ("Smoke_Alarm", "Smoke_Value", "Battery_Level", "RSRP", "SNR"),
+    "gas": ("Gas_Alarm", "Gas_Concentration", "Battery_Level", "RSRP", "SNR"),
+    "water_meter": ("Water_Volume_L", "Battery_Level", "RSRP"),
+    "manhole": ("Cover_Status", "Tilt_Angle", "liquid_level", "Battery_Level"),
+    "sos_button": ("SOS_Status", "Battery_Level"),
+    "elec_meter": ("energy", "power"),
+    "env": ("pm25", "pm10", "noise", "temperature", "humidity"),
+    "streetlight": ("lampOn", "power"),
+    "ev_charger": ("charging", "power", "fault"),
+    "wearable": ("heartRate", "steps", "sos", "fall", "battery"),
+    "e_fence": ("intrusion", "voltage"),
+    "nmv_gate": ("passes", "ebikeBlocked"),
+}
+# the key an out-of-range fault corrupts, and the absurd value it gets
+_OUT_OF_RANGE = {
+    "smoke": ("Battery_Level", 180), "gas": ("Gas_Concentration", 250), "water_meter": ("Battery_Level", -3),
+    "manhole": ("Tilt_Angle", 720), "sos_button": ("Battery_Level", 255), "elec_meter": ("power", -500),
+    "env": ("pm25", -12), "streetlight": ("power", -1), "ev_charger": ("power", 999999),
+    "wearable": ("heartRate", 400), "e_fence": ("voltage", 99), "nmv_gate": ("passes", -4),
+}
+_SERVICE_ID = {"elec_meter": "Meter", "env": "AirQuality", "streetlight": "Lamp", "ev_charger": "Connector",
+               "wearable": "Wearable", "e_fence": "Fence", "nmv_gate": "Gate"}
+
+
+@dataclass
+class DayTruth:
+    """What the simulator wrote for one day: the numbers the pipeline must reproduce."""
+
+    day: str
+    communities: int
+    devices: int
+    files: int = 0
+    lines: int = 0
+    messages: int = 0  # distinct platform messages (before duplication)
+    readings: int = 0  # readings in distinct messages
+    faults: dict[str, int] = field(default_factory=dict)  # messages per fault class
+    fault_readings: dict[str, int] = field(default_factory=dict)  # readings per fault class
+    duplicate_lines_in_file: int = 0
+    duplicate_lines_cross_file: int = 0
+    duplicate_readings: int = 0
+    offline_devices: int = 0
+    wearer_ids: list[str] = field(default_factory=list)
+
+
+def _episode(rng: np.random.Generator, dev: np.ndarray, k: np.ndarray, n_dev: int, p: float, length: int) -> np.ndarray:
+    """1 where a device is inside a short alarm episode, else 0 (vectorised over messages)."""
+    has = rng.random(n_dev) < p
+    start = rng.integers(0, 200, n_dev)
+    return (has[dev] & (k >= start[dev]) & (k < start[dev] + length)).astype(np.int64)
+
+
+def _values(dt: str, rng: np.random.Generator, dev: np.ndarray, k: np.ndarray, hour: np.ndarray,
+            n_dev: int) -> dict[str, np.ndarray]:
+    m = dev.size
+    battery = np.clip(rng.normal(75, 18, n_dev), 5, 100).round()[dev] - (k // 24)
+    rsrp = -np.clip(rng.normal(100, 10, n_dev), 60, 135).round()[dev] + rng.integers(-3, 4, m)
+    snr = np.clip(rng.normal(12, 5, m), -5, 35).round(1)
+    day_curve = np.sin((hour - 6) / 24 * 2 * np.pi)
+    out: dict[str, np.ndarray] = {}
+    if dt == "smoke":
+        alarm = _episode(rng, dev, k, n_dev, 0.004, 3)
+        out = {"Smoke_Alarm": alarm, "Smoke_Value": (rng.random(m) * 2 + alarm * 40).round(1),
+               "Battery_Level": battery, "RSRP": rsrp, "SNR": snr}
+    elif dt == "gas":
+        alarm = _episode(rng, dev, k, n_dev, 0.004, 2)
+        out = {"Gas_Alarm": alarm, "Gas_Concentration": (rng.random(m) * 3 + alarm * 30).round(1),
+               "Battery_Level": battery, "RSRP": rsrp, "SNR": snr}
+    elif dt == "water_meter":
+        base = rng.uniform(1e5, 9e5, n_dev)[dev]
+        out = {"Water_Volume_L": (base + k * rng.uniform(0, 40, m)).round(1), "Battery_Level": battery, "RSRP": rsrp}
+    elif dt == "manhole":
+        open_ = _episode(rng, dev, k, n_dev, 0.02, 2)
+        out = {"Cover_Status": open_, "Tilt_Angle": (rng.random(m) * 2 + open_ * 60).round(1),
+               "liquid_level": rng.uniform(100, 800, m).round(), "Battery_Level": battery}
+    elif dt == "sos_button":
+        out = {"SOS_Status": _episode(rng, dev, k, n_dev, 0.01, 1), "Battery_Level": battery}
+    elif dt == "elec_meter":
+        base = rng.uniform(1e3, 2e4, n_dev)[dev]
+        power = np.clip(800 + 600 * day_curve + rng.normal(0, 300, m), 20, None).round()
+        out = {"energy": (base + k * 0.25).round(2), "power": power}
+    elif dt == "env":
+        pm25 = np.clip(35 + 15 * day_curve + rng.normal(0, 6, m), 2, None).round(1)
+        out = {"pm25": pm25, "pm10": (pm25 * rng.uniform(1.3, 1.8, m)).round(1),
+               "noise": np.clip(52 + 8 * day_curve + rng.normal(0, 3, m), 30, 100).round(1),
+               "temperature": (14 + 5 * day_curve + rng.normal(0, 1, m)).round(1),
+               "humidity": np.clip(65 - 10 * day_curve + rng.normal(0, 4, m), 10, 100).round(1)}
+    elif dt == "streetlight":
+        on = ((hour >= 17) | (hour < 6)).astype(np.int64)
+        out = {"lampOn": on, "power": (on * rng.normal(80, 4, m)).round(1)}
+    elif dt == "ev_charger":
+        charging = (rng.random(m) < 0.3).astype(np.int64)
+        out = {"charging": charging, "power": (charging * rng.normal(6800, 200, m)).round(),
+               "fault": _episode(rng, dev, k, n_dev, 0.02, 4)}
+    elif dt == "wearable":
+        out = {"heartRate": np.clip(rng.normal(76, 9, m), 45, 140).round(), "steps": (k * rng.uniform(5, 30, m)).round(),
+               "sos": _episode(rng, dev, k, n_dev, 0.01, 1), "fall": _episode(rng, dev, k, n_dev, 0.005, 1),
+               "battery": battery}
+    elif dt == "e_fence":
+        out = {"intrusion": _episode(rng, dev, k, n_dev, 0.02, 1), "voltage": rng.normal(8.5, 0.3, m).round(2)}
+    elif dt == "nmv_gate":
+        peak = np.exp(-((hour - 8) ** 2) / 2) + np.exp(-((hour - 18) ** 2) / 3)
+        out = {"passes": rng.poisson(2 + 20 * peak), "ebikeBlocked": _episode(rng, dev, k, n_dev, 0.05, 1)}
+    return out
+
+
+def _fmt_iotda(ts_ms: np.ndarray) -> pl.Series:
+    return pl.Series(ts_ms, dtype=pl.Int64).cast(pl.Datetime("ms")).dt.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _messages_for_type(dt_name: str, regs: pl.DataFrame, day: date, rng: np.random.Generator,
+                       rates: FaultRates, unknown_ids: np.ndarray) -> pl.DataFrame:
+    """All messages of one device type for the given devices: community_id, platform, ts, line, fault."""
+    dt = DEVICE_TYPE_BY_NAME[dt_name]
+    n_dev = regs.height
+    day_start_ms = int(datetime(day.year, day.month, day.day, tzinfo=SHANGHAI).timestamp() * 1000)
+    per_dev = 86400 // dt.interval_s
+    offline = rng.random(n_dev) < rates.offline_devices
+    dev = np.repeat(np.arange(n_dev), per_dev)
+    k = np.tile(np.arange(per_dev), n_dev)
+    offset = rng.integers(0, dt.interval_s * 1000, n_dev)
+    jitter = rng.integers(0, max(1, dt.interval_s * 50), dev.size)
+    ts = day_start_ms + offset[dev] + k * dt.interval_s * 1000 + jitter
+    keep = (~offline[dev]) & (ts < day_start_ms + 86_400_000)
+    dev, k, ts = dev[keep], k[keep], ts[keep]
+    m = dev.size
+    hour = ((ts - day_start_ms) // 3_600_000).astype(np.float64)
+    vals = _values(dt_name, rng, dev, k, hour, n_dev)
+
+    # one fault per message at most; rates for faults that do not apply to the platform are skipped
+    applicable = [f for f in FAULT_CLASSES
+                  if not (f == "timezone_confusion" and dt.platform != "iotda")
+                  and not (f == "rsrp_sign_dropped" and "RSRP" not in vals)]
+    probs = np.array([getattr(rates, f) for f in applicable])
+    u = rng.random(m)
+    cum = np.cumsum(probs)
+    fault_idx = np.searchsorted(cum, u, side="right")
+    fault = np.array([*applicable, ""], dtype=object)[np.minimum(fault_idx, len(applicable))]
+
+    device_ids = regs["device_id"].to_numpy()[dev].astype(object)
+    is_unknown = fault == "unknown_device"
+    if is_unknown.any():
+        device_ids[is_unknown] = unknown_ids[rng.integers(0, unknown_ids.size, int(is_unknown.sum()))]
+    ev_ts = ts.copy()
+    ev_ts[fault == "future_timestamp"] += 2 * 86_400_000
+    oor_key, oor_val = _OUT_OF_RANGE[dt_name]
+    vals[oor_key] = np.where(fault == "out_of_range", oor_val, vals[oor_key])
+    if "RSRP" in vals:
+        vals["RSRP"] = np.where(fault == "rsrp_sign_dropped", -vals["RSRP"], vals["RSRP"])
+
+    keys = _KEYS[dt_name]
+    value_cols = {key: pl.Series(key, vals[key]) for key in keys}
+    comm = regs["community_id"].to_numpy()[dev]
+    if dt.platform == "ctwing":
+        imei = pl.Series(device_ids).str.slice(8)
+        df = pl.DataFrame({"ts": ev_ts, "deviceId": device_ids.astype(str), "IMEI": imei, **value_cols})
+        line = df.select(
+            pl.struct(
+                upPacketSN=pl.lit(-1), upDataSN=pl.lit(-1), topic=pl.lit("v1/up/ad19prof"), timestamp=pl.col("ts"),
+                tenantId=pl.lit("2000031415"), serviceId=pl.lit(""), protocol=pl.lit("lwm2m"),
+                productId=pl.col("deviceId").str.slice(0, 8), messageType=pl.lit("dataReport"),
+                deviceType=pl.lit(""), deviceId=pl.col("deviceId"), assocAssetId=pl.lit(""),
+                IMSI=pl.lit("undefined"), IMEI=pl.col("IMEI"),
+                payload=pl.struct(serviceId=pl.lit("notification"), serviceData=pl.struct(*keys)),
+            ).struct.json_encode().alias("line")
+        )["line"]
+        line = pl.DataFrame({"line": line, "fault": fault.astype(str)}).select(
+            pl.when(pl.col("fault") == "missing_device_id")
+            .then(pl.col("line").str.replace(r'"deviceId":"[^"]*",', ""))
+            .when(pl.col("fault") == "missing_timestamp")
+            .then(pl.col("line").str.replace(r'"timestamp":-?\d+,', ""))
+            .otherwise(pl.col("line"))
+        )["line"]
+    else:
+        recv = ts + rng.integers(200, 5000, m)
+        svc_ts = ev_ts.copy()
+        svc_ts[fault == "timezone_confusion"] += 8 * 3_600_000  # local wall time labelled as UTC
+        extra = {}
+        if dt_name == "wearable":
+            wearer = regs["wearer_id"].to_numpy()[dev]
+            extra["wearerId"] = pl.Series("wearerId", wearer)
+        df = pl.DataFrame({"device_id": device_ids.astype(str), "recv": _fmt_iotda(recv),
+                           "recv_iso": pl.Series(recv).cast(pl.Datetime("ms")).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                           "svc": _fmt_iotda(svc_ts), "req": pl.Series(np.arange(m) + int(rng.integers(1 << 40))),
+                           **value_cols, **extra})
+        prop_cols = [*keys, *extra.keys()]
+        line = df.select(
+            pl.struct(
+                resource=pl.lit("device.property"), event=pl.lit("report"), event_time=pl.col("recv"),
+                event_time_ms=pl.col("recv_iso"), request_id=pl.col("req").cast(pl.String).str.zfill(16),
+                notify_data=pl.struct(
+                    header=pl.struct(app_id=pl.lit("neuron-putuo"), device_id=pl.col("device_id"),
+                                     node_id=pl.col("device_id").str.split("_").list.last(),
+                                     product_id=pl.col("device_id").str.split("_").list.first(),
+                                     gateway_id=pl.col("device_id")),
+                    body=pl.struct(services=pl.concat_list(pl.struct(
+                        service_id=pl.lit(_SERVICE_ID[dt_name]), properties=pl.struct(*prop_cols),
+                        event_time=pl.col("svc")))),
+                ),
+            ).struct.json_encode().alias("line")
+        )["line"]
+        line = pl.DataFrame({"line": line, "fault": fault.astype(str)}).select(
+            pl.when(pl.col("fault") == "missing_device_id")
+            .then(pl.col("line").str.replace(r'"device_id":"[^"]*",', ""))
+            .when(pl.col("fault") == "missing_timestamp")
+            .then(pl.col("line").str.replace(r',"event_time":"[^"]*"\}\]', "}]"))
+            .otherwise(pl.col("line"))
+        )["line"]
+    line = pl.DataFrame({"line": line, "fault": fault.astype(str)}).select(
+        pl.when(pl.col("fault") == "malformed_json")
+        .then(pl.col("line").str.slice(0, pl.col("line").str.len_chars() // 2))
+        .otherwise(pl.col("line"))
+    )["line"]
+    return pl.DataFrame({"community_id": comm, "device_id": device_ids.astype(str), "platform": dt.platform,
+                         "ts": ts, "line": line,
+                         "fault": fault.astype(str), "readings": np.full(m, len(keys), dtype=np.int64),
+                         "device_type": dt_name})
+
+
+def simulate_telemetry_day(landing: Path, regs: pl.DataFrame, day: date, seed: int,
+                           rates: FaultRates | None = None, threads: int = 2) -> DayTruth:
+    """Write one day of telemetry for every device in ``regs`` to ``landing/telemetry/<day>/``."""
+    rates = rates or FaultRates()
+    out_dir = landing / "telemetry" / day.isoformat()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    truth = DayTruth(day=day.isoformat(), communities=regs["community_id"].n_unique(), devices=regs.height,
+                     faults={f: 0 for f in FAULT_CLASSES}, fault_readings={f: 0 for f in FAULT_CLASSES})
+    day_seed = [seed, day.toordinal()]
+    unknown_ids = np.array([f"{15099999:08d}{i:015d}" for i in range(50)] +
+                           [f"5f3a00ffa1b2c3d4e5f6a7b8_GHOST{i:04d}" for i in range(50)], dtype=object)
+    if "wearer_id" not in regs.columns:
+        regs = regs.with_columns(wearer_id=pl.lit(None, dtype=pl.String))
+    frames = []
+    for t_idx, dt in enumerate(DEVICE_TYPES):
+        sub = regs.filter(pl.col("device_type") == dt.name)
+        if sub.height == 0:
+            continue
+        rng = np.random.default_rng([*day_seed, t_idx])
+        frames.append(_messages_for_type(dt.name, sub, day, rng, rates, unknown_ids))
+    msgs = pl.concat(frames)
+    truth.messages = msgs.height
+    truth.readings = int(msgs["readings"].sum())
+    counts = msgs.group_by("fault").agg(pl.len().alias("n"), pl.col("readings").sum().alias("r"))
+    for row in counts.iter_rows(named=True):
+        if row["fault"]:
+            truth.faults[row["fault"]] = row["n"]
+            truth.fault_readings[row["fault"]] = row["r"]
+
+    # platform retries: copies of clean messages, in the same file or re-delivered in a later file
+    rng = np.random.default_rng([*day_seed, 99])
+    u = rng.random(msgs.height)
+    clean = (msgs["fault"] == "").to_numpy() | (msgs["fault"] == "rsrp_sign_dropped").to_numpy()
+    dup_in = clean & (u < rates.duplicate_in_file)
+    dup_x = clean & (u >= rates.duplicate_in_file) & (u < rates.duplicate_in_file + rates.duplicate_cross_file)
+    truth.duplicate_lines_in_file = int(dup_in.sum())
+    truth.duplicate_lines_cross_file = int(dup_x.sum())
+    truth.duplicate_readings = int(msgs.filter(pl.Series(dup_in | dup_x))["readings"].sum())
+    main = pl.concat([msgs, msgs.filter(pl.Series(dup_in))]).sort("community_id", "platform", "ts")
+    retry = msgs.filter(pl.Series(dup_x)).sort("community_id", "platform", "ts")
+
+    jobs = []
+    for (comm, platform), part in main.partition_by(["community_id", "platform"], as_dict=True).items():
+        jobs.append((out_dir / platform / f"{comm}-0001.ndjson.gz", part["line"]))
+    for (comm, platform), part in retry.partition_by(["community_id", "platform"], as_dict=True).items():
+        jobs.append((out_dir / platform / f"{comm}-0002-retry.ndjson.gz", part["line"]))
+    for platform in ("ctwing", "iotda"):
+        (out_dir / platform).mkdir(exist_ok=True)
+
+    def write(job: tuple[Path, pl.Series]) -> int:
+        path, lines = job
+        tmp = path.with_suffix(".part")
+        with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as fh:
+            fh.write("\n".join(lines.to_list()))
+            fh.write("\n")
+        tmp.rename(path)  # the landing zone only ever shows whole files
+        return lines.len()
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        truth.lines = sum(pool.map(write, jobs))
+    truth.files = len(jobs)
+    reporting = msgs.filter(pl.col("fault") != "unknown_device")["device_id"].n_unique()
+    truth.offline_devices = regs.height - reporting
+    return truth
+
+
+def write_truth(landing: Path, truth: DayTruth) -> Path:
+    path = landing / "_truth" / "telemetry" / f"{truth.day}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = asdict(truth)
+    data.pop("wearer_ids")
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    return path

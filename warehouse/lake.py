@@ -1,0 +1,135 @@
+"""The Parquet lake: one folder per dataset partition, written aside and swapped in atomically.
+
+Readers never see half a partition: a partition is built in a hidden temporary folder next to its final
+place and exchanged with the old one in one ``renameat2(RENAME_EXCHANGE)`` call where the kernel offers it
+(Linux), or with two renames otherwise (then a reader may briefly see no partition, never a mixed one).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _load_renameat2():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_renameat2 = _load_renameat2()
+
+
+def swap_in(tmp_dir: Path, final_dir: Path) -> None:
+    """Make ``tmp_dir`` the content of ``final_dir`` atomically and remove the old content."""
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    if not final_dir.exists():
+        os.rename(tmp_dir, final_dir)
+        return
+    if _renameat2 is not None:
+        rc = _renameat2(_AT_FDCWD, os.fsencode(tmp_dir), _AT_FDCWD, os.fsencode(final_dir), _RENAME_EXCHANGE)
+        if rc == 0:
+            shutil.rmtree(tmp_dir)  # now holds the previous partition
+            return
+    trash = final_dir.with_name(f".trash-{final_dir.name}-{uuid.uuid4().hex[:8]}")
+    os.rename(final_dir, trash)
+    os.rename(tmp_dir, final_dir)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Hive-style layout ``<root>/<layer>/<dataset>/date=YYYY-MM-DD/part-*.parquet``."""
+
+    root: Path
+
+    def dataset_dir(self, layer: str, dataset: str) -> Path:
+        return self.root / layer / dataset
+
+    def partition_dir(self, layer: str, dataset: str, date: str) -> Path:
+        return self.dataset_dir(layer, dataset) / f"date={date}"
+
+    def files(self, layer: str, dataset: str, date: str | None = None) -> list[str]:
+        base = self.partition_dir(layer, dataset, date) if date else self.dataset_dir(layer, dataset)
+        pattern = "*.parquet" if date else "date=*/*.parquet"
+        return sorted(str(p) for p in base.glob(pattern))
+
+    def glob(self, layer: str, dataset: str) -> str:
+        return str(self.dataset_dir(layer, dataset) / "date=*" / "*.parquet")
+
+    def exists(self, layer: str, dataset: str, date: str) -> bool:
+        return bool(self.files(layer, dataset, date))
+
+    @contextmanager
+    def write_partition(self, layer: str, dataset: str, date: str) -> Iterator[PartitionWrite]:
+        """Collect part files in a temporary folder; swap it in only if the block completes."""
+        final = self.partition_dir(layer, dataset, date)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex[:12]}")
+        tmp.mkdir()
+        writer = PartitionWrite(tmp)
+        try:
+            yield writer
+            for f in tmp.iterdir():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+            swap_in(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def write_query(self, con: duckdb.DuckDBPyConnection, sql: str, layer: str, dataset: str, date: str) -> int:
+        """Write one query's result as the whole partition; returns the row count."""
+        with self.write_partition(layer, dataset, date) as w:
+            return w.copy(con, sql)
+
+    def clean_stale_temp(self) -> int:
+        """Remove temporary folders left by a killed writer; returns how many were removed."""
+        removed = 0
+        for p in self.root.glob("*/*/.tmp-date=*"):
+            shutil.rmtree(p, ignore_errors=True)
+            removed += 1
+        for p in self.root.glob("*/*/.trash-date=*"):
+            shutil.rmtree(p, ignore_errors=True)
+            removed += 1
+        return removed
+
+
+class PartitionWrite:
+    """A partition being written: add part files with ``copy``; nothing is visible until the block ends."""
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.dir = tmp_dir
+        self._n = 0
+        self.rows = 0
+
+    def next_path(self) -> Path:
+        path = self.dir / f"part-{self._n:05d}.parquet"
+        self._n += 1
+        return path
+
+    def copy(self, con: duckdb.DuckDBPyConnection, sql: str) -> int:
+        path = self.next_path()
+        con.execute(
+            f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"
+        )
+        n = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0]
+        self.rows += n
+        return n

@@ -1,0 +1,220 @@
+"""Every lake dataset declared once: layer, grain, columns with DuckDB types and how identifiers are treated.
+
+The declaration feeds the lake writer (a partition must match it), the warehouse views and data dictionary,
+the quality suites and the export contracts, so a column list is never copied by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# How a column relates to personal data; only "token" columns may hold identifier-derived values.
+PII_NONE = "none"
+PII_TOKEN = "token"  # keyed HMAC token (pseudonymous; still personal data under PIPL art. 73)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str
+    nullable: bool = True
+    pii: str = PII_NONE
+
+
+@dataclass(frozen=True)
+class Dataset:
+    layer: str
+    name: str
+    grain: str
+    description: str
+    columns: tuple[Column, ...]
+    domain: str
+    partitioned: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.layer}/{self.name}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def select_list(self) -> str:
+        """``CAST(col AS type) AS col, ...``: the declared projection, used when writing a partition."""
+        return ", ".join(f'CAST("{c.name}" AS {c.type}) AS "{c.name}"' for c in self.columns)
+
+    def empty_sql(self) -> str:
+        cols = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in self.columns)
+        return f"SELECT {cols} WHERE false"
+
+
+def C(name: str, type_: str, description: str, nullable: bool = True, pii: str = PII_NONE) -> Column:
+    return Column(name, type_, description, nullable, pii)
+
+
+_LINEAGE = (
+    C("source_file", "VARCHAR", "Landing file the record came from (relative to the landing root)", False),
+    C("source_line", "BIGINT", "1-based line number in the landing file", False),
+)
+
+DEVICE_REGISTRY = Dataset(
+    "bronze", "device_registry", "one row per registered device, snapshot as of the partition day",
+    "Device registry snapshot (carrier-platform devices and where they are installed).",
+    (
+        C("device_id", "VARCHAR", "Platform device id (CTWing deviceId or IoTDA device_id)", False),
+        C("platform", "VARCHAR", "ctwing | iotda", False),
+        C("community_id", "VARCHAR", "Community code (district 310107 + street + community)", False),
+        C("community_name", "VARCHAR", "Community name"),
+        C("street", "VARCHAR", "Sub-district (街镇)"),
+        C("building_id", "VARCHAR", "Building within the community"),
+        C("device_type", "VARCHAR", "smoke, gas, water_meter, elec_meter, env, streetlight, manhole, "
+          "ev_charger, wearable, sos_button, e_fence, nmv_gate", False),
+        C("vendor_model", "VARCHAR", "Vendor product model"),
+        C("installed_on", "DATE", "Installation date"),
+        C("report_interval_s", "INTEGER", "Expected seconds between reports", False),
+    ),
+    domain="telemetry",
+)
+
+TELEMETRY_BRONZE = Dataset(
+    "bronze", "telemetry", "one row per reading (device, event time, metric) as delivered, deduplicated per file",
+    "Typed long-format device telemetry parsed from CTWing- and IoTDA-style NDJSON; identifiers tokenised.",
+    (
+        C("community_id", "VARCHAR", "Community code of the feed", False),
+        C("platform", "VARCHAR", "Carrier platform envelope: ctwing | iotda", False),
+        C("device_id", "VARCHAR", "Platform device id", False),
+        C("event_ts", "TIMESTAMPTZ", "Device event time", False),
+        C("received_ts", "TIMESTAMPTZ", "Platform receive time"),
+        C("metric", "VARCHAR", "Canonical metric name", False),
+        C("value", "DOUBLE", "Value in the canonical unit", False),
+        C("unit", "VARCHAR", "Canonical unit", False),
+        C("vendor_key", "VARCHAR", "Property name as the vendor sent it", False),
+        C("raw_value", "VARCHAR", "Value as the vendor sent it"),
+        C("quality_flag", "VARCHAR", "ok, or the correction applied (e.g. rsrp_sign_restored)", False),
+        C("subject_token", "VARCHAR", "Keyed token of the wearer (wristbands only)", pii=PII_TOKEN),
+        C("message_id", "VARCHAR", "Hash identifying the platform message", False),
+        C("dedup_key", "VARCHAR", "Hash of device, event time and payload: retries share it", False),
+        *_LINEAGE,
+    ),
+    domain="telemetry",
+)
+
+TELEMETRY_QUARANTINE = Dataset(
+    "quarantine", "telemetry", "one row per rejected record (a reading, or a line that yields none)",
+    "Every telemetry record that was not accepted, with exactly one reason.",
+    (
+        C("community_id", "VARCHAR", "Community code of the feed"),
+        C("platform", "VARCHAR", "Envelope platform, if recognised"),
+        C("device_id", "VARCHAR", "Platform device id, if present"),
+        C("event_ts", "TIMESTAMPTZ", "Event time, if parseable"),
+        C("vendor_key", "VARCHAR", "Vendor property name, for reading-level rejections"),
+        C("raw_value", "VARCHAR", "Vendor value, for reading-level rejections (never an identifier)"),
+        C("reason", "VARCHAR", "Machine-readable reason", False),
+        C("detail", "VARCHAR", "Human-readable detail"),
+        *_LINEAGE,
+    ),
+    domain="telemetry",
+)
+
+TELEMETRY_SILVER = Dataset(
+    "silver", "telemetry", "one row per distinct reading (device, event time, metric)",
+    "Cleaned telemetry: duplicates across files removed, units canonical, joined to the device registry.",
+    (
+        C("community_id", "VARCHAR", "Community code", False),
+        C("building_id", "VARCHAR", "Building code"),
+        C("device_id", "VARCHAR", "Platform device id", False),
+        C("device_type", "VARCHAR", "Device type from the registry", False),
+        C("platform", "VARCHAR", "ctwing | iotda", False),
+        C("event_ts", "TIMESTAMPTZ", "Device event time", False),
+        C("metric", "VARCHAR", "Canonical metric", False),
+        C("value", "DOUBLE", "Value in the canonical unit", False),
+        C("unit", "VARCHAR", "Canonical unit", False),
+        C("quality_flag", "VARCHAR", "ok or the correction applied", False),
+        C("subject_token", "VARCHAR", "Wearer token (wristbands)", pii=PII_TOKEN),
+        C("message_id", "VARCHAR", "Platform message hash", False),
+    ),
+    domain="telemetry",
+)
+
+DEVICE_ALARMS = Dataset(
+    "silver", "device_alarms", "one row per alarm episode (device, alarm type, start time)",
+    "Alarm episodes: smoke, gas, SOS, fall, fence intrusion, manhole open, low battery, offline.",
+    (
+        C("alarm_id", "VARCHAR", "Stable id: hash of device, type and start time", False),
+        C("community_id", "VARCHAR", "Community code", False),
+        C("building_id", "VARCHAR", "Building code"),
+        C("device_id", "VARCHAR", "Platform device id", False),
+        C("device_type", "VARCHAR", "Device type", False),
+        C("alarm_type", "VARCHAR", "smoke, gas, sos, fall, fence_intrusion, manhole_open, low_battery, offline",
+          False),
+        C("event_ts", "TIMESTAMPTZ", "Start of the episode", False),
+        C("value", "DOUBLE", "Triggering value (e.g. battery %, %LEL)"),
+        C("subject_token", "VARCHAR", "Wearer token for SOS/fall from wristbands", pii=PII_TOKEN),
+    ),
+    domain="telemetry",
+)
+
+ALARM_TYPES = ("smoke", "gas", "sos", "fall", "fence_intrusion", "manhole_open", "low_battery", "offline")
+
+DEVICE_HEALTH_DAILY = Dataset(
+    "gold", "device_health_daily", "one row per community and device type per day",
+    "Device fleet health per community: registered, reporting, online rate, low battery, alarms by type.",
+    (
+        C("community_id", "VARCHAR", "Community code", False),
+        C("device_type", "VARCHAR", "Device type", False),
+        C("devices", "BIGINT", "Devices registered", False),
+        C("reporting", "BIGINT", "Devices with at least one accepted reading", False),
+        C("online_rate", "DOUBLE", "reporting / devices", False),
+        C("low_battery", "BIGINT", "Devices whose battery fell below 20 %", False),
+        *(C(f"alarms_{t}", "BIGINT", f"Alarm episodes of type {t}", False) for t in ALARM_TYPES),
+    ),
+    domain="telemetry",
+)
+
+ENVIRONMENT_HOURLY = Dataset(
+    "gold", "environment_hourly", "one row per community and local hour",
+    "Air and noise per community-hour (PM2.5, PM10 averages; noise as energy-averaged LAeq and max).",
+    (
+        C("community_id", "VARCHAR", "Community code", False),
+        C("hour_start", "TIMESTAMP", "Start of the hour, Asia/Shanghai local time", False),
+        C("pm25_avg", "DOUBLE", "Mean PM2.5, µg/m³"),
+        C("pm10_avg", "DOUBLE", "Mean PM10, µg/m³"),
+        C("noise_laeq", "DOUBLE", "Energy-averaged noise level, dB(A)"),
+        C("noise_max", "DOUBLE", "Maximum noise level, dB(A)"),
+        C("observations", "BIGINT", "Readings behind the row", False),
+        C("devices", "BIGINT", "Environment monitors reporting in the hour", False),
+    ),
+    domain="telemetry",
+)
+
+ROW_ACCOUNTING = Dataset(
+    "audit", "row_accounting", "one row per source per partition",
+    "Row conservation per partition: landed = accepted + quarantined + duplicates.",
+    (
+        C("source", "VARCHAR", "Source domain", False),
+        C("files", "BIGINT", "Landing files read", False),
+        C("lines", "BIGINT", "Non-blank landing lines read", False),
+        C("landed", "BIGINT", "Records landed (readings, or lines that yield none)", False),
+        C("accepted", "BIGINT", "Records in silver", False),
+        C("quarantined", "BIGINT", "Records in quarantine", False),
+        C("duplicates_in_file", "BIGINT", "Duplicates dropped within a file (bronze)", False),
+        C("duplicates_cross_file", "BIGINT", "Duplicates dropped across files (silver)", False),
+        C("balanced", "BOOLEAN", "landed = accepted + quarantined + duplicates", False),
+        C("computed_at", "TIMESTAMPTZ", "When the accounting was computed", False),
+    ),
+    domain="telemetry",
+)
+
+DATASETS: dict[str, Dataset] = {
+    d.key: d
+    for d in (
+        DEVICE_REGISTRY, TELEMETRY_BRONZE, TELEMETRY_QUARANTINE, TELEMETRY_SILVER, DEVICE_ALARMS,
+        DEVICE_HEALTH_DAILY, ENVIRONMENT_HOURLY, ROW_ACCOUNTING,
+    )
+}
+
+
+def dataset(key: str) -> Dataset:
+    return DATASETS[key]
