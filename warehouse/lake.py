@@ -130,6 +130,6 @@ class PartitionWrite:
         con.execute(
             f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"
         )
-        n = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0]
+        n = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()[0][0]
         self.rows += n
         return n

@@ -207,11 +207,27 @@ ROW_ACCOUNTING = Dataset(
     domain="telemetry",
 )
 
+INGEST_STATS = Dataset(
+    "audit", "ingest", "one row per source per partition",
+    "What the bronze parser read: files, lines, landed records, rows written, in-file duplicates.",
+    (
+        C("source", "VARCHAR", "Source domain", False),
+        C("files", "BIGINT", "Landing files read", False),
+        C("lines", "BIGINT", "Non-blank landing lines read", False),
+        C("landed", "BIGINT", "Records landed", False),
+        C("bronze_rows", "BIGINT", "Rows written to bronze", False),
+        C("quarantined", "BIGINT", "Rows written to quarantine", False),
+        C("duplicates_in_file", "BIGINT", "Duplicates dropped within a file", False),
+        C("computed_at", "TIMESTAMPTZ", "When the parse finished", False),
+    ),
+    domain="telemetry",
+)
+
 DATASETS: dict[str, Dataset] = {
     d.key: d
     for d in (
         DEVICE_REGISTRY, TELEMETRY_BRONZE, TELEMETRY_QUARANTINE, TELEMETRY_SILVER, DEVICE_ALARMS,
-        DEVICE_HEALTH_DAILY, ENVIRONMENT_HOURLY, ROW_ACCOUNTING,
+        DEVICE_HEALTH_DAILY, ENVIRONMENT_HOURLY, INGEST_STATS, ROW_ACCOUNTING,
     )
 }
 

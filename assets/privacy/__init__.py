@@ -1,0 +1,1 @@
+"""Privacy building blocks: keyed tokens, plate attributes."""

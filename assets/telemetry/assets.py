@@ -1,0 +1,233 @@
+"""Dagster assets of the telemetry domain: landing -> bronze (+ quarantine) -> silver -> gold.
+
+Thin glue: each asset opens an in-memory DuckDB, runs the domain's SQL over the partition's Parquet and
+writes one lake partition atomically; business logic lives in the .sql files and ``parse.py``.
+"""
+
+
+import time
+
+import dagster as dg
+
+from assets.sqlfile import render
+from assets.telemetry.parse import (
+    IngestStats,
+    batches,
+    day_bounds,
+    landing_files,
+    load_vocabulary,
+    parse_batch,
+    read_lines,
+)
+from pipelines.partitions import daily
+from pipelines.resources import NeuronResource
+from warehouse.io import append_part, create_view, write_dataset
+from warehouse.schemas import (
+    ALARM_TYPES,
+    DEVICE_ALARMS,
+    DEVICE_HEALTH_DAILY,
+    DEVICE_REGISTRY,
+    ENVIRONMENT_HOURLY,
+    INGEST_STATS,
+    ROW_ACCOUNTING,
+    TELEMETRY_BRONZE,
+    TELEMETRY_QUARANTINE,
+    TELEMETRY_SILVER,
+    Dataset,
+)
+
+from assets.telemetry.parse import HERE
+
+BATCH_BYTES = 64 * 1024 * 1024  # compressed input per parse batch; keeps memory flat as the day grows
+ACCOUNTING_CHECK = "row_accounting"
+
+
+def key(ds: Dataset) -> dg.AssetKey:
+    return dg.AssetKey([ds.layer, ds.name])
+
+
+def _md_table(rows: list[tuple], header: tuple[str, ...]) -> dg.MetadataValue:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _common(ds: Dataset, rows: int, started: float, **extra: object) -> dict[str, object]:
+    return {"dagster/row_count": rows, "elapsed_s": round(time.monotonic() - started, 3), **extra}
+
+
+@dg.asset(
+    key=key(DEVICE_REGISTRY), partitions_def=daily, group_name="telemetry_bronze", kinds={"duckdb", "parquet"},
+    description=DEVICE_REGISTRY.description,
+)
+def bronze_device_registry(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
+    t0 = time.monotonic()
+    day = context.partition_key
+    root = neuron.settings.landing_dir / "device_registry"
+    snapshots = sorted(p for p in root.glob("*/devices.csv") if p.parent.name <= day)
+    if not snapshots:
+        raise dg.Failure(f"no device registry snapshot on or before {day} under {root}")
+    snap = snapshots[-1]
+    con = neuron.duckdb()
+    n = write_dataset(con, neuron.lake, DEVICE_REGISTRY, day,
+                      f"SELECT * FROM read_csv('{snap}', header=true, all_varchar=true)", order_by="device_id")
+    return dg.MaterializeResult(metadata=_common(DEVICE_REGISTRY, n, t0, snapshot=snap.parent.name))
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(key(TELEMETRY_BRONZE), deps=[key(DEVICE_REGISTRY)], group_name="telemetry_bronze",
+                     kinds={"duckdb", "parquet"}, description=TELEMETRY_BRONZE.description),
+        dg.AssetSpec(key(TELEMETRY_QUARANTINE), deps=[key(DEVICE_REGISTRY)], group_name="telemetry_bronze",
+                     kinds={"duckdb", "parquet"}, description=TELEMETRY_QUARANTINE.description),
+        dg.AssetSpec(key(INGEST_STATS), deps=[key(DEVICE_REGISTRY)], group_name="telemetry_bronze",
+                     kinds={"parquet"}, description=INGEST_STATS.description),
+    ],
+    partitions_def=daily,
+)
+def bronze_telemetry(context: dg.AssetExecutionContext, neuron: NeuronResource):
+    """Parse the day's landing files in bounded batches; every record ends accepted, quarantined or duplicate."""
+    t0 = time.monotonic()
+    day = context.partition_key
+    s = neuron.settings
+    lake = neuron.lake
+    files = landing_files(s.landing_dir, day)
+    if not files:
+        context.log.warning(f"no telemetry landing files for {day}")
+    con = neuron.duckdb()
+    load_vocabulary(con)
+    create_view(con, "registry", lake, DEVICE_REGISTRY, day)
+    tokenizer = neuron.tokenizer()
+    stats = IngestStats(files=len(files))
+    with lake.write_partition("bronze", "telemetry", day) as wb, \
+            lake.write_partition("quarantine", "telemetry", day) as wq:
+        for batch in batches(files, BATCH_BYTES) if files else [[]]:
+            lines = read_lines(batch, s.landing_dir)
+            parse_batch(con, lines, day, s.timezone, lambda v: tokenizer.tokenize_series(v, "person"))
+            stats.lines += lines.height
+            stats.landed += con.execute("SELECT count(*) FROM records").fetchall()[0][0]
+            stats.duplicates_in_file += con.execute("SELECT count(*) FROM accepted WHERE dup_in_file").fetchall()[0][0]
+            stats.bronze_rows += append_part(con, wb, TELEMETRY_BRONZE,
+                                             "SELECT * EXCLUDE (dup_in_file, reason, detail) FROM accepted "
+                                             "WHERE NOT dup_in_file ORDER BY source_file, source_line, vendor_key")
+            # raw text is withheld unless numeric: an unexpected vendor field may carry an identifier
+            stats.quarantined += append_part(con, wq, TELEMETRY_QUARANTINE, """
+                SELECT community_id, platform, device_id, event_ts, vendor_key, reason, detail, source_file,
+                    source_line, CAST(TRY_CAST(raw_value AS DOUBLE) AS VARCHAR) AS raw_value
+                FROM records WHERE reason IS NOT NULL ORDER BY source_file, source_line, vendor_key""")
+            for reason, n in con.execute("SELECT reason, count(*) FROM records WHERE reason IS NOT NULL GROUP BY 1").fetchall():
+                stats.reasons[reason] = stats.reasons.get(reason, 0) + n
+            stats.subjects_tokenised += con.execute("SELECT count(*) FROM subject_tokens").fetchall()[0][0]
+    write_dataset(con, lake, INGEST_STATS, day, f"""
+        SELECT 'telemetry' AS source, {stats.files} AS files, {stats.lines} AS lines, {stats.landed} AS landed,
+            {stats.bronze_rows} AS bronze_rows, {stats.quarantined} AS quarantined,
+            {stats.duplicates_in_file} AS duplicates_in_file, now() AS computed_at""")
+    reasons = sorted(stats.reasons.items())
+    yield dg.MaterializeResult(asset_key=key(TELEMETRY_BRONZE), metadata=_common(
+        TELEMETRY_BRONZE, stats.bronze_rows, t0, files=stats.files, lines=stats.lines, landed=stats.landed,
+        duplicates_in_file=stats.duplicates_in_file, subjects_tokenised=stats.subjects_tokenised))
+    yield dg.MaterializeResult(asset_key=key(TELEMETRY_QUARANTINE), metadata=_common(
+        TELEMETRY_QUARANTINE, stats.quarantined, t0,
+        by_reason=_md_table(reasons, ("reason", "records")),
+        **{f"reason/{r}": n for r, n in reasons}))
+    yield dg.MaterializeResult(asset_key=key(INGEST_STATS), metadata={"dagster/row_count": 1})
+
+
+@dg.asset(
+    key=key(TELEMETRY_SILVER), partitions_def=daily, group_name="telemetry_silver", kinds={"duckdb", "parquet"},
+    deps=[key(TELEMETRY_BRONZE), key(TELEMETRY_QUARANTINE), key(INGEST_STATS), key(DEVICE_REGISTRY)],
+    description=TELEMETRY_SILVER.description,
+    check_specs=[dg.AssetCheckSpec(ACCOUNTING_CHECK, asset=key(TELEMETRY_SILVER), blocking=True,
+                                   description="landed = accepted + quarantined + duplicates, per partition")],
+)
+def silver_telemetry(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
+    t0 = time.monotonic()
+    day = context.partition_key
+    lake = neuron.lake
+    con = neuron.duckdb()
+    bronze_rows = create_view(con, "bronze", lake, TELEMETRY_BRONZE, day)
+    create_view(con, "registry", lake, DEVICE_REGISTRY, day)
+    quarantined = create_view(con, "quarantine", lake, TELEMETRY_QUARANTINE, day)
+    create_view(con, "ingest", lake, INGEST_STATS, day)
+    n = write_dataset(con, lake, TELEMETRY_SILVER, day, (HERE / "silver_telemetry.sql").read_text(),
+                      order_by="community_id, device_id, event_ts, metric")
+    # counted independently of the silver query: distinct (message content, property) pairs in bronze
+    distinct = con.execute("SELECT count(DISTINCT (dedup_key, vendor_key)) FROM bronze").fetchall()[0][0]
+    rows = con.execute("SELECT landed, duplicates_in_file, files, lines FROM ingest").fetchall()
+    landed, dup_in, files, lines = rows[0] if rows else (0, 0, 0, 0)
+    dup_cross = bronze_rows - distinct
+    balanced = landed == n + quarantined + dup_in + dup_cross
+    write_dataset(con, lake, ROW_ACCOUNTING, day, f"""
+        SELECT 'telemetry' AS source, {files} AS files, {lines} AS lines, {landed} AS landed, {n} AS accepted,
+            {quarantined} AS quarantined, {dup_in} AS duplicates_in_file, {dup_cross} AS duplicates_cross_file,
+            {str(balanced).lower()} AS balanced, now() AS computed_at""")
+    accounting = {"landed": landed, "accepted": n, "quarantined": quarantined, "duplicates_in_file": dup_in,
+                  "duplicates_cross_file": dup_cross,
+                  "difference": landed - (n + quarantined + dup_in + dup_cross)}
+    return dg.MaterializeResult(
+        metadata=_common(TELEMETRY_SILVER, n, t0, duplicates_cross_file=dup_cross),
+        check_results=[dg.AssetCheckResult(check_name=ACCOUNTING_CHECK, passed=balanced,
+                                           severity=dg.AssetCheckSeverity.ERROR, metadata=accounting)],
+    )
+
+
+@dg.asset(
+    key=key(DEVICE_ALARMS), partitions_def=daily, group_name="telemetry_silver", kinds={"duckdb", "parquet"},
+    deps=[key(TELEMETRY_SILVER), key(DEVICE_REGISTRY)], description=DEVICE_ALARMS.description,
+)
+def silver_device_alarms(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
+    t0 = time.monotonic()
+    day = context.partition_key
+    lake = neuron.lake
+    con = neuron.duckdb()
+    create_view(con, "silver", lake, TELEMETRY_SILVER, day)
+    create_view(con, "registry", lake, DEVICE_REGISTRY, day)
+    start, end = day_bounds(day, neuron.settings.timezone)
+    n = write_dataset(con, lake, DEVICE_ALARMS, day, render(HERE / "device_alarms.sql", day_start=start, day_end=end),
+                      order_by="community_id, event_ts, device_id, alarm_type")
+    by_type = con.execute(
+        f"SELECT alarm_type, count(*) FROM read_parquet('{lake.partition_dir('silver', 'device_alarms', day)}/*.parquet') "
+        "GROUP BY 1 ORDER BY 1").fetchall()
+    return dg.MaterializeResult(metadata=_common(DEVICE_ALARMS, n, t0, by_type=_md_table(by_type, ("alarm_type", "episodes"))))
+
+
+@dg.asset(
+    key=key(DEVICE_HEALTH_DAILY), partitions_def=daily, group_name="telemetry_gold", kinds={"duckdb", "parquet"},
+    deps=[key(TELEMETRY_SILVER), key(DEVICE_ALARMS), key(DEVICE_REGISTRY)], description=DEVICE_HEALTH_DAILY.description,
+)
+def gold_device_health_daily(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
+    t0 = time.monotonic()
+    day = context.partition_key
+    lake = neuron.lake
+    con = neuron.duckdb()
+    create_view(con, "silver", lake, TELEMETRY_SILVER, day)
+    create_view(con, "registry", lake, DEVICE_REGISTRY, day)
+    create_view(con, "alarms", lake, DEVICE_ALARMS, day)
+    counts = ", ".join(f"count(*) FILTER (WHERE alarm_type = '{t}') AS alarms_{t}" for t in ALARM_TYPES)
+    select = ", ".join(f"coalesce(a.alarms_{t}, 0) AS alarms_{t}" for t in ALARM_TYPES)
+    n = write_dataset(con, lake, DEVICE_HEALTH_DAILY, day,
+                      render(HERE / "device_health_daily.sql", alarm_columns=counts, alarm_select=select),
+                      order_by="community_id, device_type")
+    rate = con.execute(
+        f"SELECT round(sum(reporting) / nullif(sum(devices), 0), 4) FROM read_parquet('{lake.partition_dir('gold', 'device_health_daily', day)}/*.parquet')"
+    ).fetchall()[0][0]
+    return dg.MaterializeResult(metadata=_common(DEVICE_HEALTH_DAILY, n, t0, district_online_rate=float(rate or 0)))
+
+
+@dg.asset(
+    key=key(ENVIRONMENT_HOURLY), partitions_def=daily, group_name="telemetry_gold", kinds={"duckdb", "parquet"},
+    deps=[key(TELEMETRY_SILVER)], description=ENVIRONMENT_HOURLY.description,
+)
+def gold_environment_hourly(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
+    t0 = time.monotonic()
+    day = context.partition_key
+    con = neuron.duckdb()
+    create_view(con, "silver", neuron.lake, TELEMETRY_SILVER, day)
+    n = write_dataset(con, neuron.lake, ENVIRONMENT_HOURLY, day,
+                      render(HERE / "environment_hourly.sql", tz=neuron.settings.timezone),
+                      order_by="community_id, hour_start")
+    return dg.MaterializeResult(metadata=_common(ENVIRONMENT_HOURLY, n, t0))
+
+
+TELEMETRY_ASSETS = [bronze_device_registry, bronze_telemetry, silver_telemetry, silver_device_alarms,
+                    gold_device_health_daily, gold_environment_hourly]
