@@ -39,7 +39,7 @@ def scan_sql(lake: Lake, ds: Dataset, day: str) -> str:
     if not files:
         return ds.empty_sql()
     listed = ", ".join(f"'{f}'" for f in files)
-    return f"SELECT * FROM read_parquet([{listed}])"
+    return f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false)"
 
 
 def create_view(con: duckdb.DuckDBPyConnection, name: str, lake: Lake, ds: Dataset, day: str) -> int:

@@ -1,0 +1,78 @@
+"""One export asset per contract: gold partition -> contract check -> file-drop batch in the outbox."""
+
+import time
+
+import dagster as dg
+
+from exports.contracts import Contract, load_contracts
+from exports.filedrop import publish_filedrop
+from pipelines.partitions import daily
+from pipelines.resources import NeuronResource
+from warehouse.io import scan_sql
+from warehouse.schemas import DATASETS
+
+
+class ContractViolation(dg.Failure):
+    pass
+
+
+def contract_problems(con, relation_sql: str, contract: Contract) -> list[str]:
+    """Column names, types and nullability of the relation against the contract."""
+    described = con.execute(f"DESCRIBE SELECT * FROM ({relation_sql})").fetchall()
+    got = [(r[0], r[1]) for r in described]
+    want = [(c["name"], c["type"]) for c in contract.columns]
+    problems = []
+    if got != want:
+        problems.append(f"columns/types {got} differ from contract {want}")
+        return problems
+    not_null = [c["name"] for c in contract.columns if not c["nullable"]]
+    if not_null:
+        counts = con.execute(
+            "SELECT " + ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in not_null)
+            + f" FROM ({relation_sql})").fetchall()[0]
+        problems += [f"{c}: {n} nulls in a non-nullable column" for c, n in zip(not_null, counts, strict=True) if n]
+    return problems
+
+
+def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
+    source = DATASETS[contract.source]
+    source_key = dg.AssetKey([source.layer, source.name])
+
+    @dg.asset(
+        key=dg.AssetKey(["export", contract.consumer, contract.dataset]),
+        deps=[source_key],
+        partitions_def=daily,
+        group_name=f"export_{contract.consumer}",
+        kinds={"parquet", "csv"},
+        description=f"{contract.raw['title_zh']} / {contract.raw['title_en']} (contract {contract.id} "
+                    f"v{contract.version})",
+        metadata={"contract_id": contract.id, "contract_version": contract.version,
+                  "contract_path": str(contract.path.name)},
+        automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+    )
+    def _export(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
+        t0 = time.monotonic()
+        day = context.partition_key
+        con = neuron.duckdb()
+        relation = f"SELECT DATE '{day}' AS stat_date, * FROM ({scan_sql(neuron.lake, source, day)})"
+        problems = contract_problems(con, relation, contract)
+        if problems:
+            raise ContractViolation(description=f"{contract.id}: output does not match its contract",
+                                    metadata={"problems": dg.MetadataValue.json(problems)})
+        pub = publish_filedrop(con, relation, contract, day, neuron.settings.outbox_dir)
+        m = pub.manifest
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": m["row_count"],
+            "published": pub.published,
+            "version": m["version"],
+            "is_correction": m["is_correction"],
+            "content_sha256": m["content_sha256"],
+            "batch_path": dg.MetadataValue.path(str(pub.path)),
+            "elapsed_s": round(time.monotonic() - t0, 3),
+        })
+
+    return _export
+
+
+CONTRACTS = load_contracts()
+EXPORT_ASSETS = [build_export_asset(c) for c in CONTRACTS]

@@ -1,0 +1,100 @@
+"""Export contracts: one YAML per published dataset, validated when the code location loads.
+
+A contract's columns must be ``stat_date`` plus exactly the columns and types of its gold source dataset,
+so the published shape cannot drift from the declared one without a visible contract change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from warehouse.schemas import DATASETS
+
+CONTRACTS_DIR = Path(__file__).parent / "contracts"
+REQUIRED = ("id", "version", "consumer", "dataset", "source", "title_zh", "title_en", "owner", "grain",
+            "update_cycle", "k_threshold", "key_columns", "catalogue", "columns")
+CATALOGUE_REQUIRED = ("resource_code", "resource_name", "provider", "provider_code", "share_type",
+                      "share_method", "update_cycle")
+COLUMN_REQUIRED = ("name", "type", "nullable", "description_zh", "description_en")
+
+
+class ContractError(ValueError):
+    """A contract file is incomplete or disagrees with the dataset it publishes."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    raw: dict
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.raw["id"]
+
+    @property
+    def consumer(self) -> str:
+        return self.raw["consumer"]
+
+    @property
+    def dataset(self) -> str:
+        return self.raw["dataset"]
+
+    @property
+    def version(self) -> str:
+        return str(self.raw["version"])
+
+    @property
+    def source(self) -> str:
+        return self.raw["source"]
+
+    @property
+    def columns(self) -> list[dict]:
+        return self.raw["columns"]
+
+    @property
+    def key_columns(self) -> list[str]:
+        return list(self.raw["key_columns"])
+
+    @property
+    def k_threshold(self) -> int:
+        return int(self.raw["k_threshold"])
+
+
+def validate(raw: dict, path: Path) -> Contract:
+    where = f"{path.name}"
+    missing = [k for k in REQUIRED if k not in raw]
+    if missing:
+        raise ContractError(f"{where}: missing fields {missing}")
+    cat_missing = [k for k in CATALOGUE_REQUIRED if k not in raw["catalogue"]]
+    if cat_missing:
+        raise ContractError(f"{where}: catalogue is missing {cat_missing}")
+    for col in raw["columns"]:
+        gaps = [k for k in COLUMN_REQUIRED if k not in col]
+        if gaps:
+            raise ContractError(f"{where}: column {col.get('name')} is missing {gaps}")
+    if raw["id"] != f"{raw['consumer']}.{raw['dataset']}":
+        raise ContractError(f"{where}: id must be <consumer>.<dataset>, got {raw['id']}")
+    if path.parent.name != raw["consumer"] or path.stem != raw["dataset"]:
+        raise ContractError(f"{where}: file must live at contracts/{raw['consumer']}/{raw['dataset']}.yaml")
+    src = DATASETS.get(raw["source"])
+    if src is None:
+        raise ContractError(f"{where}: source {raw['source']} is not a declared dataset")
+    expected = [("stat_date", "DATE")] + [(c.name, c.type) for c in src.columns]
+    got = [(c["name"], c["type"]) for c in raw["columns"]]
+    if got != expected:
+        raise ContractError(f"{where}: columns {got} do not match stat_date + {raw['source']} {expected}")
+    unknown_keys = [k for k in raw["key_columns"] if k not in dict(got)]
+    if unknown_keys:
+        raise ContractError(f"{where}: key columns {unknown_keys} are not columns")
+    return Contract(raw, path)
+
+
+def load_contracts(root: Path = CONTRACTS_DIR) -> list[Contract]:
+    contracts = [validate(yaml.safe_load(p.read_text(encoding="utf-8")), p) for p in sorted(root.glob("*/*.yaml"))]
+    ids = [c.id for c in contracts]
+    if len(ids) != len(set(ids)):
+        raise ContractError(f"duplicate contract ids: {ids}")
+    return contracts
