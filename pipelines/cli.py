@@ -1,0 +1,146 @@
+"""The ``neuron`` command: simulate a day, run the demo through Dagster, and the operational helpers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+
+
+def _yesterday(tz: str) -> str:
+    return (datetime.now(ZoneInfo(tz)).date() - timedelta(days=1)).isoformat()
+
+
+def prepare_dagster_home(home: Path) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        shutil.copy(DEPLOY / "dagster.local.yaml", cfg)
+    return home
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pipelines.settings import load_settings
+    from simulator.district import simulate_day
+    from simulator.telemetry import FaultRates
+
+    s = load_settings()
+    day = args.day or _yesterday(s.timezone)
+    t0 = time.monotonic()
+    res = simulate_day(s.landing_dir, date.fromisoformat(day), args.communities, args.seed,
+                       FaultRates.none() if args.no_faults else FaultRates())
+    t = res.telemetry
+    print(f"simulated {day}: {t.communities} communities, {t.devices} devices, {t.files} files, {t.lines} lines, "
+          f"{t.readings} readings in {time.monotonic() - t0:.1f}s -> {s.landing_dir}")
+    return 0
+
+
+def run_day(day: str) -> object:
+    """Materialise every asset for ``day`` in a real Dagster run recorded in $DAGSTER_HOME's instance."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        job = defs.resolve_job_def("daily_job")
+        return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
+
+
+def summary(day: str) -> str:
+    import duckdb
+
+    from pipelines.settings import load_settings
+
+    s = load_settings()
+    con = duckdb.connect(str(s.warehouse_path), read_only=True)
+    lines = [f"Neuron demo for {day}", "", "Outputs:",
+             f"  landing   {s.landing_dir}", f"  lake      {s.lake_dir}", f"  warehouse {s.warehouse_path}",
+             f"  outbox    {s.outbox_dir}", f"  dagster   {s.dagster_home}", "", "Rows per layer:"]
+    views = con.execute("SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal "
+                        "AND schema_name IN ('bronze','quarantine','silver','gold','audit') ORDER BY 1, 2").fetchall()
+    for schema, view in views:
+        n = con.execute(f"SELECT count(*) FROM {schema}.{view} WHERE date = DATE '{day}'").fetchall()[0][0]
+        lines.append(f"  {schema + '.' + view:<32} {n:>10,}")
+    lines += ["", "Quarantined records by reason:"]
+    for reason, n in con.execute(f"SELECT reason, count(*) FROM quarantine.telemetry WHERE date = DATE '{day}' "
+                                 "GROUP BY 1 ORDER BY 2 DESC").fetchall():
+        lines.append(f"  {reason:<32} {n:>10,}")
+    acc = con.execute(f"SELECT landed, accepted, quarantined, duplicates_in_file + duplicates_cross_file, balanced "
+                      f"FROM audit.row_accounting WHERE date = DATE '{day}'").fetchall()
+    for landed, accepted, quarantined, dups, balanced in acc:
+        lines.append(f"  row accounting: landed {landed:,} = accepted {accepted:,} + quarantined {quarantined:,} "
+                     f"+ duplicates {dups:,} -> {'balanced' if balanced else 'NOT BALANCED'}")
+    lines += ["", "Exports written:"]
+    for consumer, dataset, version, rows, path in con.execute(
+            f"SELECT consumer, dataset, version, row_count, path FROM meta.exports WHERE partition = DATE '{day}' "
+            "ORDER BY 1, 2").fetchall():
+        lines.append(f"  {consumer}/{dataset} v{version}: {rows:,} rows -> {path}")
+    con.close()
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    os.environ.setdefault("NEURON_MODE", "demo")
+    from pipelines.settings import load_settings
+
+    s = load_settings()
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(s.dagster_home))
+    day = args.day or _yesterday(s.timezone)
+    if not args.skip_simulate:
+        cmd_simulate(argparse.Namespace(day=day, communities=args.communities, seed=args.seed,
+                                        no_faults=args.no_faults))
+    t0 = time.monotonic()
+    result = run_day(day)
+    print(f"dagster run {result.run_id} for {day}: {'SUCCESS' if result.success else 'FAILURE'} "
+          f"in {time.monotonic() - t0:.1f}s")
+    if not result.success:
+        for ev in result.all_events:
+            if ev.event_type_value == "STEP_FAILURE":
+                print(f"  step {ev.step_key} failed: {ev.event_specific_data.error.message.strip()}")
+        return 1
+    print(summary(day))
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from pipelines.settings import load_settings
+
+    s = load_settings()
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(s.dagster_home))
+    root = Path(__file__).resolve().parent.parent
+    os.execvp("dagster", ["dagster", "dev", "-w", str(root / "workspace.yaml"), "-p", str(args.port)])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="neuron", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="write one simulated district-day into the landing zone")
+    demo = sub.add_parser("demo", help="simulate a day and materialise every asset for it through Dagster")
+    for p in (sim, demo):
+        p.add_argument("--day", help="YYYY-MM-DD (default: yesterday, Asia/Shanghai)")
+        p.add_argument("--communities", type=int, default=6)
+        p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--no-faults", action="store_true", help="simulate clean vendor data")
+    sim.set_defaults(func=cmd_simulate)
+    demo.add_argument("--skip-simulate", action="store_true", help="run on what is already in the landing zone")
+    demo.set_defaults(func=cmd_demo)
+
+    ui = sub.add_parser("ui", help="start dagster dev on workspace.yaml with $DAGSTER_HOME under the data dir")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
