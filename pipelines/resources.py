@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import dagster as dg
 import duckdb
 
@@ -16,7 +14,7 @@ class NeuronResource(dg.ConfigurableResource):
 
     data_dir: str | None = None
 
-    @cached_property
+    @property
     def settings(self) -> Settings:
         env = None
         if self.data_dir:
