@@ -1,0 +1,83 @@
+"""The code location loads, its graph has the expected shape, and schedules and sensors behave."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from exports.contracts import ContractError, load_contracts, validate
+
+
+def test_code_location_loads_with_groups_per_domain_and_layer():
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert {"telemetry_bronze", "telemetry_silver", "telemetry_gold", "export_zhilian_putuo", "warehouse"} <= groups
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"bronze/telemetry", "quarantine/telemetry", "silver/telemetry", "silver/device_alarms",
+            "gold/device_health_daily", "gold/environment_hourly", "warehouse/neuron_duckdb",
+            "export/zhilian_putuo/device_health_daily"} <= keys
+    job = defs.resolve_job_def("daily_job")
+    assert job.partitions_def.timezone == "Asia/Shanghai"
+
+
+def test_workspace_yaml_points_at_the_code_location():
+    ws = yaml.safe_load((Path(__file__).parents[2] / "workspace.yaml").read_text())
+    assert ws["load_from"][0]["python_module"]["module_name"] == "pipelines.definitions"
+
+
+def test_daily_schedule_closes_day_d_at_two_on_d_plus_one():
+    from pipelines.jobs import daily_schedule
+
+    assert daily_schedule.cron_schedule == "0 2 * * *"
+    assert daily_schedule.execution_timezone == "Asia/Shanghai"
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 21, 2, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    reqs = list(daily_schedule.evaluate_tick(ctx).run_requests)
+    assert [r.partition_key for r in reqs] == ["2026-11-20"]
+
+
+def test_landing_sensor_requests_a_run_for_a_closed_day_once(data_root: Path):
+    from pipelines.jobs import landing_sensor
+    from simulator.district import simulate_day
+
+    simulate_day(data_root / "landing", date(2026, 11, 19), n_communities=1, seed=3)
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(instance=instance)
+        res = landing_sensor(ctx)
+        assert [r.partition_key for r in res.run_requests] == ["2026-11-19"]
+        cursor = res.cursor
+        again = landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        assert again.run_requests == []
+        # a late file for the closed day: a new run (which will publish a correction if content changed)
+        late = data_root / "landing" / "telemetry" / "2026-11-19" / "iotda" / "310107001001-0003-late.ndjson.gz"
+        late.write_bytes((data_root / "landing" / "telemetry" / "2026-11-19" / "iotda" /
+                          "310107001001-0001.ndjson.gz").read_bytes())
+        third = landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        assert [r.partition_key for r in third.run_requests] == ["2026-11-19"]
+        assert json.loads(third.cursor)["2026-11-19"] != json.loads(cursor)["2026-11-19"]
+
+
+def test_contracts_load_and_match_their_gold_datasets():
+    contracts = load_contracts()
+    assert {c.id for c in contracts} >= {"zhilian_putuo.device_health_daily", "zhilian_putuo.environment_hourly"}
+
+
+def test_contract_that_drifts_from_its_dataset_is_rejected(tmp_path: Path):
+    c = load_contracts()[0]
+    raw = json.loads(json.dumps(c.raw))
+    raw["columns"] = raw["columns"][:-1]
+    with pytest.raises(ContractError, match="do not match"):
+        validate(raw, c.path)
+    raw = json.loads(json.dumps(c.raw))
+    del raw["catalogue"]["resource_code"]
+    with pytest.raises(ContractError, match="resource_code"):
+        validate(raw, c.path)
