@@ -267,44 +267,57 @@ def _messages_for_type(dt_name: str, regs: pl.DataFrame, day: date, rng: np.rand
                          "device_type": dt_name})
 
 
+CHUNK_COMMUNITIES = 40  # generated together; keeps the simulator's memory flat for a 600-community day
+
+
 def simulate_telemetry_day(landing: Path, regs: pl.DataFrame, day: date, seed: int,
                            rates: FaultRates | None = None, threads: int = 2) -> DayTruth:
     """Write one day of telemetry for every device in ``regs`` to ``landing/telemetry/<day>/``."""
     rates = rates or FaultRates()
     out_dir = landing / "telemetry" / day.isoformat()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    for platform in ("ctwing", "iotda"):
+        (out_dir / platform).mkdir(parents=True, exist_ok=True)
     truth = DayTruth(day=day.isoformat(), communities=regs["community_id"].n_unique(), devices=regs.height,
                      faults={f: 0 for f in FAULT_CLASSES}, fault_readings={f: 0 for f in FAULT_CLASSES})
-    day_seed = [seed, day.toordinal()]
-    unknown_ids = np.array([f"{15099999:08d}{i:015d}" for i in range(50)] +
-                           [f"5f3a00ffa1b2c3d4e5f6a7b8_GHOST{i:04d}" for i in range(50)], dtype=object)
     if "wearer_id" not in regs.columns:
         regs = regs.with_columns(wearer_id=pl.lit(None, dtype=pl.String))
+    comm_ids = regs["community_id"].unique(maintain_order=True).to_list()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for chunk_idx in range(0, len(comm_ids), CHUNK_COMMUNITIES):
+            chunk = regs.filter(pl.col("community_id").is_in(comm_ids[chunk_idx:chunk_idx + CHUNK_COMMUNITIES]))
+            _simulate_chunk(out_dir, chunk, day, [seed, day.toordinal(), chunk_idx], rates, truth, pool)
+    return truth
+
+
+def _simulate_chunk(out_dir: Path, regs: pl.DataFrame, day: date, chunk_seed: list[int], rates: FaultRates,
+                    truth: DayTruth, pool: ThreadPoolExecutor) -> None:
+    unknown_ids = np.array([f"{15099999:08d}{i:015d}" for i in range(50)] +
+                           [f"5f3a00ffa1b2c3d4e5f6a7b8_GHOST{i:04d}" for i in range(50)], dtype=object)
     frames = []
     for t_idx, dt in enumerate(DEVICE_TYPES):
         sub = regs.filter(pl.col("device_type") == dt.name)
         if sub.height == 0:
             continue
-        rng = np.random.default_rng([*day_seed, t_idx])
+        rng = np.random.default_rng([*chunk_seed, t_idx])
         frames.append(_messages_for_type(dt.name, sub, day, rng, rates, unknown_ids))
     msgs = pl.concat(frames)
-    truth.messages = msgs.height
-    truth.readings = int(msgs["readings"].sum())
+    truth.messages += msgs.height
+    truth.readings += int(msgs["readings"].sum())
     counts = msgs.group_by("fault").agg(pl.len().alias("n"), pl.col("readings").sum().alias("r"))
     for row in counts.iter_rows(named=True):
         if row["fault"]:
-            truth.faults[row["fault"]] = row["n"]
-            truth.fault_readings[row["fault"]] = row["r"]
+            truth.faults[row["fault"]] += row["n"]
+            truth.fault_readings[row["fault"]] += row["r"]
 
     # platform retries: copies of clean messages, in the same file or re-delivered in a later file
-    rng = np.random.default_rng([*day_seed, 99])
+    rng = np.random.default_rng([*chunk_seed, 99])
     u = rng.random(msgs.height)
     clean = (msgs["fault"] == "").to_numpy() | (msgs["fault"] == "rsrp_sign_dropped").to_numpy()
     dup_in = clean & (u < rates.duplicate_in_file)
     dup_x = clean & (u >= rates.duplicate_in_file) & (u < rates.duplicate_in_file + rates.duplicate_cross_file)
-    truth.duplicate_lines_in_file = int(dup_in.sum())
-    truth.duplicate_lines_cross_file = int(dup_x.sum())
-    truth.duplicate_readings = int(msgs.filter(pl.Series(dup_in | dup_x))["readings"].sum())
+    truth.duplicate_lines_in_file += int(dup_in.sum())
+    truth.duplicate_lines_cross_file += int(dup_x.sum())
+    truth.duplicate_readings += int(msgs.filter(pl.Series(dup_in | dup_x))["readings"].sum())
     main = pl.concat([msgs, msgs.filter(pl.Series(dup_in))]).sort("community_id", "platform", "ts")
     retry = msgs.filter(pl.Series(dup_x)).sort("community_id", "platform", "ts")
 
@@ -313,8 +326,6 @@ def simulate_telemetry_day(landing: Path, regs: pl.DataFrame, day: date, seed: i
         jobs.append((out_dir / platform / f"{comm}-0001.ndjson.gz", part["line"]))
     for (comm, platform), part in retry.partition_by(["community_id", "platform"], as_dict=True).items():
         jobs.append((out_dir / platform / f"{comm}-0002-retry.ndjson.gz", part["line"]))
-    for platform in ("ctwing", "iotda"):
-        (out_dir / platform).mkdir(exist_ok=True)
 
     def write(job: tuple[Path, pl.Series]) -> int:
         path, lines = job
@@ -325,12 +336,10 @@ def simulate_telemetry_day(landing: Path, regs: pl.DataFrame, day: date, seed: i
         tmp.rename(path)  # the landing zone only ever shows whole files
         return lines.len()
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        truth.lines = sum(pool.map(write, jobs))
-    truth.files = len(jobs)
+    truth.lines += sum(pool.map(write, jobs))
+    truth.files += len(jobs)
     reporting = msgs.filter(pl.col("fault") != "unknown_device")["device_id"].n_unique()
-    truth.offline_devices = regs.height - reporting
-    return truth
+    truth.offline_devices += regs.height - reporting
 
 
 def write_truth(landing: Path, truth: DayTruth) -> Path:

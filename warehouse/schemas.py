@@ -94,8 +94,6 @@ TELEMETRY_BRONZE = Dataset(
         C("raw_value", "VARCHAR", "Value as the vendor sent it"),
         C("quality_flag", "VARCHAR", "ok, or the correction applied (e.g. rsrp_sign_restored)", False),
         C("subject_token", "VARCHAR", "Keyed token of the wearer (wristbands only)", pii=PII_TOKEN),
-        C("message_id", "VARCHAR", "Hash identifying the platform message", False),
-        C("dedup_key", "VARCHAR", "Hash of device, event time and payload: retries share it", False),
         *_LINEAGE,
     ),
     domain="telemetry",
@@ -133,7 +131,6 @@ TELEMETRY_SILVER = Dataset(
         C("unit", "VARCHAR", "Canonical unit", False),
         C("quality_flag", "VARCHAR", "ok or the correction applied", False),
         C("subject_token", "VARCHAR", "Wearer token (wristbands)", pii=PII_TOKEN),
-        C("message_id", "VARCHAR", "Platform message hash", False),
     ),
     domain="telemetry",
 )

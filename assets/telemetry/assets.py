@@ -10,18 +10,10 @@ import time
 import dagster as dg
 
 from assets.sqlfile import render
-from assets.telemetry.parse import (
-    IngestStats,
-    batches,
-    day_bounds,
-    landing_files,
-    load_vocabulary,
-    parse_batch,
-    read_lines,
-)
+from assets.telemetry.parse import HERE, day_bounds, ingest_day, landing_files
 from pipelines.partitions import daily
 from pipelines.resources import NeuronResource
-from warehouse.io import append_part, create_view, write_dataset
+from warehouse.io import create_view, write_dataset
 from warehouse.schemas import (
     ALARM_TYPES,
     DEVICE_ALARMS,
@@ -36,9 +28,6 @@ from warehouse.schemas import (
     Dataset,
 )
 
-from assets.telemetry.parse import HERE
-
-BATCH_BYTES = 64 * 1024 * 1024  # compressed input per parse batch; keeps memory flat as the day grows
 ACCOUNTING_CHECK = "row_accounting"
 
 
@@ -91,33 +80,12 @@ def bronze_telemetry(context: dg.AssetExecutionContext, neuron: NeuronResource):
     day = context.partition_key
     s = neuron.settings
     lake = neuron.lake
-    files = landing_files(s.landing_dir, day)
-    if not files:
+    if not landing_files(s.landing_dir, day):
         context.log.warning(f"no telemetry landing files for {day}")
     con = neuron.duckdb()
-    load_vocabulary(con)
     create_view(con, "registry", lake, DEVICE_REGISTRY, day)
     tokenizer = neuron.tokenizer()
-    stats = IngestStats(files=len(files))
-    with lake.write_partition("bronze", "telemetry", day) as wb, \
-            lake.write_partition("quarantine", "telemetry", day) as wq:
-        for batch in batches(files, BATCH_BYTES) if files else [[]]:
-            lines = read_lines(batch, s.landing_dir)
-            parse_batch(con, lines, day, s.timezone, lambda v: tokenizer.tokenize_series(v, "person"))
-            stats.lines += lines.height
-            stats.landed += con.execute("SELECT count(*) FROM records").fetchall()[0][0]
-            stats.duplicates_in_file += con.execute("SELECT count(*) FROM accepted WHERE dup_in_file").fetchall()[0][0]
-            stats.bronze_rows += append_part(con, wb, TELEMETRY_BRONZE,
-                                             "SELECT * EXCLUDE (dup_in_file, reason, detail) FROM accepted "
-                                             "WHERE NOT dup_in_file ORDER BY source_file, source_line, vendor_key")
-            # raw text is withheld unless numeric: an unexpected vendor field may carry an identifier
-            stats.quarantined += append_part(con, wq, TELEMETRY_QUARANTINE, """
-                SELECT community_id, platform, device_id, event_ts, vendor_key, reason, detail, source_file,
-                    source_line, CAST(TRY_CAST(raw_value AS DOUBLE) AS VARCHAR) AS raw_value
-                FROM records WHERE reason IS NOT NULL ORDER BY source_file, source_line, vendor_key""")
-            for reason, n in con.execute("SELECT reason, count(*) FROM records WHERE reason IS NOT NULL GROUP BY 1").fetchall():
-                stats.reasons[reason] = stats.reasons.get(reason, 0) + n
-            stats.subjects_tokenised += con.execute("SELECT count(*) FROM subject_tokens").fetchall()[0][0]
+    stats = ingest_day(con, lake, s.landing_dir, day, s.timezone, lambda v: tokenizer.tokenize_series(v, "person"))
     write_dataset(con, lake, INGEST_STATS, day, f"""
         SELECT 'telemetry' AS source, {stats.files} AS files, {stats.lines} AS lines, {stats.landed} AS landed,
             {stats.bronze_rows} AS bronze_rows, {stats.quarantined} AS quarantined,
@@ -151,8 +119,9 @@ def silver_telemetry(context: dg.AssetExecutionContext, neuron: NeuronResource) 
     create_view(con, "ingest", lake, INGEST_STATS, day)
     n = write_dataset(con, lake, TELEMETRY_SILVER, day, (HERE / "silver_telemetry.sql").read_text(),
                       order_by="community_id, device_id, event_ts, metric")
-    # counted independently of the silver query: distinct (message content, property) pairs in bronze
-    distinct = con.execute("SELECT count(DISTINCT (dedup_key, vendor_key)) FROM bronze").fetchall()[0][0]
+    # counted independently of the silver query: distinct reading identities in bronze
+    distinct = con.execute("SELECT count(*) FROM (SELECT DISTINCT device_id, event_ts, metric, value FROM bronze)"
+                           ).fetchall()[0][0]
     rows = con.execute("SELECT landed, duplicates_in_file, files, lines FROM ingest").fetchall()
     landed, dup_in, files, lines = rows[0] if rows else (0, 0, 0, 0)
     dup_cross = bronze_rows - distinct

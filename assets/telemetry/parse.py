@@ -60,6 +60,12 @@ def batches(files: list[Path], max_bytes: int) -> Iterator[list[Path]]:
         yield batch
 
 
+def community_of(path: Path) -> str | None:
+    """Feeds are delivered per community: ``<community_id>-<seq>[-tag].ndjson.gz``."""
+    head = path.name.split("-", 1)[0]
+    return head if head.isdigit() else None
+
+
 def read_lines(files: list[Path], landing: Path) -> pl.DataFrame:
     """All non-blank lines of the files with their 1-based line numbers, in one Polars frame."""
     frames = []
@@ -75,11 +81,13 @@ def read_lines(files: list[Path], landing: Path) -> pl.DataFrame:
             text.select(
                 pl.lit(str(f.relative_to(landing))).alias("source_file"),
                 (pl.int_range(pl.len(), dtype=pl.Int64) + 1).alias("source_line"),
+                pl.lit(community_of(f)).alias("community_id"),
                 pl.col("line"),
             ).filter(pl.col("line").str.strip_chars() != "")
         )
     if not frames:
-        return pl.DataFrame(schema={"source_file": pl.String, "source_line": pl.Int64, "line": pl.String})
+        return pl.DataFrame(schema={"source_file": pl.String, "source_line": pl.Int64, "community_id": pl.String,
+                                    "line": pl.String})
     return pl.concat(frames)
 
 
@@ -92,15 +100,33 @@ def load_vocabulary(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def subject_expr(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL picking the person identifier out of a message's properties (keys come from vendor_keys.csv)."""
+    keys = con.execute("SELECT platform, vendor_key FROM vendor_keys WHERE role = 'identifier:person' "
+                       "ORDER BY ALL").fetchall()
+    parts = [f"CASE WHEN m.platform = '{p}' THEN json_extract_string(m.props, '$.{k}') END" for p, k in keys]
+    return f"coalesce({', '.join(parts)}, NULL)" if parts else "NULL::VARCHAR"
+
+
+def ident_count_expr(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL counting the identifier properties present in a message (they are not readings)."""
+    keys = con.execute("SELECT platform, vendor_key FROM vendor_keys WHERE role LIKE 'identifier:%' "
+                       "ORDER BY ALL").fetchall()
+    parts = [f"(m.platform = '{p}' AND json_exists(m.props, '$.{k}'))::INT" for p, k in keys]
+    return "(" + " + ".join(parts) + ")" if parts else "0"
+
+
 def parse_batch(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, day: str, tz: str,
                 tokenize_person: TokenFn) -> None:
-    """Create temp tables ``records`` (every landed record, reason NULL if accepted) and ``accepted``."""
+    """Create temp tables ``msgs`` and ``records`` (every landed record, reason NULL if accepted)."""
     start, end = day_bounds(day, tz)
     con.register("lines_df", lines)
-    con.execute("CREATE OR REPLACE TEMP TABLE lines AS SELECT * FROM lines_df")
-    con.unregister("lines_df")
-    run_script(con, HERE / "bronze_parse.sql", day_start=start, day_end=end)
-    distinct = con.sql("SELECT DISTINCT subject_raw FROM subjects WHERE subject_raw IS NOT NULL").pl()
+    try:
+        run_script(con, HERE / "bronze_messages.sql", day_start=start, day_end=end,
+                   subject_expr=subject_expr(con), ident_count=ident_count_expr(con))
+    finally:
+        con.unregister("lines_df")
+    distinct = con.sql("SELECT DISTINCT subject_raw FROM msgs WHERE subject_raw IS NOT NULL").pl()
     mapping = pl.DataFrame(
         {"subject_raw": distinct["subject_raw"], "subject_token": tokenize_person(distinct["subject_raw"])},
         schema={"subject_raw": pl.String, "subject_token": pl.String},
@@ -111,5 +137,43 @@ def parse_batch(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, day: str, t
     run_script(con, HERE / "bronze_records.sql")
 
 
-__all__ = ["IngestStats", "batches", "day_bounds", "landing_files", "load_vocabulary", "parse_batch",
+def ingest_day(con: duckdb.DuckDBPyConnection, lake, landing: Path, day: str, tz: str, tokenize_person: TokenFn,
+               batch_bytes: int = 16 * 1024 * 1024) -> IngestStats:
+    """Parse every landing file of ``day`` into the bronze and quarantine partitions (swapped in together).
+
+    Requires the ``registry`` view. Files are processed in batches of about ``batch_bytes`` compressed
+    input, so memory does not grow with the number of communities.
+    """
+    from warehouse.io import append_part
+    from warehouse.schemas import TELEMETRY_BRONZE, TELEMETRY_QUARANTINE
+
+    files = landing_files(landing, day)
+    load_vocabulary(con)
+    stats = IngestStats(files=len(files))
+    with lake.write_partition("bronze", "telemetry", day) as wb, \
+            lake.write_partition("quarantine", "telemetry", day) as wq:
+        for batch in batches(files, batch_bytes) if files else [[]]:
+            lines = read_lines(batch, landing)
+            parse_batch(con, lines, day, tz, tokenize_person)
+            stats.lines += lines.height
+            landed, dups = con.execute(
+                "SELECT count(*), count(*) FILTER (WHERE dup_in_file) FROM records").fetchall()[0]
+            stats.landed += landed
+            stats.duplicates_in_file += dups
+            stats.bronze_rows += append_part(con, wb, TELEMETRY_BRONZE, """
+                SELECT * EXCLUDE (dup_in_file, reason, detail) FROM records
+                WHERE reason IS NULL AND NOT dup_in_file""")
+            # raw text is withheld unless numeric: an unexpected vendor field may carry an identifier
+            stats.quarantined += append_part(con, wq, TELEMETRY_QUARANTINE, """
+                SELECT community_id, platform, device_id, event_ts, vendor_key, reason, detail, source_file,
+                    source_line, CAST(TRY_CAST(raw_value AS DOUBLE) AS VARCHAR) AS raw_value
+                FROM records WHERE reason IS NOT NULL ORDER BY source_file, source_line, vendor_key""")
+            for reason, n in con.execute(
+                    "SELECT reason, count(*) FROM records WHERE reason IS NOT NULL GROUP BY 1").fetchall():
+                stats.reasons[reason] = stats.reasons.get(reason, 0) + n
+            stats.subjects_tokenised += con.execute("SELECT count(*) FROM subject_tokens").fetchall()[0][0]
+    return stats
+
+
+__all__ = ["ingest_day", "IngestStats", "batches", "day_bounds", "landing_files", "load_vocabulary", "parse_batch",
            "read_lines", "run_script"]

@@ -1,8 +1,16 @@
--- silver/telemetry for one day: duplicates across files removed (the earliest file and line wins),
--- community and building taken from the registry (the authority for where a device is installed).
--- Inputs: views `bronze`, `registry`.
-SELECT g.community_id, g.building_id, b.device_id, g.device_type, b.platform, b.event_ts,
-    b.metric, b.value, b.unit, b.quality_flag, b.subject_token, b.message_id
-FROM bronze b
+-- silver/telemetry for one day: a reading is identified by (device, event time, metric, value), so a
+-- platform retry re-delivered in another file collapses to one row; the earliest file and line wins.
+-- Community and building come from the registry (the authority for where a device is installed).
+-- A hash aggregate, not a window: no sort over the district-day. Inputs: views `bronze`, `registry`.
+WITH firsts AS (
+    SELECT device_id, event_ts, metric, value,
+        arg_min({'platform': platform, 'unit': unit, 'quality_flag': quality_flag, 'subject_token': subject_token},
+                {'f': source_file, 'l': source_line}) AS first
+    FROM bronze
+    GROUP BY ALL
+)
+SELECT g.community_id, g.building_id, d.device_id, g.device_type, d.first.platform AS platform, d.event_ts,
+    d.metric, d.value, d.first.unit AS unit, d.first.quality_flag AS quality_flag,
+    d.first.subject_token AS subject_token
+FROM firsts d
 JOIN registry g USING (device_id)
-QUALIFY row_number() OVER (PARTITION BY b.dedup_key, b.vendor_key ORDER BY b.source_file, b.source_line) = 1

@@ -1,0 +1,136 @@
+"""Benchmark: telemetry ingest of a district-day against bare DuckDB reading the same files into Parquet.
+
+Usage: uv run python bench/telemetry_ingest.py [--communities 600] [--out bench/out] [--skip-generate]
+Each phase runs in its own process so its wall time and peak RSS are measured alone. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PHASES = {
+    "generate": """
+        from datetime import date
+        from simulator.district import simulate_day
+        r = simulate_day(LANDING, date.fromisoformat(DAY), COMMUNITIES, 42)
+        OUT.update(lines=r.telemetry.lines, readings=r.telemetry.readings, files=r.telemetry.files)
+    """,
+    "bare_duckdb": """
+        import duckdb
+        con = duckdb.connect(config={"memory_limit": "3GB", "preserve_insertion_order": False})
+        con.execute(f"SET temp_directory = '{WORK}/tmp'")
+        files = f"{LANDING}/telemetry/{DAY}/*/*.ndjson.gz"
+        # the same envelope fields Neuron extracts, declared up front (auto-detecting both shapes runs out of memory)
+        cols = ("{'deviceId': 'VARCHAR', 'timestamp': 'VARCHAR', 'messageType': 'VARCHAR', "
+                "'payload': 'STRUCT(serviceData JSON)', 'event_time': 'VARCHAR', "
+                "'notify_data': 'STRUCT(header STRUCT(device_id VARCHAR), body STRUCT(services "
+                "STRUCT(event_time VARCHAR, properties JSON)[]))'}")
+        con.execute(f"COPY (SELECT * FROM read_json('{files}', format='newline_delimited', ignore_errors=true, "
+                    f"filename=true, columns={cols})) TO '{WORK}/bare.parquet' (FORMAT parquet, COMPRESSION zstd)")
+        OUT.update(rows=con.execute(f"SELECT count(*) FROM '{WORK}/bare.parquet'").fetchall()[0][0])
+    """,
+    "bare_duckdb_long": """
+        import duckdb
+        con = duckdb.connect(config={"memory_limit": "3GB", "preserve_insertion_order": False})
+        con.execute(f"SET temp_directory = '{WORK}/tmp'")
+        files = f"{LANDING}/telemetry/{DAY}/*/*.ndjson.gz"
+        cols = ("{'deviceId': 'VARCHAR', 'timestamp': 'VARCHAR', 'messageType': 'VARCHAR', "
+                "'payload': 'STRUCT(serviceData JSON)', 'event_time': 'VARCHAR', "
+                "'notify_data': 'STRUCT(header STRUCT(device_id VARCHAR), body STRUCT(services "
+                "STRUCT(event_time VARCHAR, properties JSON)[]))'}")
+        # the same parse to long format (device, time, property, value), without validation or accounting
+        con.execute(f'''COPY (
+            WITH raw AS (SELECT * FROM read_json('{files}', format='newline_delimited', ignore_errors=true,
+                                                 filename=true, columns={cols})),
+            msgs AS (
+                SELECT filename, deviceId AS device_id, to_timestamp(TRY_CAST(timestamp AS BIGINT) / 1000.0) AS ts,
+                       payload.serviceData AS props FROM raw WHERE payload IS NOT NULL
+                UNION ALL
+                SELECT filename, notify_data.header.device_id,
+                       timezone('UTC', TRY_STRPTIME(unnest(notify_data.body.services).event_time, '%Y%m%dT%H%M%SZ')),
+                       unnest(notify_data.body.services).properties FROM raw WHERE notify_data IS NOT NULL)
+            SELECT filename, device_id, ts, e.key AS vendor_key, TRY_CAST(e.value::VARCHAR AS DOUBLE) AS value
+            FROM (SELECT *, unnest(map_entries(json_transform(props, '"MAP(VARCHAR, JSON)"'))) AS e FROM msgs)
+        ) TO '{WORK}/bare_long.parquet' (FORMAT parquet, COMPRESSION zstd)''')
+        OUT.update(rows=con.execute(f"SELECT count(*) FROM '{WORK}/bare_long.parquet'").fetchall()[0][0])
+    """,
+    "neuron_ingest": """
+        from assets.privacy.tokens import Tokenizer
+        from assets.telemetry.parse import ingest_day
+        from pipelines.resources import NeuronResource
+        from warehouse.io import create_view, write_dataset
+        from warehouse.schemas import DEVICE_REGISTRY
+        neuron = NeuronResource(data_dir=str(WORK / "data"))
+        lake = neuron.lake
+        con = neuron.duckdb()
+        snap = LANDING / "device_registry" / DAY / "devices.csv"
+        write_dataset(con, lake, DEVICE_REGISTRY, DAY, f"SELECT * FROM read_csv('{snap}', header=true, all_varchar=true)")
+        create_view(con, "registry", lake, DEVICE_REGISTRY, DAY)
+        tok = Tokenizer.from_env()
+        stats = ingest_day(con, lake, LANDING, DAY, "Asia/Shanghai", lambda v: tok.tokenize_series(v, "person"))
+        OUT.update(lines=stats.lines, landed=stats.landed, bronze_rows=stats.bronze_rows,
+                   quarantined=stats.quarantined)
+    """,
+}
+
+
+def run_phase(name: str, work: Path, landing: Path, day: str, communities: int) -> dict:
+    code = textwrap.dedent(f"""
+        import json, resource, sys, time
+        from pathlib import Path
+        WORK, LANDING, DAY, COMMUNITIES = Path({str(work)!r}), Path({str(landing)!r}), {day!r}, {communities}
+        OUT = {{}}
+        t0 = time.perf_counter()
+    """) + textwrap.dedent(PHASES[name]) + textwrap.dedent("""
+        OUT["seconds"] = round(time.perf_counter() - t0, 2)
+        OUT["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print("RESULT " + json.dumps(OUT))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEURON_MODE": os.environ.get("NEURON_MODE", "demo")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{proc.stderr[-4000:]}")
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--communities", type=int, default=600)
+    ap.add_argument("--day", default="2026-11-20")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--skip-generate", action="store_true")
+    args = ap.parse_args()
+    work = args.out / f"c{args.communities}"
+    landing = work / "landing"
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    results = {}
+    if not args.skip_generate:
+        results["generate"] = run_phase("generate", work, landing, args.day, args.communities)
+        print("generate", results["generate"], flush=True)
+    results["bare_duckdb"] = run_phase("bare_duckdb", work, landing, args.day, args.communities)
+    print("bare_duckdb", results["bare_duckdb"], flush=True)
+    results["bare_duckdb_long"] = run_phase("bare_duckdb_long", work, landing, args.day, args.communities)
+    print("bare_duckdb_long", results["bare_duckdb_long"], flush=True)
+    results["neuron_ingest"] = run_phase("neuron_ingest", work, landing, args.day, args.communities)
+    print("neuron_ingest", results["neuron_ingest"], flush=True)
+    ratio = results["neuron_ingest"]["seconds"] / results["bare_duckdb"]["seconds"]
+    ratio_long = results["neuron_ingest"]["seconds"] / results["bare_duckdb_long"]["seconds"]
+    gz = sum(p.stat().st_size for p in (landing / "telemetry" / args.day).rglob("*.gz"))
+    summary = {"communities": args.communities, "landing_gz_mb": round(gz / 2**20), **results,
+               "ratio_neuron_over_bare_copy": round(ratio, 2),
+               "ratio_neuron_over_bare_long_parse": round(ratio_long, 2), "target": "<= 2.0 (design.md)"}
+    (work / "result.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
