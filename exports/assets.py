@@ -28,9 +28,13 @@ def contract_problems(con, relation_sql: str, contract: Contract) -> list[str]:
     not_null = [c["name"] for c in contract.columns if not c["nullable"]]
     if not_null:
         counts = con.execute(
-            "SELECT " + ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in not_null)
-            + f" FROM ({relation_sql})").fetchall()[0]
-        problems += [f"{c}: {n} nulls in a non-nullable column" for c, n in zip(not_null, counts, strict=True) if n]
+            "SELECT "
+            + ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in not_null)
+            + f" FROM ({relation_sql})"
+        ).fetchall()[0]
+        problems += [
+            f"{c}: {n} nulls in a non-nullable column" for c, n in zip(not_null, counts, strict=True) if n
+        ]
     return problems
 
 
@@ -45,10 +49,14 @@ def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
         group_name=f"export_{contract.consumer}",
         kinds={"parquet", "csv"},
         description=f"{contract.raw['title_zh']} / {contract.raw['title_en']} (contract {contract.id} "
-                    f"v{contract.version})",
-        metadata={"contract_id": contract.id, "contract_version": contract.version,
-                  "contract_path": str(contract.path.name)},
-        automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+        f"v{contract.version})",
+        metadata={
+            "contract_id": contract.id,
+            "contract_version": contract.version,
+            "contract_path": str(contract.path.name),
+        },
+        automation_condition=dg.AutomationCondition.eager()
+        & dg.AutomationCondition.all_deps_blocking_checks_passed(),
     )
     def _export(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
         t0 = time.monotonic()
@@ -57,19 +65,23 @@ def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
         relation = f"SELECT DATE '{day}' AS stat_date, * FROM ({scan_sql(neuron.lake, source, day)})"
         problems = contract_problems(con, relation, contract)
         if problems:
-            raise ContractViolation(description=f"{contract.id}: output does not match its contract",
-                                    metadata={"problems": dg.MetadataValue.json(problems)})
+            raise ContractViolation(
+                description=f"{contract.id}: output does not match its contract",
+                metadata={"problems": dg.MetadataValue.json(problems)},
+            )
         pub = publish_filedrop(con, relation, contract, day, neuron.settings.outbox_dir)
         m = pub.manifest
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": m["row_count"],
-            "published": pub.published,
-            "version": m["version"],
-            "is_correction": m["is_correction"],
-            "content_sha256": m["content_sha256"],
-            "batch_path": dg.MetadataValue.path(str(pub.path)),
-            "elapsed_s": round(time.monotonic() - t0, 3),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": m["row_count"],
+                "published": pub.published,
+                "version": m["version"],
+                "is_correction": m["is_correction"],
+                "content_sha256": m["content_sha256"],
+                "batch_path": dg.MetadataValue.path(str(pub.path)),
+                "elapsed_s": round(time.monotonic() - t0, 3),
+            }
+        )
 
     return _export
 

@@ -14,10 +14,31 @@ import yaml
 from warehouse.schemas import DATASETS
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
-REQUIRED = ("id", "version", "consumer", "dataset", "source", "title_zh", "title_en", "owner", "grain",
-            "update_cycle", "k_threshold", "key_columns", "catalogue", "columns")
-CATALOGUE_REQUIRED = ("resource_code", "resource_name", "provider", "provider_code", "share_type",
-                      "share_method", "update_cycle")
+REQUIRED = (
+    "id",
+    "version",
+    "consumer",
+    "dataset",
+    "source",
+    "title_zh",
+    "title_en",
+    "owner",
+    "grain",
+    "update_cycle",
+    "k_threshold",
+    "key_columns",
+    "catalogue",
+    "columns",
+)
+CATALOGUE_REQUIRED = (
+    "resource_code",
+    "resource_name",
+    "provider",
+    "provider_code",
+    "share_type",
+    "share_method",
+    "update_cycle",
+)
 COLUMN_REQUIRED = ("name", "type", "nullable", "description_zh", "description_en")
 
 
@@ -93,7 +114,9 @@ def validate(raw: dict, path: Path) -> Contract:
 
 
 def load_contracts(root: Path = CONTRACTS_DIR) -> list[Contract]:
-    contracts = [validate(yaml.safe_load(p.read_text(encoding="utf-8")), p) for p in sorted(root.glob("*/*.yaml"))]
+    contracts = [
+        validate(yaml.safe_load(p.read_text(encoding="utf-8")), p) for p in sorted(root.glob("*/*.yaml"))
+    ]
     ids = [c.id for c in contracts]
     if len(ids) != len(set(ids)):
         raise ContractError(f"duplicate contract ids: {ids}")

@@ -34,8 +34,13 @@ def code_version() -> str:
     except metadata.PackageNotFoundError:
         version = "0+unknown"
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).parent).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return f"{version}+{sha}" if sha else version
@@ -60,8 +65,9 @@ def batch_dir(outbox: Path, contract: Contract, day: str) -> Path:
     return outbox / contract.consumer / contract.dataset / day
 
 
-def publish_filedrop(con: duckdb.DuckDBPyConnection, relation_sql: str, contract: Contract, day: str,
-                     outbox: Path) -> Publication:
+def publish_filedrop(
+    con: duckdb.DuckDBPyConnection, relation_sql: str, contract: Contract, day: str, outbox: Path
+) -> Publication:
     """Write the batch for ``day`` from ``relation_sql`` (already in contract column order)."""
     final = batch_dir(outbox, contract, day)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -69,11 +75,15 @@ def publish_filedrop(con: duckdb.DuckDBPyConnection, relation_sql: str, contract
     tmp.mkdir()
     try:
         order = ", ".join(f'"{c}"' for c in contract.key_columns)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE export_rows AS SELECT * FROM ({relation_sql}) ORDER BY {order}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE export_rows AS SELECT * FROM ({relation_sql}) ORDER BY {order}"
+        )
         rows = con.execute("SELECT count(*) FROM export_rows").fetchall()[0][0]
         con.execute(f"COPY export_rows TO '{tmp / 'data.parquet'}' (FORMAT parquet, COMPRESSION zstd)")
         body = tmp / "body.csv"
-        con.execute(f"COPY export_rows TO '{body}' (FORMAT csv, HEADER true, TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S')")
+        con.execute(
+            f"COPY export_rows TO '{body}' (FORMAT csv, HEADER true, TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S')"
+        )
         with open(tmp / "data.csv", "wb") as out, open(body, "rb") as src:
             out.write(BOM)  # Excel on Chinese Windows reads a BOM-less CSV as GBK
             shutil.copyfileobj(src, out)
@@ -83,7 +93,10 @@ def publish_filedrop(con: duckdb.DuckDBPyConnection, relation_sql: str, contract
         previous = None
         if (final / "manifest.json").exists():
             previous = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
-            if previous.get("content_sha256") == content_sha and previous.get("contract_version") == contract.version:
+            if (
+                previous.get("content_sha256") == content_sha
+                and previous.get("contract_version") == contract.version
+            ):
                 return Publication(final, previous, published=False)
         version = (previous["version"] + 1) if previous else 1
         if previous:
@@ -106,13 +119,20 @@ def publish_filedrop(con: duckdb.DuckDBPyConnection, relation_sql: str, contract
             "row_count": rows,
             "content_sha256": content_sha,
             "files": [
-                {"path": name, "sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size, "rows": rows}
+                {
+                    "path": name,
+                    "sha256": sha256_file(tmp / name),
+                    "bytes": (tmp / name).stat().st_size,
+                    "rows": rows,
+                }
                 for name in ("data.parquet", "data.csv")
             ],
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "code_version": code_version(),
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
         swap_in(tmp, final)
         return Publication(final, manifest, published=True)
     finally:

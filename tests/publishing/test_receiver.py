@@ -1,0 +1,252 @@
+"""Reference receiver behaviour that the push client does not exercise: routing, limits, restarts, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from exports.publishing.batch import Batch
+from exports.publishing.http_push import HttpPushPublisher, NeuronAuth, PublishFailed
+from exports.receiver.server import RunningReceiver, load_contracts, main, run_in_thread
+
+from . import (
+    ACCESS_KEY,
+    CONSUMER,
+    CONTRACT,
+    DATASET,
+    KEYS,
+    SECRET_KEY,
+    device_health_frame,
+    write_batch,
+    write_contracts,
+)
+
+PARTITION = "2026-11-21"
+AUTH = NeuronAuth(ACCESS_KEY, SECRET_KEY)
+
+
+@pytest.fixture
+def contracts(tmp_path: Path) -> Path:
+    return write_contracts(tmp_path / "contracts")
+
+
+@pytest.fixture
+def receiver(tmp_path: Path, contracts: Path) -> Iterator[RunningReceiver]:
+    with run_in_thread(tmp_path / "store", contracts, KEYS, max_chunk_bytes=64 * 1024) as running:
+        yield running
+
+
+def test_contracts_are_loaded_by_id_with_canonical_duckdb_types(contracts: Path, tmp_path: Path) -> None:
+    loaded = load_contracts(contracts)
+    contract = loaded[f"{CONSUMER}.{DATASET}"]
+    assert [c.type for c in contract.columns][:4] == ["DATE", "VARCHAR", "VARCHAR", "BIGINT"]
+    alias = tmp_path / "alias" / "c.yaml"
+    alias.parent.mkdir()
+    alias.write_text(json.dumps({**CONTRACT, "columns": [{"name": "n", "type": "INT8", "nullable": False}]}))
+    assert load_contracts(alias.parent)[CONTRACT["id"]].columns[0].type == "BIGINT"
+    alias.write_text(json.dumps({**CONTRACT, "columns": [{"name": "n", "type": "BIGINT; DROP TABLE x"}]}))
+    with pytest.raises(ValueError, match="invalid contract"):
+        load_contracts(alias.parent)
+
+
+def test_public_endpoints_need_no_signature(receiver: RunningReceiver) -> None:
+    assert requests.get(f"{receiver.base_url}/healthz").json() == {"status": "ok"}
+    head = requests.head(f"{receiver.base_url}/healthz")
+    assert head.status_code == 200 and head.content == b""
+
+
+def test_unknown_paths_are_404_and_undeclared_methods_405_with_allow(receiver: RunningReceiver) -> None:
+    assert requests.get(f"{receiver.base_url}/v2/anything").status_code == 404
+    response = requests.delete(f"{receiver.base_url}/v1/batches", auth=AUTH)
+    assert response.status_code == 405 and response.headers["Allow"] == "GET, POST, HEAD, OPTIONS"
+    assert requests.request("QUERY", f"{receiver.base_url}/healthz").status_code == 405
+    options = requests.options(f"{receiver.base_url}/v1/batches/{'a' * 32}/commit")
+    assert options.status_code == 204 and options.headers["Allow"] == "POST, OPTIONS"
+
+
+def test_oversized_chunk_is_413_and_unknown_batch_is_404(receiver: RunningReceiver) -> None:
+    url = f"{receiver.base_url}/v1/batches/{'a' * 32}/files/data.csv/chunks/0"
+    assert requests.put(url, data=b"x" * 10, auth=AUTH).json()["error"] == "unknown_batch"
+    too_big = requests.put(url, data=b"x" * (64 * 1024 + 1), auth=AUTH)
+    assert too_big.status_code == 413 and too_big.json()["error"] == "too_large"
+
+
+def test_listing_rejects_bad_filters(receiver: RunningReceiver) -> None:
+    url = f"{receiver.base_url}/v1/batches"
+    assert requests.get(url, params={"partition": "21/11/2026"}, auth=AUTH).status_code == 400
+    assert requests.get(url, params={"consumer": "../x"}, auth=AUTH).status_code == 400
+    assert requests.get(url, params={"owner": "x"}, auth=AUTH).status_code == 400
+    assert requests.get(url, params={"consumer": CONSUMER}, auth=AUTH).json() == {"items": []}
+
+
+def test_missing_idempotency_key_is_400(receiver: RunningReceiver, tmp_path: Path) -> None:
+    batch = Batch.from_dir(
+        write_batch(tmp_path / "outbox", device_health_frame(PARTITION), partition=PARTITION)
+    )
+    body = {"contract_id": batch.contract_id, "manifest": batch.manifest}
+    response = requests.post(f"{receiver.base_url}/v1/batches", json=body, auth=AUTH)
+    assert response.status_code == 400 and response.json()["error"] == "bad_idempotency_key"
+
+
+def test_upload_sessions_survive_a_receiver_restart(tmp_path: Path, contracts: Path) -> None:
+    batch = Batch.from_dir(
+        write_batch(tmp_path / "outbox", device_health_frame(PARTITION), partition=PARTITION)
+    )
+    body = {"contract_id": batch.contract_id, "manifest": batch.manifest}
+    headers = {"Idempotency-Key": batch.idempotency_key}
+    with run_in_thread(tmp_path / "store", contracts, KEYS) as first:
+        batch_id = requests.post(
+            f"{first.base_url}/v1/batches", json=body, headers=headers, auth=AUTH
+        ).json()["batch_id"]
+        for f in batch.files:
+            url = f"{first.base_url}/v1/batches/{batch_id}/files/{f.path}/chunks/0"
+            requests.put(url, data=batch.file_path(f.path).read_bytes(), auth=AUTH).raise_for_status()
+    with run_in_thread(tmp_path / "store", contracts, KEYS) as second:
+        again = requests.post(f"{second.base_url}/v1/batches", json=body, headers=headers, auth=AUTH)
+        assert again.status_code == 200 and again.json()["batch_id"] == batch_id
+        commit = {"files": [{"path": f.path, "chunks": 1} for f in batch.files]}
+        response = requests.post(f"{second.base_url}/v1/batches/{batch_id}/commit", json=commit, auth=AUTH)
+        assert response.status_code == 201 and response.json()["version"] == 1
+
+
+def test_lost_idempotency_index_is_rebuilt_from_the_stored_receipt(
+    receiver: RunningReceiver, tmp_path: Path
+) -> None:
+    """A crash between moving the version folder and writing the key index must not allow a duplicate."""
+    outbox = tmp_path / "outbox"
+    publisher = HttpPushPublisher(receiver.base_url, ACCESS_KEY, SECRET_KEY, outbox / CONSUMER / "_receipts")
+    folder = write_batch(outbox, device_health_frame(PARTITION), partition=PARTITION)
+    first = publisher.publish(Batch.from_dir(folder))
+    for index in receiver.store.root.glob("_idempotency/*.json"):
+        index.unlink()
+    assert publisher.publish(Batch.from_dir(folder)) == first
+    assert len(list(receiver.store.root.glob("_idempotency/*.json"))) == 1
+
+
+def test_main_rejects_missing_keys(tmp_path: Path, contracts: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--store", str(tmp_path / "store"), "--contracts", str(contracts)])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["--store", str(tmp_path / "store"), "--contracts", str(contracts), "--keys", "no-equals-sign"])
+
+
+def test_main_serves_until_interrupted(tmp_path: Path, contracts: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text(f"# district keys\n{ACCESS_KEY}={SECRET_KEY}\n")
+    command = [
+        sys.executable,
+        "-m",
+        "exports.receiver.server",
+        "--port",
+        str(port),
+        "--store",
+        str(tmp_path / "store"),
+    ]
+    command += ["--contracts", str(contracts), "--keys-file", str(keys_file)]
+    process = subprocess.Popen(command, cwd=Path(__file__).parents[2], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/v1/batches", auth=AUTH, timeout=1)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline, "receiver did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200
+    finally:
+        os.kill(process.pid, signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"files": [{"path": ["data.parquet"], "chunks": 1}, {"path": "data.csv", "chunks": 1}]}',
+        b'{"files": [{"path": "data.parquet", "chunks": true}, {"path": "data.csv", "chunks": 1}]}',
+        b'{"files": [{"path": "data.parquet", "chunks": 1}, {"path": "data.parquet", "chunks": 1}]}',
+        b'{"files": [{"path": "data.parquet", "chunks": 1}]}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b"\xff\xfe not json",
+    ],
+    ids=["unhashable_path", "bool_chunks", "duplicate", "incomplete", "deeply_nested", "not_utf8"],
+)
+def test_malformed_commit_bodies_are_400_not_500(
+    receiver: RunningReceiver, tmp_path: Path, body: bytes
+) -> None:
+    batch = Batch.from_dir(
+        write_batch(tmp_path / "outbox", device_health_frame(PARTITION), partition=PARTITION)
+    )
+    init = {"contract_id": batch.contract_id, "manifest": batch.manifest}
+    headers = {"Idempotency-Key": batch.idempotency_key}
+    batch_id = requests.post(f"{receiver.base_url}/v1/batches", json=init, headers=headers, auth=AUTH).json()[
+        "batch_id"
+    ]
+    response = requests.post(f"{receiver.base_url}/v1/batches/{batch_id}/commit", data=body, auth=AUTH)
+    assert response.status_code == 400, response.text
+
+
+def _self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    x509 = pytest.importorskip("cryptography.x509")
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_publishing_over_https_verifies_the_receiver_certificate(tmp_path: Path, contracts: Path) -> None:
+    cert, key = _self_signed_cert(tmp_path)
+    outbox = tmp_path / "outbox"
+    folder = write_batch(outbox, device_health_frame(PARTITION), partition=PARTITION)
+    with run_in_thread(tmp_path / "store", contracts, KEYS, tls_cert=cert, tls_key=key) as rx:
+        assert rx.base_url.startswith("https://")
+        receipts = outbox / CONSUMER / "_receipts"
+        untrusting = HttpPushPublisher(rx.base_url, ACCESS_KEY, SECRET_KEY, receipts, sleep=lambda _: None)
+        with pytest.raises(PublishFailed, match="TLS error"):
+            untrusting.publish(Batch.from_dir(folder))
+        receipt = HttpPushPublisher(rx.base_url, ACCESS_KEY, SECRET_KEY, receipts, verify=str(cert)).publish(
+            Batch.from_dir(folder)
+        )
+        assert receipt.version == 1
