@@ -1,13 +1,16 @@
 """One export asset per contract: gold partition -> contract check -> file-drop batch in the outbox."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 
 from exports.contracts import Contract, load_contracts
-from exports.filedrop import publish_filedrop
+from exports.filedrop import batch_dir, publish_filedrop
 from pipelines.partitions import daily
 from pipelines.resources import NeuronResource
+from pipelines.settings import load_settings
+from quality.pii_checks import hit_metadata, scan_files
 from warehouse.io import scan_sql
 from warehouse.schemas import DATASETS
 
@@ -36,6 +39,18 @@ def contract_problems(con, relation_sql: str, contract: Contract) -> list[str]:
             f"{c}: {n} nulls in a non-nullable column" for c, n in zip(not_null, counts, strict=True) if n
         ]
     return problems
+
+
+class PrivacyGateFailure(dg.Failure):
+    pass
+
+
+def _privacy_gate(staged: list[Path]) -> None:
+    """Scan the staged batch before it is swapped into the outbox: a hit publishes nothing."""
+    hits = scan_files([str(p) for p in staged])
+    if hits:
+        raise PrivacyGateFailure(description="personal data found in a staged export batch; nothing published",
+                                 metadata=hit_metadata(hits, len(staged)))
 
 
 def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
@@ -69,7 +84,7 @@ def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
                 description=f"{contract.id}: output does not match its contract",
                 metadata={"problems": dg.MetadataValue.json(problems)},
             )
-        pub = publish_filedrop(con, relation, contract, day, neuron.settings.outbox_dir)
+        pub = publish_filedrop(con, relation, contract, day, neuron.settings.outbox_dir, gate=_privacy_gate)
         m = pub.manifest
         return dg.MaterializeResult(
             metadata={
@@ -84,6 +99,18 @@ def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
         )
 
     return _export
+
+
+def export_files(contract: Contract):
+    """Files of a published batch, for the post-publication privacy check."""
+
+    def paths(partition_key: str | None) -> list[str]:
+        if not partition_key:
+            return []
+        folder = batch_dir(load_settings().outbox_dir, contract, partition_key)
+        return [str(folder / n) for n in ("data.parquet", "data.csv", "manifest.json") if (folder / n).exists()]
+
+    return paths
 
 
 CONTRACTS = load_contracts()

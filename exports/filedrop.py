@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -66,7 +67,12 @@ def batch_dir(outbox: Path, contract: Contract, day: str) -> Path:
 
 
 def publish_filedrop(
-    con: duckdb.DuckDBPyConnection, relation_sql: str, contract: Contract, day: str, outbox: Path
+    con: duckdb.DuckDBPyConnection,
+    relation_sql: str,
+    contract: Contract,
+    day: str,
+    outbox: Path,
+    gate: Callable[[list[Path]], None] | None = None,
 ) -> Publication:
     """Write the batch for ``day`` from ``relation_sql`` (already in contract column order)."""
     final = batch_dir(outbox, contract, day)
@@ -133,6 +139,8 @@ def publish_filedrop(
         (tmp / "manifest.json").write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
         )
+        if gate is not None:  # e.g. the privacy scan: raising here leaves the outbox untouched
+            gate([tmp / "data.parquet", tmp / "data.csv", tmp / "manifest.json"])
         swap_in(tmp, final)
         return Publication(final, manifest, published=True)
     finally:

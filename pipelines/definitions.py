@@ -1,14 +1,50 @@
-"""The Neuron code location: every domain's assets, checks, jobs, schedules and sensors, merged in one place."""
+"""The Neuron code location: every domain's assets, checks, jobs, schedules and sensors, merged in one place.
+
+Policy applied across the graph lives here: every silver, gold and export asset gets the blocking PII scan,
+every dataset with a declared suite gets its great-expectations checks.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from assets.telemetry.assets import TELEMETRY_ASSETS
-from exports.assets import CONTRACTS, EXPORT_ASSETS
+from exports.assets import CONTRACTS, EXPORT_ASSETS, export_files
 from pipelines.jobs import daily_job, daily_schedule, landing_sensor
+from pipelines.partitions import daily
 from pipelines.resources import NeuronResource
+from pipelines.settings import load_settings
+from quality.gx_checks import build_gx_checks
+from quality.pii_checks import build_pii_check
+from quality.pii_scan import redact
 from warehouse.assets import build_warehouse_asset
+from warehouse.lake import Lake
+from warehouse.schemas import DATASETS
+
+PUBLISHED_LAYERS = ("silver", "gold")
+
+
+def _lake_files(layer: str, name: str):
+    def paths(partition_key: str | None) -> list[str]:
+        return Lake(load_settings().lake_dir).files(layer, name, partition_key) if partition_key else []
+
+    return paths
+
+
+def _checks() -> list[dg.AssetChecksDefinition]:
+    checks = []
+    for ds in DATASETS.values():
+        key = dg.AssetKey([ds.layer, ds.name])
+        if ds.layer in PUBLISHED_LAYERS:
+            checks.append(build_pii_check(key, _lake_files(ds.layer, ds.name), daily))
+        if ds.suite:
+            checks.append(build_gx_checks(key, f"{ds.layer}.{ds.name}", ds.suite, _lake_files(ds.layer, ds.name),
+                                          daily, redactor=redact))
+    for contract in CONTRACTS:
+        key = dg.AssetKey(["export", contract.consumer, contract.dataset])
+        checks.append(build_pii_check(key, export_files(contract), daily))
+    return checks
+
 
 _lake_assets = [*TELEMETRY_ASSETS, *EXPORT_ASSETS]
 _upstream = [k for a in _lake_assets for k in a.keys]
@@ -16,6 +52,7 @@ warehouse_asset = build_warehouse_asset(_upstream, CONTRACTS)
 
 defs = dg.Definitions(
     assets=[*_lake_assets, warehouse_asset],
+    asset_checks=_checks(),
     jobs=[daily_job],
     schedules=[daily_schedule],
     sensors=[landing_sensor],

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from quality.expectations import Expect, Spec
+
 # How a column relates to personal data; only "token" columns may hold identifier-derived values.
 PII_NONE = "none"
 PII_TOKEN = "token"  # keyed HMAC token (pseudonymous; still personal data under PIPL art. 73)
@@ -32,6 +34,8 @@ class Dataset:
     domain: str
     partitioned: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+    # great-expectations suite, run as Dagster asset checks (ERROR blocks publication downstream)
+    suite: tuple[Spec, ...] = ()
 
     @property
     def key(self) -> str:
@@ -48,6 +52,10 @@ class Dataset:
     def empty_sql(self) -> str:
         cols = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in self.columns)
         return f"SELECT {cols} WHERE false"
+
+
+DEVICE_TYPES = ("smoke", "gas", "water_meter", "manhole", "sos_button", "elec_meter", "env", "streetlight",
+                "ev_charger", "wearable", "e_fence", "nmv_gate")
 
 
 def C(name: str, type_: str, description: str, nullable: bool = True, pii: str = PII_NONE) -> Column:
@@ -133,6 +141,26 @@ TELEMETRY_SILVER = Dataset(
         C("subject_token", "VARCHAR", "Wearer token (wristbands)", pii=PII_TOKEN),
     ),
     domain="telemetry",
+    suite=(
+        *(Expect.not_null(c) for c in ("community_id", "device_id", "device_type", "event_ts", "metric", "value")),
+        Expect.in_set("platform", ["ctwing", "iotda"]),
+        Expect.in_set("device_type", list(DEVICE_TYPES)),
+        Expect.in_set("quality_flag", ["ok", "rsrp_sign_restored"]),
+        # vendors drop RSRP's sign; silver must hold the restored negative dBm
+        Expect.between("value", -140, 200_000, name="value_plausible", severity="WARN",
+                       description="any canonical value lies between the smallest and largest metric bound"),
+        Expect.sql("rsrp_negative", "SELECT * FROM {batch} WHERE metric = 'rsrp_dbm' AND value >= 0",
+                   description="RSRP is a negative dBm value after sign restoration"),
+        Expect.sql("pm_not_negative", "SELECT * FROM {batch} WHERE metric IN ('pm25_ugm3', 'pm10_ugm3') AND value < 0",
+                   description="particulate concentrations are never negative"),
+        Expect.sql("one_local_day", "SELECT * FROM {batch} WHERE CAST(timezone('Asia/Shanghai', event_ts) AS DATE) "
+                   "<> (SELECT min(CAST(timezone('Asia/Shanghai', event_ts) AS DATE)) FROM {batch})",
+                   description="a partition holds readings of one Asia/Shanghai day only"),
+        Expect.regex("device_id", r"^([0-9]{23}|[0-9a-f]{24}_[0-9A-Z]+)$", severity="WARN",
+                     description="device ids follow the CTWing (23 digits) or IoTDA (product_node) form"),
+        Expect.regex("subject_token", r"^person_v[0-9]+_[a-z2-7]+$",
+                     description="wearer identifiers are keyed tokens, never raw ids"),
+    ),
 )
 
 DEVICE_ALARMS = Dataset(
@@ -151,6 +179,13 @@ DEVICE_ALARMS = Dataset(
         C("subject_token", "VARCHAR", "Wearer token for SOS/fall from wristbands", pii=PII_TOKEN),
     ),
     domain="telemetry",
+    suite=(
+        *(Expect.not_null(c) for c in ("alarm_id", "community_id", "device_id", "alarm_type", "event_ts")),
+        Expect.unique("alarm_id", mostly=0.999,
+                      description="alarm ids are unique; more than 0.1 % duplicates means a replayed feed"),
+        Expect.in_set("alarm_type", ["smoke", "gas", "sos", "fall", "fence_intrusion", "manhole_open",
+                                     "low_battery", "offline"]),
+    ),
 )
 
 ALARM_TYPES = ("smoke", "gas", "sos", "fall", "fence_intrusion", "manhole_open", "low_battery", "offline")
@@ -168,6 +203,17 @@ DEVICE_HEALTH_DAILY = Dataset(
         *(C(f"alarms_{t}", "BIGINT", f"Alarm episodes of type {t}", False) for t in ALARM_TYPES),
     ),
     domain="telemetry",
+    suite=(
+        *(Expect.not_null(c) for c in ("community_id", "device_type", "devices", "reporting", "online_rate")),
+        Expect.unique("community_id", "device_type", name="one_row_per_community_device_type"),
+        Expect.in_set("device_type", list(DEVICE_TYPES)),
+        Expect.between("online_rate", 0, 1),
+        Expect.sql("reporting_within_fleet", "SELECT * FROM {batch} WHERE reporting > devices OR low_battery > devices",
+                   description="reporting and low-battery devices never exceed the registered fleet"),
+        Expect.between("online_rate", 0.8, 1, name="online_rate_healthy", mostly=0.9, severity="WARN",
+                       description="most community fleets are at least 80 % online"),
+        Expect.row_count_between(1, None, description="a day with no fleet rows is a broken registry feed"),
+    ),
 )
 
 ENVIRONMENT_HOURLY = Dataset(
@@ -184,6 +230,16 @@ ENVIRONMENT_HOURLY = Dataset(
         C("devices", "BIGINT", "Environment monitors reporting in the hour", False),
     ),
     domain="telemetry",
+    suite=(
+        Expect.not_null("community_id"), Expect.not_null("hour_start"),
+        Expect.unique("community_id", "hour_start", name="one_row_per_community_hour"),
+        Expect.between("pm25_avg", 0, 1000), Expect.between("pm10_avg", 0, 2000),
+        Expect.between("noise_laeq", 20, 140), Expect.between("noise_max", 20, 140),
+        Expect.sql("pm10_not_below_pm25", "SELECT * FROM {batch} WHERE pm10_avg < pm25_avg", severity="WARN",
+                   description="PM10 includes PM2.5, so its mean is not lower"),
+        Expect.sql("full_day_per_community", "SELECT community_id FROM {batch} GROUP BY 1 HAVING count(*) <> 24",
+                   severity="WARN", description="every community reports all 24 hours"),
+    ),
 )
 
 ROW_ACCOUNTING = Dataset(

@@ -160,3 +160,17 @@ def test_rerunning_a_partition_yields_the_same_rows_and_publishes_nothing_new(e2
         assert m_after[ds]["row_count"] == m["row_count"]
         assert m_after[ds]["version"] == m["version"] == 1
         assert m_after[ds]["content_sha256"] == m["content_sha256"]
+
+
+def test_every_check_ran_and_blocking_checks_passed(e2e_run):
+    from pipelines.definitions import defs
+
+    evaluations = e2e_run.result.get_asset_check_evaluations()
+    ran = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
+    declared = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
+    assert ran == declared
+    failed_blocking = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations
+                       if not e.passed and e.severity.value == "ERROR"]
+    assert failed_blocking == []
+    pii = [e for e in evaluations if e.check_name == "no_personal_data"]
+    assert len(pii) >= 6 and all(e.passed for e in pii)

@@ -1,0 +1,451 @@
+"""Unit tests for the PII scanner: each identifier family, face artefacts, canaries, redaction, DuckDB,
+Parquet and folder scans, and a 5,000-string false-positive sweep over the platform's own tokens."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import random
+import sqlite3
+import string
+import uuid
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import quality.pii_scan as pii_scan
+from quality.pii_patterns import id18_check_char
+from quality.pii_scan import (
+    Canary,
+    Hit,
+    find_identifiers,
+    load_canaries,
+    redact,
+    scan_duckdb_relation,
+    scan_parquet,
+    scan_text,
+    scan_tree,
+)
+
+KNOWN_ID = "11010519491231002X"
+
+
+def make_id(region: int = 310101, birth: str = "19900101", seq: int = 123) -> str:
+    body = f"{region:06d}{birth}{seq:03d}"
+    return body + id18_check_char(body)
+
+
+def kinds(hits: list[Hit]) -> set[str]:
+    return {h.kind for h in hits}
+
+
+def values(text: str, kind: str) -> list[str]:
+    return [f.value for f in find_identifiers(text) if f.kind == kind]
+
+
+def jpeg_b64(n: int = 300) -> str:
+    return base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF" + random.Random(1).randbytes(n)).decode()
+
+
+def png_b64(n: int = 300) -> str:
+    return base64.b64encode(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + random.Random(2).randbytes(n)).decode()
+
+
+def floats(n: int) -> list[float]:
+    rng = random.Random(n)
+    return [round(rng.uniform(-1, 1), 6) for _ in range(n)]
+
+
+# --- resident IDs -------------------------------------------------------------------------------------------
+def test_known_valid_id_passes_checksum_and_is_detected() -> None:
+    assert id18_check_char(KNOWN_ID[:17]) == "X"
+    assert values(f"身份证号{KNOWN_ID}。", "resident_id") == [KNOWN_ID]
+    assert values(f"id={KNOWN_ID.lower()}", "resident_id") == [KNOWN_ID]
+
+
+@pytest.mark.parametrize(
+    "region,birth,seq", [(310115, "20010229", 1), (650102, "19000101", 998), (440305, "20991231", 7)]
+)
+def test_generated_valid_ids_are_detected_except_impossible_dates(region: int, birth: str, seq: int) -> None:
+    rid = make_id(region, birth, seq)
+    expected = [] if birth == "20010229" else [rid]  # 2001 is not a leap year
+    assert values(f"证件 {rid} 已登记", "resident_id") == expected
+
+
+def test_id_with_wrong_check_character_is_ignored() -> None:
+    rid = make_id()
+    wrong = rid[:17] + ("0" if rid[17] != "0" else "1")
+    assert values(wrong, "resident_id") == []
+
+
+@pytest.mark.parametrize("sep", [" ", "-"])
+def test_id_with_separators_in_6_8_4_grouping(sep: str) -> None:
+    rid = make_id()
+    assert values(f"ID: {rid[:6]}{sep}{rid[6:14]}{sep}{rid[14:]}", "resident_id") == [rid]
+
+
+def test_legacy_15_digit_id_needs_valid_province_and_date() -> None:
+    assert values("旧证 310101900101123 ", "resident_id_15") == ["310101900101123"]
+    assert values("旧证 310101901301123 ", "resident_id_15") == []  # month 13
+    assert values("旧证 990101900101123 ", "resident_id_15") == []  # no province 99
+
+
+def test_20_digit_gb28181_device_id_is_not_an_id() -> None:
+    device = "31011500001320000105"
+    assert scan_text(f"device_id={device}") == []
+    # Even when an 18-digit window inside it has a valid checksum and date.
+    rid = make_id(310115, "19900101", 1)
+    assert scan_text(f"{rid}05 and 9{rid}9") == []
+
+
+# --- phones -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "13800138000",
+        "+8613800138000",
+        "+86 138 0013 8000",
+        "0086-138-0013-8000",
+        "86 13800138000",
+        "138.0013.8000",
+        "电话：１３８００１３８０００。",
+        "Tel.13800138000, thanks",
+        "(+86)138-0013-8000",
+        "phone=13800138000.0",  # pandas float artefact of an integer column with nulls
+        '{"msg": "call\\n13800138000"}',
+    ],
+)
+def test_phone_formats_are_detected(text: str) -> None:
+    assert values(text, "phone") == ["13800138000"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "138****5678",  # masked: not a leak
+        "a13800138000",
+        "13800138000b",
+        "13800138000123",
+        "0.13800138000",
+        "ratio 13800138000.25",
+        "12800138000",
+        "ts=1732000000000",
+    ],
+)
+def test_phone_lookalikes_are_not_detected(text: str) -> None:
+    assert values(text, "phone") == []
+
+
+# --- plates -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("沪A12345", "沪A12345"),
+        ("车牌沪A·12345进入", "沪A12345"),
+        ("沪a-12345", "沪A12345"),
+        ("京B 6U789", "京B6U789"),
+        ("沪AD12345", "沪AD12345"),
+        ("沪A12345D", "沪A12345D"),
+        ("沪A1234警", "沪A1234警"),
+        ("浙O1234警", "浙O1234警"),
+        ("粤Z1234港", "粤Z1234港"),
+        ("粤Z1234澳", "粤Z1234澳"),
+        ("沪A1234学", "沪A1234学"),
+        ("苏E1234挂", "苏E1234挂"),
+        ("沪A1234领", "沪A1234领"),
+        ("WJ沪12345", "WJ沪12345"),
+        ("使123456", "使123456"),
+        ("沪AI2O45", "沪AI2O45"),  # OCR I/O confusion
+        ("沪Ａ１２３４５", "沪A12345"),
+    ],
+)
+def test_plate_families_are_detected(text: str, expected: str) -> None:
+    assert values(text, "plate") == [expected]
+
+
+@pytest.mark.parametrize("text", ["江苏Android开发", "沪A1234", "沪A1234567", "上海ABCDEF", "沪Bus路线"])
+def test_plate_lookalikes_are_not_detected(text: str) -> None:
+    assert values(text, "plate") == []
+
+
+# --- face artefacts -----------------------------------------------------------------------------------------
+def test_base64_jpeg_png_and_data_uri_are_detected() -> None:
+    assert kinds(scan_text(json.dumps({"face": jpeg_b64()}))) == {"face_image"}
+    assert kinds(scan_text(f"img={png_b64()}")) == {"face_image"}
+    assert kinds(scan_text("src=data:image/jpeg;base64,AAAA")) == {"face_image"}
+    assert scan_text("/9j/short") == []
+
+
+def test_base64_blob_hit_sample_is_short() -> None:
+    (hit,) = scan_text(jpeg_b64(3000))
+    assert len(hit.sample) < 20
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://oss.example.com/2026/01/01/abc.jpg",
+        "http://10.0.0.5/capture/abc.JPEG?token=1",
+        "https://cdn.example.com/a/b.png#x",
+        "http://cam/snap.bmp",
+        "http://10.1.1.1/pic/123",
+        "https://dev.example.com/picture/Streaming/tracks/1",
+        "https://api.example.com/v1/get?type=face&id=9",
+    ],
+)
+def test_image_urls_are_detected(url: str) -> None:
+    assert kinds(scan_text(f'"url": "{url}"')) == {"image_url"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://example.com/api/interface/status", "https://docs.dagster.io/index.html", "http://x/a.jpgx"],
+)
+def test_non_image_urls_are_ignored(url: str) -> None:
+    assert scan_text(url) == []
+
+
+@pytest.mark.parametrize("n", [128, 256, 512])
+def test_float_arrays_of_embedding_length_are_detected_in_json(n: int) -> None:
+    hits = scan_text(json.dumps({"feature": floats(n)}))
+    assert [(h.kind, h.sample) for h in hits] == [("face_embedding", f"float[{n}]")]
+
+
+@pytest.mark.parametrize("n", [3, 127, 129, 300])
+def test_float_arrays_of_other_lengths_are_ignored(n: int) -> None:
+    assert scan_text(json.dumps({"feature": floats(n)})) == []
+
+
+def test_embedding_as_parquet_list_array_and_json_columns(tmp_path: Path) -> None:
+    path = tmp_path / "faces.parquet"
+    table = pa.table(
+        {
+            "emb_list": pa.array([floats(128), floats(3)], pa.list_(pa.float32())),
+            "emb_fixed": pa.array([floats(512), floats(512)], pa.list_(pa.float64(), 512)),
+            "emb_json": [json.dumps(floats(256)), None],
+            "xyz": pa.array([floats(3), floats(3)], pa.list_(pa.float64())),
+        }
+    )
+    pq.write_table(table, path)
+    hits = scan_parquet([path])
+    assert {(h.kind, h.location.split("::")[-1], h.sample) for h in hits} == {
+        ("face_embedding", "emb_list", "float[128]"),
+        ("face_embedding", "emb_fixed", "float[512]"),
+        ("face_embedding", "emb_json", "float[256]"),
+    }
+
+
+# --- canaries -----------------------------------------------------------------------------------------------
+CANARIES = [
+    Canary("name", "欧阳测试"),
+    Canary("phone", "199 0000 1234"),
+    Canary("resident_id", KNOWN_ID.lower()),
+    Canary("plate", "沪Z·CAN01"),
+    Canary("person_no", "P-000777"),
+]
+
+
+def test_load_canaries_reads_all_daily_files(tmp_path: Path) -> None:
+    (tmp_path / "_canaries").mkdir()
+    for day, items in [("2026-01-01", CANARIES[:3]), ("2026-01-02", CANARIES[2:])]:
+        payload = {"canaries": [{"kind": c.kind, "value": c.value} for c in items]}
+        (tmp_path / "_canaries" / f"{day}.json").write_text(json.dumps(payload, ensure_ascii=False), "utf-8")
+    assert load_canaries(tmp_path) == CANARIES
+    assert load_canaries(tmp_path / "missing") == []
+
+
+def test_canaries_match_on_normalised_forms() -> None:
+    text = "住户欧阳测试 手机19900001234 车牌沪zcan01 人员编号p000777"
+    hits = scan_text(text, CANARIES)
+    assert {h.kind for h in hits if h.kind.startswith("canary:")} == {
+        "canary:name",
+        "canary:phone",
+        "canary:plate",
+        "canary:person_no",
+    }
+    assert scan_text("nothing planted here", CANARIES) == []
+
+
+def test_canaries_in_json_escaped_text_and_in_duckdb() -> None:
+    text = json.dumps({"n": "欧阳测试", "p": "１９９-0000-1234"}, ensure_ascii=True)
+    assert {"canary:name", "canary:phone"} <= kinds(scan_text(text, CANARIES))
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT ?::JSON AS payload, 'P 000 777' AS person", [text])
+    hits = scan_duckdb_relation(con, "t", CANARIES, location="t")
+    assert {(h.kind, h.location) for h in hits if h.kind.startswith("canary:")} == {
+        ("canary:name", "t::payload"),
+        ("canary:phone", "t::payload"),
+        ("canary:person_no", "t::person"),
+    }
+
+
+# --- redaction and samples ----------------------------------------------------------------------------------
+def test_redact_replaces_every_identifier_and_keeps_the_rest() -> None:
+    rid = make_id()
+    text = f"张三 {rid} 电话 +86 138-0013-8000 车 沪A·12345 见 https://x.com/a.jpg 完"
+    assert redact(text) == (
+        "张三 [REDACTED:resident_id] 电话 [REDACTED:phone] 车 [REDACTED:plate] 见 [REDACTED:image_url] 完"
+    )
+    assert redact("欧阳测试来访", CANARIES) == "[REDACTED:canary:name]来访"
+
+
+def test_redact_maps_offsets_through_escapes_and_full_width() -> None:
+    text = json.dumps({"a": "电话１３８００１３８０００", "b": "沪A12345"}, ensure_ascii=True)
+    redacted = redact(text)
+    assert redacted == '{"a": "\\u7535\\u8bdd[REDACTED:phone]", "b": "[REDACTED:plate]"}'
+
+
+def test_hit_samples_never_contain_the_raw_identifier() -> None:
+    rid = make_id()
+    text = f"{rid} 13800138000 沪A12345 欧阳测试 {jpeg_b64()}"
+    hits = scan_text(text, CANARIES)
+    assert len(hits) >= 5
+    for hit in hits:
+        for raw in (rid, "13800138000", "沪A12345", "欧阳测试", jpeg_b64()[:20]):
+            assert raw not in hit.sample and raw not in hit.location
+
+
+# --- DuckDB relations ---------------------------------------------------------------------------------------
+def test_duckdb_scan_covers_numeric_nested_and_text_columns() -> None:
+    rid = make_id()
+    con = duckdb.connect()
+    con.execute(
+        f"""CREATE TABLE t AS SELECT
+            13800138000::BIGINT AS phone_int,
+            13900139000.00::DECIMAL(18, 2) AS phone_dec,
+            1732000000000::BIGINT AS ts_ms,
+            0.15012345678::DOUBLE AS ratio,
+            {{'owner': {{'plate': '沪A12345'}}}} AS nested,
+            ['x', '{rid}'] AS ids,
+            MAP {{'k': 'https://a/b/face/1'}} AS m,
+            encode('{jpeg_b64()}') AS photo,
+            '\\xFF\\xD8\\xFF\\xE0'::BLOB AS raw_photo,
+            'plate_v1_abcdefgh234567' AS token"""
+    )
+    hits = scan_duckdb_relation(con, "t", location="mem")
+    assert {(h.kind, h.location) for h in hits} == {
+        ("phone", "mem::phone_int"),
+        ("phone", "mem::phone_dec"),
+        ("plate", "mem::nested"),
+        ("resident_id", "mem::ids"),
+        ("image_url", "mem::m"),
+        ("face_image", "mem::photo"),
+        ("face_image", "mem::raw_photo"),
+    }
+
+
+def test_duckdb_scan_accepts_a_query_and_returns_distinct_hits() -> None:
+    con = duckdb.connect()
+    sql = "SELECT '电话 ' || (13800138000 + (i % 3))::VARCHAR AS note FROM range(10000) r(i)"
+    hits = scan_duckdb_relation(con, sql)
+    assert [(h.kind, h.location) for h in hits] == [("phone", "note")] * 3
+
+
+def test_duckdb_scan_rejects_bad_checksums_in_python() -> None:
+    con = duckdb.connect()
+    rid = make_id()
+    bad = rid[:17] + ("0" if rid[17] != "0" else "1")
+    assert scan_duckdb_relation(con, f"SELECT '{bad}' AS a, '{rid}' AS b") == [
+        Hit("resident_id", "b", rid[:3] + "***(18)")
+    ]
+
+
+# --- folders ------------------------------------------------------------------------------------------------
+def test_scan_tree_covers_every_file_kind(tmp_path: Path) -> None:
+    rid = make_id()
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    pq.write_table(pa.table({"owner_phone": ["13800138000"]}), lake / "part.parquet")
+    db = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    db.execute(f"CREATE TABLE residents AS SELECT '{rid}' AS id_card")
+    db.execute("CREATE VIEW v AS SELECT '13900139000' AS only_in_a_view")
+    db.close()
+    sq = sqlite3.connect(tmp_path / "runs.db")
+    sq.execute("CREATE TABLE event_logs (event TEXT)")
+    sq.execute("INSERT INTO event_logs VALUES (?)", [json.dumps({"msg": "车牌沪B54321"}, ensure_ascii=True)])
+    sq.commit()
+    sq.close()
+    with gzip.open(tmp_path / "compute.log.gz", "wt") as fh:
+        fh.write("url http://10.0.0.1/face/7\n")
+    (tmp_path / "manifest.json").write_text(json.dumps({"run_id": str(uuid.uuid4()), "n": 1}))
+    (tmp_path / "snap.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
+    (tmp_path / "_canaries").mkdir()
+    (tmp_path / "_canaries" / "2026-01-01.json").write_text(
+        json.dumps({"canaries": [{"kind": "phone", "value": "13700137000"}]})
+    )
+    skipped = tmp_path / "landing"
+    skipped.mkdir()
+    (skipped / "raw.csv").write_text("13600136000\n")
+
+    hits = scan_tree(tmp_path, exclude=[skipped])
+    found = {(h.kind, Path(h.location.split("::")[0].split("@")[0]).name) for h in hits}
+    assert found == {
+        ("phone", "part.parquet"),
+        ("resident_id", "warehouse.duckdb"),
+        ("plate", "runs.db"),
+        ("image_url", "compute.log.gz"),
+        ("face_image", "snap.jpg"),
+    }
+    assert any(h.location.endswith("warehouse.duckdb::main.residents::id_card") for h in hits)
+
+
+def test_scan_tree_fails_closed_on_unreadable_parquet(tmp_path: Path) -> None:
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all 13800138000")
+    assert kinds(scan_tree(tmp_path)) == {"unscanned", "phone"}
+
+
+def test_large_files_are_streamed_in_overlapping_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pii_scan, "_CHUNK", 1000)
+    monkeypatch.setattr(pii_scan, "_OVERLAP", 100)
+    phones = [f"1380013{i:04d}" for i in range(200)]
+    rng = random.Random(7)
+    text = "".join(" " * rng.randint(1, 40) + p for p in phones) + " "
+    (tmp_path / "big.log").write_text(text)
+    hits = scan_tree(tmp_path)
+    assert len(hits) == len(phones)
+    offsets = sorted(int(h.location.rsplit("@", 1)[1]) for h in hits)
+    assert offsets == sorted(text.index(p) for p in phones)
+
+
+# --- false positives ----------------------------------------------------------------------------------------
+B32 = string.ascii_lowercase + "234567"
+
+
+def benign_strings(n: int, seed: int = 20260101) -> list[str]:
+    """Tokens, digests, ids and timestamps that fill Dagster logs, manifests and exports."""
+    rng = random.Random(seed)
+    makers = [
+        lambda: "plate_v1_" + "".join(rng.choices(B32, k=rng.randint(16, 52))),
+        lambda: "person_v1_" + "".join(rng.choices(B32, k=rng.randint(16, 52))),
+        lambda: hashlib.sha256(rng.randbytes(16)).hexdigest(),
+        lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        lambda: str(rng.randint(1_500_000_000_000, 2_000_000_000_000)),  # epoch ms
+        lambda: str(rng.randint(1_500_000_000_000_000_000, 2_000_000_000_000_000_000)),  # epoch ns
+        lambda: (
+            f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:"
+            f"{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randint(0, 999999):06d}+08:00"
+        ),
+        lambda: "".join(rng.choices(string.digits, k=20)),  # GB/T 28181 device id
+        lambda: f"3101{rng.randint(10, 99)}{rng.randint(0, 99999999):08d}{rng.randint(0, 999999):06d}",
+        lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4)).split("-")[0],  # short run id
+    ]
+    return [rng.choice(makers)() for _ in range(n)]
+
+
+def test_platform_tokens_digests_ids_and_timestamps_never_hit(tmp_path: Path) -> None:
+    strings = benign_strings(5000)
+    assert [s for s in strings if scan_text(s)] == []
+    log = "\n".join(json.dumps({"run_id": s, "event": "ASSET_MATERIALIZATION", "value": s}) for s in strings)
+    assert scan_text(log) == []
+    pq.write_table(pa.table({"token": strings, "n": [len(s) for s in strings]}), tmp_path / "x.parquet")
+    assert scan_parquet(str(tmp_path / "*.parquet")) == []
+    epochs = pa.array([int(s) for s in strings if s.isdigit() and len(s) <= 19], pa.int64())
+    pq.write_table(pa.table({"epoch": epochs}), tmp_path / "y.parquet")
+    assert scan_parquet([tmp_path / "y.parquet"]) == []
