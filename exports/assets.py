@@ -7,6 +7,9 @@ import dagster as dg
 
 from exports.contracts import Contract, load_contracts
 from exports.filedrop import batch_dir, publish_filedrop
+from exports.publishers import http_publisher_for
+from exports.publishing import Batch
+from exports.publishing.versions import decide_for_batch, latest_receipt
 from pipelines.partitions import daily
 from pipelines.resources import NeuronResource
 from pipelines.settings import load_settings
@@ -53,6 +56,24 @@ def _privacy_gate(staged: list[Path]) -> None:
                                  metadata=hit_metadata(hits, len(staged)))
 
 
+def push_batch(contract: Contract, batch_path: Path, outbox: Path) -> dict[str, object]:
+    """Push the outbox's current version to the consumer's receiver if it is configured and not yet there.
+
+    Raises (failing the step) when the receiver rejects the batch or stays unreachable after retries; no
+    receipt is written then, so the next run tries again.
+    """
+    publisher = http_publisher_for(contract.consumer, outbox)
+    if publisher is None:
+        return {"publisher": "filedrop"}
+    batch = Batch.from_dir(batch_path)
+    if decide_for_batch(publisher.receipts_dir, batch) is None:
+        latest = latest_receipt(publisher.receipts_dir, batch.dataset, batch.partition)
+        return {"publisher": publisher.name, "pushed": False, "receipt_id": latest.receipt_id if latest else ""}
+    receipt = publisher.publish(batch)
+    return {"publisher": publisher.name, "pushed": True, "receipt_id": receipt.receipt_id,
+            "receipt_status": receipt.status}
+
+
 def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
     source = DATASETS[contract.source]
     source_key = dg.AssetKey([source.layer, source.name])
@@ -86,6 +107,7 @@ def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
             )
         pub = publish_filedrop(con, relation, contract, day, neuron.settings.outbox_dir, gate=_privacy_gate)
         m = pub.manifest
+        push = push_batch(contract, pub.path, neuron.settings.outbox_dir)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": m["row_count"],
@@ -94,6 +116,7 @@ def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
                 "is_correction": m["is_correction"],
                 "content_sha256": m["content_sha256"],
                 "batch_path": dg.MetadataValue.path(str(pub.path)),
+                **push,
                 "elapsed_s": round(time.monotonic() - t0, 3),
             }
         )

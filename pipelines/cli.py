@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -82,8 +83,29 @@ def summary(day: str) -> str:
             f"SELECT consumer, dataset, version, row_count, path FROM meta.exports WHERE partition = DATE '{day}' "
             "ORDER BY 1, 2").fetchall():
         lines.append(f"  {consumer}/{dataset} v{version}: {rows:,} rows -> {path}")
+    for consumer, dataset, version, rid, publisher in con.execute(
+            f"SELECT consumer, dataset, version, receipt_id, publisher FROM meta.receipts WHERE partition = DATE '{day}' "
+            "ORDER BY 1, 2, 3").fetchall():
+        lines.append(f"  receipt {rid} from the {consumer} receiver for {dataset} v{version} ({publisher})")
     con.close()
     return "\n".join(lines)
+
+
+@contextmanager
+def demo_receiver(store: Path, consumer: str = "zhilian_putuo"):
+    """The reference receiver on loopback, with the consumer switched to HTTPS push for this process."""
+    import secrets
+
+    from exports.contracts import CONTRACTS_DIR
+    from exports.receiver.server import run_in_thread
+
+    access, secret = "neuron-demo", secrets.token_urlsafe(24)
+    with run_in_thread(store, CONTRACTS_DIR, {access: secret}) as rx:
+        prefix = consumer.upper()
+        os.environ.update({f"NEURON_PUBLISHER_{prefix}": "https_push", f"NEURON_{prefix}_URL": rx.base_url,
+                           f"NEURON_{prefix}_ACCESS_KEY": access, f"NEURON_{prefix}_SECRET_KEY": secret})
+        print(f"reference receiver for {consumer} on {rx.base_url} (store {store})")
+        yield rx
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -97,7 +119,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cmd_simulate(argparse.Namespace(day=day, communities=args.communities, seed=args.seed,
                                         no_faults=args.no_faults))
     t0 = time.monotonic()
-    result = run_day(day)
+    with demo_receiver(s.data_dir / "receiver") if args.receiver else nullcontext():
+        result = run_day(day)
     print(f"dagster run {result.run_id} for {day}: {'SUCCESS' if result.success else 'FAILURE'} "
           f"in {time.monotonic() - t0:.1f}s")
     if not result.success:
@@ -132,12 +155,24 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--no-faults", action="store_true", help="simulate clean vendor data")
     sim.set_defaults(func=cmd_simulate)
     demo.add_argument("--skip-simulate", action="store_true", help="run on what is already in the landing zone")
+    demo.add_argument("--no-receiver", dest="receiver", action="store_false",
+                      help="do not push zhilian_putuo batches to a loopback reference receiver")
     demo.set_defaults(func=cmd_demo)
 
     ui = sub.add_parser("ui", help="start dagster dev on workspace.yaml with $DAGSTER_HOME under the data dir")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
 
+    rx = sub.add_parser("receiver", add_help=False,
+                        help="run the reference receiver (the district side of HTTPS push); --help for options")
+    rx.set_defaults(func=None)
+
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "receiver":
+        from exports.receiver.server import main as receiver_main
+
+        return receiver_main(argv[1:])
     args = parser.parse_args(argv)
     return args.func(args)
 

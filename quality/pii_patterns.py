@@ -10,7 +10,7 @@ import bisect
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
@@ -31,6 +31,7 @@ _DATE8 = r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
 _DATE6 = r"[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
 ID18_CORE = rf"[1-9][0-9]{{5}}[ \-]?{_DATE8}[ \-]?[0-9]{{3}}[0-9Xx]"
 ID15_CORE = rf"(?:{'|'.join(ID15_PROVINCES)})[0-9]{{4}}{_DATE6}[0-9]{{3}}"
+# Masked phones (138****5678) are deliberately not matched: masking is the approved display form.
 PHONE_CORE = r"(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9](?:[0-9]{8}|[ .\-][0-9]{4}[ .\-][0-9]{4})"
 _PLATE_SEP = "[ ·•・\\-]"
 _PLATE_SUFFIX = "(?:[警学挂港澳领试]|应急)"
@@ -180,24 +181,31 @@ class Family:
     kind: str
     pattern: re.Pattern[str]
     validate: Callable[[str], str | None]
+    # Cheap necessary condition (a literal or character class) that skips the full pattern on most text.
+    hint: re.Pattern[str] | None = None
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        if self.hint is None or self.hint.search(text):
+            yield from self.pattern.finditer(text)
 
 
 IDENTIFIER_FAMILIES: tuple[Family, ...] = (
     Family("resident_id", re.compile(_PRE + ID18_CORE + _POST), validate_id18),
     Family("resident_id_15", re.compile(_PRE + ID15_CORE + _POST), validate_id15),
     Family("phone", re.compile(_PRE + PHONE_CORE + _POST), validate_phone),
-    Family("plate", re.compile(_PY_PLATE), validate_plate),
+    Family("plate", re.compile(_PY_PLATE), validate_plate, re.compile(f"[{PROVINCES}使]")),
 )
 FACE_FAMILIES: tuple[Family, ...] = (
-    Family("face_image", re.compile(r"(?<![A-Za-z0-9+/])" + JPEG_B64), _identity),
-    Family("face_image", re.compile(r"(?<![A-Za-z0-9+/])" + PNG_B64), _identity),
-    Family("face_image", re.compile(DATA_URI + r"[A-Za-z0-9+/=]*"), _identity),
+    Family("face_image", re.compile(r"(?<![A-Za-z0-9+/])" + JPEG_B64), _identity, re.compile("/9j/")),
+    Family("face_image", re.compile(r"(?<![A-Za-z0-9+/])" + PNG_B64), _identity, re.compile("iVBORw0KGgo")),
+    Family("face_image", re.compile(DATA_URI + r"[A-Za-z0-9+/=]*"), _identity, re.compile("(?i);base64,")),
     Family(
         "image_url",
         re.compile(f"(?i:https?://{_URL_CHAR}*?{_IMAGE_HINT}(?![A-Za-z0-9_\\-]){_URL_CHAR}*)"),
         _identity,
+        re.compile("://"),
     ),
-    Family("face_embedding", re.compile(NUMBER_LIST), validate_embedding),
+    Family("face_embedding", re.compile(NUMBER_LIST), validate_embedding, re.compile(r"\[")),
 )
 
 

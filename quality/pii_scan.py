@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote as url_quote
 
 import duckdb
@@ -99,7 +100,7 @@ def _sample(kind: str, value: str, length: int | None = None) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Canaries
 class _CanaryIndex:
-    """Compiled matchers for a canary list: Python regexes for text, needles for DuckDB ``contains``."""
+    """Compiled matchers for a canary list: Python regexes for text, one RE2 alternation for DuckDB."""
 
     def __init__(self, canaries: Iterable[Canary] = ()) -> None:
         self.kinds: dict[tuple[bool, str], list[str]] = {}
@@ -183,7 +184,7 @@ def _find(text: str, index: _CanaryIndex, families: Sequence[Family] | None = No
     norm = normalise(text)
     found: list[Finding] = []
     for family in IDENTIFIER_FAMILIES + FACE_FAMILIES if families is None else families:
-        for m in family.pattern.finditer(norm.text):
+        for m in family.finditer(norm.text):
             value = family.validate(m.group())
             if value is not None:
                 found.append(Finding(family.kind, *norm.to_original(m.start(), m.end()), value))
@@ -224,10 +225,16 @@ def redact(text: str, canaries: Iterable[Canary] = ()) -> str:
 def _scan_stream(
     pieces: Iterable[str], location: str, index: _CanaryIndex, seen: dict | None = None
 ) -> list[Hit]:
-    """Scan a stream of text pieces in overlapping windows; one hit per distinct (kind, value)."""
+    """Scan a stream of text pieces in overlapping windows; one hit per distinct (kind, value).
+
+    Each window is scanned whole but only findings that START in its own part are kept, so nothing is
+    reported twice and nothing shorter than ``_OVERLAP`` is cut in half.
+    """
     seen = {} if seen is None else seen
     hits: list[Hit] = []
-    buf, base, keep_from = "", 0, 0
+    buf, base, keep_from = "", 0, 0  # buf[:keep_from] is look-behind context from the previous window
+    pending: list[str] = []  # joined lazily: repeated str += on a large buffer would be quadratic
+    pending_len = 0
 
     def flush(final: bool) -> None:
         nonlocal buf, base, keep_from
@@ -240,9 +247,16 @@ def _scan_stream(
         buf, base, keep_from = buf[cut:], base + cut, limit - cut
 
     for piece in pieces:
-        buf += piece
-        while len(buf) >= _CHUNK + _OVERLAP:
-            flush(final=False)
+        for i in range(0, len(piece), _CHUNK):
+            part = piece[i : i + _CHUNK]
+            pending.append(part)
+            pending_len += len(part)
+            if len(buf) + pending_len >= _CHUNK + _OVERLAP:
+                buf += "".join(pending)
+                pending.clear()
+                pending_len = 0
+                flush(final=False)
+    buf += "".join(pending)
     flush(final=True)
     return hits
 
@@ -459,7 +473,7 @@ def _scan_duckdb_file(path: Path, index: _CanaryIndex) -> list[Hit]:
     return hits
 
 
-def _decoded(stream) -> Iterator[str]:
+def _decoded(stream: IO[bytes]) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while block := stream.read(_CHUNK):
         yield decoder.decode(block)
@@ -468,7 +482,13 @@ def _decoded(stream) -> Iterator[str]:
 
 def _sqlite_tables(path: Path) -> Iterator[tuple[str, Iterator[str]]]:
     """Text of every row of every table, so values split across SQLite overflow pages are still seen."""
-    con = sqlite3.connect(f"file:{url_quote(str(path))}?mode=ro", uri=True)
+    uri = f"file:{url_quote(str(path))}?mode=ro"
+    con = sqlite3.connect(uri, uri=True)
+    try:
+        con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.Error:  # e.g. a live WAL database whose -shm we may not write: read the file as-is
+        con.close()
+        con = sqlite3.connect(uri + "&immutable=1", uri=True)
     try:
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
@@ -513,8 +533,8 @@ def _scan_file(path: Path, index: _CanaryIndex, con: duckdb.DuckDBPyConnection) 
         try:
             with gzip.open(path, "rb") as fh:
                 return _scan_stream(_decoded(fh), str(path), index)
-        except (OSError, EOFError):
-            return _scan_raw(path, index)
+        except (OSError, EOFError) as exc:
+            return [Hit("unscanned", str(path), type(exc).__name__), *_scan_raw(path, index)]
     if head.startswith(b"SQLite format 3\x00"):
         seen: dict = {}
         hits: list[Hit] = []
@@ -553,7 +573,10 @@ def scan_tree(
             for filename in sorted(filenames):
                 path = here / filename
                 if path.is_file() and not _is_excluded(path, excluded):
-                    hits.extend(_scan_file(path, index, con))
+                    try:
+                        hits.extend(_scan_file(path, index, con))
+                    except OSError as exc:
+                        hits.append(Hit("unscanned", str(path), type(exc).__name__))
     return hits
 
 

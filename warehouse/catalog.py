@@ -63,6 +63,19 @@ def build_warehouse(path: Path, lake: Lake, outbox: Path, contracts: list | None
         if rows:
             con.executemany("INSERT INTO meta.exports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         counts["meta/exports"] = len(rows)
+        con.execute("""CREATE TABLE meta.receipts (consumer VARCHAR, dataset VARCHAR, partition DATE, version INTEGER,
+            receipt_id VARCHAR, idempotency_key VARCHAR, status VARCHAR, publisher VARCHAR, received_at VARCHAR,
+            content_sha256 VARCHAR, path VARCHAR)""")
+        receipts = sorted(outbox.glob("*/_receipts/*/*/v*.json")) if outbox.exists() else []
+        rrows = []
+        for rpath in receipts:
+            r = json.loads(rpath.read_text(encoding="utf-8"))
+            rrows.append((r["consumer"], r["dataset"], r["partition"], r["version"], r["receipt_id"],
+                          r["idempotency_key"], r["status"], r["publisher"], r["received_at"],
+                          (r.get("detail") or {}).get("content_sha256"), str(rpath)))
+        if rrows:
+            con.executemany("INSERT INTO meta.receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rrows)
+        counts["meta/receipts"] = len(rrows)
         if contracts:
             con.execute("""CREATE TABLE meta.contracts (id VARCHAR, consumer VARCHAR, dataset VARCHAR,
                 version VARCHAR, title_zh VARCHAR, title_en VARCHAR, k_threshold INTEGER, resource_code VARCHAR,

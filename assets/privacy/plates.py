@@ -53,7 +53,14 @@ _NEV_SHAPE = f"^[{_P}][A-Z](?:[{_NEV_FIRST}][A-Z0-9][0-9]{{4}}|[0-9]{{5}}[DF])$"
 _ARMY_SHAPE = f"^[{_L}]{{2}}[0-9]{{5}}$"
 _PLACEHOLDER = "无牌|无车牌|未识别|未上牌|未知|^NONE$|^NULL$|^UNKNOWN$|^NOPLATE$"
 
-_4PYUN_COLOURS: Final = {"1": "blue", "2": "yellow", "3": "white", "4": "black", "5": "green", "-1": "unknown"}
+_4PYUN_COLOURS: Final = {
+    "1": "blue",
+    "2": "yellow",
+    "3": "white",
+    "4": "black",
+    "5": "green",
+    "-1": "unknown",
+}
 # GA/T 1400.3 ColorType codes as recalled, not checked against the standard text [U].
 _GAT1400_COLOURS: Final = {
     "1": "black", "2": "white", "3": "grey", "4": "red", "5": "blue", "6": "yellow", "7": "orange",

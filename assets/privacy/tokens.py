@@ -124,7 +124,8 @@ class Tokenizer:
         master = _parse_key(key, "token key")
         self.version = _parse_version(version, "token key version")
         self._type_keys = {
-            t: hmac.new(master, _DERIVATION_PREFIX + t.encode("ascii"), hashlib.sha256).digest() for t in ID_TYPES
+            t: hmac.new(master, _DERIVATION_PREFIX + t.encode("ascii"), hashlib.sha256).digest()
+            for t in ID_TYPES
         }
 
     def __repr__(self) -> str:
@@ -147,7 +148,9 @@ class Tokenizer:
                 )
             raw_key = DEMO_KEY
         elif raw_key == DEMO_KEY and not settings.is_demo_or_test:
-            raise TokenKeyError(f"{KEY_ENV} is the public demo key; NEURON_MODE={settings.mode} needs a secret key")
+            raise TokenKeyError(
+                f"{KEY_ENV} is the public demo key; NEURON_MODE={settings.mode} needs a secret key"
+            )
         key = _parse_key(raw_key, KEY_ENV)
         version = _parse_version(env.get(VERSION_ENV, "1") or "1", VERSION_ENV)
         return cls(key, version)

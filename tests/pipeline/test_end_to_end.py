@@ -174,3 +174,18 @@ def test_every_check_ran_and_blocking_checks_passed(e2e_run):
     assert failed_blocking == []
     pii = [e for e in evaluations if e.check_name == "no_personal_data"]
     assert len(pii) >= 6 and all(e.passed for e in pii)
+
+
+def test_no_identifier_or_canary_anywhere_under_data_except_landing(e2e_run):
+    """Lake, quarantine, warehouse, outbox, Dagster event log and compute logs: zero scanner hits."""
+    from quality.pii_scan import load_canaries, scan_tree
+
+    canaries = load_canaries(e2e_run.root / "landing")
+    assert {c.kind for c in canaries} >= {"name", "phone", "id_card", "plate", "person_number"}
+    # the canary wristband really was in the landing zone, so the scan below is meaningful
+    landing_hits = scan_tree(e2e_run.root / "landing" / "telemetry", canaries=canaries)
+    assert any(h.kind == "canary:person_number" for h in landing_hits)
+    hits = scan_tree(e2e_run.root, exclude=[e2e_run.root / "landing"], canaries=canaries)
+    assert hits == [], [(h.kind, h.location) for h in hits[:10]]
+    scanned = {p.suffix for p in e2e_run.root.rglob("*") if p.is_file() and "landing" not in p.parts}
+    assert {".parquet", ".duckdb", ".db", ".json", ".csv"} <= scanned

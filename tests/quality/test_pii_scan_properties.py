@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quality.pii_patterns import ID15_PROVINCES, PROVINCES, id18_check_char
-from quality.pii_scan import find_identifiers, scan_duckdb_relation, scan_text
+from quality.pii_scan import find_identifiers, redact, scan_duckdb_relation, scan_text
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SERIAL_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -127,6 +127,15 @@ def test_every_planted_identifier_is_found_in_free_text(case: tuple[str, str, st
     kind, value, text = case
     assert found(text, kind, value), text
     assert kind in {h.kind for h in scan_text(text)}
+
+
+@SETTINGS
+@given(free_text())
+def test_redacted_text_has_no_hits_left(case: tuple[str, str, str]) -> None:
+    _, _, text = case
+    redacted = redact(text)
+    assert scan_text(redacted) == [], redacted
+    assert "[REDACTED:" in redacted
 
 
 @SETTINGS
