@@ -15,7 +15,7 @@ from pipelines.settings import load_settings
 from quality.expectations import Spec, snake_name, validate_specs
 from quality.gx_runner import DEFAULT_SAMPLE_SIZE, ExpectationOutcome, Redactor, SuiteResult, run_suite
 
-DATA_DOCS_SUBDIR = "data_docs"
+DATA_DOCS_SUBDIR = "docs"
 _SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
 
 
@@ -36,7 +36,7 @@ def build_gx_checks(
     ``paths_for_partition`` maps the run's partition key (``None`` when unpartitioned) to the Parquet
     files to validate. Pass the asset's ``partitions_def`` so evaluations are recorded per partition.
     ``redactor`` is applied to every sampled value before it reaches check metadata or Data Docs
-    (written under ``load_settings().quality_dir / "data_docs"`` unless ``data_docs=False``).
+    (written under ``load_settings().quality_dir / "docs"`` unless ``data_docs=False``).
     """
     validate_specs(specs)
     if not specs:

@@ -8,6 +8,7 @@ returns raw values, for redaction and tests.
 from __future__ import annotations
 
 import codecs
+import functools
 import glob
 import gzip
 import json
@@ -180,13 +181,52 @@ def load_canaries(landing_dir: str | Path) -> list[Canary]:
 
 # ---------------------------------------------------------------------------------------------------------
 # Text
+# Public documentation assets of tools we ship (the great-expectations logo in Data Docs pages). Exact
+# prefixes only: any other image URL, on any host, is still a hit.
+SAFE_IMAGE_URL_PREFIXES = ("https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/",)
+# Packages whose static files (logos, icons, CSS) are copied verbatim into our outputs, e.g. Data Docs.
+VENDORED_STATIC = (("great_expectations", "render/view/static"),)
+
+
+def _safe(kind: str, value: str) -> bool:
+    return kind == "image_url" and value.startswith(SAFE_IMAGE_URL_PREFIXES)
+
+
+@functools.cache
+def vendored_file_digests() -> frozenset[str]:
+    """sha256 of every static file shipped inside the packages in ``VENDORED_STATIC`` (found, not imported).
+
+    A file under ``data/`` that is byte-identical to one of these is a copy of a package's own asset (a
+    logo PNG in Data Docs), not data about a person, so the tree scan skips it.
+    """
+    import hashlib
+    import importlib.util
+
+    digests = set()
+    for package, sub in VENDORED_STATIC:
+        spec = importlib.util.find_spec(package)
+        for base in (spec.submodule_search_locations or []) if spec else []:
+            for f in Path(base, sub).rglob("*"):
+                if f.is_file():
+                    digests.add(hashlib.sha256(f.read_bytes()).hexdigest())
+    return frozenset(digests)
+
+
+def _is_vendored(path: Path) -> bool:
+    import hashlib
+
+    if path.stat().st_size > 4 * 1024 * 1024:
+        return False
+    return hashlib.sha256(path.read_bytes()).hexdigest() in vendored_file_digests()
+
+
 def _find(text: str, index: _CanaryIndex, families: Sequence[Family] | None = None) -> list[Finding]:
     norm = normalise(text)
     found: list[Finding] = []
     for family in IDENTIFIER_FAMILIES + FACE_FAMILIES if families is None else families:
         for m in family.finditer(norm.text):
             value = family.validate(m.group())
-            if value is not None:
+            if value is not None and not _safe(family.kind, value):
                 found.append(Finding(family.kind, *norm.to_original(m.start(), m.end()), value))
     if index and families is None:
         for kind, start, end, canon in index.find(norm.text):
@@ -511,6 +551,8 @@ def _sqlite_tables(path: Path) -> Iterator[tuple[str, Iterator[str]]]:
 
 
 def _scan_file(path: Path, index: _CanaryIndex, con: duckdb.DuckDBPyConnection) -> list[Hit]:
+    if _is_vendored(path):
+        return []
     with path.open("rb") as fh:
         head = fh.read(16)
     name = path.name.lower()

@@ -449,3 +449,20 @@ def test_platform_tokens_digests_ids_and_timestamps_never_hit(tmp_path: Path) ->
     epochs = pa.array([int(s) for s in strings if s.isdigit() and len(s) <= 19], pa.int64())
     pq.write_table(pa.table({"epoch": epochs}), tmp_path / "y.parquet")
     assert scan_parquet([tmp_path / "y.parquet"]) == []
+
+
+def test_vendored_tool_assets_are_not_hits_but_other_images_are(tmp_path):
+    """Data Docs copy great-expectations' logo files and link its logo URL; those alone are allowed."""
+    import importlib.util
+
+    from quality.pii_scan import scan_text, scan_tree
+
+    spec = importlib.util.find_spec("great_expectations")
+    static = Path(spec.submodule_search_locations[0]) / "render" / "view" / "static" / "images"
+    logo = next(p for p in static.rglob("*.png"))
+    (tmp_path / "logo.png").write_bytes(logo.read_bytes())
+    (tmp_path / "someone.png").write_bytes(logo.read_bytes() + b"\x00")  # any other image still counts
+    hits = scan_tree(tmp_path)
+    assert [h.location.rsplit("/", 1)[-1] for h in hits] == ["someone.png"]
+    assert scan_text('<img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png">') == []
+    assert scan_text('<img src="https://evil.example.com/great-expectations-web-assets/face.png">')
