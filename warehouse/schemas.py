@@ -156,7 +156,7 @@ TELEMETRY_SILVER = Dataset(
         Expect.sql("one_local_day", "SELECT * FROM {batch} WHERE CAST(timezone('Asia/Shanghai', event_ts) AS DATE) "
                    "<> (SELECT min(CAST(timezone('Asia/Shanghai', event_ts) AS DATE)) FROM {batch})",
                    description="a partition holds readings of one Asia/Shanghai day only"),
-        Expect.regex("device_id", r"^([0-9]{23}|[0-9a-f]{24}_[0-9A-Z]+)$", severity="WARN",
+        Expect.regex("device_id", r"^([0-9]{23}|[0-9a-f]{24}_[0-9A-Z_]+)$", severity="WARN",
                      description="device ids follow the CTWing (23 digits) or IoTDA (product_node) form"),
         Expect.regex("subject_token", r"^person_v[0-9]+_[a-z2-7]+$",
                      description="wearer identifiers are keyed tokens, never raw ids"),

@@ -10,7 +10,7 @@ import time
 import dagster as dg
 
 from assets.sqlfile import render
-from assets.telemetry.parse import HERE, day_bounds, ingest_day, landing_files
+from assets.telemetry.parse import HERE, day_bounds, ingest_day, landing_files, write_ingest_stats
 from pipelines.partitions import daily
 from pipelines.resources import NeuronResource
 from warehouse.io import create_view, write_dataset
@@ -86,10 +86,7 @@ def bronze_telemetry(context: dg.AssetExecutionContext, neuron: NeuronResource):
     create_view(con, "registry", lake, DEVICE_REGISTRY, day)
     tokenizer = neuron.tokenizer()
     stats = ingest_day(con, lake, s.landing_dir, day, s.timezone, lambda v: tokenizer.tokenize_series(v, "person"))
-    write_dataset(con, lake, INGEST_STATS, day, f"""
-        SELECT 'telemetry' AS source, {stats.files} AS files, {stats.lines} AS lines, {stats.landed} AS landed,
-            {stats.bronze_rows} AS bronze_rows, {stats.quarantined} AS quarantined,
-            {stats.duplicates_in_file} AS duplicates_in_file, now() AS computed_at""")
+    write_ingest_stats(con, lake, day, stats)
     reasons = sorted(stats.reasons.items())
     yield dg.MaterializeResult(asset_key=key(TELEMETRY_BRONZE), metadata=_common(
         TELEMETRY_BRONZE, stats.bronze_rows, t0, files=stats.files, lines=stats.lines, landed=stats.landed,

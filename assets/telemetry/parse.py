@@ -175,5 +175,16 @@ def ingest_day(con: duckdb.DuckDBPyConnection, lake, landing: Path, day: str, tz
     return stats
 
 
-__all__ = ["ingest_day", "IngestStats", "batches", "day_bounds", "landing_files", "load_vocabulary", "parse_batch",
+def write_ingest_stats(con: duckdb.DuckDBPyConnection, lake, day: str, stats: IngestStats) -> None:
+    """Persist what the parser read, for the row-accounting check downstream."""
+    from warehouse.io import write_dataset
+    from warehouse.schemas import INGEST_STATS
+
+    write_dataset(con, lake, INGEST_STATS, day, f"""
+        SELECT 'telemetry' AS source, {stats.files} AS files, {stats.lines} AS lines, {stats.landed} AS landed,
+            {stats.bronze_rows} AS bronze_rows, {stats.quarantined} AS quarantined,
+            {stats.duplicates_in_file} AS duplicates_in_file, now() AS computed_at""")
+
+
+__all__ = ["write_ingest_stats", "ingest_day", "IngestStats", "batches", "day_bounds", "landing_files", "load_vocabulary", "parse_batch",
            "read_lines", "run_script"]
