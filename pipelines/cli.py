@@ -142,6 +142,21 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    from pipelines.retention import purge_landing, retention_days
+    from pipelines.settings import load_settings
+
+    s = load_settings()
+    today = datetime.now(ZoneInfo(s.timezone)).date()
+    report = purge_landing(s.landing_dir, s.outbox_dir, today, args.days or retention_days(), args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(report.removed)} landing folders ({report.bytes_freed / 2**20:.1f} MiB); "
+          f"{len(report.kept_unpublished)} past retention but unpublished (kept)")
+    for item in report.removed:
+        print(f"  {verb}: {item}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="neuron", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     ui = sub.add_parser("ui", help="start dagster dev on workspace.yaml with $DAGSTER_HOME under the data dir")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
+
+    purge = sub.add_parser("purge-landing", help="delete published landing day folders past retention")
+    purge.add_argument("--days", type=int, help="retention window (default NEURON_LANDING_RETENTION_DAYS or 30)")
+    purge.add_argument("--dry-run", action="store_true")
+    purge.set_defaults(func=cmd_purge)
 
     rx = sub.add_parser("receiver", add_help=False,
                         help="run the reference receiver (the district side of HTTPS push); --help for options")

@@ -13,6 +13,7 @@ from exports.assets import CONTRACTS, EXPORT_ASSETS, export_files
 from pipelines.jobs import daily_job, daily_schedule, landing_sensor
 from pipelines.partitions import daily
 from pipelines.resources import NeuronResource
+from pipelines.retention import landing_retention_job, landing_retention_schedule
 from pipelines.settings import load_settings
 from quality.gx_checks import build_gx_checks
 from quality.pii_checks import build_pii_check
@@ -53,8 +54,8 @@ warehouse_asset = build_warehouse_asset(_upstream, CONTRACTS)
 defs = dg.Definitions(
     assets=[*_lake_assets, warehouse_asset],
     asset_checks=_checks(),
-    jobs=[daily_job],
-    schedules=[daily_schedule],
+    jobs=[daily_job, landing_retention_job],
+    schedules=[daily_schedule, landing_retention_schedule],
     sensors=[landing_sensor],
     resources={"neuron": NeuronResource()},
 )

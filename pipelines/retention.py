@@ -1,0 +1,89 @@
+"""Landing-zone retention: raw deliveries (the only place raw personal data lives) are purged after a window.
+
+A day folder is removed only when it is older than the window AND its day has been published, so a
+backlog is never destroyed before it was processed; what stays past the window is reported, not deleted.
+"""
+
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+DEFAULT_RETENTION_DAYS = 30
+_SIM_FOLDERS = ("_canaries", "_truth")
+
+
+@dataclass
+class PurgeReport:
+    removed: list[str] = field(default_factory=list)
+    kept_unpublished: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+
+
+def retention_days(env: dict[str, str] | None = None) -> int:
+    raw = (os.environ if env is None else env).get("NEURON_LANDING_RETENTION_DAYS", str(DEFAULT_RETENTION_DAYS))
+    days = int(raw)
+    if days < 1:
+        raise ValueError("NEURON_LANDING_RETENTION_DAYS must be at least 1")
+    return days
+
+
+def published_days(outbox: Path) -> set[str]:
+    return {m.parent.name for m in outbox.glob("*/*/*/manifest.json")} if outbox.exists() else set()
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def purge_landing(landing: Path, outbox: Path, today: date, days: int, dry_run: bool = False) -> PurgeReport:
+    """Remove ``landing/<source>/<yyyy-mm-dd>/`` folders older than ``days`` whose day was published."""
+    cutoff = (today - timedelta(days=days)).isoformat()
+    published = published_days(outbox)
+    report = PurgeReport()
+    if not landing.exists():
+        return report
+    for source in sorted(p for p in landing.iterdir() if p.is_dir()):
+        for day_dir in sorted(p for p in source.iterdir() if p.is_dir() or p.suffix == ".json"):
+            day = day_dir.name.removesuffix(".json")
+            if len(day) != 10 or day >= cutoff:
+                continue
+            # simulator side files (canaries, ground truth) follow their day; real feeds need publication
+            if source.name not in _SIM_FOLDERS and day not in published:
+                report.kept_unpublished.append(f"{source.name}/{day}")
+                continue
+            report.bytes_freed += _size(day_dir) if day_dir.is_dir() else day_dir.stat().st_size
+            report.removed.append(f"{source.name}/{day_dir.name}")
+            if not dry_run:
+                shutil.rmtree(day_dir) if day_dir.is_dir() else day_dir.unlink()
+    return report
+
+
+@dg.op(description="Purge landing-zone day folders older than NEURON_LANDING_RETENTION_DAYS once published.")
+def purge_landing_op(context: dg.OpExecutionContext) -> dg.Output:
+    from pipelines.resources import NeuronResource
+
+    s = NeuronResource().settings
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo(s.timezone)).date()
+    report = purge_landing(s.landing_dir, s.outbox_dir, today, retention_days())
+    if report.kept_unpublished:
+        context.log.warning(f"{len(report.kept_unpublished)} landing folders are past retention but unpublished")
+    return dg.Output(None, metadata={"removed": len(report.removed), "bytes_freed": report.bytes_freed,
+                                     "kept_unpublished": dg.MetadataValue.json(report.kept_unpublished[:50])})
+
+
+@dg.job(name="landing_retention_job", description=purge_landing_op.description)
+def landing_retention_job() -> None:
+    purge_landing_op()
+
+
+landing_retention_schedule = dg.ScheduleDefinition(job=landing_retention_job, cron_schedule="30 3 * * *",
+                                                   execution_timezone="Asia/Shanghai",
+                                                   default_status=dg.DefaultScheduleStatus.STOPPED)
