@@ -13,7 +13,7 @@ $(UV):
 	$(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)" || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 
 install: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 
 demo: install
 	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run neuron demo $(ARGS)
