@@ -51,4 +51,6 @@ def http_publisher_for(consumer: str, outbox: Path, env: dict[str, str] | None =
     if missing:
         raise PublisherConfigError(f"{consumer} publishes over https_push but {', '.join(missing)} is not set")
     return HttpPushPublisher(env[cfg.url_env], env[cfg.access_key_env], env[cfg.secret_key_env],
-                             receipts_dir_for(outbox, consumer))
+                             receipts_dir_for(outbox, consumer),
+                             max_retries=int(env.get("NEURON_PUBLISH_MAX_RETRIES", "4")),
+                             backoff_base=float(env.get("NEURON_PUBLISH_BACKOFF_S", "0.5")))

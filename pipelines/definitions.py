@@ -10,6 +10,7 @@ import dagster as dg
 
 from assets.telemetry.assets import TELEMETRY_ASSETS
 from exports.assets import CONTRACTS, EXPORT_ASSETS, export_files
+from pipelines.freshness import freshness_checks, freshness_job, freshness_schedule, landing_specs
 from pipelines.jobs import daily_job, daily_schedule, landing_sensor
 from pipelines.partitions import daily
 from pipelines.resources import NeuronResource
@@ -52,10 +53,10 @@ _upstream = [k for a in _lake_assets for k in a.keys]
 warehouse_asset = build_warehouse_asset(_upstream, CONTRACTS)
 
 defs = dg.Definitions(
-    assets=[*_lake_assets, warehouse_asset],
-    asset_checks=_checks(),
-    jobs=[daily_job, landing_retention_job],
-    schedules=[daily_schedule, landing_retention_schedule],
+    assets=[*landing_specs, *_lake_assets, warehouse_asset],
+    asset_checks=[*_checks(), *freshness_checks],
+    jobs=[daily_job, landing_retention_job, freshness_job],
+    schedules=[daily_schedule, landing_retention_schedule, freshness_schedule],
     sensors=[landing_sensor],
     resources={"neuron": NeuronResource()},
 )

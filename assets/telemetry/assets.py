@@ -45,9 +45,13 @@ def _common(ds: Dataset, rows: int, started: float, **extra: object) -> dict[str
     return {"dagster/row_count": rows, "elapsed_s": round(time.monotonic() - started, 3), **extra}
 
 
+LANDING_TELEMETRY = dg.AssetKey(["landing", "telemetry"])
+LANDING_REGISTRY = dg.AssetKey(["landing", "device_registry"])
+
+
 @dg.asset(
     key=key(DEVICE_REGISTRY), partitions_def=daily, group_name="telemetry_bronze", kinds={"duckdb", "parquet"},
-    description=DEVICE_REGISTRY.description,
+    description=DEVICE_REGISTRY.description, deps=[LANDING_REGISTRY],
 )
 def bronze_device_registry(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
     t0 = time.monotonic()
@@ -65,9 +69,11 @@ def bronze_device_registry(context: dg.AssetExecutionContext, neuron: NeuronReso
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(key(TELEMETRY_BRONZE), deps=[key(DEVICE_REGISTRY)], group_name="telemetry_bronze",
+        dg.AssetSpec(key(TELEMETRY_BRONZE), deps=[key(DEVICE_REGISTRY), LANDING_TELEMETRY],
+                     group_name="telemetry_bronze",
                      kinds={"duckdb", "parquet"}, description=TELEMETRY_BRONZE.description),
-        dg.AssetSpec(key(TELEMETRY_QUARANTINE), deps=[key(DEVICE_REGISTRY)], group_name="telemetry_bronze",
+        dg.AssetSpec(key(TELEMETRY_QUARANTINE), deps=[key(DEVICE_REGISTRY), LANDING_TELEMETRY],
+                     group_name="telemetry_bronze",
                      kinds={"duckdb", "parquet"}, description=TELEMETRY_QUARANTINE.description),
         dg.AssetSpec(key(INGEST_STATS), deps=[key(DEVICE_REGISTRY)], group_name="telemetry_bronze",
                      kinds={"parquet"}, description=INGEST_STATS.description),

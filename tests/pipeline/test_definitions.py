@@ -81,3 +81,26 @@ def test_contract_that_drifts_from_its_dataset_is_rejected(tmp_path: Path):
     del raw["catalogue"]["resource_code"]
     with pytest.raises(ContractError, match="resource_code"):
         validate(raw, c.path)
+
+
+def test_landing_freshness_checks_warn_on_stale_sources(data_root: Path):
+    import os
+    import time
+
+    from pipelines.definitions import defs
+
+    stale = data_root / "landing" / "device_registry" / "2026-11-01" / "devices.csv"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("device_id\n")
+    old = time.time() - 3 * 86400
+    os.utime(stale, (old, old))
+    fresh = data_root / "landing" / "telemetry" / "2026-11-21" / "iotda" / "x.ndjson.gz"
+    fresh.parent.mkdir(parents=True)
+    fresh.write_bytes(b"")
+    with dg.instance_for_test() as instance:
+        res = defs.resolve_job_def("landing_freshness_job").execute_in_process(instance=instance)
+    by_asset = {e.asset_key.path[-1]: e for e in res.get_asset_check_evaluations()}
+    assert by_asset["telemetry"].passed
+    assert not by_asset["device_registry"].passed
+    assert by_asset["device_registry"].severity == dg.AssetCheckSeverity.WARN
+    assert by_asset["device_registry"].metadata["newest_day_folder"].value == "2026-11-01"
