@@ -209,9 +209,11 @@ def _to_gx(spec: Spec) -> Expectation:
             )
         case "regex":
             col = _sql_ident(spec.column)
+            # the regex runs once per distinct value (ids repeat millions of times in a day); the semi-join
+            # keeps GX's row-level unexpected count
             query = (
-                f"SELECT {col} FROM {{batch}} WHERE {col} IS NOT NULL "
-                f"AND NOT regexp_matches(CAST({col} AS VARCHAR), {_sql_literal(p['pattern'])})"
+                f"SELECT {col} FROM {{batch}} WHERE {col} IN (SELECT DISTINCT {col} FROM {{batch}} "
+                f"WHERE {col} IS NOT NULL AND NOT regexp_matches(CAST({col} AS VARCHAR), {_sql_literal(p['pattern'])}))"
             )
             return _sampled_unexpected_rows_class()(unexpected_rows_query=_gx_query(query), **common)
         case "sql":

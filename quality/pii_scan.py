@@ -410,11 +410,12 @@ def scan_duckdb_relation(
 
     if text_cols:
         names = {f"c{i}": name for i, (name, _) in enumerate(text_cols)}
-        select = ", ".join(f"{expr} AS c{i}" for i, (_, expr) in enumerate(text_cols))
-        cells = (
-            f"WITH t AS (SELECT {select} FROM {src}), "
-            "u0 AS (UNPIVOT t ON COLUMNS(*) INTO NAME col VALUE v), " + _normalised_cells()
+        # Distinct values per column, not every cell: a leak is a value, and most columns repeat a few
+        # values millions of times (device types, units, communities). Each branch reads one column.
+        distinct = " UNION ALL ".join(
+            f"SELECT DISTINCT 'c{i}' AS col, {expr} AS v FROM {src}" for i, (_, expr) in enumerate(text_cols)
         )
+        cells = f"WITH u0 AS ({distinct}), " + _normalised_cells()
         _scan_cells(con, cells, names, index, add)
     return list(hits.values())
 

@@ -5,6 +5,7 @@ writes one lake partition atomically; business logic lives in the .sql files and
 """
 
 
+import os
 import time
 
 import dagster as dg
@@ -120,21 +121,27 @@ def silver_telemetry(context: dg.AssetExecutionContext, neuron: NeuronResource) 
     create_view(con, "registry", lake, DEVICE_REGISTRY, day)
     quarantined = create_view(con, "quarantine", lake, TELEMETRY_QUARANTINE, day)
     create_view(con, "ingest", lake, INGEST_STATS, day)
-    n = write_dataset(con, lake, TELEMETRY_SILVER, day, (HERE / "silver_telemetry.sql").read_text(),
-                      order_by="community_id, device_id, event_ts, metric")
-    # counted independently of the silver query: distinct reading identities in bronze
-    distinct = con.execute("SELECT count(*) FROM (SELECT DISTINCT device_id, event_ts, metric, value FROM bronze)"
-                           ).fetchall()[0][0]
+    staging = neuron.settings.data_dir / ".duckdb_tmp" / f"silver_telemetry_{day}_{os.getpid()}.parquet"
+    try:
+        con.execute(f"COPY ({(HERE / 'silver_telemetry.sql').read_text()}) TO '{staging}' (FORMAT parquet)")
+        n = write_dataset(con, lake, TELEMETRY_SILVER, day,
+                          f"SELECT * EXCLUDE (n, registered) FROM read_parquet('{staging}') WHERE registered")
+        behind, identities, unregistered = con.execute(
+            f"SELECT coalesce(sum(n), 0), count(*), count(*) FILTER (WHERE NOT registered) "
+            f"FROM read_parquet('{staging}')").fetchall()[0]
+    finally:
+        staging.unlink(missing_ok=True)
     rows = con.execute("SELECT landed, duplicates_in_file, files, lines FROM ingest").fetchall()
     landed, dup_in, files, lines = rows[0] if rows else (0, 0, 0, 0)
-    dup_cross = bronze_rows - distinct
-    balanced = landed == n + quarantined + dup_in + dup_cross
+    # bronze is counted from its own files; every bronze row must stand behind exactly one identity
+    dup_cross = bronze_rows - identities
+    balanced = behind == bronze_rows and landed == n + quarantined + dup_in + dup_cross
     write_dataset(con, lake, ROW_ACCOUNTING, day, f"""
         SELECT 'telemetry' AS source, {files} AS files, {lines} AS lines, {landed} AS landed, {n} AS accepted,
             {quarantined} AS quarantined, {dup_in} AS duplicates_in_file, {dup_cross} AS duplicates_cross_file,
             {str(balanced).lower()} AS balanced, now() AS computed_at""")
     accounting = {"landed": landed, "accepted": n, "quarantined": quarantined, "duplicates_in_file": dup_in,
-                  "duplicates_cross_file": dup_cross,
+                  "duplicates_cross_file": dup_cross, "unregistered_in_bronze": unregistered,
                   "difference": landed - (n + quarantined + dup_in + dup_cross)}
     return dg.MaterializeResult(
         metadata=_common(TELEMETRY_SILVER, n, t0, duplicates_cross_file=dup_cross),

@@ -7,6 +7,7 @@ Python-level work per value is the keyed token, computed once per distinct ident
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -91,6 +92,19 @@ def read_lines(files: list[Path], landing: Path) -> pl.DataFrame:
     return pl.concat(frames)
 
 
+def prefetched(file_batches: Iterator[list[Path]], landing: Path) -> Iterator[pl.DataFrame]:
+    """Read the next batch's lines (gzip + Polars, GIL released) while DuckDB parses the current one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for batch in file_batches:
+            nxt = pool.submit(read_lines, batch, landing)
+            if pending is not None:
+                yield pending.result()
+            pending = nxt
+        if pending is not None:
+            yield pending.result()
+
+
 def load_vocabulary(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE metrics AS SELECT * FROM read_csv('{HERE / 'metrics.csv'}', header=true)")
     con.execute(
@@ -152,8 +166,7 @@ def ingest_day(con: duckdb.DuckDBPyConnection, lake, landing: Path, day: str, tz
     stats = IngestStats(files=len(files))
     with lake.write_partition("bronze", "telemetry", day) as wb, \
             lake.write_partition("quarantine", "telemetry", day) as wq:
-        for batch in batches(files, batch_bytes) if files else [[]]:
-            lines = read_lines(batch, landing)
+        for lines in prefetched(batches(files, batch_bytes) if files else iter([[]]), landing):
             parse_batch(con, lines, day, tz, tokenize_person)
             stats.lines += lines.height
             landed, dups = con.execute(
