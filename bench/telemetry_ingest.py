@@ -16,6 +16,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# the envelope fields Neuron extracts, declared up front for bare DuckDB too (auto-detecting both shapes
+# across 2,400 files runs out of memory)
+ENVELOPE_COLUMNS = ("{'deviceId': 'VARCHAR', 'timestamp': 'VARCHAR', 'messageType': 'VARCHAR', "
+                    "'payload': 'STRUCT(serviceData JSON)', 'event_time': 'VARCHAR', "
+                    "'notify_data': 'STRUCT(header STRUCT(device_id VARCHAR), body STRUCT(services "
+                    "STRUCT(event_time VARCHAR, properties JSON)[]))'}")
+
 PHASES = {
     "generate": """
         from datetime import date
@@ -28,11 +35,7 @@ PHASES = {
         con = duckdb.connect(config={"memory_limit": "3GB", "preserve_insertion_order": False})
         con.execute(f"SET temp_directory = '{WORK}/tmp'")
         files = f"{LANDING}/telemetry/{DAY}/*/*.ndjson.gz"
-        # the same envelope fields Neuron extracts, declared up front (auto-detecting both shapes runs out of memory)
-        cols = ("{'deviceId': 'VARCHAR', 'timestamp': 'VARCHAR', 'messageType': 'VARCHAR', "
-                "'payload': 'STRUCT(serviceData JSON)', 'event_time': 'VARCHAR', "
-                "'notify_data': 'STRUCT(header STRUCT(device_id VARCHAR), body STRUCT(services "
-                "STRUCT(event_time VARCHAR, properties JSON)[]))'}")
+        cols = ENVELOPE_COLUMNS
         con.execute(f"COPY (SELECT * FROM read_json('{files}', format='newline_delimited', ignore_errors=true, "
                     f"filename=true, columns={cols})) TO '{WORK}/bare.parquet' (FORMAT parquet, COMPRESSION zstd)")
         OUT.update(rows=con.execute(f"SELECT count(*) FROM '{WORK}/bare.parquet'").fetchall()[0][0])
@@ -42,10 +45,7 @@ PHASES = {
         con = duckdb.connect(config={"memory_limit": "3GB", "preserve_insertion_order": False})
         con.execute(f"SET temp_directory = '{WORK}/tmp'")
         files = f"{LANDING}/telemetry/{DAY}/*/*.ndjson.gz"
-        cols = ("{'deviceId': 'VARCHAR', 'timestamp': 'VARCHAR', 'messageType': 'VARCHAR', "
-                "'payload': 'STRUCT(serviceData JSON)', 'event_time': 'VARCHAR', "
-                "'notify_data': 'STRUCT(header STRUCT(device_id VARCHAR), body STRUCT(services "
-                "STRUCT(event_time VARCHAR, properties JSON)[]))'}")
+        cols = ENVELOPE_COLUMNS
         # the same parse to long format (device, time, property, value), without validation or accounting
         con.execute(f'''COPY (
             WITH raw AS (SELECT * FROM read_json('{files}', format='newline_delimited', ignore_errors=true,
@@ -121,6 +121,7 @@ def run_phase(name: str, work: Path, landing: Path, day: str, communities: int) 
         import json, resource, sys, time
         from pathlib import Path
         WORK, LANDING, DAY, COMMUNITIES = Path({str(work)!r}), Path({str(landing)!r}), {day!r}, {communities}
+        ENVELOPE_COLUMNS = {ENVELOPE_COLUMNS!r}
         OUT = {{}}
         t0 = time.perf_counter()
     """) + textwrap.dedent(PHASES[name]) + textwrap.dedent("""

@@ -42,6 +42,14 @@ def _md_table(rows: list[tuple], header: tuple[str, ...]) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
+def _open(neuron: NeuronResource, day: str, **views: Dataset):
+    """A step's DuckDB with one temp view per upstream partition it reads (``name=dataset``)."""
+    con = neuron.duckdb()
+    for name, ds in views.items():
+        create_view(con, name, neuron.lake, ds, day)
+    return con
+
+
 def _common(ds: Dataset, rows: int, started: float, **extra: object) -> dict[str, object]:
     return {"dagster/row_count": rows, "elapsed_s": round(time.monotonic() - started, 3), **extra}
 
@@ -158,9 +166,7 @@ def silver_device_alarms(context: dg.AssetExecutionContext, neuron: NeuronResour
     t0 = time.monotonic()
     day = context.partition_key
     lake = neuron.lake
-    con = neuron.duckdb()
-    create_view(con, "silver", lake, TELEMETRY_SILVER, day)
-    create_view(con, "registry", lake, DEVICE_REGISTRY, day)
+    con = _open(neuron, day, silver=TELEMETRY_SILVER, registry=DEVICE_REGISTRY)
     start, end = day_bounds(day, neuron.settings.timezone)
     n = write_dataset(con, lake, DEVICE_ALARMS, day, render(HERE / "device_alarms.sql", day_start=start, day_end=end),
                       order_by="community_id, event_ts, device_id, alarm_type")
@@ -178,10 +184,7 @@ def gold_device_health_daily(context: dg.AssetExecutionContext, neuron: NeuronRe
     t0 = time.monotonic()
     day = context.partition_key
     lake = neuron.lake
-    con = neuron.duckdb()
-    create_view(con, "silver", lake, TELEMETRY_SILVER, day)
-    create_view(con, "registry", lake, DEVICE_REGISTRY, day)
-    create_view(con, "alarms", lake, DEVICE_ALARMS, day)
+    con = _open(neuron, day, silver=TELEMETRY_SILVER, registry=DEVICE_REGISTRY, alarms=DEVICE_ALARMS)
     counts = ", ".join(f"count(*) FILTER (WHERE alarm_type = '{t}') AS alarms_{t}" for t in ALARM_TYPES)
     select = ", ".join(f"coalesce(a.alarms_{t}, 0) AS alarms_{t}" for t in ALARM_TYPES)
     n = write_dataset(con, lake, DEVICE_HEALTH_DAILY, day,
@@ -200,8 +203,7 @@ def gold_device_health_daily(context: dg.AssetExecutionContext, neuron: NeuronRe
 def gold_environment_hourly(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
     t0 = time.monotonic()
     day = context.partition_key
-    con = neuron.duckdb()
-    create_view(con, "silver", neuron.lake, TELEMETRY_SILVER, day)
+    con = _open(neuron, day, silver=TELEMETRY_SILVER)
     n = write_dataset(con, neuron.lake, ENVIRONMENT_HOURLY, day,
                       render(HERE / "environment_hourly.sql", tz=neuron.settings.timezone),
                       order_by="community_id, hour_start")

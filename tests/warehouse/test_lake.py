@@ -40,11 +40,10 @@ def test_error_mid_write_leaves_previous_partition_intact(tmp_path: Path):
     lake = Lake(tmp_path)
     _write(lake, "2026-11-01", 1000, "v1")
     con = duckdb.connect()
-    with pytest.raises(duckdb.Error):
-        with lake.write_partition("silver", "t", "2026-11-01") as w:
-            w.copy(con, "SELECT range AS i, 'v2' AS tag FROM range(10)")  # a first part succeeds
-            w.copy(con, "SELECT CASE WHEN range = 500000 THEN error('disk gone') ELSE range END AS i, 'v2' AS tag "
-                        "FROM range(1000000)")
+    with pytest.raises(duckdb.Error), lake.write_partition("silver", "t", "2026-11-01") as w:
+        w.copy(con, "SELECT range AS i, 'v2' AS tag FROM range(10)")  # a first part succeeds
+        w.copy(con, "SELECT CASE WHEN range = 500000 THEN error('disk gone') ELSE range END AS i, 'v2' AS tag "
+                    "FROM range(1000000)")
     assert _read(lake, "2026-11-01") == (1000, {"v1"})
     assert not list((tmp_path / "silver" / "t").glob(".tmp-*"))
 
