@@ -2,17 +2,17 @@
 # `make test` runs the test suite.  Both install everything they need (uv + the locked environment).
 PYTHON ?= python3
 UV_VERSION := 0.13.8
-UV := $(shell command -v uv 2>/dev/null)
-ifeq ($(UV),)
-UV := $(HOME)/.local/bin/uv
-endif
+# uv runs as a module of the interpreter that installed it, so no PATH assumptions are needed
+UV := $(PYTHON) -m uv
+# bytecode is compiled once at install; writing it at run time is often disabled (PYTHONDONTWRITEBYTECODE)
 
-.PHONY: install demo test ui bench lint clean
+.PHONY: install uv demo test ui bench lint clean
 
-$(UV):
-	$(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)" || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+uv:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)" \
+		|| $(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)"
 
-install: $(UV)
+install: uv
 	$(UV) sync --frozen --compile-bytecode
 
 demo: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -47,3 +48,23 @@ def e2e_run(tmp_path_factory: pytest.TempPathFactory):
         sim = simulate_day(root / "landing", date.fromisoformat(E2E_DAY), n_communities=3, seed=7)
         result = run_day(E2E_DAY)
         yield DayRun(root, E2E_DAY, sim.telemetry, result)
+
+
+_exit_status = {"code": 0}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status["code"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without interpreter teardown once pytest has printed its summary.
+
+    duckdb's nanobind bindings print dozens of "leaked function" lines at teardown (cosmetic, see
+    ../shared/reference/gx.md §6); they would bury pytest's closing line. The exit status is pytest's own.
+    """
+    if os.environ.get("NEURON_PYTEST_CLEAN_EXIT", "1") == "1":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status["code"])
