@@ -51,7 +51,9 @@ def run_day(day: str) -> object:
 
     with dg.DagsterInstance.get() as instance:
         job = defs.resolve_job_def("daily_job")
-        return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
+        # console logging at WARNING keeps the terminal readable; every event is still in the instance (UI)
+        return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False,
+                                      run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
 
 
 def summary(day: str) -> str:
