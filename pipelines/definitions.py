@@ -48,6 +48,12 @@ def _checks() -> list[dg.AssetChecksDefinition]:
     return checks
 
 
+if load_settings().mode == "production":
+    # fail at code-location load, naming NEURON_TOKEN_KEY, rather than in the first run that tokenises
+    from assets.privacy.tokens import Tokenizer
+
+    Tokenizer.from_env()
+
 _lake_assets = [*TELEMETRY_ASSETS, *EXPORT_ASSETS]
 _upstream = [k for a in _lake_assets for k in a.keys]
 warehouse_asset = build_warehouse_asset(_upstream, CONTRACTS)

@@ -168,3 +168,14 @@ def plate_attributes(
         )
         .drop("__plate_colour")
     )
+
+
+def mark_residents(df: pl.DataFrame, token_col: str, resident_tokens: pl.Series,
+                   out_col: str = "is_resident_vehicle") -> pl.DataFrame:
+    """Resident or visitor vehicle, decided by token against the resident-vehicle registry (never by plate).
+
+    ``resident_tokens`` are the registry's plate tokens made with the same key version; a null token
+    (无牌, unreadable) is a visitor.
+    """
+    return df.with_columns(pl.col(token_col).is_in(resident_tokens.drop_nulls().unique()).fill_null(False)
+                           .alias(out_col))

@@ -104,3 +104,15 @@ def test_landing_freshness_checks_warn_on_stale_sources(data_root: Path):
     assert not by_asset["device_registry"].passed
     assert by_asset["device_registry"].severity == dg.AssetCheckSeverity.WARN
     assert by_asset["device_registry"].metadata["newest_day_folder"].value == "2026-11-01"
+
+
+def test_production_without_a_token_key_fails_at_load_naming_the_variable():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("NEURON_TOKEN")}
+    env["NEURON_MODE"] = "production"
+    proc = subprocess.run([sys.executable, "-c", "import pipelines.definitions"], capture_output=True, text=True,
+                          env=env, cwd=Path(__file__).parents[2])
+    assert proc.returncode != 0
+    assert "NEURON_TOKEN_KEY" in proc.stderr

@@ -131,3 +131,15 @@ def test_serial_with_i_or_o_is_invalid(province: str, serial: str) -> None:
     if "I" not in serial and "O" not in serial:
         serial = "O" + serial[1:]
     assert not PLATE_RE.fullmatch(province + "A" + serial)
+
+
+def test_resident_or_visitor_is_decided_by_token():
+    from assets.privacy.plates import mark_residents
+    from assets.privacy.tokens import Tokenizer
+
+    tok = Tokenizer("a-test-key-of-sufficient-length", 1)
+    registry = tok.tokenize_series(pl.Series(["沪A12345", "沪AD12345"]), "plate")
+    passages = pl.DataFrame({"plate": ["沪a·12345", "苏E99999", None, "沪AD12345"]})
+    passages = passages.with_columns(plate_token=tok.tokenize_series(passages["plate"], "plate")).drop("plate")
+    out = mark_residents(passages, "plate_token", registry)
+    assert out["is_resident_vehicle"].to_list() == [True, False, False, True]
