@@ -77,6 +77,14 @@ def test_webserver_shows_groups_and_materialises_a_day_partition(data_root: Path
             time.sleep(2)
         assert status == "SUCCESS"
         assert (data_root / "outbox" / "zhilian_putuo" / "device_health_daily" / DAY / "manifest.json").exists()
+        # a launched run captures compute logs (stdout/stderr per step): they, the event log and every
+        # output must be free of identifiers and of the canary residents
+        from quality.pii_scan import load_canaries, scan_tree
+
+        logs = [p for p in (data_root / "dagster_home" / "storage").rglob("*") if p.is_file()]
+        assert any(p.suffix in (".err", ".out", ".complete") for p in logs)
+        hits = scan_tree(data_root, exclude=[data_root / "landing"], canaries=load_canaries(data_root / "landing"))
+        assert hits == [], [(h.kind, h.location) for h in hits[:10]]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # dagster dev and its webserver/daemon children
         try:
