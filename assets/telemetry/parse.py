@@ -199,5 +199,5 @@ def write_ingest_stats(con: duckdb.DuckDBPyConnection, lake, day: str, stats: In
             {stats.duplicates_in_file} AS duplicates_in_file, now() AS computed_at""")
 
 
-__all__ = ["write_ingest_stats", "ingest_day", "IngestStats", "batches", "day_bounds", "landing_files", "load_vocabulary", "parse_batch",
-           "read_lines", "run_script"]
+__all__ = ["IngestStats", "batches", "day_bounds", "ingest_day", "landing_files", "load_vocabulary", "parse_batch",
+           "read_lines", "write_ingest_stats"]
