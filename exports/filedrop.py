@@ -7,6 +7,7 @@ an unchanged partition publishes nothing new.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from warehouse.lake import swap_in
 BOM = b"\xef\xbb\xbf"
 
 
+@functools.cache
 def code_version() -> str:
     if os.environ.get("NEURON_CODE_VERSION"):
         return os.environ["NEURON_CODE_VERSION"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import SUBROOT_VARIABLES, Settings, load_settings
 from warehouse.lake import Lake
 
 
@@ -21,8 +21,7 @@ class NeuronResource(dg.ConfigurableResource):
             import os
 
             env = {**os.environ, "NEURON_DATA_DIR": self.data_dir}
-            for var in ("NEURON_LANDING_DIR", "NEURON_LAKE_DIR", "NEURON_WAREHOUSE_PATH", "NEURON_OUTBOX_DIR",
-                        "NEURON_QUALITY_DIR"):
+            for var in SUBROOT_VARIABLES:
                 env.pop(var, None)
         return load_settings(env)
 

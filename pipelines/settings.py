@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MODES = ("demo", "test", "production")
+# variables that move one part of the data root; unset, each part follows NEURON_DATA_DIR
+SUBROOT_VARIABLES = ("NEURON_LANDING_DIR", "NEURON_LAKE_DIR", "NEURON_WAREHOUSE_PATH", "NEURON_OUTBOX_DIR",
+                     "NEURON_QUALITY_DIR")
 
 
 class SettingsError(RuntimeError):

@@ -69,6 +69,11 @@ _OUT_OF_RANGE = {
     "env": ("pm25", -12), "streetlight": ("power", -1), "ev_charger": ("power", 999999),
     "wearable": ("heartRate", 400), "e_fence": ("voltage", 99), "nmv_gate": ("passes", -4),
 }
+# per envelope: (device-id field, timestamp field, what replaces the timestamp field) as regex edits
+_FAULT_EDITS = {
+    "ctwing": (r'"deviceId":"[^"]*",', r'"timestamp":-?\d+,', ""),
+    "iotda": (r'"device_id":"[^"]*",', r',"event_time":"[^"]*"\}\]', "}]"),
+}
 _SERVICE_ID = {"elec_meter": "Meter", "env": "AirQuality", "streetlight": "Lamp", "ev_charger": "Connector",
                "wearable": "Wearable", "e_fence": "Fence", "nmv_gate": "Gate"}
 
@@ -214,13 +219,6 @@ def _messages_for_type(dt_name: str, regs: pl.DataFrame, day: date, rng: np.rand
                 payload=pl.struct(serviceId=pl.lit("notification"), serviceData=pl.struct(*keys)),
             ).struct.json_encode().alias("line")
         )["line"]
-        line = pl.DataFrame({"line": line, "fault": fault.astype(str)}).select(
-            pl.when(pl.col("fault") == "missing_device_id")
-            .then(pl.col("line").str.replace(r'"deviceId":"[^"]*",', ""))
-            .when(pl.col("fault") == "missing_timestamp")
-            .then(pl.col("line").str.replace(r'"timestamp":-?\d+,', ""))
-            .otherwise(pl.col("line"))
-        )["line"]
     else:
         recv = ts + rng.integers(200, 5000, m)
         svc_ts = ev_ts.copy()
@@ -249,15 +247,12 @@ def _messages_for_type(dt_name: str, regs: pl.DataFrame, day: date, rng: np.rand
                 ),
             ).struct.json_encode().alias("line")
         )["line"]
-        line = pl.DataFrame({"line": line, "fault": fault.astype(str)}).select(
-            pl.when(pl.col("fault") == "missing_device_id")
-            .then(pl.col("line").str.replace(r'"device_id":"[^"]*",', ""))
-            .when(pl.col("fault") == "missing_timestamp")
-            .then(pl.col("line").str.replace(r',"event_time":"[^"]*"\}\]', "}]"))
-            .otherwise(pl.col("line"))
-        )["line"]
+    # field-removal and truncation faults are applied to the encoded line, where they really happen
+    device_field, ts_field, ts_repl = _FAULT_EDITS[dt.platform]
     line = pl.DataFrame({"line": line, "fault": fault.astype(str)}).select(
-        pl.when(pl.col("fault") == "malformed_json")
+        pl.when(pl.col("fault") == "missing_device_id").then(pl.col("line").str.replace(device_field, ""))
+        .when(pl.col("fault") == "missing_timestamp").then(pl.col("line").str.replace(ts_field, ts_repl))
+        .when(pl.col("fault") == "malformed_json")
         .then(pl.col("line").str.slice(0, pl.col("line").str.len_chars() // 2))
         .otherwise(pl.col("line"))
     )["line"]

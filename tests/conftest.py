@@ -16,15 +16,22 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 E2E_DAY = "2026-11-20"
 
 
+def use_data_root(mp: pytest.MonkeyPatch, root: Path) -> Path:
+    """Point every setting (and DAGSTER_HOME, with the local instance config) at ``root``."""
+    from pipelines.cli import prepare_dagster_home
+    from pipelines.settings import SUBROOT_VARIABLES
+
+    mp.setenv("NEURON_DATA_DIR", str(root))
+    for var in SUBROOT_VARIABLES:
+        mp.delenv(var, raising=False)
+    mp.setenv("DAGSTER_HOME", str(prepare_dagster_home(root / "dagster_home")))
+    return root
+
+
 @pytest.fixture
 def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh NEURON_DATA_DIR (and DAGSTER_HOME) for one test."""
-    monkeypatch.setenv("NEURON_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "data" / "dagster_home"))
-    for var in ("NEURON_LANDING_DIR", "NEURON_LAKE_DIR", "NEURON_WAREHOUSE_PATH", "NEURON_OUTBOX_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    (tmp_path / "data" / "dagster_home").mkdir(parents=True)
-    return tmp_path / "data"
+    return use_data_root(monkeypatch, tmp_path / "data")
 
 
 @dataclass
@@ -38,13 +45,11 @@ class DayRun:
 @pytest.fixture(scope="session")
 def e2e_run(tmp_path_factory: pytest.TempPathFactory):
     """Simulate a small district-day with every fault switched on and run the daily job through Dagster."""
-    from pipelines.cli import prepare_dagster_home, run_day
+    from pipelines.cli import run_day
     from simulator.district import simulate_day
 
-    root = tmp_path_factory.mktemp("e2e") / "data"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NEURON_DATA_DIR", str(root))
-        mp.setenv("DAGSTER_HOME", str(prepare_dagster_home(root / "dagster_home")))
+        root = use_data_root(mp, tmp_path_factory.mktemp("e2e") / "data")
         sim = simulate_day(root / "landing", date.fromisoformat(E2E_DAY), n_communities=3, seed=7)
         result = run_day(E2E_DAY)
         yield DayRun(root, E2E_DAY, sim.telemetry, result)

@@ -23,7 +23,7 @@ def _q(s: str) -> str:
 
 def _view_sql(lake: Lake, ds: Dataset) -> str:
     if not lake.files(ds.layer, ds.name):
-        return ds.empty_sql().replace(" WHERE false", ", CAST(NULL AS DATE) AS date WHERE false")
+        return ds.empty_sql(extra="CAST(NULL AS DATE) AS date")  # the hive partition column
     return (f"SELECT * FROM read_parquet({_q(lake.glob(ds.layer, ds.name))}, hive_partitioning = true, "
             "hive_types = {'date': DATE}, union_by_name = true)")
 

@@ -49,9 +49,10 @@ class Dataset:
         """``CAST(col AS type) AS col, ...``: the declared projection, used when writing a partition."""
         return ", ".join(f'CAST("{c.name}" AS {c.type}) AS "{c.name}"' for c in self.columns)
 
-    def empty_sql(self) -> str:
+    def empty_sql(self, extra: str = "") -> str:
+        """A typed zero-row relation with the declared columns (``extra``: more ``expr AS name`` items)."""
         cols = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in self.columns)
-        return f"SELECT {cols} WHERE false"
+        return f"SELECT {cols}{', ' + extra if extra else ''} WHERE false"
 
 
 DEVICE_TYPES = ("smoke", "gas", "water_meter", "manhole", "sos_button", "elec_meter", "env", "streetlight",

@@ -24,13 +24,11 @@ ALARMS = dg.AssetKey(["silver", "device_alarms"])
 @pytest.fixture(scope="module")
 def built_day(tmp_path_factory: pytest.TempPathFactory):
     """A clean day materialised up to gold, with no export yet."""
-    from pipelines.cli import prepare_dagster_home
     from pipelines.definitions import defs
+    from tests.conftest import use_data_root
 
-    root = tmp_path_factory.mktemp("blocking") / "data"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NEURON_DATA_DIR", str(root))
-        mp.setenv("DAGSTER_HOME", str(prepare_dagster_home(root / "dagster_home")))
+        root = use_data_root(mp, tmp_path_factory.mktemp("blocking") / "data")
         simulate_day(root / "landing", date.fromisoformat(DAY), n_communities=2, seed=11, rates=FaultRates.none())
         upto_gold = dg.AssetSelection.groups("telemetry_bronze", "telemetry_silver", "telemetry_gold")
         job = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job("upto_gold", upto_gold)]))

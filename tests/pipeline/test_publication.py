@@ -39,9 +39,6 @@ def _receipts(root: Path) -> list[dict]:
 
 
 def test_push_correction_and_receiver_down(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch):
-    from pipelines.cli import prepare_dagster_home
-
-    prepare_dagster_home(data_root / "dagster_home")
     simulate_day(data_root / "landing", date.fromisoformat(DAY), n_communities=2, seed=5, rates=FaultRates.none())
     store = tmp_path / "district"
     with run_in_thread(store, CONTRACTS_DIR, {"neuron-test": "s3cret-s3cret-s3cret"}) as rx:

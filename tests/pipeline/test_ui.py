@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import prepare_dagster_home
 from simulator.district import simulate_day
 from simulator.telemetry import FaultRates
 
@@ -41,7 +40,6 @@ def _gql(port: int, query: str, variables: dict | None = None) -> dict:
 
 def test_webserver_shows_groups_and_materialises_a_day_partition(data_root: Path):
     simulate_day(data_root / "landing", date.fromisoformat(DAY), n_communities=1, seed=2, rates=FaultRates.none())
-    prepare_dagster_home(data_root / "dagster_home")
     port = _free_port()
     # what `make ui` runs: the webserver plus the daemon that dequeues runs (the instance queues them)
     dagster = Path(sys.executable).with_name("dagster")
