@@ -44,6 +44,18 @@ def contract_problems(con, relation_sql: str, contract: Contract) -> list[str]:
     return problems
 
 
+def small_cell_problems(con, relation_sql: str, contract: Contract) -> list[str]:
+    """A people count between 1 and k-1 on a row that is not suppressed must never leave Neuron."""
+    if not contract.counts_people:
+        return []
+    k = contract.k_threshold
+    cols = contract.count_columns
+    counts = con.execute(
+        "SELECT " + ", ".join(f'count(*) FILTER (WHERE NOT suppressed AND "{c}" > 0 AND "{c}" < {k})' for c in cols)
+        + f" FROM ({relation_sql})").fetchall()[0]
+    return [f"{c}: {n} unsuppressed cells below k={k}" for c, n in zip(cols, counts, strict=True) if n]
+
+
 class PrivacyGateFailure(dg.Failure):
     pass
 
@@ -100,6 +112,7 @@ def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
         con = neuron.duckdb()
         relation = f"SELECT DATE '{day}' AS stat_date, * FROM ({scan_sql(neuron.lake, source, day)})"
         problems = contract_problems(con, relation, contract)
+        problems = problems or small_cell_problems(con, relation, contract)
         if problems:
             raise ContractViolation(
                 description=f"{contract.id}: output does not match its contract",

@@ -83,6 +83,15 @@ class Contract:
     def k_threshold(self) -> int:
         return int(self.raw["k_threshold"])
 
+    @property
+    def counts_people(self) -> bool:
+        return bool(self.raw.get("counts_people", False))
+
+    @property
+    def count_columns(self) -> list[str]:
+        """Columns that count people: published only as 0 or >= k, or withheld (null) on suppressed rows."""
+        return list(self.raw.get("count_columns") or [])
+
 
 def validate(raw: dict, path: Path) -> Contract:
     where = f"{path.name}"
@@ -110,6 +119,16 @@ def validate(raw: dict, path: Path) -> Contract:
     unknown_keys = [k for k in raw["key_columns"] if k not in dict(got)]
     if unknown_keys:
         raise ContractError(f"{where}: key columns {unknown_keys} are not columns")
+    if "counts_people" not in raw:
+        raise ContractError(f"{where}: counts_people must say whether the dataset counts people")
+    if raw["counts_people"]:
+        names = dict(got)
+        if "suppressed" not in names:
+            raise ContractError(f"{where}: counts people, so {raw['source']} must carry the suppression columns")
+        counted = raw.get("count_columns") or []
+        if not counted or [c for c in counted if c not in names]:
+            raise ContractError(f"{where}: counts people, so count_columns must list its people counts "
+                                f"(got {counted})")
     return Contract(raw, path)
 
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.access.assets import ACCESS_ASSETS
+from assets.governance.assets import GOVERNANCE_ASSETS
+from assets.services.assets import SERVICES_ASSETS
 from assets.telemetry.assets import TELEMETRY_ASSETS
+from assets.vehicles.assets import VEHICLES_ASSETS
 from exports.assets import CONTRACTS, EXPORT_ASSETS, export_files
 from pipelines.freshness import freshness_checks, freshness_job, freshness_schedule, landing_specs
 from pipelines.jobs import daily_job, daily_schedule, landing_sensor
@@ -54,7 +58,8 @@ if load_settings().mode == "production":
 
     Tokenizer.from_env()
 
-_lake_assets = [*TELEMETRY_ASSETS, *EXPORT_ASSETS]
+_lake_assets = [*TELEMETRY_ASSETS, *ACCESS_ASSETS, *VEHICLES_ASSETS, *SERVICES_ASSETS, *GOVERNANCE_ASSETS,
+                *EXPORT_ASSETS]
 _upstream = [k for a in _lake_assets for k in a.keys]
 warehouse_asset = build_warehouse_asset(_upstream, CONTRACTS)
 

@@ -8,7 +8,11 @@ import dagster as dg
 from pipelines.resources import NeuronResource
 
 # source -> hours within which a new landing file is expected
-SOURCE_CYCLES_H = {"telemetry": 2.0, "device_registry": 26.0}
+SOURCE_CYCLES_H = {
+    "telemetry": 2.0, "device_registry": 26.0,
+    "access_events": 2.0, "vehicle_passages": 2.0, "parking": 2.0, "sites": 26.0,
+    "property_services": 26.0, "governance": 26.0,
+}
 FRESHNESS_CHECK = "landing_fresh"
 
 landing_specs = [

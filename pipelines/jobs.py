@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from pipelines.freshness import SOURCE_CYCLES_H
 from pipelines.partitions import daily
 from pipelines.resources import NeuronResource
 
@@ -22,7 +23,7 @@ daily_job = dg.define_asset_job(
 # Day D closes at 02:00 on D+1 (the lateness window), then the whole day is built and published.
 daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=2, minute_of_hour=0)
 
-LANDING_SOURCES = ("telemetry", "device_registry")
+LANDING_SOURCES = tuple(SOURCE_CYCLES_H)
 
 
 def landing_signatures(landing: Path) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""One simulated district-day in the landing zone: device registry, telemetry, canaries and ground truth."""
+"""One simulated district-day in the landing zone: every source, the canaries and the ground truth."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from simulator import access, governance, services, vehicles
 from simulator.canaries import canary_residents, write_canaries
 from simulator.registry import communities, devices
 from simulator.telemetry import DayTruth, FaultRates, simulate_telemetry_day, write_truth
@@ -21,6 +22,8 @@ class SimulationResult:
     day: str
     landing: Path
     telemetry: DayTruth
+    # per domain: the summary its simulator returned (full truth tables live under landing/_truth/<domain>/)
+    domains: dict[str, dict]
 
 
 def district_registry(n_communities: int, seed: int) -> pl.DataFrame:
@@ -49,4 +52,11 @@ def simulate_day(landing: Path, day: date, n_communities: int = 6, seed: int = 4
     truth = simulate_telemetry_day(landing, regs, day, seed, rates, threads)
     write_truth(landing, truth)
     write_canaries(landing, day.isoformat(), canaries)
-    return SimulationResult(day.isoformat(), landing, truth)
+    faults = rates is None or rates != FaultRates.none()
+    comms = communities(n_communities, seed)
+    domains = {
+        name: module.simulate(landing, day, comms, regs, seed, canaries, faults=faults)
+        for name, module in (("access", access), ("vehicles", vehicles), ("services", services),
+                             ("governance", governance))
+    }
+    return SimulationResult(day.isoformat(), landing, truth, domains)

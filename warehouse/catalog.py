@@ -42,6 +42,11 @@ def build_warehouse(path: Path, lake: Lake, outbox: Path, contracts: list | None
             con.execute(f"CREATE OR REPLACE VIEW {ds.layer}.{ds.name} AS {_view_sql(lake, ds)}")
             con.execute(f"COMMENT ON VIEW {ds.layer}.{ds.name} IS {_q(ds.description + ' Grain: ' + ds.grain)}")
             counts[ds.key] = con.execute(f"SELECT count(*) FROM {ds.layer}.{ds.name}").fetchall()[0][0]
+        accounting = [ds for ds in DATASETS.values() if ds.layer == "audit" and ds.name.startswith("row_accounting_")]
+        con.execute("CREATE OR REPLACE VIEW audit.row_accounting AS "
+                    + " UNION ALL BY NAME ".join(f"SELECT * FROM audit.{ds.name}" for ds in accounting))
+        con.execute("COMMENT ON VIEW audit.row_accounting IS 'Row conservation of every source, one row per "
+                    "source and partition: landed = accepted + quarantined + duplicates.'")
         dictionary = [
             (ds.layer, ds.name, ds.grain, ds.description, c.name, c.type, c.nullable, c.pii, c.description)
             for ds in DATASETS.values() for c in ds.columns

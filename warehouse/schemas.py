@@ -6,67 +6,21 @@ the quality suites and the export contracts, so a column list is never copied by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from quality.expectations import Expect, Spec
-
-# How a column relates to personal data; only "token" columns may hold identifier-derived values.
-PII_NONE = "none"
-PII_TOKEN = "token"  # keyed HMAC token (pseudonymous; still personal data under PIPL art. 73)
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str
-    description: str
-    nullable: bool = True
-    pii: str = PII_NONE
-
-
-@dataclass(frozen=True)
-class Dataset:
-    layer: str
-    name: str
-    grain: str
-    description: str
-    columns: tuple[Column, ...]
-    domain: str
-    partitioned: bool = True
-    tags: dict[str, str] = field(default_factory=dict)
-    # great-expectations suite, run as Dagster asset checks (ERROR blocks publication downstream)
-    suite: tuple[Spec, ...] = ()
-
-    @property
-    def key(self) -> str:
-        return f"{self.layer}/{self.name}"
-
-    @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-    def select_list(self) -> str:
-        """``CAST(col AS type) AS col, ...``: the declared projection, used when writing a partition."""
-        return ", ".join(f'CAST("{c.name}" AS {c.type}) AS "{c.name}"' for c in self.columns)
-
-    def empty_sql(self, extra: str = "") -> str:
-        """A typed zero-row relation with the declared columns (``extra``: more ``expr AS name`` items)."""
-        cols = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in self.columns)
-        return f"SELECT {cols}{', ' + extra if extra else ''} WHERE false"
-
+from quality.expectations import Expect
+from warehouse.dataset import (  # noqa: F401  (re-exported for older imports)
+    LINEAGE,
+    PII_NONE,
+    PII_TOKEN,
+    SUPPRESSION_COLUMNS,
+    C,
+    Column,
+    Dataset,
+    accounting_dataset,
+)
 
 DEVICE_TYPES = ("smoke", "gas", "water_meter", "manhole", "sos_button", "elec_meter", "env", "streetlight",
                 "ev_charger", "wearable", "e_fence", "nmv_gate")
 
-
-def C(name: str, type_: str, description: str, nullable: bool = True, pii: str = PII_NONE) -> Column:
-    return Column(name, type_, description, nullable, pii)
-
-
-_LINEAGE = (
-    C("source_file", "VARCHAR", "Landing file the record came from (relative to the landing root)", False),
-    C("source_line", "BIGINT", "1-based line number in the landing file", False),
-)
 
 DEVICE_REGISTRY = Dataset(
     "bronze", "device_registry", "one row per registered device, snapshot as of the partition day",
@@ -103,7 +57,7 @@ TELEMETRY_BRONZE = Dataset(
         C("raw_value", "VARCHAR", "Value as the vendor sent it"),
         C("quality_flag", "VARCHAR", "ok, or the correction applied (e.g. rsrp_sign_restored)", False),
         C("subject_token", "VARCHAR", "Keyed token of the wearer (wristbands only)", pii=PII_TOKEN),
-        *_LINEAGE,
+        *LINEAGE,
     ),
     domain="telemetry",
 )
@@ -120,7 +74,7 @@ TELEMETRY_QUARANTINE = Dataset(
         C("raw_value", "VARCHAR", "Vendor value, for reading-level rejections (never an identifier)"),
         C("reason", "VARCHAR", "Machine-readable reason", False),
         C("detail", "VARCHAR", "Human-readable detail"),
-        *_LINEAGE,
+        *LINEAGE,
     ),
     domain="telemetry",
 )
@@ -243,23 +197,7 @@ ENVIRONMENT_HOURLY = Dataset(
     ),
 )
 
-ROW_ACCOUNTING = Dataset(
-    "audit", "row_accounting", "one row per source per partition",
-    "Row conservation per partition: landed = accepted + quarantined + duplicates.",
-    (
-        C("source", "VARCHAR", "Source domain", False),
-        C("files", "BIGINT", "Landing files read", False),
-        C("lines", "BIGINT", "Non-blank landing lines read", False),
-        C("landed", "BIGINT", "Records landed (readings, or lines that yield none)", False),
-        C("accepted", "BIGINT", "Records in silver", False),
-        C("quarantined", "BIGINT", "Records in quarantine", False),
-        C("duplicates_in_file", "BIGINT", "Duplicates dropped within a file (bronze)", False),
-        C("duplicates_cross_file", "BIGINT", "Duplicates dropped across files (silver)", False),
-        C("balanced", "BOOLEAN", "landed = accepted + quarantined + duplicates", False),
-        C("computed_at", "TIMESTAMPTZ", "When the accounting was computed", False),
-    ),
-    domain="telemetry",
-)
+ROW_ACCOUNTING = accounting_dataset("telemetry")
 
 INGEST_STATS = Dataset(
     "audit", "ingest", "one row per source per partition",
@@ -277,13 +215,22 @@ INGEST_STATS = Dataset(
     domain="telemetry",
 )
 
+TELEMETRY_DATASETS = (
+    DEVICE_REGISTRY, TELEMETRY_BRONZE, TELEMETRY_QUARANTINE, TELEMETRY_SILVER, DEVICE_ALARMS,
+    DEVICE_HEALTH_DAILY, ENVIRONMENT_HOURLY, INGEST_STATS, ROW_ACCOUNTING,
+)
+
+# Each further domain declares its datasets in warehouse/domains/<domain>.py (a DATASETS tuple).
+from warehouse.domains import access, governance, services, vehicles  # noqa: E402
+
 DATASETS: dict[str, Dataset] = {
     d.key: d
-    for d in (
-        DEVICE_REGISTRY, TELEMETRY_BRONZE, TELEMETRY_QUARANTINE, TELEMETRY_SILVER, DEVICE_ALARMS,
-        DEVICE_HEALTH_DAILY, ENVIRONMENT_HOURLY, INGEST_STATS, ROW_ACCOUNTING,
-    )
+    for d in (*TELEMETRY_DATASETS, *access.DATASETS, *vehicles.DATASETS, *services.DATASETS,
+              *governance.DATASETS)
 }
+if len(DATASETS) != len(TELEMETRY_DATASETS) + len(access.DATASETS) + len(vehicles.DATASETS) \
+        + len(services.DATASETS) + len(governance.DATASETS):
+    raise ValueError("two datasets are declared with the same layer/name")
 
 
 def dataset(key: str) -> Dataset:

@@ -10,6 +10,7 @@ import time
 
 import dagster as dg
 
+from assets.accounting import ACCOUNTING_CHECK, accounting_check_spec, record_accounting
 from assets.sqlfile import render
 from assets.telemetry.parse import HERE, day_bounds, ingest_day, landing_files, write_ingest_stats
 from pipelines.partitions import daily
@@ -28,8 +29,6 @@ from warehouse.schemas import (
     TELEMETRY_SILVER,
     Dataset,
 )
-
-ACCOUNTING_CHECK = "row_accounting"
 
 
 def key(ds: Dataset) -> dg.AssetKey:
@@ -117,8 +116,7 @@ def bronze_telemetry(context: dg.AssetExecutionContext, neuron: NeuronResource):
     key=key(TELEMETRY_SILVER), partitions_def=daily, group_name="telemetry_silver", kinds={"duckdb", "parquet"},
     deps=[key(TELEMETRY_BRONZE), key(TELEMETRY_QUARANTINE), key(INGEST_STATS), key(DEVICE_REGISTRY)],
     description=TELEMETRY_SILVER.description,
-    check_specs=[dg.AssetCheckSpec(ACCOUNTING_CHECK, asset=key(TELEMETRY_SILVER), blocking=True,
-                                   description="landed = accepted + quarantined + duplicates, per partition")],
+    check_specs=[accounting_check_spec(key(TELEMETRY_SILVER))],
 )
 def silver_telemetry(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
     t0 = time.monotonic()
@@ -143,18 +141,15 @@ def silver_telemetry(context: dg.AssetExecutionContext, neuron: NeuronResource) 
     landed, dup_in, files, lines = rows[0] if rows else (0, 0, 0, 0)
     # bronze is counted from its own files; every bronze row must stand behind exactly one identity
     dup_cross = bronze_rows - identities
-    balanced = behind == bronze_rows and landed == n + quarantined + dup_in + dup_cross
-    write_dataset(con, lake, ROW_ACCOUNTING, day, f"""
-        SELECT 'telemetry' AS source, {files} AS files, {lines} AS lines, {landed} AS landed, {n} AS accepted,
-            {quarantined} AS quarantined, {dup_in} AS duplicates_in_file, {dup_cross} AS duplicates_cross_file,
-            {str(balanced).lower()} AS balanced, now() AS computed_at""")
-    accounting = {"landed": landed, "accepted": n, "quarantined": quarantined, "duplicates_in_file": dup_in,
-                  "duplicates_cross_file": dup_cross, "unregistered_in_bronze": unregistered,
-                  "difference": landed - (n + quarantined + dup_in + dup_cross)}
+    check = record_accounting(con, lake, ROW_ACCOUNTING, day, files=files, lines=lines, landed=landed, accepted=n,
+                              quarantined=quarantined, duplicates_in_file=dup_in, duplicates_cross_file=dup_cross,
+                              unregistered_in_bronze=unregistered)
+    if behind != bronze_rows:  # every bronze row must stand behind exactly one silver identity
+        check = dg.AssetCheckResult(check_name=ACCOUNTING_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                                    metadata={**check.metadata, "bronze_rows": bronze_rows, "behind_identities": behind})
     return dg.MaterializeResult(
         metadata=_common(TELEMETRY_SILVER, n, t0, duplicates_cross_file=dup_cross),
-        check_results=[dg.AssetCheckResult(check_name=ACCOUNTING_CHECK, passed=balanced,
-                                           severity=dg.AssetCheckSeverity.ERROR, metadata=accounting)],
+        check_results=[check],
     )
 
 

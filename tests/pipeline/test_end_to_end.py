@@ -60,7 +60,7 @@ def test_row_accounting_holds_and_matches_simulator_truth(e2e_run):
     con = duckdb.connect()
     landed, accepted, quarantined, dup_in, dup_x, balanced = con.execute(
         f"SELECT landed, accepted, quarantined, duplicates_in_file, duplicates_cross_file, balanced "
-        f"FROM '{_lake(e2e_run, 'audit', 'row_accounting')}'").fetchall()[0]
+        f"FROM '{_lake(e2e_run, 'audit', 'row_accounting_telemetry')}'").fetchall()[0]
     assert balanced and landed == accepted + quarantined + dup_in + dup_x
     t = e2e_run.truth
     # every duplicated line the simulator wrote is counted as a duplicate, reading by reading

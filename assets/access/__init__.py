@@ -1,0 +1,1 @@
+"""The access domain: landing -> bronze (+ quarantine) -> silver -> gold."""

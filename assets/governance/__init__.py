@@ -1,0 +1,1 @@
+"""The governance domain: landing -> bronze (+ quarantine) -> silver -> gold."""

@@ -1,0 +1,1 @@
+"""The services domain: landing -> bronze (+ quarantine) -> silver -> gold."""

@@ -1,0 +1,5 @@
+"""Dagster assets of the services domain."""
+
+import dagster as dg
+
+SERVICES_ASSETS: list[dg.AssetsDefinition] = []

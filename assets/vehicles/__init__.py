@@ -1,0 +1,1 @@
+"""The vehicles domain: landing -> bronze (+ quarantine) -> silver -> gold."""

@@ -1,0 +1,99 @@
+"""The dataset declaration primitives: a column, a dataset, and the per-source row-accounting dataset.
+
+Kept apart from ``schemas.py`` so that each domain module under ``warehouse/domains/`` can declare its
+datasets without importing every other domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from quality.expectations import Spec
+
+# How a column relates to personal data; only "token" columns may hold identifier-derived values.
+PII_NONE = "none"
+PII_TOKEN = "token"  # keyed HMAC token (pseudonymous; still personal data under PIPL art. 73)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str
+    nullable: bool = True
+    pii: str = PII_NONE
+
+
+@dataclass(frozen=True)
+class Dataset:
+    layer: str
+    name: str
+    grain: str
+    description: str
+    columns: tuple[Column, ...]
+    domain: str
+    partitioned: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
+    # great-expectations suite, run as Dagster asset checks (ERROR blocks publication downstream)
+    suite: tuple[Spec, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.layer}/{self.name}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def select_list(self) -> str:
+        """``CAST(col AS type) AS col, ...``: the declared projection, used when writing a partition."""
+        return ", ".join(f'CAST("{c.name}" AS {c.type}) AS "{c.name}"' for c in self.columns)
+
+    def empty_sql(self, extra: str = "") -> str:
+        """A typed zero-row relation with the declared columns (``extra``: more ``expr AS name`` items)."""
+        cols = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in self.columns)
+        return f"SELECT {cols}{', ' + extra if extra else ''} WHERE false"
+
+
+def C(name: str, type_: str, description: str, nullable: bool = True, pii: str = PII_NONE) -> Column:
+    return Column(name, type_, description, nullable, pii)
+
+
+
+# Where a bronze or quarantine row came from.
+LINEAGE = (
+    C("source_file", "VARCHAR", "Landing file the record came from (relative to the landing root)", False),
+    C("source_line", "BIGINT", "1-based line number in the landing file", False),
+)
+
+# Every gold table that counts people carries these two columns, filled by quality.suppression.suppress.
+SUPPRESSION_COLUMNS = (
+    C("suppressed", "BOOLEAN", "True when the row's counts are withheld (fewer than k contributors, or "
+      "withheld so that such a cell cannot be recomputed from totals)", False),
+    C("suppression", "VARCHAR", "primary | complementary | null: why the row's counts are withheld"),
+)
+
+
+def accounting_dataset(source: str) -> Dataset:
+    """``audit/row_accounting_<source>``: one row per partition proving landed = accepted + quarantined + dups.
+
+    One dataset per source so that each domain writes its own partition; the warehouse unions them all in
+    the view ``audit.row_accounting``.
+    """
+    return Dataset(
+        "audit", f"row_accounting_{source}", "one row per source per partition",
+        f"Row conservation for {source}: landed = accepted + quarantined + duplicates.",
+        (
+            C("source", "VARCHAR", "Source", False),
+            C("files", "BIGINT", "Landing files read", False),
+            C("lines", "BIGINT", "Non-blank landing lines (or CSV rows) read", False),
+            C("landed", "BIGINT", "Records landed", False),
+            C("accepted", "BIGINT", "Records in silver", False),
+            C("quarantined", "BIGINT", "Records in quarantine", False),
+            C("duplicates_in_file", "BIGINT", "Duplicates dropped within a file (bronze)", False),
+            C("duplicates_cross_file", "BIGINT", "Duplicates dropped across files (silver)", False),
+            C("balanced", "BOOLEAN", "landed = accepted + quarantined + duplicates", False),
+            C("computed_at", "TIMESTAMPTZ", "When the accounting was computed", False),
+        ),
+        domain=source,
+    )

@@ -1,0 +1,1 @@
+"""Dataset declarations per source domain (telemetry lives in ``warehouse/schemas.py``)."""
