@@ -72,14 +72,17 @@ def summary(day: str) -> str:
         n = con.execute(f"SELECT count(*) FROM {schema}.{view} WHERE date = DATE '{day}'").fetchall()[0][0]
         lines.append(f"  {schema + '.' + view:<32} {n:>10,}")
     lines += ["", "Quarantined records by reason:"]
-    for reason, n in con.execute(f"SELECT reason, count(*) FROM quarantine.telemetry WHERE date = DATE '{day}' "
-                                 "GROUP BY 1 ORDER BY 2 DESC").fetchall():
-        lines.append(f"  {reason:<32} {n:>10,}")
-    acc = con.execute(f"SELECT landed, accepted, quarantined, duplicates_in_file + duplicates_cross_file, balanced "
-                      f"FROM audit.row_accounting WHERE date = DATE '{day}'").fetchall()
-    for landed, accepted, quarantined, dups, balanced in acc:
-        lines.append(f"  row accounting: landed {landed:,} = accepted {accepted:,} + quarantined {quarantined:,} "
-                     f"+ duplicates {dups:,} -> {'balanced' if balanced else 'NOT BALANCED'}")
+    for (view,) in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'quarantine' "
+                               "ORDER BY 1").fetchall():
+        for reason, n in con.execute(f"SELECT reason, count(*) FROM quarantine.{view} WHERE date = DATE '{day}' "
+                                     "GROUP BY 1 ORDER BY 2 DESC, 1").fetchall():
+            lines.append(f"  {view + ': ' + reason:<48} {n:>10,}")
+    lines += ["", "Row accounting (landed = accepted + quarantined + duplicates):"]
+    acc = con.execute(f"SELECT source, landed, accepted, quarantined, duplicates_in_file + duplicates_cross_file, "
+                      f"balanced FROM audit.row_accounting WHERE date = DATE '{day}' ORDER BY source").fetchall()
+    for source, landed, accepted, quarantined, dups, balanced in acc:
+        lines.append(f"  {source:<20} {landed:>10,} = {accepted:,} + {quarantined:,} + {dups:,} "
+                     f"-> {'balanced' if balanced else 'NOT BALANCED'}")
     lines += ["", "Exports written:"]
     for consumer, dataset, version, rows, path in con.execute(
             f"SELECT consumer, dataset, version, row_count, path FROM meta.exports WHERE partition = DATE '{day}' "

@@ -1,0 +1,56 @@
+"""Contracts that count people: declared as such, backed by suppressed gold, and gated at export."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from exports.assets import small_cell_problems
+from exports.contracts import ContractError, load_contracts, validate
+
+
+def _telemetry_contract():
+    return next(c for c in load_contracts() if c.id == "zhilian_putuo.device_health_daily")
+
+
+def test_a_contract_must_say_whether_it_counts_people():
+    c = _telemetry_contract()
+    raw = json.loads(json.dumps(c.raw))
+    del raw["counts_people"]
+    with pytest.raises(ContractError, match="counts_people"):
+        validate(raw, c.path)
+
+
+def test_a_people_count_contract_needs_suppressed_gold_and_its_count_columns():
+    c = _telemetry_contract()
+    raw = json.loads(json.dumps(c.raw))
+    raw["counts_people"] = True
+    with pytest.raises(ContractError, match="suppression columns"):
+        validate(raw, c.path)
+
+
+def test_every_people_count_contract_lists_count_columns_that_exist():
+    for c in load_contracts():
+        if c.counts_people:
+            names = [col["name"] for col in c.columns]
+            assert c.count_columns and set(c.count_columns) <= set(names), c.id
+            assert {"suppressed", "suppression"} <= set(names), c.id
+
+
+class _Stub:
+    counts_people = True
+    k_threshold = 5
+    count_columns = ["passes", "visitors"]
+
+
+def test_small_cell_gate_finds_unsuppressed_counts_below_k_and_accepts_zero_null_and_k():
+    con = duckdb.connect()
+    relation = """SELECT * FROM (VALUES
+        (0, 7, false), (5, 0, false), (NULL, NULL, true), (3, 9, true), (2, 6, false)
+    ) t(passes, visitors, suppressed)"""
+    problems = small_cell_problems(con, relation, _Stub())
+    assert problems == ["passes: 1 unsuppressed cells below k=5"]
+    clean = relation.replace("(2, 6, false)", "(6, 6, false)")
+    assert small_cell_problems(con, clean, _Stub()) == []
