@@ -190,3 +190,34 @@ def test_no_identifier_or_canary_anywhere_under_data_except_landing(e2e_run):
     assert hits == [], [(h.kind, h.location) for h in hits[:10]]
     scanned = {p.suffix for p in e2e_run.root.rglob("*") if p.is_file() and "landing" not in p.parts}
     assert {".parquet", ".duckdb", ".db", ".json", ".csv"} <= scanned
+
+
+def test_every_source_balances_its_row_accounting(e2e_run):
+    from warehouse.schemas import DATASETS
+
+    con = duckdb.connect()
+    sources = {}
+    for ds in DATASETS.values():
+        if ds.layer == "audit" and ds.name.startswith("row_accounting_"):
+            for source, landed, balanced in con.execute(
+                    f"SELECT source, landed, balanced FROM '{_lake(e2e_run, 'audit', ds.name)}'").fetchall():
+                sources[source] = (landed, balanced)
+    assert {"telemetry", "access_events", "vehicle_passages", "parking"} <= set(sources)
+    assert all(balanced for _, balanced in sources.values()), sources
+    assert all(landed > 0 for landed, _ in sources.values()), sources
+
+
+def test_every_contract_published_its_day_and_people_counts_hold_no_small_cell(e2e_run):
+    from exports.contracts import load_contracts
+
+    con = duckdb.connect()
+    for c in load_contracts():
+        batch = e2e_run.root / "outbox" / c.consumer / c.dataset / e2e_run.day
+        assert (batch / "manifest.json").exists(), c.id
+        if not c.counts_people:
+            continue
+        k = c.k_threshold
+        for col in c.count_columns:
+            small = con.execute(f"SELECT count(*) FROM '{batch / 'data.parquet'}' "
+                                f"WHERE NOT suppressed AND \"{col}\" > 0 AND \"{col}\" < {k}").fetchall()[0][0]
+            assert small == 0, (c.id, col)
