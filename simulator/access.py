@@ -1,15 +1,429 @@
-"""Simulated access sources (placeholder until the domain lands)."""
+"""Vectorised generator of a district-day of door events in the Hikvision ISC ``OnEventNotify`` envelope.
+
+Writes gzipped NDJSON per community (one envelope a line, several events an envelope), the door registry
+(simulator.sites), and a ground truth computed from the same deliveries with the pipeline's documented rules.
+"""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
+from simulator import sites
 from simulator.canaries import Canary
+
+# ISC eventType codes; the first three are seen in public code, the rest are this integration's choices
+# (documented in assets/access/event_types.csv, which the parser reads).
+FACE_PASS, ID_MATCH, CARD_PASS, OTHER_PASS, DENIED, FORCED = 196893, 197162, 198914, 196888, 197151, 199428
+MODES = ("face", "card", "qr", "password", "fingerprint", "id_card", "remote", "multi")
+MODE_STRING = {"face": "face", "card": "card", "qr": "qrCode", "password": "password", "fingerprint": "fp",
+               "id_card": "idCard", "remote": "remote", "multi": "cardOrFaceOrFp"}
+MODE_NUMBER = {m: i + 1 for i, m in enumerate(("card", "password", "fingerprint", "face", "id_card", "qr", "remote",
+                                                 "multi"))}
+MODE_EVENT = {"face": FACE_PASS, "multi": FACE_PASS, "card": CARD_PASS, "id_card": ID_MATCH}
+USER_CODES = {"stranger": 0, "resident": 1, "visitor": 2, "blacklist": 3, "staff": 4}
+EVENTS_PER_COMMUNITY = 6700
+TIME_FAULTS = ("space_colon", "space_t", "sentinel", "missing_time")
+SENTINEL = "1900-01-00T00:00:00.000+08:00"
+_SURNAMES = "王李张刘陈杨黄赵周吴徐孙马朱胡郭何高林罗"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"
+_CATEGORIES = ("resident", "visitor", "staff", "stranger", "resident_denied", "blacklist", "forced")
+_CATEGORY_P = (0.8345, 0.07, 0.03, 0.035, 0.025, 0.005, 0.0005)
+
+
+def _fmt(template: str, *exprs: pl.Expr | str) -> pl.Expr:
+    """``pl.format`` for JSON templates (whose literal braces it would read as column names)."""
+    parts = template.split("{}")
+    if len(parts) != len(exprs) + 1:
+        raise ValueError(f"{len(parts) - 1} placeholders, {len(exprs)} values")
+    items: list[pl.Expr] = []
+    for lit, e in zip(parts, [*exprs, None], strict=True):
+        if lit:
+            items.append(pl.lit(lit))
+        if e is not None:
+            items.append((pl.col(e) if isinstance(e, str) else e).cast(pl.String))
+    return pl.concat_str(items)
+
+
+def _iso(ms: pl.Expr) -> pl.Expr:
+    """ISO-8601 with milliseconds and +08:00 from local epoch milliseconds."""
+    return _fmt("{}.{}+08:00", ms.cast(pl.Datetime("ms")).dt.strftime("%Y-%m-%dT%H:%M:%S"),
+                     (ms % 1000).cast(pl.String).str.zfill(3))
+
+
+def _people(comms: pl.DataFrame, canaries: list[Canary], rng: np.random.Generator) -> dict[str, pl.DataFrame]:
+    """Per community the residents, visitors, staff and blacklisted people the platform knows."""
+    sizes = {"resident": 1200, "visitor": 150, "staff": 20, "blacklist": 3}
+    prefix = {"resident": "R", "visitor": "V", "staff": "S", "blacklist": "B"}
+    out = {}
+    sf = comms["size_factor"].to_numpy()
+    for kind, base in sizes.items():
+        n = np.maximum(1, np.round(base * sf)).astype(np.int64)
+        cidx = np.repeat(np.arange(comms.height), n)
+        k = np.concatenate([np.arange(c) for c in n])
+        cid = comms["community_id"].to_numpy()[cidx]
+        names = [_SURNAMES[a] + _GIVEN[b] + _GIVEN[c] for a, b, c in rng.integers(0, [len(_SURNAMES), len(_GIVEN), len(_GIVEN)], (len(k), 3))]
+        df = pl.DataFrame({"cidx": cidx, "k": k, "person_no": [f"{prefix[kind]}{c}{i:05d}" for c, i in zip(cid, k, strict=True)],
+                           "card_no": [f"{7000 + c:04d}{i:06d}" if kind != "visitor" else None for c, i in zip(cidx, k, strict=True)],
+                           "name": names})
+        if kind == "resident":  # the canaries live in the first community
+            for i, c in enumerate(canaries):
+                df = df.with_columns(
+                    person_no=pl.when((pl.col("cidx") == 0) & (pl.col("k") == i)).then(pl.lit(c.person_number))
+                    .otherwise(pl.col("person_no")),
+                    card_no=pl.when((pl.col("cidx") == 0) & (pl.col("k") == i)).then(pl.lit(c.card_number))
+                    .otherwise(pl.col("card_no")),
+                    name=pl.when((pl.col("cidx") == 0) & (pl.col("k") == i)).then(pl.lit(c.name)).otherwise(pl.col("name")),
+                )
+        out[kind] = df.with_columns(n_kind=pl.len().over("cidx"))
+    return out
+
+
+def _times(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Seconds after local midnight: morning and evening peaks over a daytime base, a quiet night."""
+    comp = rng.choice(4, n, p=[0.28, 0.32, 0.34, 0.06])
+    t = np.where(comp == 0, rng.normal(7.8, 0.7, n),
+                 np.where(comp == 1, rng.normal(18.6, 1.1, n),
+                          np.where(comp == 2, rng.uniform(6, 23, n), rng.uniform(0, 24, n))))
+    return (np.clip(t, 0, 23.999) * 3600 * 1000).astype(np.int64)
+
+
+def _events(rng: np.random.Generator, comms: pl.DataFrame, doors: pl.DataFrame, people: dict[str, pl.DataFrame],
+            day: date) -> pl.DataFrame:
+    """One row per logical event (before faults and re-deliveries)."""
+    nc = comms.height
+    n_per = rng.poisson(EVENTS_PER_COMMUNITY * comms["size_factor"].to_numpy())
+    cidx = np.repeat(np.arange(nc), n_per)
+    n = cidx.size
+    cat = np.array(_CATEGORIES)[rng.choice(len(_CATEGORIES), n, p=_CATEGORY_P)]
+    # the canaries pass through the first community's doors a few times each
+    first = np.flatnonzero(cidx == 0)[:15]
+    cat[first] = "resident"
+    # "local epoch" milliseconds: naive Asia/Shanghai wall-clock time counted from 1970-01-01
+    midnight = int((np.datetime64(day.isoformat(), "ms") - np.datetime64("1970-01-01", "ms")).astype(np.int64))
+    ts = midnight + _times(rng, n)
+
+    per_comm = doors.with_row_index("row").group_by("community_id", maintain_order=True).agg(
+        first=pl.col("row").min(), gates=(pl.col("kind") == "gate").sum(), units=(pl.col("kind") == "unit_door").sum())
+    per_comm = comms.select("community_id").join(per_comm, on="community_id", how="left")
+    first_row, n_gates, n_units = (per_comm[c].to_numpy().astype(np.int64) for c in ("first", "gates", "units"))
+    at_gate = (rng.random(n) < 0.55) | (cat == "stranger") | (cat == "visitor")
+    door_row = np.where(at_gate, first_row[cidx] + (rng.random(n) * n_gates[cidx]).astype(np.int64),
+                        first_row[cidx] + n_gates[cidx] + (rng.random(n) * np.maximum(n_units[cidx], 1)).astype(np.int64))
+
+    hour = (ts - midnight) // 3_600_000
+    p_in = np.where(hour < 12, 0.3, 0.7)
+    direction = np.where(rng.random(n) < p_in, "in", "out")
+    conv = doors["vendor_convention"].to_numpy()[door_row]
+    direction = np.where((conv == "inout_10") & (rng.random(n) < 0.01), "unknown", direction)
+
+    mode = np.array(MODES)[rng.choice(8, n, p=[0.58, 0.2, 0.08, 0.03, 0.02, 0.02, 0.02, 0.05])]
+    mode = np.where(np.isin(cat, ["stranger", "blacklist"]), "face", mode)
+    mode = np.where(cat == "resident_denied", np.where(rng.random(n) < 0.5, "card", "face"), mode)
+    mode = np.where(cat == "visitor", np.where(rng.random(n) < 0.7, "qr", "face"), mode)
+
+    kind = np.where(np.isin(cat, ["resident", "visitor", "staff"]), "pass",
+                    np.where(cat == "forced", "door_forced", "denied"))
+    etype = np.where(kind == "door_forced", FORCED, np.where(kind == "denied", DENIED, OTHER_PASS))
+    for m, code in MODE_EVENT.items():
+        etype = np.where((kind == "pass") & (mode == m), code, etype)
+    user = np.where(np.isin(cat, ["resident", "resident_denied"]), "resident", cat)
+    user = np.where(cat == "forced", "unknown", user)
+
+    ev = pl.DataFrame({
+        "cidx": cidx, "cat": cat, "ts_ms": ts, "door_row": door_row, "direction": direction, "mode": mode,
+        "event_kind": kind, "event_type": etype, "user_type": user, "u": rng.random(n),
+        "numeric_mode": rng.random(n) < 0.3, "with_name": rng.random(n) < 0.3,
+    })
+    # pick the person behind each event from the matching population
+    ev = ev.with_columns(pop=pl.when(pl.col("user_type").is_in(["resident", "visitor", "staff", "blacklist"]))
+                         .then(pl.col("user_type")))
+    parts = []
+    for pop, tbl in people.items():
+        sub = ev.filter(pl.col("pop") == pop).join(tbl.select("cidx", "n_kind").unique(), on="cidx", how="left")
+        sub = sub.with_columns(k=(pl.col("u") * pl.col("n_kind")).cast(pl.Int64)).drop("n_kind")
+        parts.append(sub.join(tbl.select("cidx", "k", "person_no", "card_no", "name"), on=["cidx", "k"], how="left"))
+    rest = ev.filter(pl.col("pop").is_null()).with_columns(
+        k=pl.lit(None, pl.Int64), person_no=pl.lit(None, pl.String), card_no=pl.lit(None, pl.String),
+        name=pl.lit(None, pl.String))
+    ev = pl.concat([*parts, rest]).sort("cidx", "ts_ms", "door_row")
+    # a card number is only sent when a card took part in the verification
+    return ev.with_row_index("seq").with_columns(
+        card_no=pl.when(pl.col("mode").is_in(["card", "multi", "id_card"])).then(pl.col("card_no")))
+
+
+def _plant_canaries(ev: pl.DataFrame, people: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The first 15 resident passes of the first community belong to the three canary residents."""
+    res = people["resident"].filter(pl.col("cidx") == 0).filter(pl.col("k") < 3)
+    idx = ev.filter((pl.col("cidx") == 0) & (pl.col("cat") == "resident")).head(15)["seq"]
+    pick = pl.DataFrame({"seq": idx, "k2": np.arange(idx.len()) % 3})
+    pick = pick.join(res.select(pl.col("k").alias("k2"), "person_no", "card_no", "name"), on="k2").drop("k2")
+    return ev.update(pick, on="seq")
+
+
+def _plant_patterns(rng: np.random.Generator, ev: pl.DataFrame, nc: int) -> pl.DataFrame:
+    """Tailgating (a second pass on the same door with one credential 1-2 s later) and denial bursts."""
+    passes = ev.filter((pl.col("event_kind") == "pass") & pl.col("person_no").is_not_null()
+                       & (pl.col("ts_ms") % 86_400_000 > 3_600_000))
+    tail = passes.group_by("cidx", maintain_order=True).head(2).sample(fraction=1.0, seed=int(rng.integers(1 << 30)))
+    tail = tail.with_columns(ts_ms=pl.col("ts_ms") + 1000 + (pl.col("u") * 900).cast(pl.Int64))
+    residents = ev.filter((pl.col("cat") == "resident") & (pl.col("ts_ms") % 86_400_000 > 3_600_000)
+                          & (pl.col("ts_ms") % 86_400_000 < 22 * 3_600_000))
+    burst_src = residents.group_by("cidx", maintain_order=True).agg(pl.all().get(5))
+    bursts = []
+    for i in range(3 + int(rng.integers(0, 2))):
+        bursts.append(burst_src.with_columns(
+            ts_ms=pl.col("ts_ms") + 20_000 + i * 90_000, event_kind=pl.lit("denied"), event_type=pl.lit(DENIED),
+            cat=pl.lit("resident_denied"), mode=pl.lit("card"),
+            card_no=pl.coalesce(pl.col("card_no"), pl.lit("00000000"))))
+    extra = pl.concat([tail, *bursts], how="vertical_relaxed").select(ev.columns)
+    out = pl.concat([ev, extra.with_columns(seq=pl.lit(None, pl.UInt32))], how="vertical_relaxed")
+    return out.sort("cidx", "ts_ms", "door_row", nulls_last=True).drop("seq").with_row_index("seq")
+
+
+def _faults(rng: np.random.Generator, ev: pl.DataFrame, faults: bool) -> pl.DataFrame:
+    n = ev.height
+    u = rng.random(n)
+    tod = ev["ts_ms"].to_numpy() % 86_400_000
+    safe = (tod > 3_600_000) & (tod < 22 * 3_600_000)
+    time_fault = np.full(n, None, dtype=object)
+    if faults:
+        for i, f in enumerate(TIME_FAULTS):
+            time_fault[safe & (u >= i * 0.002) & (u < (i + 1) * 0.002)] = f
+    v = rng.random(n)
+    return ev.with_columns(
+        time_fault=pl.Series(time_fault.tolist(), dtype=pl.String),
+        unknown_door=pl.lit(faults) & pl.Series(v < 0.001),
+        resend=pl.when(pl.lit(faults) & pl.Series((v >= 0.001) & (v < 0.011))).then(pl.lit("in_file"))
+        .when(pl.lit(faults) & pl.Series((v >= 0.011) & (v < 0.016))).then(pl.lit("cross_file")),
+        updates=pl.when(pl.lit(faults) & pl.Series((v >= 0.016) & (v < 0.036)))
+        .then(pl.Series(rng.integers(1, 3, n))).otherwise(0),
+        recv_ms=pl.col("ts_ms") + pl.Series(rng.integers(200, 3000, n)),
+        face_extra=pl.Series(rng.choice(3, n, p=[0.985, 0.008, 0.007]) if faults else np.zeros(n, dtype=np.int64)),
+        event_id=_fmt("acs{}e{}", pl.lit(f"{rng.integers(1 << 40):010x}"), pl.col("seq")),
+    )
+
+
+def _deliveries(rng: np.random.Generator, ev: pl.DataFrame) -> pl.DataFrame:
+    """Every copy the platform sends: originals, exact re-sends and status updates, with their file."""
+    base = ev.select("seq", "cidx", status=pl.lit(0), send_ms=pl.col("recv_ms") + 500, late=pl.lit(False))
+    dup = ev.filter(pl.col("resend").is_not_null()).select(
+        "seq", "cidx", status=pl.lit(0), send_ms=pl.col("recv_ms") + 5_000 + (pl.col("u") * 100_000).cast(pl.Int64),
+        late=pl.col("resend") == "cross_file")
+    upd = ev.filter(pl.col("updates") > 0).select("seq", "cidx", "updates", "recv_ms")
+    ups = [upd.filter(pl.col("updates") > i).select(
+        "seq", "cidx", status=pl.Series(rng.choice([[1, 2], [4, 5]][i], upd.height)).filter(upd["updates"] > i),
+        send_ms=pl.col("recv_ms") + 30_000 * (i + 1), late=pl.lit(bool(i))) for i in range(2)]
+    dl = pl.concat([base, dup, *ups], how="vertical_relaxed")
+    hour = ((dl["send_ms"].to_numpy() % 86_400_000) // 3_600_000).clip(0, 23)
+    file_seq = np.minimum(np.where(dl["late"].to_numpy(), hour + 1, hour), 24)
+    dl = dl.with_columns(file_seq=pl.Series(file_seq)).sort("cidx", "file_seq", "send_ms", "seq", "status")
+    size = rng.integers(3, 11)
+    dl = dl.with_columns(pos=pl.int_range(pl.len()).over("cidx", "file_seq"))
+    dl = dl.with_columns(line=(pl.col("pos") // size + 1).cast(pl.Int64))
+    return dl.with_columns(event_index=pl.int_range(pl.len()).over("cidx", "file_seq", "line").cast(pl.Int32),
+                           env_send_ms=pl.col("send_ms").max().over("cidx", "file_seq", "line"))
+
+
+def _blobs(rng: np.random.Generator) -> tuple[list[str], list[str]]:
+    jpegs = [base64.b64encode(b"\xff\xd8\xff\xe0" + rng.bytes(180)).decode() for _ in range(4)]
+    feats = [json.dumps([round(float(x), 5) for x in rng.normal(0, 0.1, n)]) for n in (128, 256, 512)]
+    return jpegs, feats
+
+
+def _render(rng: np.random.Generator, ev: pl.DataFrame, dl: pl.DataFrame, doors: pl.DataFrame,
+            comms: pl.DataFrame) -> pl.DataFrame:
+    """One NDJSON text line per envelope: (cidx, file_seq, line, text)."""
+    jpegs, feats = _blobs(rng)
+    d = doors.with_row_index("door_row").with_columns(pl.col("door_row").cast(pl.Int64))
+    ev = ev.join(d.select("door_row", "door_id", "gate_name", "device_gb_code", "vendor_convention"),
+                 on="door_row", how="left")
+    in_out = (pl.when(pl.col("direction") == "in").then(pl.lit(1))
+              .when(pl.col("direction") == "unknown").then(pl.lit(-1))
+              .when(pl.col("vendor_convention") == "inout_10").then(pl.lit(0)).otherwise(pl.lit(2)))
+    mode_str = pl.col("mode").replace_strict(MODE_STRING, return_dtype=pl.String)
+    mode_num = pl.col("mode").replace_strict(MODE_NUMBER, return_dtype=pl.Int64).cast(pl.String)
+    verify = pl.when(pl.col("event_kind") == "door_forced").then(pl.lit("")).when(pl.col("numeric_mode")).then(
+        _fmt(',"currentVerifyMode":{}', mode_num)).otherwise(_fmt(',"currentVerifyMode":"{}"', mode_str))
+    happen = _iso(pl.col("ts_ms"))
+    happen = (pl.when(pl.col("time_fault") == "space_colon").then(happen.str.replace_all(":", ": ", literal=True))
+              .when(pl.col("time_fault") == "space_t").then(happen.str.replace("T", "T ", literal=True))
+              .when(pl.col("time_fault") == "sentinel").then(pl.lit(SENTINEL)).otherwise(happen))
+    happen_kv = pl.when(pl.col("time_fault") == "missing_time").then(pl.lit("")).otherwise(
+        _fmt('"happenTime":"{}",', happen))
+    face = pl.col("mode").is_in(["face", "multi"]) & (pl.col("event_kind") != "door_forced")
+    pic = pl.when(face).then(_fmt(
+        ',"ExtEventPictureURL":"http://10.{}.{}.{}:6120/pic?={}d{}i{}&AccessKeyId=x"',
+        pl.col("cidx") % 200, pl.col("door_row") % 250, pl.col("seq") % 250, pl.col("seq"), pl.col("cidx"),
+        pl.col("ts_ms") % 997)).otherwise(pl.lit(""))
+    # sometimes a base64 face image, sometimes a 128/256/512-float feature vector
+    img = pl.col("seq") % len(jpegs)
+    feat = pl.col("seq") % len(feats)
+    extra = pl.lit("")
+    for i, blob in enumerate(jpegs):
+        extra = pl.when(face & (pl.col("face_extra") == 1) & (img == i)).then(
+            pl.lit(',"faceImage":"' + blob + '"')).otherwise(extra)
+    for i, vec in enumerate(feats):
+        extra = pl.when(face & (pl.col("face_extra") == 2) & (feat == i)).then(
+            pl.lit(',"faceFeature":' + vec)).otherwise(extra)
+    person = pl.when(pl.col("person_no").is_not_null()).then(_fmt(',"ExtEventPersonNo":"{}"', pl.col("person_no"))
+                                                             ).otherwise(pl.lit(""))
+    card = pl.when(pl.col("card_no").is_not_null()).then(_fmt(',"ExtEventCardNo":"{}"', pl.col("card_no"))
+                                                         ).otherwise(pl.lit(',"ExtEventCardNo":""'))
+    name = pl.when(pl.col("with_name") & pl.col("name").is_not_null()).then(
+        _fmt(',"personName":"{}"', pl.col("name"))).otherwise(pl.lit(""))
+    src = pl.when(pl.col("unknown_door")).then(_fmt("ACS{}999", pl.col("door_id").str.slice(3, 12))).otherwise(
+        pl.col("door_id"))
+    user = pl.col("user_type").replace_strict({**USER_CODES, "unknown": 0}, return_dtype=pl.Int64)
+    body = ev.select(
+        "seq",
+        head=_fmt('{"eventId":"{}","eventType":{},', pl.col("event_id"), pl.col("event_type")),
+        tail=_fmt(
+            '"srcIndex":"{}","srcType":"door","srcName":"{}","srcParentIndex":"{}","eventLvl":0,"timeout":0,'
+            '"data":{"ExtEventInOut":{},"ExtEventDoorID":"1","ExtEventReaderID":"{}","ExtReceiveTime":"{}",'
+            '"Seq":{},"UserType":{},"svrIndexCode":"isc-{}"{}{}{}{}{}{}}}',
+            src, pl.col("gate_name"), pl.col("device_gb_code"), in_out,
+            pl.when(pl.col("direction") == "out").then(pl.lit("2")).otherwise(pl.lit("1")), _iso(pl.col("recv_ms")),
+            pl.col("seq"), user, pl.col("cidx"), person, card, name, verify, pic, extra),
+        happen=happen_kv,
+    )
+    rows = dl.join(body, on="seq", how="left").sort("cidx", "file_seq", "line", "event_index")
+    rows = rows.with_columns(text=_fmt('{}{}"status":{},{}', pl.col("head"), pl.col("happen"), pl.col("status"),
+                                            pl.col("tail")))
+    env = rows.group_by("cidx", "file_seq", "line", maintain_order=True).agg(
+        events=pl.col("text").str.join(","), send_ms=pl.col("env_send_ms").first())
+    return env.with_columns(text=_fmt(
+        '{"method":"OnEventNotify","params":{"sendTime":"{}","ability":"event_acs","events":[{}]}}',
+        _iso(pl.col("send_ms")), pl.col("events"))).drop("events")
+
+
+def _write(landing: Path, day: date, comms: pl.DataFrame, env: pl.DataFrame) -> int:
+    ids = comms["community_id"].to_list()
+    n = 0
+    for (cidx, file_seq), part in env.group_by("cidx", "file_seq", maintain_order=True):
+        cid = ids[int(cidx)]
+        out = landing / "access_events" / day.isoformat() / cid
+        out.mkdir(parents=True, exist_ok=True)
+        name = f"{cid}-{int(file_seq):03d}.ndjson.gz"
+        tmp = out / (name + ".part")
+        with gzip.open(tmp, "wb", compresslevel=3) as f:
+            f.write(("\n".join(part.sort("line")["text"].to_list()) + "\n").encode("utf-8"))
+        tmp.rename(out / name)
+        n += 1
+    return n
+
+
+def _security_truth(acc: pl.DataFrame) -> pl.DataFrame:
+    """Forced doors, repeated denials (rising edge of >=3 in 10 min per credential), tailgating (<=2 s)."""
+    cred = pl.coalesce(pl.col("person_no"), pl.col("card_no"))
+    a = acc.with_columns(cred=cred)
+    forced = a.filter(pl.col("event_kind") == "door_forced").select("community_id", "building_id", "eff_ms",
+                                                                    event_type=pl.lit("forced_door"))
+    den = a.filter((pl.col("event_kind") == "denied") & pl.col("cred").is_not_null()).sort("cred", "eff_ms", "event_id")
+    den = den.with_columns(c=(pl.col("eff_ms") - pl.col("eff_ms").shift(2).over("cred")) <= 600_000)
+    den = den.with_columns(c=pl.col("c").fill_null(False))
+    rep = den.filter(pl.col("c") & ~pl.col("c").shift(1).over("cred").fill_null(False)).select(
+        "community_id", "building_id", "eff_ms", event_type=pl.lit("repeated_denied"))
+    gr = a.filter((pl.col("event_kind") == "pass") & pl.col("cred").is_not_null()).sort("door_id", "cred", "eff_ms",
+                                                                                        "event_id")
+    tail = gr.filter((pl.col("eff_ms") - pl.col("eff_ms").shift(1).over("door_id", "cred")) <= 2000).select(
+        "community_id", "building_id", "eff_ms", event_type=pl.lit("tailgating"))
+    allev = pl.concat([forced, rep, tail])
+    return allev.with_columns(event_minute=(pl.col("eff_ms") // 60_000 * 60_000).cast(pl.Datetime("ms"))).group_by(
+        "event_type", "community_id", "building_id", "event_minute").agg(events=pl.len()).sort(pl.all())
 
 
 def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.DataFrame, seed: int,
              canaries: list[Canary], faults: bool = True) -> dict:
-    return {}
+    """Door registry, a day of ISC door events per community, and the ground truth; returns the summary."""
+    landing = Path(landing)
+    doors = sites.doors(communities, seed)
+    sites.write_doors(landing, day, doors)
+    rng = np.random.default_rng([seed, day.toordinal(), 40])
+    people = _people(communities, canaries, np.random.default_rng([seed, 41]))
+    ev = _events(rng, communities, doors, people, day)
+    ev = _plant_canaries(ev, people)
+    ev = _plant_patterns(rng, ev, communities.height)
+    ev = _faults(rng, ev, faults)
+    dl = _deliveries(rng, ev)
+    env = _render(rng, ev, dl, doors, communities)
+    truncated = np.zeros(env.height, dtype=bool)
+    if faults:
+        truncated = rng.random(env.height) < 0.002
+        env = env.with_columns(text=pl.when(pl.Series(truncated)).then(
+            pl.col("text").str.slice(0, pl.col("text").str.len_chars() // 2)).otherwise(pl.col("text")))
+    env = env.with_columns(truncated=pl.Series(truncated))
+    files = _write(landing, day, communities, env)
+    return write_truth(landing, day, communities, doors, ev, dl, env, files)
+
+
+def write_truth(landing: Path, day: date, comms: pl.DataFrame, doors: pl.DataFrame, ev: pl.DataFrame,
+                dl: pl.DataFrame, env: pl.DataFrame, files: int) -> dict:
+    """Record accounting, gate-hour counts and security events as the pipeline must find them."""
+    ids = comms.with_row_index("cidx").select(pl.col("cidx").cast(pl.Int64), "community_id")
+    d = doors.with_row_index("door_row").with_columns(pl.col("door_row").cast(pl.Int64))
+    dl = dl.join(env.select("cidx", "file_seq", "line", "truncated"), on=["cidx", "file_seq", "line"])
+    rec_events = dl.filter(~pl.col("truncated")).join(
+        ev.select("seq", "time_fault", "unknown_door"), on="seq")
+    quarantined_events = rec_events.filter(pl.col("unknown_door")).height
+    ok = rec_events.filter(~pl.col("unknown_door"))
+    ok = ok.with_columns(dup_in=pl.int_range(pl.len()).over("cidx", "file_seq", "seq", "status") > 0)
+    dup_in = int(ok["dup_in"].sum())
+    bronze = ok.filter(~pl.col("dup_in"))
+    final = bronze.sort("env_send_ms", "file_seq", "line", "event_index").group_by("seq").agg(
+        status=pl.col("status").last(), versions=pl.len())
+    dup_cross = bronze.height - final.height
+    trunc_lines = int(env["truncated"].sum())
+    acc = ev.join(final, on="seq").join(d.select("door_row", "door_id", "kind", "building_id"), on="door_row").join(
+        ids, on="cidx")
+    acc = acc.with_columns(eff_ms=pl.when(pl.col("time_fault").is_in(["sentinel", "missing_time"]))
+                           .then(pl.col("recv_ms")).otherwise(pl.col("ts_ms")))
+    flows = acc.filter(pl.col("event_kind") != "door_forced").with_columns(
+        hour_start=(pl.col("eff_ms") // 3_600_000 * 3_600_000).cast(pl.Datetime("ms")))
+    gate_hour = flows.group_by("community_id", "door_id", "kind", "hour_start", "direction", "mode").agg(
+        passes=(pl.col("event_kind") == "pass").sum(),
+        visitors=((pl.col("event_kind") == "pass") & (pl.col("user_type") == "visitor")).sum(),
+        strangers=(pl.col("user_type") == "stranger").sum(),
+        denied=(pl.col("event_kind") == "denied").sum(),
+    ).rename({"door_id": "gate_id", "mode": "verify_mode"}).sort(pl.all())
+    daily = acc.group_by("community_id").agg(
+        passes=(pl.col("event_kind") == "pass").sum(),
+        residents=((pl.col("event_kind") == "pass") & (pl.col("user_type") == "resident")).sum(),
+        visitors=((pl.col("event_kind") == "pass") & (pl.col("user_type") == "visitor")).sum(),
+        strangers=(pl.col("user_type") == "stranger").sum(),
+        denied=(pl.col("event_kind") == "denied").sum(),
+        persons=pl.col("person_no").filter(pl.col("event_kind") == "pass").drop_nulls().n_unique(),
+    ).sort("community_id")
+    security = _security_truth(acc)
+    out = landing / "_truth" / "access" / day.isoformat()
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("gate_hour", gate_hour), ("access_daily", daily), ("security_events", security)):
+        frame.write_parquet(out / f"{name}.parquet.part")
+        (out / f"{name}.parquet.part").rename(out / f"{name}.parquet")
+    landed = rec_events.height + trunc_lines
+    quarantine = {k: v for k, v in (("malformed_json", trunc_lines), ("unknown_door", quarantined_events)) if v}
+    summary = {
+        "day": day.isoformat(), "files": files, "lines": env.height, "landed": landed,
+        "accepted": final.height, "quarantined": sum(quarantine.values()),
+        "duplicates_in_file": dup_in, "duplicates_cross_file": dup_cross,
+        "quarantine_by_reason": quarantine,
+        "time_repaired": int(acc["time_fault"].is_in(["space_colon", "space_t"]).sum()),
+        "time_from_receive": int(acc["time_fault"].is_in(["sentinel", "missing_time"]).sum()),
+        "final_status": {str(k): int(v) for k, v in acc.group_by("status").len().sort("status").iter_rows()},
+        "security_events": {str(k): int(v) for k, v in
+                            security.group_by("event_type").agg(pl.col("events").sum()).sort("event_type").iter_rows()},
+        "conventions": sorted(doors["vendor_convention"].unique().to_list()),
+    }
+    tmp = out / "summary.json.part"
+    tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    tmp.rename(out / "summary.json")
+    return summary
+
+
+__all__ = ["simulate", "write_truth"]

@@ -1,7 +1,242 @@
-"""Datasets of the access domain, declared once (see warehouse/dataset.py)."""
+"""Datasets of the access-control domain (door registry, ISC door events, gate flows, security events), declared once."""
 
 from __future__ import annotations
 
-from warehouse.dataset import Dataset
+from quality.expectations import Expect
+from warehouse.dataset import LINEAGE, PII_TOKEN, SUPPRESSION_COLUMNS, C, Dataset, accounting_dataset
 
-DATASETS: tuple[Dataset, ...] = ()
+DOOR_KINDS = ("gate", "unit_door")
+CONVENTIONS = ("inout_10", "inout_12")
+DIRECTIONS = ("in", "out", "unknown")
+VERIFY_MODES = ("face", "card", "qr", "password", "fingerprint", "id_card", "remote", "multi")
+EVENT_KINDS = ("pass", "denied", "door_forced")
+RESULTS = ("granted", "denied")
+USER_TYPES = ("resident", "visitor", "stranger", "blacklist", "staff", "unknown")
+TIME_QUALITY = ("ok", "repaired", "receive_time")
+SECURITY_EVENT_TYPES = ("fence_intrusion", "forced_door", "repeated_denied", "tailgating")
+SECURITY_SOURCES = ("access_control", "e_fence")
+TOKEN_RE = r"^{t}_v[0-9]+_[a-z2-7]{{32}}$"
+
+ACCESS_DOORS = Dataset(
+    "bronze", "access_doors", "one row per door (community gate or building unit door), snapshot as of the day",
+    "Door registry of the access-control platform: where each door is and which ExtEventInOut convention "
+    "its integration uses.",
+    (
+        C("door_id", "VARCHAR", "Platform door index code (ISC srcIndex)", False),
+        C("device_gb_code", "VARCHAR", "20-digit GB/T 28181 code of the door controller", False),
+        C("community_id", "VARCHAR", "Community code", False),
+        C("building_id", "VARCHAR", "Building of a unit door; null for a community gate"),
+        C("gate_name", "VARCHAR", "Door name as configured on the platform", False),
+        C("kind", "VARCHAR", "gate | unit_door", False),
+        C("vendor_convention", "VARCHAR", "inout_10 (1 in, 0 out, -1 unknown) | inout_12 (1 in, 2 out)", False),
+    ),
+    domain="access",
+)
+
+_EVENT_COLUMNS = (
+    C("event_id", "VARCHAR", "ISC eventId (the dedupe key: re-sends and status updates keep it)", False),
+    C("community_id", "VARCHAR", "Community code of the door", False),
+    C("door_id", "VARCHAR", "Door index code (srcIndex)", False),
+    C("event_type", "INTEGER", "ISC eventType code", False),
+    C("event_kind", "VARCHAR", "pass | denied | door_forced", False),
+    C("event_ts", "TIMESTAMPTZ", "Event time (happenTime repaired, or the receive time when unusable)", False),
+    C("received_ts", "TIMESTAMPTZ", "Platform receive time (ExtReceiveTime)"),
+    C("time_quality", "VARCHAR", "ok | repaired (spaces removed) | receive_time (happenTime missing or sentinel)",
+      False),
+    C("direction", "VARCHAR", "in | out | unknown, normalised through the door's convention", False),
+    C("verify_mode", "VARCHAR", "face, card, qr, password, fingerprint, id_card, remote, multi (null for "
+      "door_forced)"),
+    C("result", "VARCHAR", "granted | denied (null for door_forced)"),
+    C("user_type", "VARCHAR", "resident, visitor, stranger, blacklist, staff, unknown", False),
+    C("person_token", "VARCHAR", "Keyed token of ExtEventPersonNo", pii=PII_TOKEN),
+    C("card_token", "VARCHAR", "Keyed token of ExtEventCardNo", pii=PII_TOKEN),
+    C("status", "INTEGER", "ISC event status (0 new; 1/2/4/5 updates)", False),
+)
+
+ACCESS_BRONZE = Dataset(
+    "bronze", "access_events", "one row per event version (eventId, status) as delivered, deduplicated per file",
+    "Typed ISC OnEventNotify door events; identifiers tokenised, names and every face artefact dropped.",
+    (
+        *_EVENT_COLUMNS,
+        C("send_ts", "TIMESTAMPTZ", "Envelope sendTime (orders status updates)"),
+        C("event_index", "INTEGER", "0-based position in the envelope's events[]", False),
+        *LINEAGE,
+    ),
+    domain="access",
+)
+
+ACCESS_QUARANTINE = Dataset(
+    "quarantine", "access_events", "one row per rejected record (an event, or a line that yields none)",
+    "Every access record that was not accepted, with exactly one reason and no raw identifier.",
+    (
+        C("community_id", "VARCHAR", "Community of the feed"),
+        C("event_id", "VARCHAR", "ISC eventId, if present"),
+        C("door_id", "VARCHAR", "srcIndex, if present"),
+        C("event_type", "INTEGER", "ISC eventType, if numeric"),
+        C("reason", "VARCHAR", "Machine-readable reason", False),
+        C("detail", "VARCHAR", "Human-readable detail (never a value)"),
+        C("event_index", "INTEGER", "Position in the envelope's events[] (null for a line-level rejection)"),
+        *LINEAGE,
+    ),
+    domain="access",
+)
+
+ACCESS_INGEST = Dataset(
+    "audit", "ingest_access_events", "one row per partition",
+    "What the access bronze parser read: files, lines, landed records, in-file duplicates, face artefacts seen.",
+    (
+        C("source", "VARCHAR", "Source", False),
+        C("files", "BIGINT", "Landing files read", False),
+        C("lines", "BIGINT", "Non-blank landing lines read", False),
+        C("landed", "BIGINT", "Records landed (events, or lines that yield none)", False),
+        C("bronze_rows", "BIGINT", "Rows written to bronze", False),
+        C("quarantined", "BIGINT", "Rows written to quarantine", False),
+        C("duplicates_in_file", "BIGINT", "Exact re-sends dropped within a file", False),
+        C("face_keys", "BIGINT", "Face fields seen in landing lines (counted, never stored)", False),
+        C("face_images", "BIGINT", "Base64 face images seen", False),
+        C("face_urls", "BIGINT", "Face picture URLs seen", False),
+        C("face_embeddings", "BIGINT", "Face feature vectors seen", False),
+        C("names_dropped", "BIGINT", "personName values dropped", False),
+        C("computed_at", "TIMESTAMPTZ", "When the parse finished", False),
+    ),
+    domain="access",
+)
+
+ACCESS_SILVER = Dataset(
+    "silver", "access_events", "one row per eventId (the latest status wins)",
+    "Door events deduplicated across files and status updates, joined to the door registry.",
+    (
+        *_EVENT_COLUMNS[:3],
+        C("building_id", "VARCHAR", "Building of a unit door; null for a community gate"),
+        C("door_kind", "VARCHAR", "gate | unit_door", False),
+        C("gate_name", "VARCHAR", "Door name", False),
+        *_EVENT_COLUMNS[3:],
+        C("versions", "INTEGER", "Bronze rows behind the event (re-sends and status updates)", False),
+    ),
+    domain="access",
+    suite=(
+        *(Expect.not_null(c) for c in ("event_id", "community_id", "door_id", "event_ts", "direction", "user_type")),
+        Expect.unique("event_id", name="one_row_per_event_id"),
+        Expect.in_set("event_kind", list(EVENT_KINDS)),
+        Expect.in_set("direction", list(DIRECTIONS)),
+        Expect.in_set("verify_mode", list(VERIFY_MODES)),
+        Expect.in_set("result", list(RESULTS)),
+        Expect.in_set("user_type", list(USER_TYPES)),
+        Expect.in_set("time_quality", list(TIME_QUALITY)),
+        Expect.in_set("door_kind", list(DOOR_KINDS)),
+        Expect.in_set("status", [0, 1, 2, 4, 5]),
+        Expect.between("versions", 1, 20),
+        Expect.regex("person_token", TOKEN_RE.format(t="person"),
+                     description="person numbers are keyed tokens, never raw"),
+        Expect.regex("card_token", TOKEN_RE.format(t="card"), description="card numbers are keyed tokens, never raw"),
+        Expect.sql("pass_has_mode_and_result",
+                   "SELECT * FROM {batch} WHERE event_kind <> 'door_forced' AND (verify_mode IS NULL OR result IS NULL)",
+                   description="every pass or denial says how the person verified and whether it was granted"),
+        Expect.sql("kind_matches_result",
+                   "SELECT * FROM {batch} WHERE (event_kind = 'pass' AND result <> 'granted') "
+                   "OR (event_kind = 'denied' AND result <> 'denied')",
+                   description="a pass is granted and a denial is denied"),
+        Expect.sql("one_local_day", "SELECT * FROM {batch} WHERE CAST(timezone('Asia/Shanghai', event_ts) AS DATE) "
+                   "<> (SELECT min(CAST(timezone('Asia/Shanghai', event_ts) AS DATE)) FROM {batch})",
+                   description="a partition holds events of one Asia/Shanghai day only"),
+    ),
+)
+
+_FLOW_COUNTS = ("passes", "visitors", "strangers", "denied")
+
+GATE_FLOW_HOURLY = Dataset(
+    "gold", "gate_flow_hourly", "one row per community gate, local hour, direction and verify mode",
+    "Pedestrian flow through community gates per hour: passes, visitor passes, stranger events and denials; "
+    "small cells suppressed.",
+    (
+        C("community_id", "VARCHAR", "Community code", False),
+        C("gate_id", "VARCHAR", "Door index code of the community gate", False),
+        C("hour_start", "TIMESTAMP", "Start of the hour, Asia/Shanghai local time", False),
+        C("direction", "VARCHAR", "in | out | unknown", False),
+        C("verify_mode", "VARCHAR", "face, card, qr, password, fingerprint, id_card, remote, multi", False),
+        C("passes", "BIGINT", "Granted passes (null when suppressed)"),
+        C("visitors", "BIGINT", "Granted passes by visitors (null when suppressed)"),
+        C("strangers", "BIGINT", "Events of unrecognised people (null when suppressed)"),
+        C("denied", "BIGINT", "Denied attempts (null when suppressed)"),
+        *SUPPRESSION_COLUMNS,
+    ),
+    domain="access",
+    suite=(
+        *(Expect.not_null(c) for c in ("community_id", "gate_id", "hour_start", "direction", "verify_mode")),
+        Expect.unique("community_id", "gate_id", "hour_start", "direction", "verify_mode", name="one_row_per_cell"),
+        Expect.in_set("direction", list(DIRECTIONS)),
+        Expect.in_set("verify_mode", list(VERIFY_MODES)),
+        *(Expect.between(c, 0, None) for c in _FLOW_COUNTS),
+        Expect.sql("visitors_within_passes", "SELECT * FROM {batch} WHERE visitors > passes",
+                   description="visitor passes are a subset of passes"),
+        Expect.sql("suppressed_rows_are_null",
+                   "SELECT * FROM {batch} WHERE suppressed AND (passes IS NOT NULL OR denied IS NOT NULL)",
+                   description="a suppressed cell is withheld (null), never published as 0"),
+        Expect.sql("complete_grid",
+                   "SELECT community_id, gate_id FROM {batch} GROUP BY ALL HAVING count(*) <> 24 * 3 * 8",
+                   description="every gate has every hour x direction x verify-mode cell, zeros included"),
+    ),
+)
+
+SECURITY_EVENTS = Dataset(
+    "gold", "security_events", "one row per event type, community, building and minute",
+    "Security events for public security: fence intrusion, forced door, repeated denied access, tailgating; "
+    "location generalised to the building, time to the minute, no person data.",
+    (
+        C("event_type", "VARCHAR", "fence_intrusion | forced_door | repeated_denied | tailgating", False),
+        C("community_id", "VARCHAR", "Community code", False),
+        C("building_id", "VARCHAR", "Building (null: community perimeter or gate)"),
+        C("event_minute", "TIMESTAMP", "Minute of the event, Asia/Shanghai local time", False),
+        C("source", "VARCHAR", "access_control | e_fence", False),
+        C("events", "BIGINT", "Events of this type at this place and minute", False),
+    ),
+    domain="access",
+    suite=(
+        *(Expect.not_null(c) for c in ("event_type", "community_id", "event_minute", "source", "events")),
+        Expect.in_set("event_type", list(SECURITY_EVENT_TYPES)),
+        Expect.in_set("source", list(SECURITY_SOURCES)),
+        Expect.between("events", 1, None),
+        Expect.sql("one_row_per_type_place_minute",
+                   "SELECT event_type, community_id, building_id, event_minute FROM {batch} GROUP BY ALL "
+                   "HAVING count(*) > 1", description="one row per event type, community, building and minute"),
+        Expect.sql("minute_truncated", "SELECT * FROM {batch} WHERE event_minute <> date_trunc('minute', event_minute)",
+                   description="times are generalised to the minute"),
+        Expect.sql("source_matches_type",
+                   "SELECT * FROM {batch} WHERE (event_type = 'fence_intrusion') <> (source = 'e_fence')",
+                   description="fence intrusions come from the e-fence alarms, the rest from access control"),
+    ),
+)
+
+_DAILY_COUNTS = ("passes", "residents", "visitors", "strangers", "denied", "persons")
+
+ACCESS_DAILY = Dataset(
+    "gold", "access_daily", "one row per community per day",
+    "Door traffic per community-day for 智联普陀: passes by resident and visitor, stranger events, denials and "
+    "distinct people; small cells suppressed.",
+    (
+        C("community_id", "VARCHAR", "Community code", False),
+        C("passes", "BIGINT", "Granted passes through any door"),
+        C("residents", "BIGINT", "Granted passes by residents"),
+        C("visitors", "BIGINT", "Granted passes by visitors"),
+        C("strangers", "BIGINT", "Events of unrecognised people"),
+        C("denied", "BIGINT", "Denied attempts"),
+        C("persons", "BIGINT", "Distinct people (person tokens) with at least one granted pass"),
+        *SUPPRESSION_COLUMNS,
+    ),
+    domain="access",
+    suite=(
+        Expect.not_null("community_id"),
+        Expect.unique("community_id", name="one_row_per_community"),
+        *(Expect.between(c, 0, None) for c in _DAILY_COUNTS),
+        Expect.sql("parts_within_passes", "SELECT * FROM {batch} WHERE residents + visitors > passes "
+                   "OR persons > passes", description="resident and visitor passes and people never exceed passes"),
+        Expect.row_count_between(1, None, description="a day without community rows is a broken door registry"),
+    ),
+)
+
+ROW_ACCOUNTING = accounting_dataset("access_events")
+
+DATASETS: tuple[Dataset, ...] = (
+    ACCESS_DOORS, ACCESS_BRONZE, ACCESS_QUARANTINE, ACCESS_INGEST, ACCESS_SILVER, GATE_FLOW_HOURLY,
+    SECURITY_EVENTS, ACCESS_DAILY, ROW_ACCOUNTING,
+)

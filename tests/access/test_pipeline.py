@@ -1,0 +1,147 @@
+"""The access groups through Dagster for one simulated day: accounting, gold against the truth, privacy, exports."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from tests.access.helpers import read_truth, simulate_access_day, truth_dir
+
+pytestmark = pytest.mark.slow
+DAY = "2026-11-20"
+EXPORTS = (("public_security", "gate_flow_hourly"), ("public_security", "security_events"),
+           ("zhilian_putuo", "access_daily"))
+GRID = ["community_id", "gate_id", "hour_start", "direction", "verify_mode"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    from pipelines.definitions import defs
+    from tests.conftest import use_data_root
+
+    with pytest.MonkeyPatch.context() as mp:
+        root = use_data_root(mp, tmp_path_factory.mktemp("access") / "data")
+        summary = simulate_access_day(root / "landing", date.fromisoformat(DAY), 2, 7)
+        sel = (dg.AssetSelection.groups("telemetry_bronze", "telemetry_silver", "access_bronze", "access_silver",
+                                        "access_gold")
+               | dg.AssetSelection.assets(*[dg.AssetKey(["export", c, d]) for c, d in EXPORTS]))
+        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job("access_day", sel)]))
+        with dg.DagsterInstance.get() as instance:
+            res = job.resolve_job_def("access_day").execute_in_process(partition_key=DAY, instance=instance)
+        yield root, summary, res
+
+
+def _lake(root, layer: str, name: str) -> pl.DataFrame:
+    return pl.read_parquet(root / "lake" / layer / name / f"date={DAY}" / "*.parquet")
+
+
+def test_the_day_materialises_and_every_blocking_check_passes(run):
+    _, _, res = run
+    assert res.success
+    failed = [(e.asset_key.to_user_string(), e.check_name) for e in res.get_asset_check_evaluations()
+              if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    assert failed == []
+
+
+def test_row_accounting_is_balanced_and_equals_the_simulator_truth(run):
+    root, summary, _ = run
+    acc = _lake(root, "audit", "row_accounting_access_events").row(0, named=True)
+    assert acc["balanced"]
+    for k in ("files", "lines", "landed", "accepted", "quarantined", "duplicates_in_file", "duplicates_cross_file"):
+        assert acc[k] == summary[k], k
+    q = _lake(root, "quarantine", "access_events").group_by("reason").len()
+    assert dict(q.iter_rows()) == summary["quarantine_by_reason"]
+    silver = _lake(root, "silver", "access_events")
+    got_status = {str(k): v for k, v in silver.group_by("status").len().iter_rows()}
+    assert got_status == summary["final_status"]
+
+
+def test_gate_flow_equals_the_truth_in_unsuppressed_cells_and_suppressed_cells_are_null(run):
+    root, _, _ = run
+    gold = _lake(root, "gold", "gate_flow_hourly")
+    truth = read_truth(root / "landing", DAY, "gate_hour").filter(pl.col("kind") == "gate").drop("kind")
+    truth = truth.with_columns(pl.col("hour_start").cast(gold.schema["hour_start"]))
+    doors = pl.read_csv(root / "landing" / "sites" / DAY / "doors.csv").filter(pl.col("kind") == "gate")
+    assert gold.height == doors.height * 24 * 3 * 8  # complete grid
+    j = gold.join(truth, on=GRID, how="left", suffix="_true")
+    assert j.height == gold.height
+    open_ = j.filter(~pl.col("suppressed"))
+    for c in ("passes", "visitors", "strangers", "denied"):
+        assert (open_[c] == open_[f"{c}_true"].fill_null(0)).all(), c
+        assert j.filter(pl.col("suppressed"))[c].null_count() == j["suppressed"].sum()
+    assert open_["passes"].sum() > 0 and j["suppressed"].sum() > 0
+    assert truth.join(gold, on=GRID, how="anti").height == 0  # every true cell is in the grid
+
+
+def test_no_unsuppressed_people_count_is_below_k(run):
+    root, _, _ = run
+    for name, cols in (("gate_flow_hourly", ["passes", "visitors", "strangers", "denied"]),
+                       ("access_daily", ["passes", "residents", "visitors", "strangers", "denied", "persons"])):
+        gold = _lake(root, "gold", name).filter(~pl.col("suppressed"))
+        for c in cols:
+            assert gold.filter(pl.col(c).is_between(1, 4)).height == 0, (name, c)
+
+
+def test_access_daily_equals_the_truth(run):
+    root, _, _ = run
+    gold = _lake(root, "gold", "access_daily")
+    truth = read_truth(root / "landing", DAY, "access_daily")
+    cols = ["passes", "residents", "visitors", "strangers", "denied", "persons"]
+    assert not gold["suppressed"].any()
+    assert gold.select("community_id", *cols).sort("community_id").equals(
+        truth.select("community_id", *[pl.col(c).cast(pl.Int64) for c in cols]).sort("community_id"))
+
+
+def test_security_events_equal_the_truth_and_the_fence_alarms(run):
+    root, _, _ = run
+    gold = _lake(root, "gold", "security_events")
+    assert "person_token" not in gold.columns and "card_token" not in gold.columns
+    truth = read_truth(root / "landing", DAY, "security_events").with_columns(
+        pl.col("event_minute").cast(gold.schema["event_minute"]), pl.col("events").cast(pl.Int64))
+    keys = ["event_type", "community_id", "building_id", "event_minute", "events"]
+    ours = gold.filter(pl.col("source") == "access_control").select(keys).sort(keys, nulls_last=True)
+    assert ours.equals(truth.select(keys).sort(keys, nulls_last=True))
+    assert set(truth["event_type"]) == {"forced_door", "repeated_denied", "tailgating"}
+    alarms = _lake(root, "silver", "device_alarms").filter(pl.col("alarm_type") == "fence_intrusion")
+    assert gold.filter(pl.col("event_type") == "fence_intrusion")["events"].sum() == alarms.height
+
+
+def test_face_artefacts_were_seen_and_counted_in_bronze_metadata(run):
+    root, _, _ = run
+    ingest = _lake(root, "audit", "ingest_access_events").row(0, named=True)
+    assert ingest["face_urls"] > 0 and ingest["face_images"] > 0 and ingest["face_embeddings"] > 0
+    assert ingest["names_dropped"] > 0
+
+
+def test_zero_personal_data_past_landing_including_canaries(run):
+    from quality.pii_scan import load_canaries, scan_tree
+
+    root, _, _ = run
+    canaries = load_canaries(root / "landing")
+    assert {c.kind for c in canaries} >= {"person_number", "card_number", "name"}
+    landing_hits = scan_tree(root / "landing" / "access_events", canaries=canaries)
+    assert landing_hits, "the canaries and face artefacts must be planted in landing for the scan to mean anything"
+    lake = root / "lake"
+    dirs = [lake / layer / name for layer, name in (("bronze", "access_events"), ("quarantine", "access_events"),
+                                                     ("silver", "access_events"), ("gold", "gate_flow_hourly"),
+                                                     ("gold", "security_events"), ("gold", "access_daily"),
+                                                     ("bronze", "access_doors"))]
+    hits = [h for d in dirs for h in scan_tree(d, canaries=canaries)]
+    hits += [h for c, d in EXPORTS for h in scan_tree(root / "outbox" / c / d, canaries=canaries)]
+    assert hits == []
+    text = duckdb.sql(f"SELECT * FROM read_parquet('{lake}/silver/access_events/*/*.parquet')").pl().write_csv()
+    assert "http" not in text
+
+
+def test_each_export_batch_is_in_the_outbox(run):
+    root, _, _ = run
+    for consumer, dataset in EXPORTS:
+        manifest = root / "outbox" / consumer / dataset / DAY / "manifest.json"
+        assert manifest.exists(), manifest
+        assert json.loads(manifest.read_text())
+    assert (truth_dir(root / "landing", DAY) / "summary.json").exists()
