@@ -1,0 +1,221 @@
+"""A small district month through the governance pipeline: days 1-5 through the plain functions (fast), day 6
+through Dagster up to the 智联普陀 export; every quirk, the accounting and gold checked against the simulator."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from simulator import governance as sim
+
+pytestmark = pytest.mark.slow
+SEED, N, LAST = 10, 3, 6  # seed 10 closes an ordinary vote on 2026-11-05 and keeps two major votes open
+DAYS = [date(2026, 11, d).isoformat() for d in range(1, LAST + 1)]
+DAY = DAYS[-1]
+
+
+def _simulate(root, day: str):
+    from simulator.canaries import canary_residents, write_canaries
+    from simulator.district import REGISTRY_COLUMNS, district_registry
+    from simulator.registry import communities
+
+    landing = root / "landing"
+    canaries = canary_residents(SEED)
+    write_canaries(landing, day, canaries)
+    reg_dir = landing / "device_registry" / day
+    reg_dir.mkdir(parents=True, exist_ok=True)
+    district_registry(N, SEED).select(REGISTRY_COLUMNS).write_csv(reg_dir / "devices.csv")
+    return sim.simulate(landing, date.fromisoformat(day), communities(N, SEED), None, SEED, canaries)
+
+
+def _direct(neuron, day: str) -> None:
+    """What the Dagster assets do, without Dagster (earlier days of the month)."""
+    from assets.accounting import record_accounting
+    from assets.governance.assets import ACCOUNTING
+    from assets.governance.parse import ingest, write_ingest_stats
+    from assets.governance.transform import build_monthly, build_silver, build_vote_outcomes
+    from quality.pii_scan import load_canaries
+    from warehouse.io import create_view, write_dataset
+    from warehouse.schemas import DEVICE_REGISTRY
+
+    s, lake, con = neuron.settings, neuron.lake, neuron.duckdb()
+    csv = s.landing_dir / "device_registry" / day / "devices.csv"
+    write_dataset(con, lake, DEVICE_REGISTRY, day, f"SELECT * FROM read_csv('{csv}', header=true, all_varchar=true)")
+    create_view(con, "registry", lake, DEVICE_REGISTRY, day)
+    stats = ingest(con, lake, s.landing_dir, day, s.timezone, neuron.tokenizer(), load_canaries(s.landing_dir))
+    write_ingest_stats(con, lake, day, stats)
+    for source, c in build_silver(con, lake, day, s.timezone).items():
+        st = stats[source]
+        record_accounting(con, lake, ACCOUNTING[source], day, files=st.files, lines=st.lines, landed=st.landed,
+                          accepted=c.accepted, quarantined=c.quarantined, duplicates_in_file=st.duplicates_in_file,
+                          duplicates_cross_file=c.bronze - c.accepted)
+    build_vote_outcomes(con, lake, day, s.timezone)
+    build_monthly(con, lake, day, DEVICE_REGISTRY)
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory):
+    from pipelines.definitions import defs
+    from pipelines.resources import NeuronResource
+    from tests.conftest import use_data_root
+
+    with pytest.MonkeyPatch.context() as mp:
+        root = use_data_root(mp, tmp_path_factory.mktemp("governance") / "data")
+        truth = {d: _simulate(root, d) for d in DAYS}
+        neuron = NeuronResource()
+        for d in DAYS[:-1]:
+            _direct(neuron, d)
+        sel = (dg.AssetSelection.groups("governance_bronze", "governance_silver", "governance_gold")
+               | dg.AssetSelection.assets(dg.AssetKey(["bronze", "device_registry"]),
+                                          dg.AssetKey(["export", "zhilian_putuo", "governance_monthly"])))
+        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job("gov", sel)]))
+        with dg.DagsterInstance.get() as instance:
+            res = job.resolve_job_def("gov").execute_in_process(partition_key=DAY, instance=instance,
+                                                                raise_on_error=False)
+        yield root, truth, res, neuron.lake
+
+
+def _read(lake, layer: str, name: str, days=DAYS) -> pl.DataFrame:
+    files = [f for d in days for f in lake.files(layer, name, d)]
+    return pl.read_parquet(files) if files else pl.DataFrame()
+
+
+def test_the_day_materialises_and_every_check_passes(month):
+    _, _, res, _ = month
+    assert res.success
+    failed = [(e.asset_key.to_user_string(), e.check_name) for e in res.get_asset_check_evaluations() if not e.passed]
+    assert failed == []
+    names = {e.check_name for e in res.get_asset_check_evaluations()}
+    assert "row_accounting" in names
+
+
+def test_row_accounting_balances_and_equals_the_simulator(month):
+    root, truth, _, lake = month
+    for d in DAYS:
+        for source, t in truth[d]["accounting"].items():
+            row = _read(lake, "audit", f"row_accounting_governance_{source}", [d]).row(0, named=True)
+            assert row["balanced"], (d, source)
+            got = (row["landed"], row["accepted"], row["quarantined"], row["duplicates_in_file"],
+                   row["duplicates_cross_file"])
+            assert got == (t["landed"], t["accepted"], t["quarantined"], t["duplicates_in_file"],
+                           t["duplicates_silver"]), (d, source)
+    for source in truth[DAY]["accounting"]:
+        got_reasons = _read(lake, "quarantine", f"governance_{source}").group_by("reason").len()
+        want: dict[str, int] = {}
+        for d in DAYS:
+            summary = json.loads((root / "landing" / "_truth" / "governance" / d / "summary.json").read_text())
+            for r, n in summary["accounting"][source]["quarantined"].items():
+                want[r] = want.get(r, 0) + n
+        assert dict(got_reasons.iter_rows()) == want, source
+    assert _read(lake, "quarantine", "governance_ballots")["reason"].n_unique() >= 2
+
+
+def test_one_ballot_per_room_per_vote_e_ballot_wins_over_paper_and_co_owners(month):
+    _, _, _, lake = month
+    from simulator.canaries import canary_residents
+    from simulator.registry import communities
+
+    comms = communities(N, SEED)
+    reg = sim.register(comms, SEED, canary_residents(SEED))
+    plan = sim.month_plan(comms, reg, date(2026, 11, 1), SEED, True).ballots.filter(
+        pl.col("cast_day") <= date.fromisoformat(DAY))
+    silver = _read(lake, "silver", "governance_ballots")
+    assert silver.height == silver.select("vote_id", "room_id").unique().height
+    assert set(silver["ballot_id"]) == set(plan.filter(pl.col("fate") == "counted")["ballot_id"])
+    for fate in ("dup_co_owner", "dup_paper_overlap"):
+        dups = plan.filter(pl.col("fate") == fate)
+        assert dups.height > 0, fate
+        assert not set(dups["ballot_id"]) & set(silver["ballot_id"])
+    # every overlapping paper ballot's room is counted through its e-ballot
+    overlap = plan.filter(pl.col("fate") == "dup_paper_overlap").select("vote_id", "room_id")
+    kept = silver.join(overlap, on=["vote_id", "room_id"])
+    assert kept.height == overlap.height and set(kept["channel"]) <= {"app", "wechat"}
+    # co-owners hold one room: their tokens differ but the room counts once
+    co = plan.filter(pl.col("fate") == "dup_co_owner").select("vote_id", "room_id")
+    assert silver.join(co, on=["vote_id", "room_id"]).height == co.height
+
+
+def test_reused_qr_check_ins_count_once(month):
+    _, truth, _, lake = month
+    silver = _read(lake, "silver", "governance_participation")
+    bronze = _read(lake, "bronze", "governance_participation")
+    assert silver.height == silver.select("activity_id", "person_token").unique().height
+    reused = bronze.group_by("activity_id", "person_token").len().filter(pl.col("len") > 1).height
+    assert reused > 0
+    assert bronze.height - silver.height == sum(truth[d]["accounting"]["participation"]["duplicates_silver"]
+                                                for d in DAYS)
+
+
+def test_notices_hold_plain_redacted_text(month):
+    root, _, _, lake = month
+    from quality.pii_scan import load_canaries, scan_text
+
+    notices = _read(lake, "silver", "governance_announcements")
+    body = "\n".join(notices["body_text"].drop_nulls())
+    assert "<p>" not in body and "&nbsp;" not in body and "&amp;" not in body
+    assert "[REDACTED:name]" in body and "[REDACTED:phone]" in body
+    assert scan_text(body, load_canaries(root / "landing")) == []
+
+
+def test_vote_outcomes_equal_the_simulator(month):
+    root, _, _, lake = month
+    got = _read(lake, "gold", "vote_outcomes")
+    want = pl.concat([pl.read_parquet(root / "landing" / "_truth" / "governance" / d / "vote_outcomes.parquet")
+                      for d in DAYS])
+    assert got.height == want.height > 0
+    cols = ["vote_id", "participating_owners", "agree_owners", "quorum_met", "passed"]
+    assert got.select(cols).sort("vote_id").rows() == want.select(cols).sort("vote_id").cast(
+        {"participating_owners": pl.Int32, "agree_owners": pl.Int32}).rows()
+    assert [float(x) for x in got.sort("vote_id")["participating_area_m2"]] == pytest.approx(
+        want.sort("vote_id")["participating_area_m2"].to_list())
+
+
+def test_governance_monthly_equals_truth_and_is_suppressed(month):
+    root, _, _, lake = month
+    k = 5
+    for d in DAYS:
+        got = _read(lake, "gold", "governance_monthly", [d]).sort("community_id")
+        want = pl.read_parquet(root / "landing" / "_truth" / "governance" / d / "governance_monthly.parquet")
+        assert got["community_id"].to_list() == want["community_id"].to_list()
+        for g_row, w_row in zip(got.iter_rows(named=True), want.iter_rows(named=True), strict=True):
+            for c in ("votes_held", "votes_closed", "votes_passed", "activities", "announcements", "month"):
+                assert g_row[c] == w_row[c], (d, c)
+            small = any(0 < w_row[c] < k for c in ("participants", "ballots_counted"))
+            assert g_row["suppressed"] == small, d
+            if small:
+                assert g_row["participants"] is None and g_row["volunteer_hours"] is None
+                continue
+            for c in ("participants", "ballots_counted"):
+                assert g_row[c] == w_row[c], (d, c)
+            for c in ("turnout_headcount_pct", "turnout_area_pct", "volunteer_hours"):
+                assert (g_row[c] is None) == (w_row[c] is None)
+                if w_row[c] is not None:
+                    assert g_row[c] == pytest.approx(w_row[c], abs=0.011), (d, c)
+    final = _read(lake, "gold", "governance_monthly", [DAY])
+    assert final["votes_closed"].sum() >= 1 and final["participants"].drop_nulls().sum() > 0
+
+
+def test_export_batch_and_zero_pii_hits(month):
+    root, _, _, lake = month
+    from quality.pii_scan import load_canaries, scan_parquet, scan_tree
+
+    batch = root / "outbox" / "zhilian_putuo" / "governance_monthly" / DAY
+    assert (batch / "manifest.json").exists()
+    canaries = load_canaries(root / "landing")
+    files = [f for layer in ("bronze", "quarantine", "silver", "gold", "audit")
+             for ds in (p.name for p in (root / "lake" / layer).glob("*governance*")) if True
+             for d in DAYS for f in lake.files(layer, ds, d)]
+    files += [f for d in DAYS for f in lake.files("gold", "vote_outcomes", d)]
+    assert len(files) > 50
+    assert scan_parquet(files, canaries) == []
+    assert scan_tree(root / "outbox", canaries=canaries) == []
+    con = duckdb.connect()
+    tokens = con.execute(f"SELECT DISTINCT owner_token FROM read_parquet({[f for f in files if '/silver/governance_ballots/' in f]}) "
+                         "WHERE owner_token IS NOT NULL").fetchall()
+    assert tokens and all(t[0].startswith(("id_card_v", "phone_v")) for t in tokens)
+    assert json.loads((batch / "manifest.json").read_text())

@@ -1,0 +1,161 @@
+"""One simulated district-day through the services groups in Dagster: accounting, gold == truth, privacy."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from quality.pii_scan import load_canaries, scan_tree
+from simulator import services
+from simulator.canaries import canary_residents, write_canaries
+from simulator.district import REGISTRY_COLUMNS, district_registry
+from simulator.registry import communities
+from simulator.telemetry import simulate_telemetry_day, write_truth
+from warehouse.lake import Lake
+
+pytestmark = pytest.mark.slow
+DAY = "2026-11-20"
+K = 5
+EXPORTS = [dg.AssetKey(["export", "zhilian_putuo", n]) for n in ("work_orders_daily", "community_daily")]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    from pipelines.definitions import defs
+    from tests.conftest import use_data_root
+
+    with pytest.MonkeyPatch.context() as mp:
+        root = use_data_root(mp, tmp_path_factory.mktemp("services") / "data")
+        truth = _simulate(root / "landing", date.fromisoformat(DAY), n=3, seed=7)
+        sel = (dg.AssetSelection.groups("telemetry_bronze", "telemetry_silver", "telemetry_gold", "services_bronze",
+                                        "services_silver", "services_gold") | dg.AssetSelection.assets(*EXPORTS))
+        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job("svc", sel)]))
+        with dg.DagsterInstance.get() as instance:
+            res = job.resolve_job_def("svc").execute_in_process(partition_key=DAY, instance=instance,
+                                                                raise_on_error=False)
+        yield root, truth, res
+
+
+def _simulate(landing, day: date, n: int, seed: int) -> dict:
+    """The telemetry and services parts of simulator.district.simulate_day (the other domains are not needed)."""
+    regs = district_registry(n, seed)
+    reg_dir = landing / "device_registry" / day.isoformat()
+    reg_dir.mkdir(parents=True)
+    regs.select(REGISTRY_COLUMNS).write_csv(reg_dir / "devices.csv")
+    write_truth(landing, simulate_telemetry_day(landing, regs, day, seed))
+    canaries = canary_residents(seed)
+    write_canaries(landing, day.isoformat(), canaries)
+    return services.simulate(landing, day, communities(n, seed), regs, seed, canaries, faults=True)
+
+
+def _read(root, layer: str, name: str) -> pl.DataFrame:
+    files = Lake(root / "lake").files(layer, name, DAY)
+    return duckdb.sql(f"SELECT * FROM read_parquet({[str(f) for f in files]})").pl()
+
+
+def test_run_succeeds_and_checks_pass(run):
+    _, _, res = run
+    assert res.success
+    failed = [(e.asset_key.to_user_string(), e.check_name) for e in res.get_asset_check_evaluations()
+              if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    assert failed == []
+
+
+@pytest.mark.parametrize("source", ["work_orders", "work_order_events", "fee_bills", "payments"])
+def test_row_accounting_balanced_and_equal_to_truth(run, source):
+    root, truth, _ = run
+    acc = _read(root, "audit", f"row_accounting_{source}").row(0, named=True)
+    want = truth["sources"][source]
+    assert acc["balanced"]
+    assert acc["landed"] == want["rows"] and acc["files"] == want["files"]
+    assert acc["quarantined"] == want["quarantined"]
+    assert acc["duplicates_in_file"] == want["duplicates_in_file"]
+
+
+def test_undecodable_file_is_one_quarantine_row(run):
+    root, truth, _ = run
+    src = truth["broken_file"]["source"]
+    q = _read(root, "quarantine", src).filter(pl.col("reason") == "undecodable_file")
+    assert q.height == 1 and q["source_line"][0] == 0 and "_part2.csv" in q["source_file"][0]
+
+
+def test_community_daily_services_parts_equal_truth(run):
+    root, _, _ = run
+    want = pl.read_parquet(root / "landing" / "_truth" / "services" / DAY / "community_day.parquet")
+    got = _read(root, "gold", "community_daily").sort("community_id")
+    assert got["community_id"].to_list() == want["community_id"].to_list()
+    for g, w in zip(got.iter_rows(named=True), want.iter_rows(named=True), strict=True):
+        assert g["fee_due_fen"] == w["fee_due_fen"] and g["fee_paid_fen"] == w["fee_paid_fen"]
+        assert g["fee_collection_rate"] == pytest.approx(w["fee_collection_rate"], abs=1e-4)
+        if g["suppressed"]:
+            assert g["work_orders_opened"] is None and g["on_time_rate"] is None
+            continue
+        assert g["work_orders_opened"] == w["work_orders_opened"]
+        assert g["work_orders_closed"] == w["work_orders_closed"]
+        for col, tol in (("on_time_rate", 1e-4), ("median_hours_to_close", 0.006), ("p90_hours_to_close", 0.006),
+                         ("satisfaction_avg", 0.006)):
+            assert g[col] == pytest.approx(w[col], abs=tol), col
+
+
+def test_community_daily_telemetry_parts_recomputed_from_the_lake(run):
+    root, _, _ = run
+    got = _read(root, "gold", "community_daily").sort("community_id")
+    health = _read(root, "gold", "device_health_daily").group_by("community_id").agg(
+        pl.col("devices").sum(), pl.col("reporting").sum(), pl.col("alarms_smoke").sum())
+    env = _read(root, "gold", "environment_hourly").group_by("community_id").agg(pl.col("noise_max").max())
+    j = got.join(health, on="community_id").join(env, on="community_id", suffix="_env")
+    assert j.height == got.height
+    assert (j["devices"] == j["devices_right"]).all() and (j["devices_reporting"] == j["reporting"]).all()
+    assert (j["alarms_smoke"] == j["alarms_smoke_right"]).all()
+    assert (j["noise_max"] == j["noise_max_env"]).all()
+
+
+def test_work_orders_daily_unsuppressed_cells_equal_truth_and_grid_complete(run):
+    root, _, _ = run
+    want = pl.read_parquet(root / "landing" / "_truth" / "services" / DAY / "category_day.parquet")
+    got = _read(root, "gold", "work_orders_daily")
+    assert got.height == want.height == 3 * 6
+    j = got.join(want, on=["community_id", "category"], suffix="_truth")
+    open_cells = j.filter(~pl.col("suppressed"))
+    assert (open_cells["opened"] == open_cells["opened_truth"]).all()
+    assert (open_cells["closed"] == open_cells["closed_truth"]).all()
+    assert j.filter(pl.col("suppressed"))["opened"].null_count() == j.filter(pl.col("suppressed")).height
+
+
+@pytest.mark.parametrize("name", ["work_orders_daily", "community_daily"])
+def test_suppression_applied(run, name):
+    root, _, _ = run
+    df = _read(root, "gold", name)
+    counts = [c for c in df.columns if c in ("opened", "closed", "work_orders_opened", "work_orders_closed",
+                                             "elderly_care_events")]
+    for c in counts:
+        assert df.filter(pl.col(c).is_between(1, K - 1)).height == 0
+
+
+def test_duplicates_flagged_not_dropped_and_counted_once(run):
+    root, truth, _ = run
+    wo = _read(root, "silver", "work_orders")
+    assert wo.filter(pl.col("duplicate_of").is_not_null()).height == truth["duplicates_flagged"] > 0
+    assert wo.filter(pl.col("reopened_count") > 0).height == truth["reopened_orders"] > 0
+    assert wo.filter(pl.col("source_alarm_id").is_not_null()).height == truth["alarm_orders"] > 0
+
+
+def test_zero_pii_hits_over_the_lake_and_outbox(run):
+    root, _, _ = run
+    canaries = load_canaries(root / "landing")
+    assert canaries
+    hits = scan_tree(root / "lake", canaries=canaries) + scan_tree(root / "outbox", canaries=canaries)
+    assert hits == []
+
+
+def test_export_batches_exist(run):
+    root, _, _ = run
+    for name in ("work_orders_daily", "community_daily"):
+        manifest = root / "outbox" / "zhilian_putuo" / name / DAY / "manifest.json"
+        assert manifest.exists(), name
+        assert json.loads(manifest.read_text())
