@@ -1,0 +1,52 @@
+-- Parking-cloud NDJSON pushes -> one row per push with its reason (NULL = accepted) and duplicate flags.
+-- Inputs: temp table lines(source_file, source_line, community_id, file_rank, line); car_parks view.
+CREATE OR REPLACE TEMP TABLE pk AS
+WITH j AS (
+    SELECT source_file, source_line, community_id, file_rank, json_valid(line) AS ok,
+        CASE WHEN json_valid(line) THEN line::JSON END AS o
+    FROM lines
+), f AS (
+    SELECT source_file, source_line, community_id, file_rank, NOT ok AS bad_doc,
+        o->>'park_uuid' AS park_id,
+        o->>'parking_serial' AS parking_serial,
+        coalesce(o->>'event_type', CASE WHEN o->>'leave_time' IS NOT NULL THEN 'leave' ELSE 'enter' END) AS event,
+        o->>'plate' AS plate_raw,
+        o->>'plate_color' AS plate_color_raw,
+        TRY_CAST(o->>'car_type' AS INTEGER) AS car_type,
+        TRY_CAST(o->>'enter_time' AS BIGINT) AS enter_ms,
+        TRY_CAST(o->>'leave_time' AS BIGINT) AS leave_ms,
+        o->>'enter_gate' AS enter_gate,
+        o->>'leave_gate' AS leave_gate,
+        o->>'total_value' AS total_raw, o->>'free_value' AS free_raw,
+        o->>'online_value' AS online_raw, o->>'cash_value' AS cash_raw,
+        TRY_CAST(o->>'total_parking_space' AS INTEGER) AS total_spaces,
+        TRY_CAST(o->>'remain_parking_space' AS INTEGER) AS remain_spaces,
+        coalesce(o->>'is_sync' IN ('1', 'true'), false) AS is_sync,
+        CASE WHEN json_type(o->'payment_list') = 'ARRAY' THEN CAST(o->'payment_list' AS JSON[]) END AS pays
+    FROM j
+), m AS (
+    SELECT *,
+        -- fen must be a whole number (a string of digits, or a JSON integer); "" or "12.50" is not fen
+        list_filter([total_raw, free_raw, online_raw, cash_raw], lambda v: v IS NOT NULL
+                    AND NOT regexp_full_match(v, '[0-9]+')) AS bad_money_fields,
+        len(list_filter(coalesce(pays, []), lambda p: NOT coalesce(regexp_full_match(p->>'value', '[0-9]+'), false)
+            OR NOT coalesce(regexp_full_match(coalesce(p->>'free_value', '0'), '[0-9]+'), false)
+            OR NOT coalesce(regexp_full_match(coalesce(p->>'change_value', '0'), '[0-9]+'), false))) AS bad_pays,
+        row_number() OVER (PARTITION BY park_id, parking_serial, event, source_file ORDER BY source_line) AS rn_file,
+        first(source_file) OVER (PARTITION BY park_id, parking_serial, event
+                                 ORDER BY file_rank, source_file, source_line) AS first_file
+    FROM f
+)
+SELECT *,
+    park_id IS NOT NULL AND parking_serial IS NOT NULL AND rn_file > 1 AS dup_in_file,
+    park_id IS NOT NULL AND parking_serial IS NOT NULL AND rn_file = 1 AND source_file <> first_file AS dup_cross_file,
+    CASE
+        WHEN bad_doc THEN 'bad_json'
+        WHEN park_id IS NULL OR parking_serial IS NULL OR event NOT IN ('enter', 'leave') THEN 'missing_key'
+        WHEN park_id NOT IN (SELECT park_id FROM car_parks) THEN 'unknown_park'
+        WHEN enter_ms IS NULL OR (event = 'leave' AND (leave_ms IS NULL OR leave_ms < enter_ms)) THEN 'bad_time'
+        WHEN len(bad_money_fields) > 0 OR bad_pays > 0 OR (event = 'leave' AND total_raw IS NULL) THEN 'bad_money'
+    END AS reason,
+    CASE WHEN len(bad_money_fields) > 0 OR bad_pays > 0 THEN 'money not in whole fen'
+         WHEN event = 'leave' AND total_raw IS NULL THEN 'exit without total_value' END AS detail
+FROM m;

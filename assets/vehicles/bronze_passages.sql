@@ -1,0 +1,71 @@
+-- GA/T 1400 MotorVehicle files -> one row per object with its reason (NULL = accepted) and duplicate flags.
+-- Inputs: temp table docs(path, source_file, community_id, content); tollgates view. Output: temp table passages.
+CREATE OR REPLACE TEMP TABLE pv_docs AS
+SELECT source_file, community_id, json_valid(content) AS ok,
+    CASE WHEN json_valid(content) THEN content::JSON END AS j
+FROM docs;
+
+-- both wrappers: MotorVehicleListObject.MotorVehicleObject (standard) and MotorVehicleObjectList(.MotorVehicleObject)
+CREATE OR REPLACE TEMP TABLE pv_objs AS
+WITH lists AS (
+    SELECT source_file, community_id, ok,
+        CAST(coalesce(json_extract(j, '$.MotorVehicleListObject.MotorVehicleObject'),
+                      json_extract(j, '$.MotorVehicleObjectList.MotorVehicleObject'),
+                      CASE WHEN json_type(json_extract(j, '$.MotorVehicleObjectList')) = 'ARRAY'
+                           THEN json_extract(j, '$.MotorVehicleObjectList') END) AS JSON[]) AS arr
+    FROM pv_docs
+)
+SELECT source_file, community_id, unnest(arr) AS o, generate_subscripts(arr, 1) AS source_line
+FROM lists WHERE ok AND arr IS NOT NULL AND len(arr) > 0
+UNION ALL
+SELECT source_file, community_id, NULL::JSON, 0 FROM lists WHERE NOT ok OR arr IS NULL;
+
+CREATE OR REPLACE TEMP TABLE passages AS
+WITH f AS (
+    SELECT source_file, community_id, CAST(source_line AS BIGINT) AS source_line,
+        o IS NULL AS bad_doc,
+        o->>'MotorVehicleID' AS motor_vehicle_id,
+        o->>'TollgateID' AS tollgate_id,
+        coalesce(o->>'DeviceID', o->>'DeviceId') AS device_id,
+        TRY_CAST(o->>'LaneNo' AS INTEGER) AS lane_no,
+        TRY_CAST(o->>'InfoKind' AS INTEGER) AS info_kind,
+        o->>'HasPlate' IN ('1', 'true', 'True') AS has_plate,
+        o->>'PlateNo' AS plate_raw,
+        o->>'PlateColor' AS plate_color_raw,
+        TRY_CAST(o->>'PlateReliability' AS DOUBLE) AS plate_reliability,
+        o->>'VehicleClass' AS vehicle_class,
+        o->>'VehicleColor' AS vehicle_color,
+        CASE
+            WHEN lower(o->>'InOut') IN ('in', '1') THEN 'in'
+            WHEN lower(o->>'InOut') IN ('out', '2') THEN 'out'
+            WHEN o->>'ParkingInOutType' = '1' OR o->>'Direction' = '1' THEN 'in'
+            WHEN o->>'ParkingInOutType' = '2' OR o->>'Direction' = '2' THEN 'out'
+        END AS direction,
+        o->>'PassTime' AS pass_time_raw,
+        try_strptime(o->>'PassTime', '%Y%m%d%H%M%S') AS pass_local,
+        -- SubImageList arrives as an object or as a JSON string holding the object
+        CASE WHEN json_type(o->'SubImageList') = 'VARCHAR' AND json_valid(o->>'SubImageList')
+             THEN json_array_length(CAST(o->>'SubImageList' AS JSON), '$.SubImageInfoObject')
+             ELSE coalesce(json_array_length(o, '$.SubImageList.SubImageInfoObject'), 0) END
+          + (o->>'StorageUrl1' IS NOT NULL)::INT + (o->>'StorageUrl2' IS NOT NULL)::INT
+          + (o->>'StorageUrl3' IS NOT NULL)::INT AS images_dropped
+    FROM pv_objs
+), d AS (
+    SELECT *,
+        timezone('@tz@', pass_local) AS pass_ts,
+        row_number() OVER (PARTITION BY motor_vehicle_id, source_file ORDER BY source_line) AS rn_file,
+        first(source_file) OVER (PARTITION BY motor_vehicle_id ORDER BY source_file, source_line) AS first_file
+    FROM f
+)
+SELECT d.*,
+    motor_vehicle_id IS NOT NULL AND rn_file > 1 AS dup_in_file,
+    motor_vehicle_id IS NOT NULL AND rn_file = 1 AND source_file <> first_file AS dup_cross_file,
+    CASE
+        WHEN bad_doc THEN 'bad_json'
+        WHEN motor_vehicle_id IS NULL OR NOT regexp_full_match(motor_vehicle_id, '[0-9]{48}') THEN 'missing_id'
+        WHEN pass_local IS NULL THEN 'bad_pass_time'
+        WHEN pass_ts < TIMESTAMPTZ '@day_start@' OR pass_ts >= TIMESTAMPTZ '@day_end@' THEN 'pass_time_outside_day'
+        WHEN tollgate_id IS NULL OR tollgate_id NOT IN (SELECT tollgate_id FROM tollgates) THEN 'unknown_tollgate'
+        WHEN direction IS NULL THEN 'unknown_direction'
+    END AS reason
+FROM d;

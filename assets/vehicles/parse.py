@@ -1,0 +1,225 @@
+"""Landing vehicle feeds (GA/T 1400 passages, parking-cloud pushes, resident registers) to typed, tokenised rows.
+
+Parsing and validation run in DuckDB (the .sql files next to this module); plates are repaired, tokenised and
+reduced to attributes once per distinct value in Polars, and never written anywhere in raw form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from assets.privacy.plates import PROVINCES, ColorScheme, plate_attributes, plate_colour_expr
+from assets.privacy.tokens import Tokenizer, normalise
+from assets.sqlfile import run_script
+
+HERE = Path(__file__).parent
+PLATE_COLUMNS = ("plate_token", "plate_group", "plate_type", "plate_colour", "plate_valid")
+
+
+@dataclass
+class Ingest:
+    source: str
+    files: int = 0
+    lines: int = 0
+    landed: int = 0
+    bronze_rows: int = 0
+    quarantined: int = 0
+    duplicates_in_file: int = 0
+    duplicates_cross_file: int = 0
+    images_dropped: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Ingest) -> None:
+        for name in ("lines", "landed", "bronze_rows", "quarantined", "duplicates_in_file", "duplicates_cross_file",
+                     "images_dropped"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, n in other.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + n
+
+    def sql(self) -> str:
+        return (f"SELECT '{self.source}' AS source, {self.files} AS files, {self.lines} AS lines, "
+                f"{self.landed} AS landed, {self.bronze_rows} AS bronze_rows, {self.quarantined} AS quarantined, "
+                f"{self.duplicates_in_file} AS duplicates_in_file, "
+                f"{self.duplicates_cross_file} AS duplicates_cross_file, now() AS computed_at")
+
+
+def repair_plate(value: str | None) -> str | None:
+    """Normalised plate (NFKC, upper, separators dropped) with OCR O/0 and I/1 confusions undone.
+
+    GA 36 serials never contain I or O, so after the province and authority letter an O is a 0 and an I
+    is a 1. The authority letter itself is left alone (O is a police provincial-organ letter).
+    """
+    text = normalise(value, "plate")
+    if text is None or len(text) < 7 or text[0] not in PROVINCES:
+        return text
+    return text[:2] + text[2:].replace("O", "0").replace("I", "1")
+
+
+def plate_table(raw: pl.DataFrame, tokenizer: Tokenizer, scheme: ColorScheme) -> pl.DataFrame:
+    """Per distinct (plate_raw, plate_color_raw): token and attributes. The raw plate column is the join key
+    and lives only in memory; callers must drop it before writing."""
+    distinct = raw.select("plate_raw", "plate_color_raw").unique()
+    repaired = pl.Series("plate_repaired", [repair_plate(v) for v in distinct["plate_raw"].to_list()], pl.String)
+    attrs = plate_attributes(distinct.with_columns(repaired), "plate_repaired", "plate_color_raw", scheme)
+    none = pl.col("plate_type") == "none"
+    out = attrs.with_columns(
+        plate_token=pl.when(none).then(None).otherwise(tokenizer.tokenize_series(attrs["plate_repaired"], "plate")),
+        plate_group=pl.when(none).then(pl.lit("no_plate"))
+        .when(pl.col("plate_region_group") == "shanghai").then(pl.lit("local")).otherwise(pl.lit("out_of_town")),
+        plate_kind=pl.col("plate_type"),
+        # an 8-character NEV plate is green whatever colour the camera reported
+        plate_colour=pl.when(pl.col("plate_type") == "new_energy_green").then(pl.lit("green"))
+        .otherwise(plate_colour_expr("plate_color_raw", scheme)),
+    ).with_columns(
+        plate_type=pl.when(pl.col("plate_kind") == "new_energy_green").then(pl.lit("new_energy"))
+        .when(pl.col("plate_kind").is_in(["ordinary_blue", "large_yellow"])).then(pl.lit("fuel"))
+        .otherwise(pl.lit("other")),
+    )
+    return out.select("plate_raw", "plate_color_raw", *PLATE_COLUMNS)
+
+
+def register_plates(con: duckdb.DuckDBPyConnection, table: str, tokenizer: Tokenizer, scheme: ColorScheme) -> int:
+    """Create temp table ``plates`` (plate_raw, plate_color_raw -> token, attributes) from ``table``."""
+    raw = con.sql(f"SELECT DISTINCT plate_raw, plate_color_raw FROM {table}").pl()
+    if raw.height == 0:
+        raw = pl.DataFrame(schema={"plate_raw": pl.String, "plate_color_raw": pl.String})
+    frame = plate_table(raw, tokenizer, scheme)
+    con.register("plates_frame", frame)
+    con.execute("CREATE OR REPLACE TEMP TABLE plates AS SELECT * FROM plates_frame")
+    con.unregister("plates_frame")
+    return frame.height
+
+
+def passage_files(landing: Path, day: str) -> list[Path]:
+    return sorted((landing / "vehicle_passages" / day).glob("*/*.json"))
+
+
+def parking_files(landing: Path, day: str) -> list[Path]:
+    return sorted((landing / "parking" / day).glob("*/*.ndjson"))
+
+
+def community_batches(files: list[Path], max_bytes: int = 24 * 1024 * 1024) -> list[list[Path]]:
+    """Whole communities per batch, about ``max_bytes`` of input each (memory stays flat as the district grows).
+
+    A feed re-sends within its own community folder, so per-batch deduplication sees every re-send.
+    """
+    batches: list[list[Path]] = []
+    batch: list[Path] = []
+    size = 0
+    by_community: dict[str, list[Path]] = {}
+    for f in files:
+        by_community.setdefault(f.parent.name, []).append(f)
+    for group in by_community.values():
+        batch += group
+        size += sum(f.stat().st_size for f in group)
+        if size >= max_bytes:
+            batches.append(batch)
+            batch, size = [], 0
+    if batch or not batches:
+        batches.append(batch)
+    return batches
+
+
+def parse_passages(con: duckdb.DuckDBPyConnection, landing: Path, files: list[Path], day_start: str, day_end: str,
+                   tz: str, tokenizer: Tokenizer) -> Ingest:
+    """Temp tables ``passages`` (every landed object of ``files``, reason NULL when accepted) and ``plates``.
+
+    Needs the ``tollgates`` view. A community's files are parsed together, so a MotorVehicleID re-sent in a
+    later file is recognised here (bronze holds each passage once).
+    """
+    stats = Ingest("vehicle_passages", files=len(files))
+    docs = pl.DataFrame({
+        "path": [str(f) for f in files],
+        "source_file": [str(f.relative_to(landing)) for f in files],
+        "community_id": [f.parent.name for f in files],
+    }, schema={"path": pl.String, "source_file": pl.String, "community_id": pl.String})
+    con.register("doc_index", docs)
+    if files:
+        listed = ", ".join(f"'{f}'" for f in files)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE docs AS
+            SELECT i.source_file, i.community_id, t.content
+            FROM read_text([{listed}]) t JOIN doc_index i ON t.filename = i.path""")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE docs AS SELECT source_file, community_id, ''::VARCHAR AS content "
+                    "FROM doc_index")
+    con.unregister("doc_index")
+    run_script(con, HERE / "bronze_passages.sql", tz=tz, day_start=day_start, day_end=day_end)
+    con.execute("DROP TABLE docs; DROP TABLE pv_docs; DROP TABLE pv_objs")
+    register_plates(con, "passages", tokenizer, "gat1400")
+    lines, dup_in, dup_cross, images = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE dup_in_file), count(*) FILTER (WHERE dup_cross_file), "
+        "coalesce(sum(images_dropped), 0) FROM passages").fetchall()[0]
+    stats.lines = stats.landed = lines
+    stats.duplicates_in_file, stats.duplicates_cross_file, stats.images_dropped = dup_in, dup_cross, int(images)
+    return stats
+
+
+def read_parking_lines(files: list[Path], landing: Path) -> pl.DataFrame:
+    """Non-blank NDJSON lines with 1-based line numbers; backfill files rank after live pushes."""
+    frames = []
+    for f in files:
+        text = pl.read_csv(f, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"],
+                           schema_overrides={"line": pl.String}, infer_schema=False, raise_if_empty=False,
+                           truncate_ragged_lines=True)
+        if text.width == 0:
+            continue
+        frames.append(text.select(
+            pl.lit(str(f.relative_to(landing))).alias("source_file"),
+            (pl.int_range(pl.len(), dtype=pl.Int64) + 1).alias("source_line"),
+            pl.lit(f.parent.name).alias("community_id"),
+            pl.lit(1 if "backfill" in f.name else 0).alias("file_rank"),
+            pl.col("line"),
+        ).filter(pl.col("line").str.strip_chars() != ""))
+    if not frames:
+        return pl.DataFrame(schema={"source_file": pl.String, "source_line": pl.Int64, "community_id": pl.String,
+                                    "file_rank": pl.Int32, "line": pl.String})
+    return pl.concat(frames)
+
+
+def parse_parking(con: duckdb.DuckDBPyConnection, landing: Path, files: list[Path], tokenizer: Tokenizer) -> Ingest:
+    """Temp tables ``pk`` (every landed push of ``files``, reason NULL when accepted) and ``plates``.
+
+    Needs ``car_parks``. Pass a community's files together: re-sends across its files are found here.
+    """
+    stats = Ingest("parking", files=len(files))
+    lines = read_parking_lines(files, landing)
+    con.register("lines_df", lines)
+    con.execute("CREATE OR REPLACE TEMP TABLE lines AS SELECT * FROM lines_df")
+    con.unregister("lines_df")
+    run_script(con, HERE / "bronze_parking.sql")
+    register_plates(con, "pk", tokenizer, "4pyun")
+    n, dup_in, dup_cross = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE dup_in_file), count(*) FILTER (WHERE dup_cross_file) FROM pk"
+    ).fetchall()[0]
+    stats.lines = stats.landed = n
+    stats.duplicates_in_file, stats.duplicates_cross_file = dup_in, dup_cross
+    return stats
+
+
+def registered_vehicles(con: duckdb.DuckDBPyConnection, landing: Path, day: str, tokenizer: Tokenizer) -> str:
+    """SQL of the tokenised resident register: per community the latest list on or before ``day``."""
+    latest: dict[str, Path] = {}
+    for f in sorted((landing / "parking").glob("*/*/registered_vehicles.csv")):
+        if f.parent.parent.name <= day:
+            latest[f.parent.name] = f
+    frames = [
+        pl.read_csv(f, schema_overrides={"plate": pl.String, "plate_color": pl.String, "car_type": pl.Int32})
+        .with_columns(community_id=pl.lit(cid), source_file=pl.lit(str(f.relative_to(landing))),
+                      source_line=pl.int_range(pl.len(), dtype=pl.Int64) + 2)
+        for cid, f in sorted(latest.items())
+    ]
+    reg = (pl.concat(frames) if frames else pl.DataFrame(schema={
+        "plate": pl.String, "plate_color": pl.String, "car_type": pl.Int32, "community_id": pl.String,
+        "source_file": pl.String, "source_line": pl.Int64}))
+    reg = reg.rename({"plate": "plate_raw", "plate_color": "plate_color_raw"})
+    con.register("reg_frame", reg)
+    con.execute("CREATE OR REPLACE TEMP TABLE reg AS SELECT * FROM reg_frame")
+    con.unregister("reg_frame")
+    register_plates(con, "reg", tokenizer, "4pyun")
+    return ("SELECT r.community_id, " + ", ".join(f"p.{c}" for c in PLATE_COLUMNS) +
+            ", r.car_type, r.source_file, r.source_line FROM reg r LEFT JOIN plates p "
+            "ON r.plate_raw IS NOT DISTINCT FROM p.plate_raw AND r.plate_color_raw IS NOT DISTINCT FROM p.plate_color_raw")

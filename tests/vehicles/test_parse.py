@@ -1,0 +1,202 @@
+"""Vendor quirks of the vehicle feeds, parsed from simulator output without Dagster."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+import pytest
+
+from assets.privacy.tokens import Tokenizer
+from assets.telemetry.parse import day_bounds
+from assets.vehicles.parse import (
+    parking_files,
+    parse_parking,
+    parse_passages,
+    passage_files,
+    registered_vehicles,
+    repair_plate,
+)
+from tests.vehicles.conftest import Landed
+
+TZ = "Asia/Shanghai"
+TOKENIZER = Tokenizer("unit-test-key-for-vehicle-tests", 1)
+
+
+def _con(landing: Path, day: str) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{TZ}'")
+    sites = landing / "sites" / day
+    con.execute(f"CREATE TEMP VIEW tollgates AS SELECT * FROM read_csv('{sites / 'tollgates.csv'}', all_varchar=true)")
+    con.execute(f"CREATE TEMP VIEW car_parks AS SELECT * FROM read_csv('{sites / 'car_parks.csv'}', all_varchar=true)")
+    return con
+
+
+def _passages(landing: Path, day: str):
+    con = _con(landing, day)
+    start, end = day_bounds(day, TZ)
+    stats = parse_passages(con, landing, passage_files(landing, day), start, end, TZ, TOKENIZER)
+    return con, stats
+
+
+def _copy(landed: Landed, tmp_path: Path) -> Path:
+    dst = tmp_path / "landing"
+    shutil.copytree(landed.landing, dst)
+    return dst
+
+
+def test_resent_motor_vehicle_ids_are_counted_as_duplicates_in_and_across_files(landed: Landed) -> None:
+    con, stats = _passages(landed.landing, landed.day)
+    truth = landed.summary["vehicle_passages"]
+    assert stats.landed == truth["landed"]
+    assert (stats.duplicates_in_file, stats.duplicates_cross_file) == (truth["duplicates_in_file"],
+                                                                         truth["duplicates_cross_file"])
+    kept = con.execute("SELECT count(*), count(DISTINCT motor_vehicle_id) FROM passages "
+                       "WHERE NOT dup_in_file AND NOT dup_cross_file").fetchall()[0]
+    assert kept[0] == kept[1] == truth["distinct"]
+
+
+def test_pass_time_is_local_shanghai_time_without_zone(landed: Landed) -> None:
+    con, _ = _passages(landed.landing, landed.day)
+    raw, ts = con.execute("SELECT pass_time_raw, pass_ts FROM passages WHERE reason IS NULL LIMIT 1").fetchall()[0]
+    expected = datetime.strptime(raw, "%Y%m%d%H%M%S").replace(tzinfo=ZoneInfo(TZ))
+    assert ts == expected
+    bad = con.execute("SELECT count(*) FROM passages WHERE reason = 'bad_pass_time' AND NOT dup_in_file "
+                      "AND NOT dup_cross_file").fetchall()[0][0]
+    assert bad == landed.summary["vehicle_passages"]["quarantined"]["bad_pass_time"] > 0
+
+
+def test_device_id_key_variants_and_both_list_wrappers_parse(landed: Landed) -> None:
+    variants = landed.summary["vehicle_passages"]["variants"]
+    assert variants["device_id_key"] > 0 and variants["object_list_wrapper"] > 0
+    con, stats = _passages(landed.landing, landed.day)
+    rows = con.execute("SELECT count(*), count(device_id), count(*) FILTER (WHERE reason = 'bad_json') "
+                       "FROM passages").fetchall()[0]
+    assert rows == (stats.landed, stats.landed, 0)
+    files = {r[0] for r in con.execute("SELECT DISTINCT source_file FROM passages").fetchall()}
+    texts = [(landed.landing / f).read_text(encoding="utf-8") for f in files]
+    assert any('"DeviceId"' in t for t in texts) and any('"DeviceID"' in t for t in texts)
+    assert any(t.startswith('{"MotorVehicleObjectList"') for t in texts)
+
+
+def test_info_kind_sent_as_string_or_number_reads_as_integer(landed: Landed) -> None:
+    text = "".join(p.read_text(encoding="utf-8") for p in (landed.landing / "vehicle_passages").rglob("*.json"))
+    assert '"InfoKind":"1"' in text and '"InfoKind":1' in text
+    con, _ = _passages(landed.landing, landed.day)
+    assert con.execute("SELECT DISTINCT info_kind FROM passages WHERE reason IS NULL").fetchall() == [(1,)]
+
+
+def test_direction_from_in_out_or_direction_code(landed: Landed) -> None:
+    con, _ = _passages(landed.landing, landed.day)
+    got = dict(con.execute("SELECT direction, count(*) FROM passages GROUP BY 1").fetchall())
+    assert set(got) == {"in", "out"}  # no object without a direction, whichever field its vendor used
+
+
+def test_unknown_tollgate_is_quarantined(landed: Landed) -> None:
+    con, _ = _passages(landed.landing, landed.day)
+    n = con.execute("SELECT count(*) FROM passages WHERE reason = 'unknown_tollgate' AND NOT dup_in_file "
+                    "AND NOT dup_cross_file").fetchall()[0][0]
+    assert n == landed.summary["vehicle_passages"]["quarantined"]["unknown_tollgate"] > 0
+
+
+def test_images_in_sub_image_lists_are_counted_whether_object_or_json_string(landed: Landed) -> None:
+    con, stats = _passages(landed.landing, landed.day)
+    # every object carries two sub-images and one storage URL, whichever form its SubImageList took
+    assert con.execute("SELECT min(images_dropped), max(images_dropped) FROM passages").fetchall()[0] == (3, 3)
+    text = "".join(p.read_text(encoding="utf-8") for p in (landed.landing / "vehicle_passages").rglob("*.json"))
+    assert '"SubImageList":"{' in text and '"Data":"/9j/' in text
+
+
+def test_ocr_confusions_full_width_and_separators_are_repaired_before_tokenising() -> None:
+    assert repair_plate("沪A1O3I5") == "沪A10315"
+    assert repair_plate("沪Ａ１２３４５") == "沪A12345"
+    assert repair_plate("沪A·12345") == "沪A12345"
+    assert repair_plate("浙O1234警") == "浙O1234警"  # O is a real police authority letter
+    assert repair_plate("无牌") == "无牌"
+    assert TOKENIZER.token(repair_plate("沪B1O0I7"), "plate") == TOKENIZER.token("沪B10017", "plate")
+
+
+def test_money_strings_parse_as_fen_and_bad_values_are_quarantined(landed: Landed) -> None:
+    con = _con(landed.landing, landed.day)
+    stats = parse_parking(con, landed.landing, parking_files(landed.landing, landed.day), TOKENIZER)
+    assert stats.landed == landed.summary["parking"]["landed"]
+    bad = con.execute("SELECT total_raw FROM pk WHERE reason = 'bad_money' AND NOT dup_in_file "
+                      "AND NOT dup_cross_file").fetchall()
+    assert len(bad) == landed.summary["parking"]["quarantined"]["bad_money"] > 0
+    assert all(v == "" or "." in v for (v,) in bad)
+    fen = con.execute("SELECT DISTINCT typeof(CAST(total_raw AS BIGINT)) FROM pk WHERE reason IS NULL "
+                      "AND event = 'leave'").fetchall()
+    assert fen == [("BIGINT",)]
+
+
+@pytest.mark.parametrize("value", ["", "12.50", "abc"])
+def test_a_yuan_looking_or_empty_money_string_quarantines_the_push(landed: Landed, tmp_path: Path, value: str) -> None:
+    landing = _copy(landed, tmp_path)
+    path = next(landing.glob(f"parking/{landed.day}/*/pushes.ndjson"))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    i = next(i for i, line in enumerate(lines) if json.loads(line)["event_type"] == "leave"
+             and json.loads(line)["total_value"] not in ("", "0") and "." not in json.loads(line)["total_value"])
+    rec = json.loads(lines[i])
+    rec["cash_value"] = value
+    lines[i] = json.dumps(rec, ensure_ascii=False)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    con = _con(landing, landed.day)
+    parse_parking(con, landing, parking_files(landing, landed.day), TOKENIZER)
+    reason, detail = con.execute(f"SELECT reason, detail FROM pk WHERE source_file LIKE '%{path.parent.name}/pushes.ndjson' "
+                                 f"AND source_line = {i + 1}").fetchall()[0]
+    assert reason == "bad_money"
+    assert detail == "money not in whole fen"  # names the problem, never echoes the value
+
+
+def test_resident_register_is_tokenised_and_canary_plates_are_on_it(landed: Landed) -> None:
+    con = _con(landed.landing, landed.day)
+    sql = registered_vehicles(con, landed.landing, landed.day, TOKENIZER)
+    reg = con.sql(sql).pl()
+    assert reg.height == landed.summary["registered_vehicles"]
+    assert reg["plate_token"].str.contains(r"^plate_v1_[a-z2-7]{32}$").all()
+    canary_tokens = {TOKENIZER.token(c.plate, "plate") for c in landed.canaries}
+    assert canary_tokens <= set(reg["plate_token"].to_list())
+    assert "plate_raw" not in reg.columns
+
+
+def test_canary_plates_appear_in_passages_and_parking_landing(landed: Landed) -> None:
+    passages = "".join(p.read_text(encoding="utf-8") for p in (landed.landing / "vehicle_passages").rglob("*.json"))
+    pushes = "".join(p.read_text(encoding="utf-8") for p in (landed.landing / "parking").rglob("*.ndjson"))
+    plates = [c.plate for c in landed.canaries]
+    assert all(p in pushes for p in plates)
+    assert sum(p in passages for p in plates) >= len(plates) - 1  # a camera may misread one
+
+
+def test_clean_day_has_no_quarantine_and_no_duplicates(tmp_path: Path) -> None:
+    from tests.vehicles.conftest import simulate_landing
+
+    clean = simulate_landing(tmp_path / "landing", n=1, faults=False)
+    con, stats = _passages(clean.landing, clean.day)
+    assert stats.duplicates_in_file == stats.duplicates_cross_file == 0
+    assert con.execute("SELECT count(*) FROM passages WHERE reason IS NOT NULL").fetchall()[0][0] == 0
+    con = _con(clean.landing, clean.day)
+    stats = parse_parking(con, clean.landing, parking_files(clean.landing, clean.day), TOKENIZER)
+    assert con.execute("SELECT count(*) FROM pk WHERE reason IS NOT NULL OR dup_in_file OR dup_cross_file"
+                       ).fetchall()[0][0] == 0
+    assert pl.DataFrame(clean.summary["parking"]["sessions_by_status"], strict=False).width >= 2
+
+
+def test_batches_keep_each_community_whole_so_resends_are_found(landed: Landed) -> None:
+    from assets.vehicles.parse import community_batches
+
+    files = passage_files(landed.landing, landed.day)
+    batches = community_batches(files, max_bytes=1)  # as small as possible: one community per batch
+    assert sum(len(b) for b in batches) == len(files)
+    assert all(len({f.parent.name for f in b}) == 1 for b in batches)
+    start, end = day_bounds(landed.day, TZ)
+    dups = 0
+    for batch in batches:
+        con = _con(landed.landing, landed.day)
+        stats = parse_passages(con, landed.landing, batch, start, end, TZ, TOKENIZER)
+        dups += stats.duplicates_cross_file
+    assert dups == landed.summary["vehicle_passages"]["duplicates_cross_file"]
