@@ -2,6 +2,7 @@
 
 Writes gzipped NDJSON per community (one envelope a line, several events an envelope), the door registry
 (simulator.sites), and a ground truth computed from the same deliveries with the pipeline's documented rules.
+Communities are generated CHUNK_COMMUNITIES at a time so memory stays flat as the district grows.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -35,6 +37,11 @@ _SURNAMES = "王李张刘陈杨黄赵周吴徐孙马朱胡郭何高林罗"
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"
 _CATEGORIES = ("resident", "visitor", "staff", "stranger", "resident_denied", "blacklist", "forced")
 _CATEGORY_P = (0.8345, 0.07, 0.03, 0.035, 0.025, 0.005, 0.0005)
+_KINDS = {"resident": (1200, "R"), "visitor": (150, "V"), "staff": (20, "S"), "blacklist": (3, "B")}
+# communities generated (and held in memory) at a time; chunk k draws from default_rng([seed, ordinal, 40, k]),
+# which for k = 0 is the same stream as default_rng([seed, ordinal, 40]): a district of up to this many
+# communities is generated exactly as before chunking
+CHUNK_COMMUNITIES = 30
 
 
 def _fmt(template: str, *exprs: pl.Expr | str) -> pl.Expr:
@@ -57,30 +64,47 @@ def _iso(ms: pl.Expr) -> pl.Expr:
                      (ms % 1000).cast(pl.String).str.zfill(3))
 
 
-def _people(comms: pl.DataFrame, canaries: list[Canary], rng: np.random.Generator) -> dict[str, pl.DataFrame]:
-    """Per community the residents, visitors, staff and blacklisted people the platform knows."""
-    sizes = {"resident": 1200, "visitor": 150, "staff": 20, "blacklist": 3}
-    prefix = {"resident": "R", "visitor": "V", "staff": "S", "blacklist": "B"}
-    out = {}
+def _population(comms: pl.DataFrame, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per kind of person: the first row of every community (and the total at the end) and the name draws.
+
+    Drawn once for the whole district (a few integers a person), so a community's people do not depend on the
+    chunk it is generated in.
+    """
     sf = comms["size_factor"].to_numpy()
-    for kind, base in sizes.items():
+    out = {}
+    for kind, (base, _) in _KINDS.items():
         n = np.maximum(1, np.round(base * sf)).astype(np.int64)
-        cidx = np.repeat(np.arange(comms.height), n)
-        k = np.concatenate([np.arange(c) for c in n])
-        cid = comms["community_id"].to_numpy()[cidx]
-        names = [_SURNAMES[a] + _GIVEN[b] + _GIVEN[c] for a, b, c in rng.integers(0, [len(_SURNAMES), len(_GIVEN), len(_GIVEN)], (len(k), 3))]
-        df = pl.DataFrame({"cidx": cidx, "k": k, "person_no": [f"{prefix[kind]}{c}{i:05d}" for c, i in zip(cid, k, strict=True)],
-                           "card_no": [f"{7000 + c:04d}{i:06d}" if kind != "visitor" else None for c, i in zip(cidx, k, strict=True)],
-                           "name": names})
-        if kind == "resident":  # the canaries live in the first community
-            for i, c in enumerate(canaries):
-                df = df.with_columns(
-                    person_no=pl.when((pl.col("cidx") == 0) & (pl.col("k") == i)).then(pl.lit(c.person_number))
-                    .otherwise(pl.col("person_no")),
-                    card_no=pl.when((pl.col("cidx") == 0) & (pl.col("k") == i)).then(pl.lit(c.card_number))
-                    .otherwise(pl.col("card_no")),
-                    name=pl.when((pl.col("cidx") == 0) & (pl.col("k") == i)).then(pl.lit(c.name)).otherwise(pl.col("name")),
-                )
+        starts = np.concatenate([[0], np.cumsum(n)])
+        out[kind] = (starts, rng.integers(0, [len(_SURNAMES), len(_GIVEN), len(_GIVEN)], (int(starts[-1]), 3)))
+    return out
+
+
+def _people(comms: pl.DataFrame, population: dict[str, tuple[np.ndarray, np.ndarray]], canaries: list[Canary],
+            c0: int, c1: int) -> dict[str, pl.DataFrame]:
+    """Residents, visitors, staff and blacklisted people of communities ``c0 <= cidx < c1`` the platform knows."""
+    surnames, given = pl.Series(list(_SURNAMES)), pl.Series(list(_GIVEN))
+    out = {}
+    for kind, (_, prefix) in _KINDS.items():
+        starts, draws = population[kind]
+        n = np.diff(starts[c0:c1 + 1])
+        lo, hi = int(starts[c0]), int(starts[c1])
+        cidx = np.repeat(np.arange(c0, c1, dtype=np.int64), n)
+        k = np.arange(lo, hi, dtype=np.int64) - np.repeat(starts[c0:c1], n)
+        idx = draws[lo:hi]
+        df = pl.DataFrame({"cidx": cidx, "k": k}).with_columns(
+            person_no=pl.concat_str(pl.lit(prefix), comms["community_id"].gather(cidx),
+                                    pl.col("k").cast(pl.String).str.zfill(5)),
+            card_no=pl.lit(None, pl.String) if kind == "visitor" else pl.concat_str(
+                (pl.col("cidx") + 7000).cast(pl.String).str.zfill(4), pl.col("k").cast(pl.String).str.zfill(6)),
+            name=surnames.gather(idx[:, 0]) + given.gather(idx[:, 1]) + given.gather(idx[:, 2]),
+        )
+        if kind == "resident" and c0 == 0:  # the canaries live in the first community (rows k = 0, 1, 2)
+            at = np.arange(min(len(canaries), int(n[0])))
+            df = df.with_columns(
+                df["person_no"].scatter(at, [canaries[i].person_number for i in at]),
+                df["card_no"].scatter(at, [canaries[i].card_number for i in at]),
+                df["name"].scatter(at, [canaries[i].name for i in at]),
+            )
         out[kind] = df.with_columns(n_kind=pl.len().over("cidx"))
     return out
 
@@ -94,12 +118,21 @@ def _times(rng: np.random.Generator, n: int) -> np.ndarray:
     return (np.clip(t, 0, 23.999) * 3600 * 1000).astype(np.int64)
 
 
-def _events(rng: np.random.Generator, comms: pl.DataFrame, doors: pl.DataFrame, people: dict[str, pl.DataFrame],
-            day: date) -> pl.DataFrame:
-    """One row per logical event (before faults and re-deliveries)."""
+def _door_index(comms: pl.DataFrame, doors: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per community (by position): its first row in the door registry, its number of gates and of unit doors."""
+    per_comm = doors.with_row_index("row").group_by("community_id", maintain_order=True).agg(
+        first=pl.col("row").min(), gates=(pl.col("kind") == "gate").sum(), units=(pl.col("kind") == "unit_door").sum())
+    per_comm = comms.select("community_id").join(per_comm, on="community_id", how="left", maintain_order="left")
+    first_row, n_gates, n_units = (per_comm[c].to_numpy().astype(np.int64) for c in ("first", "gates", "units"))
+    return first_row, n_gates, n_units
+
+
+def _events(rng: np.random.Generator, comms: pl.DataFrame, c0: int, door_index: tuple[np.ndarray, ...],
+            conventions: np.ndarray, people: dict[str, pl.DataFrame], day: date) -> pl.DataFrame:
+    """One row per logical event (before faults and re-deliveries) of the chunk of communities from ``c0``."""
     nc = comms.height
     n_per = rng.poisson(EVENTS_PER_COMMUNITY * comms["size_factor"].to_numpy())
-    cidx = np.repeat(np.arange(nc), n_per)
+    cidx = np.repeat(np.arange(c0, c0 + nc), n_per)
     n = cidx.size
     cat = np.array(_CATEGORIES)[rng.choice(len(_CATEGORIES), n, p=_CATEGORY_P)]
     # the canaries pass through the first community's doors a few times each
@@ -109,10 +142,7 @@ def _events(rng: np.random.Generator, comms: pl.DataFrame, doors: pl.DataFrame, 
     midnight = int((np.datetime64(day.isoformat(), "ms") - np.datetime64("1970-01-01", "ms")).astype(np.int64))
     ts = midnight + _times(rng, n)
 
-    per_comm = doors.with_row_index("row").group_by("community_id", maintain_order=True).agg(
-        first=pl.col("row").min(), gates=(pl.col("kind") == "gate").sum(), units=(pl.col("kind") == "unit_door").sum())
-    per_comm = comms.select("community_id").join(per_comm, on="community_id", how="left")
-    first_row, n_gates, n_units = (per_comm[c].to_numpy().astype(np.int64) for c in ("first", "gates", "units"))
+    first_row, n_gates, n_units = door_index
     at_gate = (rng.random(n) < 0.55) | (cat == "stranger") | (cat == "visitor")
     door_row = np.where(at_gate, first_row[cidx] + (rng.random(n) * n_gates[cidx]).astype(np.int64),
                         first_row[cidx] + n_gates[cidx] + (rng.random(n) * np.maximum(n_units[cidx], 1)).astype(np.int64))
@@ -120,7 +150,7 @@ def _events(rng: np.random.Generator, comms: pl.DataFrame, doors: pl.DataFrame, 
     hour = (ts - midnight) // 3_600_000
     p_in = np.where(hour < 12, 0.3, 0.7)
     direction = np.where(rng.random(n) < p_in, "in", "out")
-    conv = doors["vendor_convention"].to_numpy()[door_row]
+    conv = conventions[door_row]
     direction = np.where((conv == "inout_10") & (rng.random(n) < 0.01), "unknown", direction)
 
     mode = np.array(MODES)[rng.choice(8, n, p=[0.58, 0.2, 0.08, 0.03, 0.02, 0.02, 0.02, 0.05])]
@@ -192,13 +222,13 @@ def _faults(rng: np.random.Generator, ev: pl.DataFrame, faults: bool) -> pl.Data
     u = rng.random(n)
     tod = ev["ts_ms"].to_numpy() % 86_400_000
     safe = (tod > 3_600_000) & (tod < 22 * 3_600_000)
-    time_fault = np.full(n, None, dtype=object)
+    code = np.full(n, -1, dtype=np.int64)
     if faults:
-        for i, f in enumerate(TIME_FAULTS):
-            time_fault[safe & (u >= i * 0.002) & (u < (i + 1) * 0.002)] = f
+        for i in range(len(TIME_FAULTS)):
+            code[safe & (u >= i * 0.002) & (u < (i + 1) * 0.002)] = i
     v = rng.random(n)
     return ev.with_columns(
-        time_fault=pl.Series(time_fault.tolist(), dtype=pl.String),
+        time_fault=pl.Series(code).replace_strict(dict(enumerate(TIME_FAULTS)), default=None, return_dtype=pl.String),
         unknown_door=pl.lit(faults) & pl.Series(v < 0.001),
         resend=pl.when(pl.lit(faults) & pl.Series((v >= 0.001) & (v < 0.011))).then(pl.lit("in_file"))
         .when(pl.lit(faults) & pl.Series((v >= 0.011) & (v < 0.016))).then(pl.lit("cross_file")),
@@ -237,13 +267,11 @@ def _blobs(rng: np.random.Generator) -> tuple[list[str], list[str]]:
     return jpegs, feats
 
 
-def _render(rng: np.random.Generator, ev: pl.DataFrame, dl: pl.DataFrame, doors: pl.DataFrame,
-            comms: pl.DataFrame) -> pl.DataFrame:
-    """One NDJSON text line per envelope: (cidx, file_seq, line, text)."""
+def _render(rng: np.random.Generator, ev: pl.DataFrame, dl: pl.DataFrame, d: pl.DataFrame) -> pl.DataFrame:
+    """One NDJSON text line per envelope: (cidx, file_seq, line, text); ``d`` is the door registry with door_row."""
     jpegs, feats = _blobs(rng)
-    d = doors.with_row_index("door_row").with_columns(pl.col("door_row").cast(pl.Int64))
-    ev = ev.join(d.select("door_row", "door_id", "gate_name", "device_gb_code", "vendor_convention"),
-                 on="door_row", how="left")
+    ev = ev.lazy().join(d.lazy().select("door_row", "door_id", "gate_name", "device_gb_code", "vendor_convention"),
+                        on="door_row", how="left")
     in_out = (pl.when(pl.col("direction") == "in").then(pl.lit(1))
               .when(pl.col("direction") == "unknown").then(pl.lit(-1))
               .when(pl.col("vendor_convention") == "inout_10").then(pl.lit(0)).otherwise(pl.lit(2)))
@@ -293,30 +321,38 @@ def _render(rng: np.random.Generator, ev: pl.DataFrame, dl: pl.DataFrame, doors:
             pl.col("seq"), user, pl.col("cidx"), person, card, name, verify, pic, extra),
         happen=happen_kv,
     )
-    rows = dl.join(body, on="seq", how="left").sort("cidx", "file_seq", "line", "event_index")
-    rows = rows.with_columns(text=_fmt('{}{}"status":{},{}', pl.col("head"), pl.col("happen"), pl.col("status"),
-                                            pl.col("tail")))
+    rows = dl.lazy().join(body, on="seq", how="left").sort("cidx", "file_seq", "line", "event_index")
+    rows = rows.select("cidx", "file_seq", "line", "env_send_ms", text=_fmt(
+        '{}{}"status":{},{}', pl.col("head"), pl.col("happen"), pl.col("status"), pl.col("tail")))
     env = rows.group_by("cidx", "file_seq", "line", maintain_order=True).agg(
         events=pl.col("text").str.join(","), send_ms=pl.col("env_send_ms").first())
     return env.with_columns(text=_fmt(
         '{"method":"OnEventNotify","params":{"sendTime":"{}","ability":"event_acs","events":[{}]}}',
-        _iso(pl.col("send_ms")), pl.col("events"))).drop("events")
+        _iso(pl.col("send_ms")), pl.col("events"))).drop("events").collect()
 
 
-def _write(landing: Path, day: date, comms: pl.DataFrame, env: pl.DataFrame) -> int:
-    ids = comms["community_id"].to_list()
-    n = 0
-    for (cidx, file_seq), part in env.group_by("cidx", "file_seq", maintain_order=True):
-        cid = ids[int(cidx)]
-        out = landing / "access_events" / day.isoformat() / cid
+def _write(landing: Path, day: date, comms: pl.DataFrame, env: pl.DataFrame, pool: ThreadPoolExecutor) -> int:
+    """One gzipped NDJSON file per community and hour of sending; returns the number of files.
+
+    ``env`` comes from _render in (cidx, file_seq, line) order, so each file is a contiguous run of lines.
+    """
+    files = env.group_by("cidx", "file_seq", maintain_order=True).agg(n=pl.len())
+    starts = np.concatenate([[0], np.cumsum(files["n"].to_numpy())])
+    cids = comms["community_id"].gather(files["cidx"]).to_list()
+    texts = env["text"]
+
+    def write(i: int) -> None:
+        out = landing / "access_events" / day.isoformat() / cids[i]
         out.mkdir(parents=True, exist_ok=True)
-        name = f"{cid}-{int(file_seq):03d}.ndjson.gz"
+        name = f"{cids[i]}-{int(files['file_seq'][i]):03d}.ndjson.gz"
         tmp = out / (name + ".part")
+        text = texts.slice(int(starts[i]), int(starts[i + 1] - starts[i])).str.join("\n").item() + "\n"
         with gzip.open(tmp, "wb", compresslevel=3) as f:
-            f.write(("\n".join(part.sort("line")["text"].to_list()) + "\n").encode("utf-8"))
+            f.write(text.encode("utf-8"))
         tmp.rename(out / name)
-        n += 1
-    return n
+
+    list(pool.map(write, range(files.height)))
+    return files.height
 
 
 def _security_truth(acc: pl.DataFrame) -> pl.DataFrame:
@@ -341,89 +377,143 @@ def _security_truth(acc: pl.DataFrame) -> pl.DataFrame:
 
 def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.DataFrame, seed: int,
              canaries: list[Canary], faults: bool = True) -> dict:
-    """Door registry, a day of ISC door events per community, and the ground truth; returns the summary."""
+    """Door registry, a day of ISC door events per community, and the ground truth; returns the summary.
+
+    Generates, writes and reduces to truth CHUNK_COMMUNITIES communities at a time; event ``Seq`` numbers
+    (and so event ids) run on across chunks.
+    """
     landing = Path(landing)
     doors = sites.doors(communities, seed)
     sites.write_doors(landing, day, doors)
-    rng = np.random.default_rng([seed, day.toordinal(), 40])
-    people = _people(communities, canaries, np.random.default_rng([seed, 41]))
-    ev = _events(rng, communities, doors, people, day)
-    ev = _plant_canaries(ev, people)
-    ev = _plant_patterns(rng, ev, communities.height)
+    d = doors.with_row_index("door_row").with_columns(pl.col("door_row").cast(pl.Int64))
+    door_index = _door_index(communities, doors)
+    conventions = doors["vendor_convention"].to_numpy()
+    population = _population(communities, np.random.default_rng([seed, 41]))
+    truth = _Truth(communities, d)
+    seq0 = 0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for k, c0 in enumerate(range(0, communities.height, CHUNK_COMMUNITIES)):
+            c1 = min(c0 + CHUNK_COMMUNITIES, communities.height)
+            rng = np.random.default_rng([seed, day.toordinal(), 40, k])
+            people = _people(communities, population, canaries, c0, c1)
+            ev = _events(rng, communities.slice(c0, c1 - c0), c0, door_index, conventions, people, day)
+            if c0 == 0:
+                ev = _plant_canaries(ev, people)
+            ev = _plant_patterns(rng, ev, c1 - c0).with_columns(seq=pl.col("seq") + seq0)
+            seq0 += ev.height
+            _deliver(rng, landing, day, communities, d, ev, faults, truth, pool)
+    return truth.write(landing, day, doors)
+
+
+# the event columns the truth tables are computed from
+_TRUTH_COLUMNS = ("seq", "cidx", "door_row", "ts_ms", "recv_ms", "time_fault", "event_kind", "event_id", "direction",
+                  "mode", "user_type", "person_no", "card_no")
+
+
+def _deliver(rng: np.random.Generator, landing: Path, day: date, communities: pl.DataFrame, d: pl.DataFrame,
+             ev: pl.DataFrame, faults: bool, truth: _Truth, pool: ThreadPoolExecutor) -> None:
+    """Faults, deliveries, envelopes and files of one chunk's events, reduced into the truth."""
     ev = _faults(rng, ev, faults)
     dl = _deliveries(rng, ev)
-    env = _render(rng, ev, dl, doors, communities)
+    env = _render(rng, ev, dl, d)
     truncated = np.zeros(env.height, dtype=bool)
     if faults:
         truncated = rng.random(env.height) < 0.002
         env = env.with_columns(text=pl.when(pl.Series(truncated)).then(
             pl.col("text").str.slice(0, pl.col("text").str.len_chars() // 2)).otherwise(pl.col("text")))
-    env = env.with_columns(truncated=pl.Series(truncated))
-    files = _write(landing, day, communities, env)
-    return write_truth(landing, day, communities, doors, ev, dl, env, files)
+    files = _write(landing, day, communities, env, pool)
+    truth.add(ev, dl, env.select("cidx", "file_seq", "line", truncated=pl.Series(truncated)), files)
 
 
-def write_truth(landing: Path, day: date, comms: pl.DataFrame, doors: pl.DataFrame, ev: pl.DataFrame,
-                dl: pl.DataFrame, env: pl.DataFrame, files: int) -> dict:
-    """Record accounting, gate-hour counts and security events as the pipeline must find them."""
-    ids = comms.with_row_index("cidx").select(pl.col("cidx").cast(pl.Int64), "community_id")
-    d = doors.with_row_index("door_row").with_columns(pl.col("door_row").cast(pl.Int64))
-    dl = dl.join(env.select("cidx", "file_seq", "line", "truncated"), on=["cidx", "file_seq", "line"])
-    rec_events = dl.filter(~pl.col("truncated")).join(
-        ev.select("seq", "time_fault", "unknown_door"), on="seq")
-    quarantined_events = rec_events.filter(pl.col("unknown_door")).height
-    ok = rec_events.filter(~pl.col("unknown_door"))
-    ok = ok.with_columns(dup_in=pl.int_range(pl.len()).over("cidx", "file_seq", "seq", "status") > 0)
-    dup_in = int(ok["dup_in"].sum())
-    bronze = ok.filter(~pl.col("dup_in"))
-    final = bronze.sort("env_send_ms", "file_seq", "line", "event_index").group_by("seq").agg(
-        status=pl.col("status").last(), versions=pl.len())
-    dup_cross = bronze.height - final.height
-    trunc_lines = int(env["truncated"].sum())
-    acc = ev.join(final, on="seq").join(d.select("door_row", "door_id", "kind", "building_id"), on="door_row").join(
-        ids, on="cidx")
-    acc = acc.with_columns(eff_ms=pl.when(pl.col("time_fault").is_in(["sentinel", "missing_time"]))
-                           .then(pl.col("recv_ms")).otherwise(pl.col("ts_ms")))
-    flows = acc.filter(pl.col("event_kind") != "door_forced").with_columns(
-        hour_start=(pl.col("eff_ms") // 3_600_000 * 3_600_000).cast(pl.Datetime("ms")))
-    gate_hour = flows.group_by("community_id", "door_id", "kind", "hour_start", "direction", "mode").agg(
-        passes=(pl.col("event_kind") == "pass").sum(),
-        visitors=((pl.col("event_kind") == "pass") & (pl.col("user_type") == "visitor")).sum(),
-        strangers=(pl.col("user_type") == "stranger").sum(),
-        denied=(pl.col("event_kind") == "denied").sum(),
-    ).rename({"door_id": "gate_id", "mode": "verify_mode"}).sort(pl.all())
-    daily = acc.group_by("community_id").agg(
-        passes=(pl.col("event_kind") == "pass").sum(),
-        residents=((pl.col("event_kind") == "pass") & (pl.col("user_type") == "resident")).sum(),
-        visitors=((pl.col("event_kind") == "pass") & (pl.col("user_type") == "visitor")).sum(),
-        strangers=(pl.col("user_type") == "stranger").sum(),
-        denied=(pl.col("event_kind") == "denied").sum(),
-        persons=pl.col("person_no").filter(pl.col("event_kind") == "pass").drop_nulls().n_unique(),
-    ).sort("community_id")
-    security = _security_truth(acc)
-    out = landing / "_truth" / "access" / day.isoformat()
-    out.mkdir(parents=True, exist_ok=True)
-    for name, frame in (("gate_hour", gate_hour), ("access_daily", daily), ("security_events", security)):
-        frame.write_parquet(out / f"{name}.parquet.part")
-        (out / f"{name}.parquet.part").rename(out / f"{name}.parquet")
-    landed = rec_events.height + trunc_lines
-    quarantine = {k: v for k, v in (("malformed_json", trunc_lines), ("unknown_door", quarantined_events)) if v}
-    summary = {
-        "day": day.isoformat(), "files": files, "lines": env.height, "landed": landed,
-        "accepted": final.height, "quarantined": sum(quarantine.values()),
-        "duplicates_in_file": dup_in, "duplicates_cross_file": dup_cross,
-        "quarantine_by_reason": quarantine,
-        "time_repaired": int(acc["time_fault"].is_in(["space_colon", "space_t"]).sum()),
-        "time_from_receive": int(acc["time_fault"].is_in(["sentinel", "missing_time"]).sum()),
-        "final_status": {str(k): int(v) for k, v in acc.group_by("status").len().sort("status").iter_rows()},
-        "security_events": {str(k): int(v) for k, v in
-                            security.group_by("event_type").agg(pl.col("events").sum()).sort("event_type").iter_rows()},
-        "conventions": sorted(doors["vendor_convention"].unique().to_list()),
-    }
-    tmp = out / "summary.json.part"
-    tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    tmp.rename(out / "summary.json")
-    return summary
+class _Truth:
+    """Record accounting, gate-hour counts and security events as the pipeline must find them, chunk by chunk.
+
+    Every truth table is grouped by community, so the per-chunk tables concatenate to the district's.
+    """
+
+    def __init__(self, comms: pl.DataFrame, d: pl.DataFrame) -> None:
+        self.ids = comms.with_row_index("cidx").select(pl.col("cidx").cast(pl.Int64), "community_id")
+        self.d = d.select("door_row", "door_id", "kind", "building_id")
+        self.tables: dict[str, list[pl.DataFrame]] = {"gate_hour": [], "access_daily": [], "security_events": []}
+        self.counts = dict.fromkeys(("files", "lines", "landed", "accepted", "malformed_json", "unknown_door",
+                                     "duplicates_in_file", "duplicates_cross_file", "time_repaired",
+                                     "time_from_receive"), 0)
+        self.final_status: dict[int, int] = {}
+
+    def add(self, ev: pl.DataFrame, dl: pl.DataFrame, env: pl.DataFrame, files: int) -> None:
+        """Reduce one chunk's events, deliveries and envelopes (cidx, file_seq, line, truncated) to truth."""
+        dl = dl.join(env.select("cidx", "file_seq", "line", "truncated"), on=["cidx", "file_seq", "line"])
+        rec_events = dl.filter(~pl.col("truncated")).join(ev.select("seq", "time_fault", "unknown_door"), on="seq")
+        ok = rec_events.filter(~pl.col("unknown_door"))
+        ok = ok.with_columns(dup_in=pl.int_range(pl.len()).over("cidx", "file_seq", "seq", "status") > 0)
+        bronze = ok.filter(~pl.col("dup_in"))
+        final = bronze.sort("env_send_ms", "file_seq", "line", "event_index").group_by("seq").agg(
+            status=pl.col("status").last(), versions=pl.len())
+        trunc_lines = int(env["truncated"].sum())
+        acc = ev.select(_TRUTH_COLUMNS).join(final, on="seq").join(self.d, on="door_row").join(self.ids, on="cidx")
+        acc = acc.with_columns(eff_ms=pl.when(pl.col("time_fault").is_in(["sentinel", "missing_time"]))
+                               .then(pl.col("recv_ms")).otherwise(pl.col("ts_ms")))
+        flows = acc.filter(pl.col("event_kind") != "door_forced").with_columns(
+            hour_start=(pl.col("eff_ms") // 3_600_000 * 3_600_000).cast(pl.Datetime("ms")))
+        self.tables["gate_hour"].append(flows.group_by(
+            "community_id", "door_id", "kind", "hour_start", "direction", "mode").agg(
+            passes=(pl.col("event_kind") == "pass").sum(),
+            visitors=((pl.col("event_kind") == "pass") & (pl.col("user_type") == "visitor")).sum(),
+            strangers=(pl.col("user_type") == "stranger").sum(),
+            denied=(pl.col("event_kind") == "denied").sum(),
+        ).rename({"door_id": "gate_id", "mode": "verify_mode"}).sort(pl.all()))
+        self.tables["access_daily"].append(acc.group_by("community_id").agg(
+            passes=(pl.col("event_kind") == "pass").sum(),
+            residents=((pl.col("event_kind") == "pass") & (pl.col("user_type") == "resident")).sum(),
+            visitors=((pl.col("event_kind") == "pass") & (pl.col("user_type") == "visitor")).sum(),
+            strangers=(pl.col("user_type") == "stranger").sum(),
+            denied=(pl.col("event_kind") == "denied").sum(),
+            persons=pl.col("person_no").filter(pl.col("event_kind") == "pass").drop_nulls().n_unique(),
+        ))
+        self.tables["security_events"].append(_security_truth(acc))
+        c = self.counts
+        c["files"] += files
+        c["lines"] += env.height
+        c["landed"] += rec_events.height + trunc_lines
+        c["accepted"] += final.height
+        c["malformed_json"] += trunc_lines
+        c["unknown_door"] += rec_events.height - ok.height
+        c["duplicates_in_file"] += int(ok["dup_in"].sum())
+        c["duplicates_cross_file"] += bronze.height - final.height
+        c["time_repaired"] += int(acc["time_fault"].is_in(["space_colon", "space_t"]).sum())
+        c["time_from_receive"] += int(acc["time_fault"].is_in(["sentinel", "missing_time"]).sum())
+        for status, n in acc.group_by("status").len().iter_rows():
+            self.final_status[int(status)] = self.final_status.get(int(status), 0) + int(n)
+
+    def write(self, landing: Path, day: date, doors: pl.DataFrame) -> dict:
+        """Write the truth tables and summary.json under landing/_truth/access/<day>/; returns the summary."""
+        # a community's rows all come from one chunk, sorted there: a stable sort by community is the full sort
+        frames = {name: pl.concat(parts).sort("community_id", maintain_order=True).rechunk()
+                  for name, parts in self.tables.items() if name != "security_events"}
+        frames["security_events"] = pl.concat(self.tables["security_events"]).sort(pl.all())
+        out = landing / "_truth" / "access" / day.isoformat()
+        out.mkdir(parents=True, exist_ok=True)
+        for name, frame in frames.items():
+            frame.write_parquet(out / f"{name}.parquet.part")
+            (out / f"{name}.parquet.part").rename(out / f"{name}.parquet")
+        c = self.counts
+        quarantine = {k: c[k] for k in ("malformed_json", "unknown_door") if c[k]}
+        security = frames["security_events"]
+        summary = {
+            "day": day.isoformat(), "files": c["files"], "lines": c["lines"], "landed": c["landed"],
+            "accepted": c["accepted"], "quarantined": sum(quarantine.values()),
+            "duplicates_in_file": c["duplicates_in_file"], "duplicates_cross_file": c["duplicates_cross_file"],
+            "quarantine_by_reason": quarantine,
+            "time_repaired": c["time_repaired"], "time_from_receive": c["time_from_receive"],
+            "final_status": {str(k): v for k, v in sorted(self.final_status.items())},
+            "security_events": {str(k): int(v) for k, v in security.group_by("event_type").agg(
+                pl.col("events").sum()).sort("event_type").iter_rows()},
+            "conventions": sorted(doors["vendor_convention"].unique().to_list()),
+        }
+        tmp = out / "summary.json.part"
+        tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        tmp.rename(out / "summary.json")
+        return summary
 
 
-__all__ = ["simulate", "write_truth"]
+__all__ = ["CHUNK_COMMUNITIES", "simulate"]
