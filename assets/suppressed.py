@@ -42,17 +42,19 @@ class Suppressed:
 def write_suppressed(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset, day: str, sql: str, *,
                      dims: list[str], value_cols: list[str], margins: list[list[str]] | None = None,
                      derived_cols: list[str] | None = None, k: int | None = None,
-                     order_by: str | None = None) -> Suppressed:
+                     order_by: str | None = None, on_unprotectable: str = "raise") -> Suppressed:
     """Run ``sql`` (a *complete* grid over ``dims``, zeros included), suppress and write ``ds``'s partition.
 
     ``ds`` must declare the SUPPRESSION_COLUMNS. ``value_cols`` are the people counts (non-negative, no
     nulls; nulled together when a row is suppressed). ``derived_cols`` (rates, averages, medians computed
     from those people) are nulled on suppressed rows too, since they would reveal the hidden cell.
+    ``on_unprotectable="warn"``: a cell the declared ``margins`` themselves disclose stays suppressed with a
+    warning instead of failing the step; the caller must then withhold that margin where it publishes it.
     """
     k = k or k_for(ds)
     frame = con.sql(sql).pl()
     if frame.height:
-        out = suppress(frame, dims, value_cols, k, margins)
+        out = suppress(frame, dims, value_cols, k, margins, on_unprotectable=on_unprotectable)
         if derived_cols:
             out = out.with_columns([pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
                                     for c in derived_cols])
