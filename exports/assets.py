@@ -109,6 +109,9 @@ def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
     def _export(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
         t0 = time.monotonic()
         day = context.partition_key
+        if not neuron.lake.files(source.layer, source.name, day):
+            raise dg.Failure(description=f"{contract.id}: {source.key} has no partition for {day}; "
+                                         "materialise it before publishing (an absent day is not an empty day)")
         con = neuron.duckdb()
         relation = f"SELECT DATE '{day}' AS stat_date, * FROM ({scan_sql(neuron.lake, source, day)})"
         problems = contract_problems(con, relation, contract)

@@ -11,6 +11,7 @@ import time
 import dagster as dg
 
 from assets.accounting import ACCOUNTING_CHECK, accounting_check_spec, record_accounting
+from assets.glue import key, md_table, open_views
 from assets.sqlfile import render
 from assets.telemetry.parse import HERE, day_bounds, ingest_day, landing_files, write_ingest_stats
 from pipelines.partitions import daily
@@ -29,24 +30,6 @@ from warehouse.schemas import (
     TELEMETRY_SILVER,
     Dataset,
 )
-
-
-def key(ds: Dataset) -> dg.AssetKey:
-    return dg.AssetKey([ds.layer, ds.name])
-
-
-def _md_table(rows: list[tuple], header: tuple[str, ...]) -> dg.MetadataValue:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
-    return dg.MetadataValue.md("\n".join(lines))
-
-
-def _open(neuron: NeuronResource, day: str, **views: Dataset):
-    """A step's DuckDB with one temp view per upstream partition it reads (``name=dataset``)."""
-    con = neuron.duckdb()
-    for name, ds in views.items():
-        create_view(con, name, neuron.lake, ds, day)
-    return con
 
 
 def _common(ds: Dataset, rows: int, started: float, **extra: object) -> dict[str, object]:
@@ -107,7 +90,7 @@ def bronze_telemetry(context: dg.AssetExecutionContext, neuron: NeuronResource):
         duplicates_in_file=stats.duplicates_in_file, subjects_tokenised=stats.subjects_tokenised))
     yield dg.MaterializeResult(asset_key=key(TELEMETRY_QUARANTINE), metadata=_common(
         TELEMETRY_QUARANTINE, stats.quarantined, t0,
-        by_reason=_md_table(reasons, ("reason", "records")),
+        by_reason=md_table(reasons, ("reason", "records")),
         **{f"reason/{r}": n for r, n in reasons}))
     yield dg.MaterializeResult(asset_key=key(INGEST_STATS), metadata={"dagster/row_count": 1})
 
@@ -161,14 +144,14 @@ def silver_device_alarms(context: dg.AssetExecutionContext, neuron: NeuronResour
     t0 = time.monotonic()
     day = context.partition_key
     lake = neuron.lake
-    con = _open(neuron, day, silver=TELEMETRY_SILVER, registry=DEVICE_REGISTRY)
+    con = open_views(neuron, day, silver=TELEMETRY_SILVER, registry=DEVICE_REGISTRY)
     start, end = day_bounds(day, neuron.settings.timezone)
     n = write_dataset(con, lake, DEVICE_ALARMS, day, render(HERE / "device_alarms.sql", day_start=start, day_end=end),
                       order_by="community_id, event_ts, device_id, alarm_type")
     by_type = con.execute(
         f"SELECT alarm_type, count(*) FROM read_parquet('{lake.partition_dir('silver', 'device_alarms', day)}/*.parquet') "
         "GROUP BY 1 ORDER BY 1").fetchall()
-    return dg.MaterializeResult(metadata=_common(DEVICE_ALARMS, n, t0, by_type=_md_table(by_type, ("alarm_type", "episodes"))))
+    return dg.MaterializeResult(metadata=_common(DEVICE_ALARMS, n, t0, by_type=md_table(by_type, ("alarm_type", "episodes"))))
 
 
 @dg.asset(
@@ -179,7 +162,7 @@ def gold_device_health_daily(context: dg.AssetExecutionContext, neuron: NeuronRe
     t0 = time.monotonic()
     day = context.partition_key
     lake = neuron.lake
-    con = _open(neuron, day, silver=TELEMETRY_SILVER, registry=DEVICE_REGISTRY, alarms=DEVICE_ALARMS)
+    con = open_views(neuron, day, silver=TELEMETRY_SILVER, registry=DEVICE_REGISTRY, alarms=DEVICE_ALARMS)
     counts = ", ".join(f"count(*) FILTER (WHERE alarm_type = '{t}') AS alarms_{t}" for t in ALARM_TYPES)
     select = ", ".join(f"coalesce(a.alarms_{t}, 0) AS alarms_{t}" for t in ALARM_TYPES)
     n = write_dataset(con, lake, DEVICE_HEALTH_DAILY, day,
@@ -198,7 +181,7 @@ def gold_device_health_daily(context: dg.AssetExecutionContext, neuron: NeuronRe
 def gold_environment_hourly(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
     t0 = time.monotonic()
     day = context.partition_key
-    con = _open(neuron, day, silver=TELEMETRY_SILVER)
+    con = open_views(neuron, day, silver=TELEMETRY_SILVER)
     n = write_dataset(con, neuron.lake, ENVIRONMENT_HOURLY, day,
                       render(HERE / "environment_hourly.sql", tz=neuron.settings.timezone),
                       order_by="community_id, hour_start")

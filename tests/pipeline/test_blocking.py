@@ -105,8 +105,9 @@ def test_a_clean_day_passes_every_blocking_check_and_publishes(built_day, tmp_pa
     # rebuild gold and alarms cleanly, then publish everything
     from pipelines.definitions import defs
 
-    sel = (dg.AssetSelection.groups("telemetry_silver", "telemetry_gold", "export_zhilian_putuo")
-           - dg.AssetSelection.assets(dg.AssetKey(["silver", "telemetry"])))
+    telemetry_exports = dg.AssetSelection.assets(*(["export", "zhilian_putuo", k.path[-1]] for k in (HEALTH, ENV)))
+    sel = (dg.AssetSelection.groups("telemetry_silver", "telemetry_gold") | telemetry_exports) \
+        - dg.AssetSelection.assets(dg.AssetKey(["silver", "telemetry"]))
     merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job("clean", sel)]))
     with dg.DagsterInstance.get() as instance:
         res = merged.resolve_job_def("clean").execute_in_process(partition_key=DAY, instance=instance)

@@ -27,6 +27,39 @@ def test_code_location_loads_with_groups_per_domain_and_layer():
     assert job.partitions_def.timezone == "Asia/Shanghai"
 
 
+def test_every_domain_has_its_layers_and_every_contract_its_export():
+    from exports.contracts import load_contracts
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    for domain in ("telemetry", "access", "vehicles", "services", "governance"):
+        assert {f"{domain}_bronze", f"{domain}_silver", f"{domain}_gold"} <= groups, domain
+    assert {"export_zhilian_putuo", "export_public_security"} <= groups
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"silver/access_events", "gold/gate_flow_hourly", "gold/security_events", "silver/vehicle_passages",
+            "silver/parking_sessions", "gold/vehicle_flow_hourly", "gold/parking_occupancy_15min",
+            "silver/work_orders", "gold/community_daily", "gold/work_orders_daily", "silver/governance_ballots",
+            "gold/governance_monthly"} <= keys
+    assert {f"export/{c.consumer}/{c.dataset}" for c in load_contracts()} <= keys
+    assert {c.id for c in load_contracts() if c.consumer == "public_security"} == {
+        "public_security.gate_flow_hourly", "public_security.vehicle_flow_hourly", "public_security.security_events"}
+
+
+def test_every_silver_and_gold_dataset_gets_the_privacy_check_and_accounting_is_blocking():
+    from pipelines.definitions import defs
+    from warehouse.schemas import DATASETS
+
+    graph = defs.resolve_asset_graph()
+    checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k) for k in graph.asset_check_keys}
+    for ds in DATASETS.values():
+        if ds.layer in ("silver", "gold"):
+            spec = checks[(ds.key, "no_personal_data")]
+            assert spec.blocking, ds.key
+    accounting = [spec for (asset, name), spec in checks.items() if name.startswith("row_accounting")]
+    assert len(accounting) >= 9 and all(s.blocking for s in accounting)
+
+
 def test_workspace_yaml_points_at_the_code_location():
     ws = yaml.safe_load((Path(__file__).parents[2] / "workspace.yaml").read_text())
     assert ws["load_from"][0]["python_module"]["module_name"] == "pipelines.definitions"
