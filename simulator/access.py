@@ -1,7 +1,8 @@
 """Vectorised generator of a district-day of door events in the Hikvision ISC ``OnEventNotify`` envelope.
 
 Writes gzipped NDJSON per community (one envelope a line, several events an envelope), the door registry
-(simulator.sites), and a ground truth computed from the same deliveries with the pipeline's documented rules.
+(simulator.sites), and a ground truth computed from the same deliveries: accounting and gold with the pipeline's
+documented rules, but an event's final status from the vendor's status progression (the highest status sent).
 Communities are generated CHUNK_COMMUNITIES at a time so memory stays flat as the district grows.
 """
 
@@ -198,7 +199,7 @@ def _plant_canaries(ev: pl.DataFrame, people: dict[str, pl.DataFrame]) -> pl.Dat
 
 
 def _plant_patterns(rng: np.random.Generator, ev: pl.DataFrame, nc: int) -> pl.DataFrame:
-    """Tailgating (a second pass on the same door with one credential 1-2 s later) and denial bursts."""
+    """Double swipes (a second pass on the same door with one credential 1-2 s later) and denial bursts."""
     passes = ev.filter((pl.col("event_kind") == "pass") & pl.col("person_no").is_not_null()
                        & (pl.col("ts_ms") % 86_400_000 > 3_600_000))
     tail = passes.group_by("cidx", maintain_order=True).head(2).sample(fraction=1.0, seed=int(rng.integers(1 << 30)))
@@ -226,37 +227,59 @@ def _faults(rng: np.random.Generator, ev: pl.DataFrame, faults: bool) -> pl.Data
     if faults:
         for i in range(len(TIME_FAULTS)):
             code[safe & (u >= i * 0.002) & (u < (i + 1) * 0.002)] = i
-    v = rng.random(n)
+    # independent draws: an event can be re-sent, updated, re-sent stale after its update, or all of these
+    v_door, v_resend, v_update, v_stale = rng.random((4, n)) * faults + (not faults)
+    updates = np.where(v_update < 0.02, rng.integers(1, 3, n), 0)
     return ev.with_columns(
         time_fault=pl.Series(code).replace_strict(dict(enumerate(TIME_FAULTS)), default=None, return_dtype=pl.String),
-        unknown_door=pl.lit(faults) & pl.Series(v < 0.001),
-        resend=pl.when(pl.lit(faults) & pl.Series((v >= 0.001) & (v < 0.011))).then(pl.lit("in_file"))
-        .when(pl.lit(faults) & pl.Series((v >= 0.011) & (v < 0.016))).then(pl.lit("cross_file")),
-        updates=pl.when(pl.lit(faults) & pl.Series((v >= 0.016) & (v < 0.036)))
-        .then(pl.Series(rng.integers(1, 3, n))).otherwise(0),
+        unknown_door=pl.Series(v_door < 0.001),
+        resend=pl.when(pl.Series(v_resend < 0.010)).then(pl.lit("in_file"))
+        .when(pl.Series(v_resend < 0.015)).then(pl.lit("cross_file")),
+        updates=pl.Series(updates),
+        # the vendor's status progression: 0, then 1 or 2, then 4 or 5
+        status1=pl.Series(rng.choice([1, 2], n)), status2=pl.Series(rng.choice([4, 5], n)),
+        # after its last update, an event may be sent again with an older status (0, or its first update)
+        stale=pl.Series((updates > 0) & (v_stale < 0.3)),
+        stale_first_update=pl.Series((updates == 2) & (rng.random(n) < 0.5)),
+        stale_late=pl.Series(rng.random(n) < 0.5),
         recv_ms=pl.col("ts_ms") + pl.Series(rng.integers(200, 3000, n)),
         face_extra=pl.Series(rng.choice(3, n, p=[0.985, 0.008, 0.007]) if faults else np.zeros(n, dtype=np.int64)),
         event_id=_fmt("acs{}e{}", pl.lit(f"{rng.integers(1 << 40):010x}"), pl.col("seq")),
     )
 
 
+# an envelope holds the events sent within one ENVELOPE_WINDOW_MS window (and at most 3-10 of them), so two
+# deliveries of one event at least a window apart always carry increasing envelope sendTimes
+ENVELOPE_WINDOW_MS = 10_000
+
+
 def _deliveries(rng: np.random.Generator, ev: pl.DataFrame) -> pl.DataFrame:
-    """Every copy the platform sends: originals, exact re-sends and status updates, with their file."""
+    """Every copy the platform sends: originals, exact re-sends, status updates and stale re-sends, with their file.
+
+    Updates follow at 30 s and 60 s; a stale re-send comes at least 10 s after the last update.
+    """
     base = ev.select("seq", "cidx", status=pl.lit(0), send_ms=pl.col("recv_ms") + 500, late=pl.lit(False))
     dup = ev.filter(pl.col("resend").is_not_null()).select(
         "seq", "cidx", status=pl.lit(0), send_ms=pl.col("recv_ms") + 5_000 + (pl.col("u") * 100_000).cast(pl.Int64),
         late=pl.col("resend") == "cross_file")
-    upd = ev.filter(pl.col("updates") > 0).select("seq", "cidx", "updates", "recv_ms")
-    ups = [upd.filter(pl.col("updates") > i).select(
-        "seq", "cidx", status=pl.Series(rng.choice([[1, 2], [4, 5]][i], upd.height)).filter(upd["updates"] > i),
-        send_ms=pl.col("recv_ms") + 30_000 * (i + 1), late=pl.lit(bool(i))) for i in range(2)]
-    dl = pl.concat([base, dup, *ups], how="vertical_relaxed")
+    ups = [ev.filter(pl.col("updates") > i).select(
+        "seq", "cidx", status=pl.col(f"status{i + 1}"), send_ms=pl.col("recv_ms") + 30_000 * (i + 1),
+        late=pl.lit(bool(i))) for i in range(2)]
+    stale = ev.filter(pl.col("stale")).select(
+        "seq", "cidx", status=pl.when(pl.col("stale_first_update")).then(pl.col("status1")).otherwise(0),
+        send_ms=pl.col("recv_ms") + 30_000 * pl.col("updates") + 10_000 + (pl.col("u") * 50_000).cast(pl.Int64),
+        late=pl.col("stale_late"))
+    dl = pl.concat([base, dup, *ups, stale], how="vertical_relaxed")
     hour = ((dl["send_ms"].to_numpy() % 86_400_000) // 3_600_000).clip(0, 23)
     file_seq = np.minimum(np.where(dl["late"].to_numpy(), hour + 1, hour), 24)
     dl = dl.with_columns(file_seq=pl.Series(file_seq)).sort("cidx", "file_seq", "send_ms", "seq", "status")
     size = rng.integers(3, 11)
-    dl = dl.with_columns(pos=pl.int_range(pl.len()).over("cidx", "file_seq"))
-    dl = dl.with_columns(line=(pl.col("pos") // size + 1).cast(pl.Int64))
+    by_file = ("cidx", "file_seq")
+    dl = dl.with_columns(win=pl.col("send_ms") // ENVELOPE_WINDOW_MS)
+    dl = dl.with_columns(sub=pl.int_range(pl.len()).over(*by_file, "win") // size)
+    brk = ((pl.col("win") != pl.col("win").shift(1)) | (pl.col("sub") != pl.col("sub").shift(1))).fill_null(True)
+    dl = dl.with_columns(brk=brk.over(*by_file).cast(pl.Int64))
+    dl = dl.with_columns(line=pl.col("brk").cum_sum().over(*by_file)).drop("win", "sub", "brk")
     return dl.with_columns(event_index=pl.int_range(pl.len()).over("cidx", "file_seq", "line").cast(pl.Int32),
                            env_send_ms=pl.col("send_ms").max().over("cidx", "file_seq", "line"))
 
@@ -322,10 +345,10 @@ def _render(rng: np.random.Generator, ev: pl.DataFrame, dl: pl.DataFrame, d: pl.
         happen=happen_kv,
     )
     rows = dl.lazy().join(body, on="seq", how="left").sort("cidx", "file_seq", "line", "event_index")
-    rows = rows.select("cidx", "file_seq", "line", "env_send_ms", text=_fmt(
+    rows = rows.select("cidx", "file_seq", "line", "env_send_ms", "status", text=_fmt(
         '{}{}"status":{},{}', pl.col("head"), pl.col("happen"), pl.col("status"), pl.col("tail")))
     env = rows.group_by("cidx", "file_seq", "line", maintain_order=True).agg(
-        events=pl.col("text").str.join(","), send_ms=pl.col("env_send_ms").first())
+        events=pl.col("text").str.join(","), send_ms=pl.col("env_send_ms").first(), max_status=pl.col("status").max())
     return env.with_columns(text=_fmt(
         '{"method":"OnEventNotify","params":{"sendTime":"{}","ability":"event_acs","events":[{}]}}',
         _iso(pl.col("send_ms")), pl.col("events"))).drop("events").collect()
@@ -356,7 +379,7 @@ def _write(landing: Path, day: date, comms: pl.DataFrame, env: pl.DataFrame, poo
 
 
 def _security_truth(acc: pl.DataFrame) -> pl.DataFrame:
-    """Forced doors, repeated denials (rising edge of >=3 in 10 min per credential), tailgating (<=2 s)."""
+    """Forced doors, repeated denials (rising edge of >=3 in 10 min per credential), anti-passback (<=2 s)."""
     cred = pl.coalesce(pl.col("person_no"), pl.col("card_no"))
     a = acc.with_columns(cred=cred)
     forced = a.filter(pl.col("event_kind") == "door_forced").select("community_id", "building_id", "eff_ms",
@@ -369,7 +392,7 @@ def _security_truth(acc: pl.DataFrame) -> pl.DataFrame:
     gr = a.filter((pl.col("event_kind") == "pass") & pl.col("cred").is_not_null()).sort("door_id", "cred", "eff_ms",
                                                                                         "event_id")
     tail = gr.filter((pl.col("eff_ms") - pl.col("eff_ms").shift(1).over("door_id", "cred")) <= 2000).select(
-        "community_id", "building_id", "eff_ms", event_type=pl.lit("tailgating"))
+        "community_id", "building_id", "eff_ms", event_type=pl.lit("anti_passback"))
     allev = pl.concat([forced, rep, tail])
     return allev.with_columns(event_minute=(pl.col("eff_ms") // 60_000 * 60_000).cast(pl.Datetime("ms"))).group_by(
         "event_type", "community_id", "building_id", "event_minute").agg(events=pl.len()).sort(pl.all())
@@ -417,12 +440,19 @@ def _deliver(rng: np.random.Generator, landing: Path, day: date, communities: pl
     dl = _deliveries(rng, ev)
     env = _render(rng, ev, dl, d)
     truncated = np.zeros(env.height, dtype=bool)
+    bad_send = np.zeros(env.height, dtype=bool)
     if faults:
         truncated = rng.random(env.height) < 0.002
+        # an unparseable sendTime, only on envelopes of first deliveries and re-sends (status 0): an update
+        # without a usable send time cannot be ordered by anyone, so the pipeline dates it earliest
+        bad_send = (rng.random(env.height) < 0.003) & (env["max_status"] == 0).to_numpy()
+        env = env.with_columns(text=pl.when(pl.Series(bad_send)).then(
+            pl.col("text").str.replace(r'"sendTime":"[^"]*"', f'"sendTime":"{SENTINEL}"')).otherwise(pl.col("text")))
         env = env.with_columns(text=pl.when(pl.Series(truncated)).then(
             pl.col("text").str.slice(0, pl.col("text").str.len_chars() // 2)).otherwise(pl.col("text")))
     files = _write(landing, day, communities, env, pool)
-    truth.add(ev, dl, env.select("cidx", "file_seq", "line", truncated=pl.Series(truncated)), files)
+    truth.add(ev, dl, env.select("cidx", "file_seq", "line", truncated=pl.Series(truncated),
+                                 bad_send=pl.Series(bad_send)), files)
 
 
 class _Truth:
@@ -437,7 +467,7 @@ class _Truth:
         self.tables: dict[str, list[pl.DataFrame]] = {"gate_hour": [], "access_daily": [], "security_events": []}
         self.counts = dict.fromkeys(("files", "lines", "landed", "accepted", "malformed_json", "unknown_door",
                                      "duplicates_in_file", "duplicates_cross_file", "time_repaired",
-                                     "time_from_receive"), 0)
+                                     "time_from_receive", "bad_send_time", "stale_resends"), 0)
         self.final_status: dict[int, int] = {}
 
     def add(self, ev: pl.DataFrame, dl: pl.DataFrame, env: pl.DataFrame, files: int) -> None:
@@ -447,8 +477,9 @@ class _Truth:
         ok = rec_events.filter(~pl.col("unknown_door"))
         ok = ok.with_columns(dup_in=pl.int_range(pl.len()).over("cidx", "file_seq", "seq", "status") > 0)
         bronze = ok.filter(~pl.col("dup_in"))
-        final = bronze.sort("env_send_ms", "file_seq", "line", "event_index").group_by("seq").agg(
-            status=pl.col("status").last(), versions=pl.len())
+        # the vendor's statuses only progress (0, then 1/2, then 4/5): the highest status received is the event's
+        # final one, whatever order the copies were delivered in
+        final = bronze.group_by("seq").agg(status=pl.col("status").max(), versions=pl.len())
         trunc_lines = int(env["truncated"].sum())
         acc = ev.select(_TRUTH_COLUMNS).join(final, on="seq").join(self.d, on="door_row").join(self.ids, on="cidx")
         acc = acc.with_columns(eff_ms=pl.when(pl.col("time_fault").is_in(["sentinel", "missing_time"]))
@@ -482,6 +513,12 @@ class _Truth:
         c["duplicates_cross_file"] += bronze.height - final.height
         c["time_repaired"] += int(acc["time_fault"].is_in(["space_colon", "space_t"]).sum())
         c["time_from_receive"] += int(acc["time_fault"].is_in(["sentinel", "missing_time"]).sum())
+        c["bad_send_time"] += int((env["bad_send"] & ~env["truncated"]).sum())
+        # accepted copies that re-send an older status after a newer one was sent
+        stale = bronze.join(final.select("seq", final_status="status"), on="seq").filter(
+            pl.col("status") < pl.col("final_status"), pl.col("env_send_ms") > pl.col("env_send_ms").filter(
+                pl.col("status") == pl.col("final_status")).min().over("seq"))
+        c["stale_resends"] += stale.height
         for status, n in acc.group_by("status").len().iter_rows():
             self.final_status[int(status)] = self.final_status.get(int(status), 0) + int(n)
 
@@ -505,6 +542,7 @@ class _Truth:
             "duplicates_in_file": c["duplicates_in_file"], "duplicates_cross_file": c["duplicates_cross_file"],
             "quarantine_by_reason": quarantine,
             "time_repaired": c["time_repaired"], "time_from_receive": c["time_from_receive"],
+            "bad_send_time": c["bad_send_time"], "stale_resends": c["stale_resends"],
             "final_status": {str(k): v for k, v in sorted(self.final_status.items())},
             "security_events": {str(k): int(v) for k, v in security.group_by("event_type").agg(
                 pl.col("events").sum()).sort("event_type").iter_rows()},

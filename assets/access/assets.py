@@ -13,6 +13,7 @@ import dagster as dg
 from assets.access.parse import HERE as SQL_DIR
 from assets.access.parse import SOURCE, ingest_day, landing_files, write_ingest_stats
 from assets.accounting import ACCOUNTING_CHECK, accounting_check_spec, record_accounting
+from assets.glue import key, md_table, open_views
 from assets.sqlfile import render
 from assets.suppressed import write_suppressed
 from pipelines.partitions import daily
@@ -31,28 +32,11 @@ from warehouse.domains.access import (
     VERIFY_MODES,
 )
 from warehouse.io import create_view, write_dataset
-from warehouse.schemas import DEVICE_ALARMS, Dataset
+from warehouse.schemas import DEVICE_ALARMS
 
 LANDING_ACCESS = dg.AssetKey(["landing", "access_events"])
 LANDING_SITES = dg.AssetKey(["landing", "sites"])
 KINDS = {"duckdb", "parquet"}
-
-
-def key(ds: Dataset) -> dg.AssetKey:
-    return dg.AssetKey([ds.layer, ds.name])
-
-
-def _md_table(rows: list[tuple], header: tuple[str, ...]) -> dg.MetadataValue:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
-    return dg.MetadataValue.md("\n".join(lines))
-
-
-def _open(neuron: NeuronResource, day: str, **views: Dataset):
-    con = neuron.duckdb()
-    for name, ds in views.items():
-        create_view(con, name, neuron.lake, ds, day)
-    return con
 
 
 def _elapsed(started: float) -> float:
@@ -104,7 +88,7 @@ def bronze_access_events(context: dg.AssetExecutionContext, neuron: NeuronResour
     s = neuron.settings
     if not landing_files(s.landing_dir, day):
         context.log.warning(f"no access-event landing files for {day}")
-    con = _open(neuron, day, doors=ACCESS_DOORS)
+    con = open_views(neuron, day, doors=ACCESS_DOORS)
     tokenizer = neuron.tokenizer()
     stats = ingest_day(con, neuron.lake, s.landing_dir, day, s.timezone, tokenizer.tokenize_series)
     write_ingest_stats(con, neuron.lake, day, stats)
@@ -114,7 +98,7 @@ def bronze_access_events(context: dg.AssetExecutionContext, neuron: NeuronResour
         "lines": stats.lines, "landed": stats.landed, "duplicates_in_file": stats.duplicates_in_file,
         "names_dropped": stats.names_dropped, **{f"face_stripped/{k}": v for k, v in stats.face.items()}})
     yield dg.MaterializeResult(asset_key=key(ACCESS_QUARANTINE), metadata={
-        "dagster/row_count": stats.quarantined, "by_reason": _md_table(reasons, ("reason", "records")),
+        "dagster/row_count": stats.quarantined, "by_reason": md_table(reasons, ("reason", "records")),
         **{f"reason/{r}": n for r, n in reasons}})
     yield dg.MaterializeResult(asset_key=key(ACCESS_INGEST), metadata={"dagster/row_count": 1})
 
@@ -167,7 +151,7 @@ def silver_access_events(context: dg.AssetExecutionContext, neuron: NeuronResour
 def gold_gate_flow_hourly(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
     t0 = time.monotonic()
     day = context.partition_key
-    con = _open(neuron, day, silver=ACCESS_SILVER, doors=ACCESS_DOORS)
+    con = open_views(neuron, day, silver=ACCESS_SILVER, doors=ACCESS_DOORS)
     sql = render(SQL_DIR / "gate_flow_hourly.sql", day=day, tz=neuron.settings.timezone,
                  directions=_sql_list(DIRECTIONS), modes=_sql_list(VERIFY_MODES))
     res = write_suppressed(con, neuron.lake, GATE_FLOW_HOURLY, day, sql,
@@ -184,7 +168,7 @@ def gold_gate_flow_hourly(context: dg.AssetExecutionContext, neuron: NeuronResou
 def gold_security_events(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
     t0 = time.monotonic()
     day = context.partition_key
-    con = _open(neuron, day, silver=ACCESS_SILVER, alarms=DEVICE_ALARMS)
+    con = open_views(neuron, day, silver=ACCESS_SILVER, alarms=DEVICE_ALARMS)
     n = write_dataset(con, neuron.lake, SECURITY_EVENTS, day,
                       render(SQL_DIR / "security_events.sql", tz=neuron.settings.timezone),
                       order_by="community_id, event_minute, event_type, building_id")
@@ -202,7 +186,7 @@ def gold_security_events(context: dg.AssetExecutionContext, neuron: NeuronResour
 def gold_access_daily(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
     t0 = time.monotonic()
     day = context.partition_key
-    con = _open(neuron, day, silver=ACCESS_SILVER, doors=ACCESS_DOORS)
+    con = open_views(neuron, day, silver=ACCESS_SILVER, doors=ACCESS_DOORS)
     res = write_suppressed(con, neuron.lake, ACCESS_DAILY, day, (SQL_DIR / "access_daily.sql").read_text(),
                            dims=["community_id"],
                            value_cols=["passes", "residents", "visitors", "strangers", "denied", "persons"],

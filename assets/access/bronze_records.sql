@@ -1,6 +1,8 @@
 -- `acs_lines` + `acs_events` -> table `records`: one row per landed record (an event, or a line that yields
 -- none), reason NULL = accepted. Inputs: `doors` (registry view), `event_types`, `verify_modes`,
--- `person_tokens`, `card_tokens`; placeholders @day_start@, @day_end@.
+-- `person_tokens`, `card_tokens`; placeholders @day_start@, @day_end@, @statuses@ and @conventions@ (SQL lists
+-- from warehouse.domains.access: a status or door convention the silver suite would reject is quarantined here,
+-- so one odd vendor value never blocks the day's exports).
 CREATE OR REPLACE TEMP TABLE records AS
 WITH j AS (
     SELECT t.*, d.door_id IS NOT NULL AS known_door, d.vendor_convention, et.event_kind, et.result, vm.verify_mode,
@@ -37,8 +39,10 @@ verdict AS (
             WHEN event_type IS NULL OR event_kind IS NULL THEN 'unknown_event_type'
             WHEN door_id IS NULL THEN 'missing_door'
             WHEN NOT known_door THEN 'unknown_door'
+            -- a registry convention we cannot read would silently turn every direction into 'unknown'
+            WHEN NOT coalesce(list_contains(@conventions@, vendor_convention), false) THEN 'unknown_convention'
             WHEN event_ts IS NULL THEN 'missing_timestamp'
-            WHEN status IS NULL THEN 'bad_status'
+            WHEN status IS NULL OR NOT list_contains(@statuses@, status) THEN 'bad_status'
             WHEN event_kind <> 'door_forced' AND verify_mode IS NULL THEN 'unknown_verify_mode'
             WHEN event_ts < TIMESTAMPTZ '@day_start@' OR event_ts >= TIMESTAMPTZ '@day_end@'
                 THEN 'outside_partition_day'
@@ -52,6 +56,10 @@ SELECT v.event_id, v.community_id, v.door_id, v.event_type, v.event_kind, v.even
     CASE v.reason
         WHEN 'unknown_event_type' THEN 'eventType not in assets/access/event_types.csv'
         WHEN 'unknown_door' THEN 'srcIndex not in the door registry'
+        WHEN 'unknown_convention' THEN 'the door''s registry vendor_convention is not a known ExtEventInOut convention'
+        WHEN 'bad_status' THEN 'status missing, not an integer or not a known ISC event status'
+        WHEN 'missing_event_id' THEN 'no eventId'
+        WHEN 'missing_door' THEN 'no srcIndex'
         WHEN 'missing_timestamp' THEN 'no usable happenTime and no ExtReceiveTime'
         WHEN 'unknown_verify_mode' THEN 'currentVerifyMode not in assets/access/verify_modes.csv'
         WHEN 'outside_partition_day' THEN 'event time outside the partition day'

@@ -14,8 +14,9 @@ import duckdb
 import polars as pl
 
 from assets.privacy.biometrics import face_counts_sql
-from assets.sqlfile import run_script
+from assets.sqlfile import render, run_script
 from assets.telemetry.parse import batches, day_bounds, prefetched
+from warehouse.domains.access import CONVENTIONS, STATUSES
 
 HERE = Path(__file__).parent
 SOURCE = "access_events"
@@ -43,11 +44,11 @@ def landing_files(landing: Path, day: str) -> list[Path]:
 
 
 def load_vocabulary(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE event_types AS SELECT * FROM read_csv('{HERE / 'event_types.csv'}', "
-                "header=true, columns={'event_type':'INTEGER','event_kind':'VARCHAR','result':'VARCHAR',"
-                "'description':'VARCHAR'})")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE verify_modes AS SELECT * FROM read_csv('{HERE / 'verify_modes.csv'}', "
-                "header=true, columns={'raw':'VARCHAR','verify_mode':'VARCHAR'})")
+    run_script(con, HERE / "vocabulary.sql", dir=HERE)
+
+
+def _sql_list(values: tuple) -> str:
+    return "[" + ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in values) + "]"
 
 
 def _token_table(con: duckdb.DuckDBPyConnection, name: str, column: str, id_type: str, tokenize: TokenFn) -> None:
@@ -71,7 +72,8 @@ def parse_batch(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, day: str, t
         con.unregister("lines_df")
     _token_table(con, "person_tokens", "person_raw", "person", tokenize)
     _token_table(con, "card_tokens", "card_raw", "card", tokenize)
-    run_script(con, HERE / "bronze_records.sql", day_start=start, day_end=end)
+    run_script(con, HERE / "bronze_records.sql", day_start=start, day_end=end, statuses=_sql_list(STATUSES),
+               conventions=_sql_list(CONVENTIONS))
 
 
 def ingest_day(con: duckdb.DuckDBPyConnection, lake, landing: Path, day: str, tz: str, tokenize: TokenFn,
@@ -90,24 +92,17 @@ def ingest_day(con: duckdb.DuckDBPyConnection, lake, landing: Path, day: str, tz
             lake.write_partition("quarantine", ACCESS_QUARANTINE.name, day) as wq:
         for lines in prefetched(batches(files, batch_bytes) if files else iter([[]]), landing):
             parse_batch(con, lines, day, tz, tokenize)
+            run_script(con, HERE / "bronze_outputs.sql")
             stats.lines += lines.height
-            landed, dups = con.execute(
-                "SELECT count(*), count(*) FILTER (WHERE dup_in_file) FROM records").fetchall()[0]
+            landed, dups, *face, names = con.execute("SELECT * FROM batch_stats").fetchall()[0]
             stats.landed += landed
             stats.duplicates_in_file += dups
-            face = con.execute("SELECT coalesce(sum(face.face_keys), 0), coalesce(sum(face.images), 0), "
-                               "coalesce(sum(face.image_urls), 0), coalesce(sum(face.embeddings), 0), "
-                               "coalesce(sum(names), 0) FROM acs_lines").fetchall()[0]
-            for k, v in zip(("face_keys", "images", "image_urls", "embeddings"), face[:4], strict=True):
+            for k, v in zip(("face_keys", "images", "image_urls", "embeddings"), face, strict=True):
                 stats.face[k] += int(v)
-            stats.names_dropped += int(face[4])
-            stats.bronze_rows += append_part(con, wb, ACCESS_BRONZE, """
-                SELECT * EXCLUDE (dup_in_file, reason, detail) FROM records
-                WHERE reason IS NULL AND NOT dup_in_file ORDER BY source_file, source_line, event_index""")
-            stats.quarantined += append_part(con, wq, ACCESS_QUARANTINE, """
-                SELECT community_id, event_id, door_id, event_type, reason, detail, event_index, source_file,
-                    source_line
-                FROM records WHERE reason IS NOT NULL ORDER BY source_file, source_line, event_index""")
+            stats.names_dropped += int(names)
+            order = " ORDER BY source_file, source_line, event_index"
+            stats.bronze_rows += append_part(con, wb, ACCESS_BRONZE, "SELECT * FROM batch_bronze" + order)
+            stats.quarantined += append_part(con, wq, ACCESS_QUARANTINE, "SELECT * FROM batch_quarantine" + order)
             for reason, n in con.execute(
                     "SELECT reason, count(*) FROM records WHERE reason IS NOT NULL GROUP BY 1").fetchall():
                 stats.reasons[reason] = stats.reasons.get(reason, 0) + n
@@ -119,13 +114,10 @@ def write_ingest_stats(con: duckdb.DuckDBPyConnection, lake, day: str, stats: In
     from warehouse.domains.access import ACCESS_INGEST
     from warehouse.io import write_dataset
 
-    f = stats.face
-    write_dataset(con, lake, ACCESS_INGEST, day, f"""
-        SELECT '{SOURCE}' AS source, {stats.files} AS files, {stats.lines} AS lines, {stats.landed} AS landed,
-            {stats.bronze_rows} AS bronze_rows, {stats.quarantined} AS quarantined,
-            {stats.duplicates_in_file} AS duplicates_in_file, {f['face_keys']} AS face_keys,
-            {f['images']} AS face_images, {f['image_urls']} AS face_urls, {f['embeddings']} AS face_embeddings,
-            {stats.names_dropped} AS names_dropped, now() AS computed_at""")
+    write_dataset(con, lake, ACCESS_INGEST, day, render(
+        HERE / "ingest_stats.sql", source=SOURCE, files=stats.files, lines=stats.lines, landed=stats.landed,
+        bronze_rows=stats.bronze_rows, quarantined=stats.quarantined, duplicates_in_file=stats.duplicates_in_file,
+        names_dropped=stats.names_dropped, **{k: int(v) for k, v in stats.face.items()}))
 
 
 __all__ = ["IngestStats", "ingest_day", "landing_files", "load_vocabulary", "parse_batch", "write_ingest_stats"]

@@ -4,7 +4,9 @@
 --   forced_door      every door-forced-open event;
 --   repeated_denied  a credential's denial that makes 3 denials within 10 minutes, when its previous denial
 --                    did not already do so (one event per burst onset);
---   tailgating       a granted pass on the same door with the same credential <= 2 s after the previous one;
+--   anti_passback    a granted pass on the same door with the same credential <= 2 s after the previous one: a
+--                    double swipe or a credential handed back (an anti-passback signal). It is NOT tailgating:
+--                    a second person following without a credential leaves no door event to count;
 --   fence_intrusion  every fence_intrusion alarm episode of silver/device_alarms (telemetry domain).
 -- Inputs: views `silver`, `alarms`; placeholder @tz@.
 WITH a AS (
@@ -32,7 +34,7 @@ found AS (
     UNION ALL
     SELECT 'repeated_denied', community_id, building_id, event_ts FROM rep WHERE onset
     UNION ALL
-    SELECT 'tailgating', community_id, building_id, event_ts FROM passes WHERE close
+    SELECT 'anti_passback', community_id, building_id, event_ts FROM passes WHERE close
     UNION ALL
     SELECT 'fence_intrusion', community_id, building_id, event_ts FROM alarms WHERE alarm_type = 'fence_intrusion'
 )

@@ -11,8 +11,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.access.parse import landing_files, load_vocabulary, parse_batch
+from assets.access.parse import HERE, landing_files, load_vocabulary, parse_batch
 from assets.privacy.tokens import Tokenizer
+from assets.sqlfile import run_script
 from assets.telemetry.parse import read_lines
 from simulator.canaries import canary_residents
 from tests.access.helpers import read_truth, simulate_access_day, truth_dir
@@ -21,19 +22,64 @@ DAY = "2026-11-21"
 SEED = 5
 
 
-@pytest.fixture(scope="module")
-def parsed(tmp_path_factory: pytest.TempPathFactory):
-    """Two communities with every fault on, parsed into the ``records`` table of one DuckDB connection."""
-    landing = tmp_path_factory.mktemp("access_parse") / "landing"
-    summary = simulate_access_day(landing, date.fromisoformat(DAY), 2, SEED, telemetry=False)
+TOKENIZER = Tokenizer("access-test-key-0123456789", 1)
+
+
+def _connect(landing: Path) -> duckdb.DuckDBPyConnection:
+    """A connection with the day's door registry (table ``doors``) and the vendor vocabularies."""
     con = duckdb.connect()
     con.execute(f"CREATE TEMP TABLE doors AS SELECT * FROM read_csv('{landing / 'sites' / DAY / 'doors.csv'}', "
                 "header=true, all_varchar=true)")
     load_vocabulary(con)
-    tok = Tokenizer("access-test-key-0123456789", 1)
-    lines = read_lines(landing_files(landing, DAY), landing)
-    parse_batch(con, lines, DAY, "Asia/Shanghai", tok.tokenize_series)
-    return con, summary, landing, tok
+    return con
+
+
+def _parse(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame) -> None:
+    """The real parser: ``records`` for the lines, then the bronze rows (table ``bronze``) as ingest writes them."""
+    parse_batch(con, lines, DAY, "Asia/Shanghai", TOKENIZER.tokenize_series)
+    run_script(con, HERE / "bronze_outputs.sql")
+    con.execute("CREATE OR REPLACE TEMP TABLE bronze AS SELECT * FROM batch_bronze")
+
+
+def _silver(con: duckdb.DuckDBPyConnection) -> None:
+    """Run the real silver SQL over ``bronze`` into table ``silver``."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE silver AS {(HERE / 'silver_access.sql').read_text()}")
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory: pytest.TempPathFactory):
+    """Two communities with every fault on, parsed into ``records``/``bronze`` and deduplicated into ``silver``."""
+    landing = tmp_path_factory.mktemp("access_parse") / "landing"
+    summary = simulate_access_day(landing, date.fromisoformat(DAY), 2, SEED, telemetry=False)
+    con = _connect(landing)
+    _parse(con, read_lines(landing_files(landing, DAY), landing))
+    _silver(con)
+    return con, summary, landing, TOKENIZER
+
+
+@pytest.fixture(scope="module")
+def lines(parsed) -> pl.DataFrame:
+    _, _, landing, _ = parsed
+    return read_lines(landing_files(landing, DAY), landing)
+
+
+def _pass_envelope(lines: pl.DataFrame) -> tuple[int, dict]:
+    """Index and JSON of the first intact envelope whose first event is a first delivery of a verified pass."""
+    for i, text in enumerate(lines["line"]):
+        try:
+            env = json.loads(text)
+        except json.JSONDecodeError:
+            continue
+        e = env["params"]["events"][0]
+        if ("currentVerifyMode" in e["data"] and e["status"] == 0 and e.get("happenTime", "").count(" ") == 0
+                and "happenTime" in e and not e["srcIndex"].endswith("999") and e["happenTime"][11:13] > "08"):
+            return i, env
+    raise AssertionError("no verified pass envelope in the simulated day")
+
+
+def _edited(lines: pl.DataFrame, i: int, env: dict) -> pl.DataFrame:
+    """Line ``i`` of the simulated landing with its text replaced by ``env``."""
+    return lines.slice(i, 1).with_columns(line=pl.lit(json.dumps(env, ensure_ascii=False)))
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str):
@@ -61,46 +107,72 @@ def test_both_direction_conventions_normalise_to_the_true_directions(parsed):
 
 def test_a_resent_event_id_in_the_same_file_is_an_in_file_duplicate(parsed):
     con, summary, _, _ = parsed
-    dups, distinct_versions = _one(con, """
-        SELECT count(*) FILTER (WHERE dup_in_file),
-            count(DISTINCT (source_file, event_id, status)) FILTER (WHERE reason IS NULL) FROM records""")
+    dups = _one(con, "SELECT count(*) FILTER (WHERE dup_in_file) FROM records")[0]
     accepted = _one(con, "SELECT count(*) FROM records WHERE reason IS NULL")[0]
+    bronze = _one(con, "SELECT count(*) FROM bronze")[0]
+    silver, behind = _one(con, "SELECT count(*), sum(versions) FROM silver")
     assert dups == summary["duplicates_in_file"] > 0
-    assert accepted - dups == distinct_versions
+    assert accepted - dups == bronze == behind
+    assert silver == summary["accepted"]
+    assert bronze - silver == summary["duplicates_cross_file"] > 0
 
 
-def test_status_updates_keep_the_event_id_and_the_latest_envelope_wins(parsed):
+def test_status_updates_keep_the_event_id_and_the_newest_status_wins_over_stale_resends(parsed):
     con, summary, _, _ = parsed
-    final = dict(con.execute("""
-        SELECT st, count(*) FROM (
-            SELECT event_id, arg_max(status, {'s': send_ts, 'f': source_file, 'l': source_line, 'i': event_index}) AS st
-            FROM records WHERE reason IS NULL AND NOT dup_in_file GROUP BY event_id)
-        GROUP BY st""").fetchall())
+    assert summary["stale_resends"] > 0 and summary["bad_send_time"] > 0  # the day holds both hazards
+    final = dict(con.execute("SELECT status, count(*) FROM silver GROUP BY 1").fetchall())
     assert {str(k): v for k, v in final.items()} == summary["final_status"]
     assert set(final) >= {0, 1, 2, 4, 5}
+    assert _one(con, "SELECT count(*) FROM bronze WHERE send_ts IS NULL")[0] > 0
+
+
+def test_an_unparseable_send_time_never_makes_a_version_the_latest(parsed):
+    """Blank out the sendTime of every status-0 copy of updated events: the update must still win."""
+    con, _, _, _ = parsed
+    want = dict(con.execute("SELECT event_id, status FROM silver WHERE status > 0").fetchall())
+    assert want
+    con.execute("CREATE OR REPLACE TEMP TABLE bronze_ok AS SELECT * FROM bronze")
+    try:
+        con.execute("""CREATE OR REPLACE TEMP TABLE bronze AS
+            SELECT * REPLACE (CASE WHEN status = 0 AND event_id IN (SELECT event_id FROM silver WHERE status > 0)
+                                   THEN NULL ELSE send_ts END AS send_ts) FROM bronze_ok""")
+        _silver(con)
+        got = dict(con.execute("SELECT event_id, status FROM silver WHERE status > 0").fetchall())
+    finally:
+        con.execute("CREATE OR REPLACE TEMP TABLE bronze AS SELECT * FROM bronze_ok")
+        _silver(con)
+    assert got == want
 
 
 def test_times_with_spaces_inside_are_repaired(parsed):
     con, summary, landing, _ = parsed
-    repaired = _one(con, "SELECT count(DISTINCT event_id) FROM records WHERE reason IS NULL "
-                         "AND time_quality = 'repaired'")[0]
+    repaired = _one(con, "SELECT count(*) FROM silver WHERE time_quality = 'repaired'")[0]
     assert repaired == summary["time_repaired"] > 0
     # a repaired time is the device time, never the receive time
     assert _one(con, "SELECT count(*) FROM records WHERE time_quality = 'repaired' "
                      "AND (event_ts >= received_ts OR received_ts - event_ts > INTERVAL 4 SECOND)")[0] == 0
 
 
-@pytest.mark.parametrize("text", ["2018-08-14T07: 20: 51.531+08: 00", "2018-08-15T 15:53:47.000+08:00"])
-def test_each_malformed_time_shape_parses(text):
-    con = duckdb.connect()
-    ts = con.execute("SELECT TRY_CAST(replace(?, ' ', '') AS TIMESTAMPTZ) IS NOT NULL", [text]).fetchall()[0][0]
-    assert ts
+@pytest.mark.parametrize("quirk", ["space_colon", "space_t"])
+def test_each_malformed_time_shape_parses_to_the_true_instant(parsed, lines, quirk):
+    """A real envelope whose happenTime gets the vendor's spaces ("07: 20: 51.531+08: 00", "T 15:53:47")."""
+    _, _, landing, _ = parsed
+    i, env = _pass_envelope(lines)
+    event = env["params"]["events"][0]
+    true = event["happenTime"]
+    event["happenTime"] = (true[:11] + true[11:].replace(":", ": ") if quirk == "space_colon"
+                           else true.replace("T", "T ", 1))
+    con = _connect(landing)
+    _parse(con, _edited(lines, i, env))
+    got, quality, reason = _one(con, "SELECT event_ts, time_quality, reason FROM records WHERE event_index = 0")
+    want = con.execute("SELECT CAST(? AS TIMESTAMPTZ)", [true]).fetchall()[0][0]
+    assert (got, quality, reason) == (want, "repaired", None)
 
 
 def test_sentinel_and_missing_happen_time_fall_back_to_the_receive_time_and_are_flagged(parsed):
     con, summary, _, _ = parsed
-    n, equal = _one(con, "SELECT count(DISTINCT event_id), count(DISTINCT event_id) FILTER (WHERE event_ts = received_ts)"
-                         " FROM records WHERE reason IS NULL AND time_quality = 'receive_time'")
+    n, equal = _one(con, "SELECT count(*), count(*) FILTER (WHERE event_ts = received_ts) FROM silver "
+                         "WHERE time_quality = 'receive_time'")
     assert n == equal == summary["time_from_receive"] > 0
     assert con.execute("SELECT TRY_CAST('1900-01-00T00:00:00.000+08:00' AS TIMESTAMPTZ)").fetchall()[0][0] is None
 
@@ -150,3 +222,44 @@ def test_a_clean_day_has_nothing_to_quarantine_or_deduplicate(tmp_path: Path):
     summary = simulate_access_day(landing, date.fromisoformat(DAY), 1, SEED, faults=False, telemetry=False)
     assert summary["quarantined"] == summary["duplicates_in_file"] == summary["duplicates_cross_file"] == 0
     assert summary["landed"] == summary["accepted"] > 5000
+
+
+def _drop_times(e: dict) -> None:
+    e.pop("happenTime")
+    e["data"].pop("ExtReceiveTime")
+
+
+EDITS = {
+    "missing_event_id": lambda e: e.pop("eventId"),
+    "unknown_event_type": lambda e: e.update(eventType=123456),
+    "missing_timestamp": _drop_times,
+    "unknown_verify_mode": lambda e: e["data"].update(currentVerifyMode="palmVein"),
+    "bad_status": lambda e: e.update(status=3),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(EDITS))
+def test_records_the_simulator_never_breaks_are_quarantined_with_their_reason(parsed, lines, reason):
+    """A real envelope with its first event edited one way; the other events of the envelope stay accepted."""
+    _, _, landing, _ = parsed
+    i, env = _pass_envelope(lines)
+    EDITS[reason](env["params"]["events"][0])
+    con = _connect(landing)
+    _parse(con, _edited(lines, i, env))
+    got = con.execute("SELECT event_index, reason FROM records ORDER BY event_index").fetchall()
+    assert got == [(0, reason)] + [(k, None) for k in range(1, len(env["params"]["events"]))]
+    assert _one(con, "SELECT count(*) FROM batch_quarantine WHERE detail IS NOT NULL")[0] == 1
+
+
+def test_a_door_with_an_unknown_direction_convention_is_quarantined_not_read_as_unknown(parsed, lines):
+    con, _, landing, _ = parsed
+    door, accepted = _one(con, """SELECT door_id, count(*) FROM records WHERE reason IS NULL
+                                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1""")
+    other = _one(con, "SELECT count(*) FROM records WHERE reason IS NULL")[0] - accepted
+    con2 = _connect(landing)
+    con2.execute("UPDATE doors SET vendor_convention = 'inout_01' WHERE door_id = ?", [door])
+    _parse(con2, lines)
+    got = dict(con2.execute("SELECT coalesce(reason, 'accepted'), count(*) FROM records WHERE door_id = ? "
+                            "GROUP BY 1", [door]).fetchall())
+    assert got == {"unknown_convention": accepted}
+    assert _one(con2, "SELECT count(*) FROM records WHERE reason IS NULL")[0] == other

@@ -106,7 +106,7 @@ def test_security_events_equal_the_truth_and_the_fence_alarms(run):
     keys = ["event_type", "community_id", "building_id", "event_minute", "events"]
     ours = gold.filter(pl.col("source") == "access_control").select(keys).sort(keys, nulls_last=True)
     assert ours.equals(truth.select(keys).sort(keys, nulls_last=True))
-    assert set(truth["event_type"]) == {"forced_door", "repeated_denied", "tailgating"}
+    assert set(truth["event_type"]) == {"forced_door", "repeated_denied", "anti_passback"}
     alarms = _lake(root, "silver", "device_alarms").filter(pl.col("alarm_type") == "fence_intrusion")
     assert gold.filter(pl.col("event_type") == "fence_intrusion")["events"].sum() == alarms.height
 
