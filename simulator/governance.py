@@ -6,6 +6,10 @@ Landing layout (``landing/governance/<day>/<community_id>/``):
   evote_ballots.ndjson    e-ballots cast that day (app / WeChat; ID or face check, face snapshot URL included)
   paper_ballots.csv       GB18030 CSV, Chinese headers: paper ballots entered at the count on a vote's end day
   app_notices.ndjson      notices with HTML bodies (tags, entities, sometimes a contact name and phone)
+Names in free text: labelled (联系人/负责人/经办人：name) in notice bodies, vote subjects and activity
+locations, which the pipeline must redact by its label rule; and sometimes BARE (感谢<name>等热心居民), which no
+rule can detect: bare names are always random residents, never a canary, so the canary scan stays meaningful.
+Canary names appear only labelled, or in name fields the pipeline never reads.
   app_activities.ndjson   activities held that day
   app_signin.csv          UTF-8-BOM CSV sign-in sheet (name, phone, sign-up, QR check-in, volunteer hours)
 Quirks (faults=True): co-owners and a transferred unit's new owner voting for the same room, paper ballots
@@ -356,12 +360,14 @@ def _csv(header: tuple[str, ...], rows: list[tuple], encoding: str, bom: bool,
     return (("\ufeff" if bom else "") + text).encode(encoding), dups
 
 
-def _html(title: str, name: str | None, phone: str | None) -> str:
+def _html(title: str, name: str | None, phone: str | None, label: str = "联系人", thanks: str | None = None) -> str:
     body = (f"<div class=\"notice\"><h3>{title}</h3><p>各位业主、住户：</p>"
             "<p>根据工作安排，定于本周六&nbsp;上午9:00在社区活动室召开说明会，请相互转告&amp;准时参加。</p>"
             "<p>温馨提示：&lt;请勿&gt;在楼道堆放杂物。</p>")
+    if thanks:  # a bare name: undetectable by design (never a canary, see the module docstring)
+        body += f"<p>感谢{thanks}等热心居民的支持。</p>"
     if name:
-        body += f"<p>联系人：<b>{name}</b>，联系电话：{phone}</p>"
+        body += f"<p>{label}：<b>{name}</b>，联系电话：{phone}</p>"
     return body + "<p style=\"text-align:right\">特此通知&#12290;</p></div>"
 
 
@@ -418,6 +424,17 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
                         .then(pl.col("ballot_id") + pl.col("fate").str.slice(2, 3).str.to_uppercase())
                         .otherwise("ballot_id"))
     faces = 0
+    # free-text names: labelled contacts and bare thank-yous, from their own stream (the rest stays unchanged)
+    tr = np.random.default_rng([seed, day.toordinal(), 7800])
+    canary_names = [c.name for c in canaries]
+
+    def contact() -> tuple[str, str]:
+        return _names(tr, 1)[0], _phones(tr, 1)[0]
+
+    def bare_name() -> str:
+        n = _names(tr, 1)[0]
+        return n[0] + "师傅" if any(c in n or n in c for c in canary_names) else n
+
     for cid in communities["community_id"].to_list():
         cdir = root / cid
         vrows = [{"voteId": v["vote_id"], "subject": v["title"], "matterType": v["matter_class"],
@@ -425,6 +442,10 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
                   "ownerTotal": v["eligible_owners"], "areaTotal": f"{v['eligible_area_m2']:.2f}",
                   "status": "closing" if v["end_day"] == day else "voting"}
                  for v in open_votes.filter(pl.col("community_id") == cid).iter_rows(named=True)]
+        for v in vrows:
+            if tr.random() < 0.3:
+                name, phone = contact()
+                v["subject"] += f"（经办人：{name}，咨询电话：{phone}）"
         data, d = _ndjson(vrows, fr if faults else None)
         _write(cdir / "evote_votes.ndjson", data)
         tally("votes", pl.Series(["accepted"] * len(vrows), dtype=pl.String))
@@ -458,7 +479,9 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
         nrows = [{"noticeId": x["notice_id"], "title": x["title"], "publisherType": x["publisher_type"],
                   "category": x["category"], "publishTime": f"{d_iso} {x['secs'] // 3600:02d}:{x['secs'] % 3600 // 60:02d}:00",
                   "expireTime": f"{day + timedelta(days=7)} 23:59:59", "readCount": x["reads"],
-                  "content": _html(x["title"], x["contact_name"] if x["contact"] else None, x["contact_phone"])}
+                  "content": _html(x["title"], x["contact_name"] if x["contact"] else None, x["contact_phone"],
+                                   "联系人" if tr.random() < 0.7 else "负责人",
+                                   bare_name() if tr.random() < 0.2 else None)}
                  for x in cn.iter_rows(named=True)]
         # a canary shows up as the contact of the first notice of its community
         for k, c in enumerate(canaries):
@@ -474,6 +497,14 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
                   "endTime": f"{d_iso} {a['end_secs'] // 3600:02d}:00:00", "location": a["location"],
                   "volunteerHours": None if a["volunteer_hours"] != a["volunteer_hours"] else a["volunteer_hours"]}
                  for a in ca.iter_rows(named=True)]
+        for a in arows:
+            if tr.random() < 0.3:
+                name, phone = contact()
+                a["location"] += f"（负责人：{name} {phone}）"
+        # a canary is the labelled contact of its community's first activity
+        for k, c in enumerate(canaries):
+            if arows and communities["community_id"][k % communities.height] == cid:
+                arows[0]["location"] = f"{_LOCATIONS[0]}（联系人：{c.name}，电话{c.phone}）"
         data, d = _ndjson(arows, fr if faults else None)
         _write(cdir / "app_activities.ndjson", data)
         tally("activities", ca["fate"])
@@ -515,7 +546,8 @@ def month_truth(comms: pl.DataFrame, reg: pl.DataFrame, plan: MonthPlan, day: da
     closed = res.filter(pl.col("end_day") <= day)
     held = plan.votes.filter(pl.col("start_day") <= day).group_by("community_id").agg(votes_held=pl.len())
     cl = closed.group_by("community_id").agg(
-        votes_closed=pl.len(), votes_passed=pl.col("passed").sum().cast(pl.Int64),
+        votes_closed=pl.len(), votes_quorum_met=pl.col("quorum_met").sum().cast(pl.Int64),
+        votes_passed=pl.col("passed").sum().cast(pl.Int64),
         ballots_counted=pl.col("participating_owners").sum(), elig=pl.col("eligible_owners").sum(),
         part_area=pl.col("participating_area_m2").sum(), elig_area=pl.col("eligible_area_m2").sum())
     notices, acts, parts = [], [], []
@@ -536,13 +568,15 @@ def month_truth(comms: pl.DataFrame, reg: pl.DataFrame, plan: MonthPlan, day: da
                .join(pl.concat(notices).group_by("community_id").agg(announcements=pl.len()), on="community_id",
                      how="left"))
     monthly = monthly.with_columns(
-        pl.col("votes_held", "votes_closed", "votes_passed", "ballots_counted", "activities", "participants",
+        pl.col("votes_held", "votes_closed", "votes_quorum_met", "votes_passed", "ballots_counted", "activities",
+               "participants",
                "announcements").fill_null(0).cast(pl.Int64),
         pl.col("volunteer_hours").fill_null(0.0).cast(pl.Float64),
         month=pl.lit(first),
         turnout_headcount_pct=(100 * pl.col("ballots_counted") / pl.col("elig")).round(2),
         turnout_area_pct=(100 * pl.col("part_area") / pl.col("elig_area")).round(2),
-    ).select("community_id", "month", "votes_held", "votes_closed", "votes_passed", "turnout_headcount_pct",
+    ).select("community_id", "month", "votes_held", "votes_closed", "votes_quorum_met", "votes_passed",
+             "turnout_headcount_pct",
              "turnout_area_pct", "ballots_counted", "activities", "participants", "volunteer_hours", "announcements")
     out = res.filter(pl.col("end_day") == day).select(
         "community_id", "vote_id", "matter_class", "eligible_owners", "eligible_area_m2", "participating_owners",

@@ -9,11 +9,17 @@ import time
 import dagster as dg
 
 from assets.accounting import accounting_check_spec, record_accounting
+from assets.glue import key
 from assets.governance.parse import BRONZE, QUARANTINE, ingest, write_ingest_stats
-from assets.governance.transform import SILVER, build_monthly, build_silver, build_vote_outcomes
+from assets.governance.transform import (
+    SILVER,
+    build_month_final,
+    build_monthly,
+    build_silver,
+    build_vote_outcomes,
+)
 from pipelines.partitions import daily
 from pipelines.resources import NeuronResource
-from quality.pii_scan import load_canaries
 from warehouse.dataset import Dataset, accounting_dataset
 from warehouse.domains import governance as g
 from warehouse.io import create_view
@@ -21,10 +27,6 @@ from warehouse.schemas import DEVICE_REGISTRY
 
 LANDING = dg.AssetKey(["landing", "governance"])
 ACCOUNTING = {s: accounting_dataset(f"governance_{s}") for s in g.SOURCES}
-
-
-def key(ds: Dataset) -> dg.AssetKey:
-    return dg.AssetKey([ds.layer, ds.name])
 
 
 def _md(rows: list[tuple], header: tuple[str, ...]) -> dg.MetadataValue:
@@ -52,7 +54,7 @@ def bronze_governance(context: dg.AssetExecutionContext, neuron: NeuronResource)
     s = neuron.settings
     con = neuron.duckdb()
     create_view(con, "registry", neuron.lake, DEVICE_REGISTRY, day)
-    stats = ingest(con, neuron.lake, s.landing_dir, day, s.timezone, neuron.tokenizer(), load_canaries(s.landing_dir))
+    stats = ingest(con, neuron.lake, s.landing_dir, day, s.timezone, neuron.tokenizer())  # no canaries, on purpose
     write_ingest_stats(con, neuron.lake, day, stats)
     elapsed = round(time.monotonic() - t0, 3)
     for source, st in stats.items():
@@ -124,5 +126,21 @@ def gold_governance_monthly(context: dg.AssetExecutionContext, neuron: NeuronRes
     return dg.MaterializeResult(metadata={**res.metadata(), "elapsed_s": round(time.monotonic() - t0, 3)})
 
 
+@dg.asset(
+    key=key(g.GOVERNANCE_MONTH_FINAL), partitions_def=daily, group_name="governance_gold",
+    kinds={"duckdb", "parquet"}, description=g.GOVERNANCE_MONTH_FINAL.description,
+    # partition D reads governance_monthly of D-1 (the previous month's last day when D is the 1st)
+    deps=[dg.AssetDep(key(g.GOVERNANCE_MONTHLY),
+                      partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1))],
+)
+def gold_governance_month_final(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
+    """What 智联普陀 receives: complete months only, once (empty on days other than the 1st)."""
+    res = build_month_final(neuron.duckdb(), neuron.lake, context.partition_key)
+    if res.withheld:
+        context.log.warning("previous month's final governance_monthly partition is missing: nothing published")
+    return dg.MaterializeResult(metadata={"dagster/row_count": res.rows, "month_published": res.month or "none",
+                                          "withheld_incomplete_month": res.withheld})
+
+
 GOVERNANCE_ASSETS: list[dg.AssetsDefinition] = [bronze_governance, silver_governance, gold_vote_outcomes,
-                                                gold_governance_monthly]
+                                                gold_governance_monthly, gold_governance_month_final]

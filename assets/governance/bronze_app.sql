@@ -1,5 +1,6 @@
--- Community-app notices, activities and sign-in sheets -> temp tables `p_notices`, `p_activities`,
--- `p_signin` (raw phone kept in memory only for tokenising). Inputs: `lines`, `registry`; @tz@.
+-- Community-app notices and activities -> temp tables `p_notices`, `p_activities` with a verdict per line.
+-- Free text stays raw here (title_raw, body_raw, location_raw) and is redacted next in Python (parse.py), which
+-- quarantines a record whose text cannot be cleaned. Inputs: `lines`, `registry`; @tz@.
 CREATE OR REPLACE TEMP TABLE p_notices AS
 WITH s AS (
     SELECT *, json_valid(line) AS ok FROM lines WHERE kind = 'notices'
@@ -42,10 +43,10 @@ WITH s AS (
     FROM s
 ), u AS (
     SELECT source_file, source_line, community_id, dup, ok, nullif(trim(r.activityId), '') AS activity_id,
-        lower(trim(r.kind)) AS kind, nullif(trim(r.name), '') AS title, lower(trim(r.organiser)) AS organiser,
+        lower(trim(r.kind)) AS kind, nullif(trim(r.name), '') AS title_raw, lower(trim(r.organiser)) AS organiser,
         timezone('@tz@', TRY_STRPTIME(r.startTime, '%Y-%m-%d %H:%M:%S')) AS start_ts,
         timezone('@tz@', TRY_STRPTIME(r.endTime, '%Y-%m-%d %H:%M:%S')) AS end_ts,
-        r.location AS location, TRY_CAST(r.volunteerHours AS DECIMAL(5,2)) AS volunteer_hours,
+        r.location AS location_raw, TRY_CAST(r.volunteerHours AS DECIMAL(5,2)) AS volunteer_hours,
         r.volunteerHours IS NOT NULL AND TRY_CAST(r.volunteerHours AS DECIMAL(5,2)) IS NULL AS bad_hours
     FROM t
 )
@@ -53,7 +54,7 @@ SELECT *, CASE
         WHEN dup THEN 'duplicate_in_file'
         WHEN NOT ok THEN 'malformed_json'
         WHEN community_id NOT IN (SELECT community_id FROM registry) THEN 'unknown_community'
-        WHEN activity_id IS NULL OR title IS NULL THEN 'missing_field'
+        WHEN activity_id IS NULL OR title_raw IS NULL THEN 'missing_field'
         WHEN kind NOT IN ('volunteer', 'party_building', 'culture', 'sport', 'service') OR kind IS NULL THEN 'invalid_kind'
         WHEN organiser NOT IN ('property', 'owners_committee', 'residents_committee', 'street', 'party_branch')
             OR organiser IS NULL THEN 'invalid_organiser'
@@ -61,32 +62,3 @@ SELECT *, CASE
         WHEN bad_hours OR volunteer_hours < 0 OR volunteer_hours > 24 THEN 'invalid_hours'
     END AS reason
 FROM u;
-
-CREATE OR REPLACE TEMP TABLE p_signin AS
-WITH p AS (
-    SELECT *, string_split(line, ',') AS f FROM lines WHERE kind = 'signin'
-), u AS (
-    -- 活动编号,姓名,手机号,报名时间,签到时间,志愿时长(小时) (the name f[2] is never read)
-    SELECT source_file, source_line, community_id, dup, len(f) AS nfields,
-        nullif(trim(f[1]), '') AS activity_id, nullif(trim(f[3]), '') AS phone,
-        timezone('@tz@', TRY_STRPTIME(nullif(trim(f[4]), ''), '%Y-%m-%d %H:%M:%S')) AS signup_ts,
-        timezone('@tz@', TRY_STRPTIME(nullif(trim(f[5]), ''), '%Y-%m-%d %H:%M:%S')) AS checkin_ts,
-        nullif(trim(f[5]), '') IS NOT NULL AS has_checkin,
-        TRY_CAST(nullif(trim(f[6]), '') AS DECIMAL(5,2)) AS volunteer_hours,
-        nullif(trim(f[6]), '') IS NOT NULL AND TRY_CAST(nullif(trim(f[6]), '') AS DECIMAL(5,2)) IS NULL AS bad_hours
-    FROM p
-)
-SELECT u.*, CASE
-        WHEN dup THEN 'duplicate_in_file'
-        WHEN nfields <> 6 THEN 'malformed_row'
-        WHEN u.community_id NOT IN (SELECT community_id FROM registry) THEN 'unknown_community'
-        WHEN u.activity_id IS NULL THEN 'missing_activity'
-        WHEN a.a_id IS NULL THEN 'unknown_activity'
-        WHEN phone IS NULL THEN 'missing_person'
-        WHEN has_checkin AND checkin_ts IS NULL THEN 'invalid_timestamp'
-        WHEN bad_hours OR volunteer_hours < 0 OR volunteer_hours > 24 THEN 'invalid_hours'
-        WHEN volunteer_hours > 0 AND checkin_ts IS NULL THEN 'hours_without_checkin'
-    END AS reason
-FROM u LEFT JOIN (SELECT DISTINCT activity_id AS a_id, community_id AS a_community FROM p_activities
-                  WHERE reason IS NULL) a
-    ON a.a_id = u.activity_id AND a.a_community = u.community_id;

@@ -6,7 +6,8 @@ WITH comm AS (
 ), held AS (
     SELECT community_id, count(DISTINCT vote_id) AS n FROM votes_mtd GROUP BY 1
 ), oc AS (
-    SELECT community_id, count(*) AS closed, count(*) FILTER (WHERE passed) AS passed,
+    SELECT community_id, count(*) AS closed, count(*) FILTER (WHERE quorum_met) AS quorum,
+        count(*) FILTER (WHERE passed) AS passed,
         sum(participating_owners) AS po, sum(eligible_owners) AS eo,
         sum(participating_area_m2) AS pa, sum(eligible_area_m2) AS ea
     FROM outcomes_mtd GROUP BY 1
@@ -21,6 +22,7 @@ WITH comm AS (
 SELECT c.community_id, DATE '@month@' AS month,
     CAST(coalesce(held.n, 0) AS BIGINT) AS votes_held,
     CAST(coalesce(oc.closed, 0) AS BIGINT) AS votes_closed,
+    CAST(coalesce(oc.quorum, 0) AS BIGINT) AS votes_quorum_met,
     CAST(coalesce(oc.passed, 0) AS BIGINT) AS votes_passed,
     round(100.0 * oc.po / nullif(oc.eo, 0), 2) AS turnout_headcount_pct,
     round(100.0 * CAST(oc.pa AS DOUBLE) / nullif(CAST(oc.ea AS DOUBLE), 0), 2) AS turnout_area_pct,

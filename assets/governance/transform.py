@@ -2,6 +2,7 @@
 
 Multi-day reads: silver ballots read the earlier silver partitions of the votes open that day (so days are
 processed in order), vote outcomes read the whole vote, and the monthly table reads the month to date.
+The published table (governance_month_final) copies the previous day's monthly partition on the 1st only.
 """
 
 from __future__ import annotations
@@ -101,3 +102,26 @@ def build_monthly(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, registry
                             dims=["community_id", "month"], value_cols=["ballots_counted", "participants"],
                             derived_cols=["turnout_headcount_pct", "turnout_area_pct", "volunteer_hours"],
                             order_by="community_id")
+
+
+@dataclass
+class MonthFinal:
+    rows: int
+    month: str | None  # the month published, None on days that publish nothing
+    withheld: bool     # the 1st, but the previous month's final partition was never built
+
+
+def build_month_final(con: duckdb.DuckDBPyConnection, lake: Lake, day: str) -> MonthFinal:
+    """Partition ``day`` of governance_month_final: on the 1st the previous month's final monthly figures
+    (governance_monthly of ``day`` - 1, already suppressed), else an empty partition (written, so the export
+    publishes an empty batch). Published once per (community, month), the figures cannot be differenced."""
+    d = date.fromisoformat(day)
+    ds = g.GOVERNANCE_MONTH_FINAL
+    prev = (d - timedelta(days=1)).isoformat()
+    files = lake.files(g.GOVERNANCE_MONTHLY.layer, g.GOVERNANCE_MONTHLY.name, prev) if d.day == 1 else []
+    if not files:
+        write_dataset(con, lake, ds, day, ds.empty_sql())
+        return MonthFinal(0, None, d.day == 1)
+    create_view(con, "month_final", lake, g.GOVERNANCE_MONTHLY, prev)
+    n = write_dataset(con, lake, ds, day, "SELECT * FROM month_final", order_by="community_id")
+    return MonthFinal(n, (d - timedelta(days=1)).replace(day=1).isoformat(), False)

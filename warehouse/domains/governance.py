@@ -23,7 +23,11 @@ _COMMUNITY = C("community_id", "VARCHAR", "Community code (from the export folde
 def _quarantine(source: str, record: str) -> Dataset:
     return Dataset(
         "quarantine", f"governance_{source}", f"one row per rejected {source} record",
-        f"Every governance {source} record that was not accepted, with exactly one reason (never an identifier).",
+        f"Every governance {source} record that was not accepted, with exactly one reason (never an identifier). "
+        "Whole files: undecodable_file (bytes neither UTF-8 nor GB18030) and unknown_file (a file in the day "
+        "folder whose name is not one of the six export names, counted under the source its name starts like, "
+        "else under votes), source_line 0. pii_unredactable: free text in which an identifier or a name label "
+        "survives redaction.",
         (
             C("community_id", "VARCHAR", "Community code of the export folder"),
             C("record_id", "VARCHAR", f"Platform {record}, if readable (a platform key, not a personal id)"),
@@ -39,7 +43,7 @@ def _quarantine(source: str, record: str) -> Dataset:
 _VOTE_COLS = (
     _COMMUNITY,
     C("vote_id", "VARCHAR", "E-voting platform vote id", False),
-    C("title", "VARCHAR", "Matter put to the owners' assembly", False),
+    C("title", "VARCHAR", "Matter put to the owners' assembly (identifiers and labelled names redacted)", False),
     C("matter_class", "VARCHAR", "ordinary | major (Civil Code Art. 278 items 6-8 are major)", False),
     C("start_ts", "TIMESTAMPTZ", "Voting opens", False),
     C("end_ts", "TIMESTAMPTZ", "Voting closes (the vote closes on this local day)", False),
@@ -143,11 +147,11 @@ _ACTIVITY_COLS = (
     _COMMUNITY,
     C("activity_id", "VARCHAR", "Community-app activity id", False),
     C("kind", "VARCHAR", "volunteer | party_building | culture | sport | service", False),
-    C("title", "VARCHAR", "Activity name", False),
+    C("title", "VARCHAR", "Activity name (identifiers and labelled names redacted)", False),
     C("organiser", "VARCHAR", "Organising body (publisher type), never a person", False),
     C("start_ts", "TIMESTAMPTZ", "Start", False),
     C("end_ts", "TIMESTAMPTZ", "End", False),
-    C("location", "VARCHAR", "Place within the community"),
+    C("location", "VARCHAR", "Place within the community (identifiers and labelled names redacted)"),
     C("volunteer_hours", "DECIMAL(5,2)", "Hours credited to each volunteer who checks in (volunteer kind)"),
 )
 ACTIVITIES_BRONZE = Dataset(
@@ -217,9 +221,11 @@ INGEST_GOVERNANCE = Dataset(
 # ---- gold ----------------------------------------------------------------------------------------------------
 VOTE_OUTCOMES = Dataset(
     "gold", "vote_outcomes", "one row per vote closing on the partition day",
-    "Final result of each vote on its end day under Civil Code Art. 278 (UNVERIFIED, see rules.sql). Not "
-    "exported (no contract): owners' assembly results are published to the owners by the committee, but "
-    "participating counts can be below k in small buildings, so a contract must add suppression first.",
+    "Final result of each vote on its end day under Civil Code Art. 278 (UNVERIFIED, see rules.sql). Kept in "
+    "the warehouse, NOT exported (no contract, by decision): the per-vote result is published to the owners by "
+    "the committee; the district receives the outcomes as counts per community and complete month "
+    "(votes_closed, votes_quorum_met, votes_passed in governance_month_final). The owner counts here are "
+    "unsuppressed, so a per-vote export would need write_suppressed on them first.",
     (
         _COMMUNITY,
         C("vote_id", "VARCHAR", "Vote", False),
@@ -250,13 +256,16 @@ VOTE_OUTCOMES = Dataset(
 
 GOVERNANCE_MONTHLY = Dataset(
     "gold", "governance_monthly", "one row per community for the partition day's month, month to date",
-    "Governance per community, month to date: the partition for day D holds figures from the 1st of D's "
-    "month to D (the month's last day is final). Participant and ballot counts are small-cell suppressed.",
+    "Governance per community, month to date, FOR ANALYSTS IN THE WAREHOUSE ONLY: the partition for day D "
+    "holds figures from the 1st of D's month to D (the month's last day is final). Participant and ballot "
+    "counts are small-cell suppressed, but consecutive partitions differ by a few people, so this table must "
+    "never be published: the export reads governance_month_final.",
     (
         _COMMUNITY,
         C("month", "DATE", "First day of the month", False),
         C("votes_held", "BIGINT", "Votes open on at least one day from the 1st to D", False),
         C("votes_closed", "BIGINT", "Votes whose end day falls between the 1st and D", False),
+        C("votes_quorum_met", "BIGINT", "Closed votes that reached the two-thirds participation quorum", False),
         C("votes_passed", "BIGINT", "Closed votes that passed", False),
         C("turnout_headcount_pct", "DOUBLE", "Participating / eligible owners over closed votes, % (null: none "
           "closed, or suppressed)"),
@@ -270,13 +279,14 @@ GOVERNANCE_MONTHLY = Dataset(
     ),
     domain="governance",
     suite=(
-        *(Expect.not_null(c) for c in ("community_id", "month", "votes_held", "votes_closed", "votes_passed",
-                                       "activities", "announcements", "suppressed")),
+        *(Expect.not_null(c) for c in ("community_id", "month", "votes_held", "votes_closed", "votes_quorum_met",
+                                       "votes_passed", "activities", "announcements", "suppressed")),
         Expect.unique("community_id", "month", name="one_row_per_community_month"),
         Expect.between("turnout_headcount_pct", 0, 100),
         Expect.between("turnout_area_pct", 0, 100),
-        Expect.sql("passed_within_closed", "SELECT * FROM {batch} WHERE votes_passed > votes_closed",
-                   description="only closed votes can have passed"),
+        Expect.sql("passed_within_closed", "SELECT * FROM {batch} WHERE votes_passed > votes_quorum_met "
+                   "OR votes_quorum_met > votes_closed",
+                   description="passed <= quorum met <= closed: only closed votes with a quorum can pass"),
         Expect.sql("no_small_people_counts",
                    "SELECT * FROM {batch} WHERE NOT suppressed AND ((participants BETWEEN 1 AND 4) "
                    "OR (ballots_counted BETWEEN 1 AND 4))",
@@ -286,12 +296,28 @@ GOVERNANCE_MONTHLY = Dataset(
     ),
 )
 
+# Published: one complete month, once. The partition for D holds the previous month's final figures (a copy
+# of governance_monthly's partition for D-1, already suppressed) when D is the 1st; on every other day it is
+# written EMPTY. A (community, month) row is thus published exactly once and no two publications can be
+# subtracted to reveal a small count (month-to-date republication would: 37 today - 35 yesterday = 2 people).
+GOVERNANCE_MONTH_FINAL = Dataset(
+    "gold", "governance_month_final",
+    "one row per community for the month before the partition day; rows only on the 1st of a month",
+    "Governance per community and COMPLETE month, for publication: on the 1st of a month the partition holds "
+    "the previous month's final figures (governance_monthly of the month's last day, small cells "
+    "suppressed); on every other day it is empty, so figures are published once per month and cannot be "
+    "differenced. Withheld (empty) when the previous month's last day was never built.",
+    GOVERNANCE_MONTHLY.columns,
+    domain="governance",
+    suite=GOVERNANCE_MONTHLY.suite,
+)
+
 DATASETS: tuple[Dataset, ...] = (
     VOTES_BRONZE, VOTES_QUARANTINE, VOTES_SILVER,
     BALLOTS_BRONZE, BALLOTS_QUARANTINE, BALLOTS_SILVER,
     ANNOUNCEMENTS_BRONZE, ANNOUNCEMENTS_QUARANTINE, ANNOUNCEMENTS_SILVER,
     ACTIVITIES_BRONZE, ACTIVITIES_QUARANTINE, ACTIVITIES_SILVER,
     PARTICIPATION_BRONZE, PARTICIPATION_QUARANTINE, PARTICIPATION_SILVER,
-    INGEST_GOVERNANCE, VOTE_OUTCOMES, GOVERNANCE_MONTHLY,
+    INGEST_GOVERNANCE, VOTE_OUTCOMES, GOVERNANCE_MONTHLY, GOVERNANCE_MONTH_FINAL,
     *(accounting_dataset(f"governance_{s}") for s in SOURCES),
 )
