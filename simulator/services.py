@@ -5,7 +5,11 @@ Layout: ``landing/property_services/<day>/<community_id>/{work_orders,work_order
 Day D's export is derived from orders created on D-7..D (each creation day seeded on its own), so an order
 opened last week and closed today appears today exactly as it would in the vendor system: the order row is a
 snapshot at the end of D (every order with any status change on D), the events file holds the changes on D.
-Ground truth: ``landing/_truth/services/<day>/{community_day.parquet,summary.json}``.
+Ground truth: ``landing/_truth/services/<day>/{community_day.parquet,summary.json}``; duplicates come from the
+generated ``duplicate_of`` labels, not from the pipeline's rule.
+Names appear in the reporter field, after a label (联系人/业主/住户/已联系, sometimes with a space inside the
+name) and in some locations; canary names only in those positions, because a bare name without a label
+cannot be detected by any pipeline (a documented limit, not a fault to simulate).
 """
 
 from __future__ import annotations
@@ -102,6 +106,18 @@ def _orders_created_on(d: date, communities: pl.DataFrame, devices: pl.DataFrame
     place = _pick(rng, _PLACES, n)
     location = np.where(public, [f"{b}号楼{p}" for b, p in zip(bld, place, strict=True)],
                         [f"{b}号楼{u}单元{f}{r:02d}室" for b, u, f, r in zip(bld, unit, floor, room, strict=True)])
+    # independent orders never meet the dedup rule by accident (same community, category and location on
+    # one day): the truth's duplicates are exactly the generated copies (duplicate_of labels)
+    location = location.astype(object)
+    for _ in range(20):
+        again = ~pl.DataFrame({"c": ci, "k": cat.astype(str), "l": location.astype(str)}).select(
+            pl.struct(pl.all()).is_first_distinct()).to_series().to_numpy()
+        if not again.any():
+            break
+        m_ = int(again.sum())
+        location[again] = [f"{b}号楼{u}单元{f}{r:02d}室" for b, u, f, r in zip(
+            rng.integers(1, 31, m_), rng.integers(1, 7, m_), rng.integers(1, 19, m_), rng.integers(1, 5, m_),
+            strict=True)]
     problem = np.array([_PROBLEMS[c][i % len(_PROBLEMS[c])] if c != "alarm" else "" for c, i in
                         zip(cat, rng.integers(0, 60, n), strict=True)], dtype=object)
     with_id = rng.random(n) < 0.08
@@ -125,11 +141,21 @@ def _orders_created_on(d: date, communities: pl.DataFrame, devices: pl.DataFrame
     alarm_id = np.array([
         hashlib.md5(f"{dv}|{t}|{(m - 480) * 60_000}".encode()).hexdigest() if dv else ""
         for dv, t, m in zip(alarm_dev, alarm_type, alarm_min, strict=True)], dtype=object)
+    # names also appear where the row's reporter field does not help: another resident after a label, the
+    # reporter written with a space after a label (and padded in the reporter field)
+    other = _names(rng, n)
+    form = rng.choice(4, n, p=(0.8, 0.1, 0.05, 0.05))  # 1: another resident, 2: spaced name, 3: name in location
+    spaced = np.array([f"{nm[0]} {nm[1:]}" for nm in name], dtype=object)
     desc = np.array([
         f"设备告警自动派单：{_ALARM_ZH[t]}，设备{dv}" if a else
-        (f"{loc}{p}，联系人{nm}，电话{ph}" + (f"，身份证{i}" if w else ""))
-        for a, t, dv, loc, p, nm, ph, w, i in zip(is_alarm, alarm_type, alarm_dev, location, problem, name, phone,
-                                                  with_id, ids, strict=True)], dtype=object)
+        (f"{loc}{p}，联系人{spaced_nm if fm == 2 else nm}，电话{ph}" + (f"，身份证{i}" if w else "")
+         + (f"，住户{o}也反映此问题" if fm == 1 else ""))
+        for a, t, dv, loc, p, nm, spaced_nm, ph, w, i, fm, o in zip(
+            is_alarm, alarm_type, alarm_dev, location, problem, name, spaced, phone, with_id, ids, form, other,
+            strict=True)], dtype=object)
+    location = np.where((form == 3) & ~is_alarm & ~public, [f"{loc}（业主{o}家）" for loc, o in
+                                                            zip(location, other, strict=True)], location)
+    name = np.where(form == 2, np.char.add(np.char.add(" ", name.astype(str)), " "), name)
     name = np.where(is_alarm, "", name)
     phone = np.where(is_alarm, "", phone)
 
@@ -382,13 +408,13 @@ def category_truth(orders: pl.DataFrame, communities: list[str], day_start: int)
 
 
 def _dedup(orders: pl.DataFrame) -> pl.DataFrame:
-    """The documented rule: orders of one community, category and location filed on one day form a cluster
-    while each follows the previous within DUP_WINDOW_MIN; every order but the cluster's first is its duplicate."""
-    o = orders.sort("community_id", "category", "location", "created", "order_id")
-    key = ["community_id", "category", "location"]
-    gap = pl.col("created") - pl.col("created").shift(1).over(key)
-    o = o.with_columns(cluster=(gap.is_null() | (gap > DUP_WINDOW_MIN)).cum_sum())
-    first = pl.col("order_id").first().over("cluster")
+    """Ground truth from the generated labels (NOT the pipeline's 2-hour rule): every generated copy
+    (duplicate_of set) belongs to its original's issue; among the issue's accepted orders filed on the day the
+    earliest is the one counted and the others are its duplicates (a copy whose original was rejected stands
+    in for it). Independent orders never share community, category and location on a day (see
+    _orders_created_on), so they are never duplicates."""
+    o = orders.with_columns(issue=pl.coalesce("duplicate_of", "order_id")).sort("created", "order_id")
+    first = pl.col("order_id").first().over("issue")
     return o.select("order_id", dup_of=pl.when(pl.col("order_id") != first).then(first))
 
 

@@ -3,17 +3,19 @@
 """
 
 import time
+import warnings
 
 import dagster as dg
+import duckdb
 
 from assets.accounting import accounting_check_spec, record_accounting
+from assets.glue import key, md_table
 from assets.services.parse import HERE, ingest_day
 from assets.sqlfile import render
-from assets.suppressed import write_suppressed
+from assets.suppressed import Suppressed, write_suppressed
 from pipelines.partitions import daily
 from pipelines.resources import NeuronResource
-from quality.pii_scan import load_canaries
-from quality.suppression import SuppressionError
+from quality.suppression import UnprotectedCellWarning
 from warehouse.domains.services import (
     ACCOUNTING,
     ALARM_COLUMNS,
@@ -27,21 +29,17 @@ from warehouse.domains.services import (
     WORK_ORDERS_DAILY,
 )
 from warehouse.io import create_view, write_dataset
-from warehouse.schemas import DEVICE_ALARMS, DEVICE_HEALTH_DAILY, DEVICE_REGISTRY, ENVIRONMENT_HOURLY, Dataset
+from warehouse.lake import Lake
+from warehouse.schemas import DEVICE_ALARMS, DEVICE_HEALTH_DAILY, DEVICE_REGISTRY, ENVIRONMENT_HOURLY
 
 LANDING = dg.AssetKey(["landing", "property_services"])
 # how silver picks one row per record when the same record lands in more than one file
 _SILVER_KEYS = {"work_order_events": "order_id, seq", "fee_bills": "bill_id", "payments": "payment_id"}
 
 
-def key(ds: Dataset) -> dg.AssetKey:
-    return dg.AssetKey([ds.layer, ds.name])
-
-
-def _md_table(rows: list[tuple], header: tuple[str, ...]) -> dg.MetadataValue:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
-    return dg.MetadataValue.md("\n".join(lines))
+COMMUNITY_DAILY_INPUTS = {"orders": SILVER["work_orders"], "bills": SILVER["fee_bills"], "payments": SILVER["payments"],
+                          "registry": DEVICE_REGISTRY, "health": DEVICE_HEALTH_DAILY, "alarms": DEVICE_ALARMS,
+                          "env": ENVIRONMENT_HOURLY}
 
 
 def _meta(rows: int, started: float, **extra: object) -> dict[str, object]:
@@ -63,18 +61,21 @@ def bronze_property_services(context: dg.AssetExecutionContext, neuron: NeuronRe
     day = context.partition_key
     s = neuron.settings
     tokenizer = neuron.tokenizer()
+    # the canaries are deliberately NOT given to the redactor: generic rules must catch them (or quarantine
+    # the record), so the zero-hit scan of the lake is a real test
     stats = ingest_day(neuron.duckdb(), neuron.lake, s.landing_dir, day, s.timezone,
-                       lambda v: tokenizer.tokenize_series(v, "phone"), load_canaries(s.landing_dir))
+                       lambda v: tokenizer.tokenize_series(v, "phone"))
     if not any(st.files for st in stats.values()):
         context.log.warning(f"no property-services landing files for {day}")
     for source, st in stats.items():
         yield dg.MaterializeResult(asset_key=key(BRONZE[source]), metadata=_meta(
             st.bronze_rows, t0, files=st.files, rows_read=st.lines, landed=st.landed,
             duplicates_in_file=st.duplicates_in_file,
-            encodings=_md_table(sorted(st.encodings.items()), ("encoding", "files"))))
+            encodings=md_table(sorted(st.encodings.items()), ("encoding", "files"))))
         reasons = sorted(st.reasons.items())
         yield dg.MaterializeResult(asset_key=key(QUARANTINE[source]), metadata=_meta(
-            st.quarantined, t0, undecodable_files=st.undecodable, by_reason=_md_table(reasons, ("reason", "records")),
+            st.quarantined, t0, undecodable_files=st.undecodable, files_quarantined=st.files_quarantined,
+            by_reason=md_table(reasons, ("reason", "records")),
             **{f"reason/{r}": n for r, n in reasons}))
     yield dg.MaterializeResult(asset_key=key(INGEST), metadata={"dagster/row_count": len(stats)})
 
@@ -100,12 +101,10 @@ def _silver_asset(source: str) -> dg.AssetsDefinition:
         if source == "work_orders":
             sql = render(HERE / "silver_work_orders.sql", tz=neuron.settings.timezone, day=day)
         else:
-            sql = (f"SELECT * EXCLUDE (source_file, source_line) FROM bronze QUALIFY row_number() OVER "
-                   f"(PARTITION BY {_SILVER_KEYS[source]} ORDER BY source_file DESC, source_line DESC) = 1")
             if source == "work_order_events":  # every accepted event's order is in the day's bronze orders
                 create_view(con, "orders", lake, BRONZE["work_orders"], day)
-                sql = (f"SELECT x.*, o.community_id FROM ({sql}) x LEFT JOIN "
-                       "(SELECT DISTINCT order_id, community_id FROM orders) o USING (order_id)")
+            sql = render(HERE / f"silver_{'work_order_events' if source == 'work_order_events' else 'records'}.sql",
+                         keys=_SILVER_KEYS[source])
         n = write_dataset(con, lake, ds, day, sql, order_by=ds.columns[0].name)
         rows = con.execute(f"SELECT files, lines, landed, duplicates_in_file FROM ingest WHERE source = '{source}'"
                            ).fetchall()
@@ -125,6 +124,36 @@ def _silver_asset(source: str) -> dg.AssetsDefinition:
     return _asset
 
 
+def build_work_orders_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str) -> Suppressed:
+    """Write gold/work_orders_daily from the views ``orders`` (silver) and ``registry``.
+
+    community_daily publishes each community's totals, so they are declared margins of this grid. A cell
+    that its own margin discloses (the community's only non-zero category, so the total equals it and is
+    < k) cannot be protected here: it stays suppressed with a warning, and community_daily withholds that
+    total (it suppresses every work-order total < k), so the margin is never actually published.
+    """
+    stats = render(HERE / "work_order_stats.sql", keys="community_id, category", tz=tz, day=day)
+    sql = render(HERE / "work_orders_daily.sql", stats=stats, categories=list(CATEGORIES))
+    return write_suppressed(con, lake, WORK_ORDERS_DAILY, day, sql, dims=["community_id", "category"],
+                            value_cols=["opened", "closed"], margins=[["community_id"]], on_unprotectable="warn",
+                            derived_cols=["on_time_rate", "median_hours_to_close", "p90_hours_to_close",
+                                          "satisfaction_avg"], order_by="community_id, category")
+
+
+def build_community_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str) -> Suppressed:
+    """Write gold/community_daily from the views of community_daily.sql. The work-order totals are people
+    counts: any total in 1..k-1 is suppressed (with the row), which is what lets work_orders_daily declare
+    them as margins."""
+    stats = render(HERE / "work_order_stats.sql", keys="community_id", tz=tz, day=day)
+    counts = ", ".join(f"count(*) FILTER (WHERE alarm_type = '{t}') AS alarms_{t}" for t in ALARM_COLUMNS)
+    select = ", ".join(f"coalesce(a.alarms_{t}, 0) AS alarms_{t}" for t in ALARM_COLUMNS)
+    sql = render(HERE / "community_daily.sql", stats=stats, alarm_counts=counts, alarm_select=select)
+    return write_suppressed(con, lake, COMMUNITY_DAILY, day, sql, dims=["community_id"],
+                            value_cols=["work_orders_opened", "work_orders_closed", "elderly_care_events"],
+                            derived_cols=["on_time_rate", "median_hours_to_close", "p90_hours_to_close",
+                                          "satisfaction_avg"], order_by="community_id")
+
+
 @dg.asset(
     key=key(WORK_ORDERS_DAILY), partitions_def=daily, group_name="services_gold", kinds={"duckdb", "parquet"},
     deps=[key(SILVER["work_orders"]), key(DEVICE_REGISTRY)], description=WORK_ORDERS_DAILY.description,
@@ -136,22 +165,14 @@ def gold_work_orders_daily(context: dg.AssetExecutionContext, neuron: NeuronReso
     con = neuron.duckdb()
     create_view(con, "orders", lake, SILVER["work_orders"], day)
     create_view(con, "registry", lake, DEVICE_REGISTRY, day)
-    tz = neuron.settings.timezone
-    stats = render(HERE / "work_order_stats.sql", keys="community_id, category", tz=tz, day=day)
-    sql = render(HERE / "work_orders_daily.sql", stats=stats, categories=list(CATEGORIES))
-    opts = {"dims": ["community_id", "category"], "value_cols": ["opened", "closed"],
-            "derived_cols": ["on_time_rate", "median_hours_to_close", "p90_hours_to_close", "satisfaction_avg"],
-            "order_by": "community_id, category"}
-    try:
-        # community_daily publishes each community's totals: they are margins of this table
-        res = write_suppressed(con, lake, WORK_ORDERS_DAILY, day, sql, margins=[["community_id"]], **opts)
-        margins = True
-    except SuppressionError:
-        # only when a community's single non-zero category is below k; community_daily then withholds that
-        # total itself, so the margin is not actually published
-        res = write_suppressed(con, lake, WORK_ORDERS_DAILY, day, sql, **opts)
-        margins = False
-    return dg.MaterializeResult(metadata=_meta(res.rows, t0, **res.metadata(), community_margins=margins))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnprotectedCellWarning)
+        res = build_work_orders_daily(con, lake, day, neuron.settings.timezone)
+    unprotectable = sum(1 for w in caught if issubclass(w.category, UnprotectedCellWarning))
+    if unprotectable:
+        context.log.warning("work_orders_daily: cells disclosed by their community total stay suppressed; "
+                            "community_daily withholds those totals (< k)")
+    return dg.MaterializeResult(metadata=_meta(res.rows, t0, **res.metadata(), unprotectable_warnings=unprotectable))
 
 
 @dg.asset(
@@ -165,18 +186,9 @@ def gold_community_daily(context: dg.AssetExecutionContext, neuron: NeuronResour
     day = context.partition_key
     lake = neuron.lake
     con = neuron.duckdb()
-    for name, ds in (("orders", SILVER["work_orders"]), ("bills", SILVER["fee_bills"]),
-                     ("payments", SILVER["payments"]), ("registry", DEVICE_REGISTRY), ("health", DEVICE_HEALTH_DAILY),
-                     ("alarms", DEVICE_ALARMS), ("env", ENVIRONMENT_HOURLY)):
+    for name, ds in COMMUNITY_DAILY_INPUTS.items():
         create_view(con, name, lake, ds, day)
-    stats = render(HERE / "work_order_stats.sql", keys="community_id", tz=neuron.settings.timezone, day=day)
-    counts = ", ".join(f"count(*) FILTER (WHERE alarm_type = '{t}') AS alarms_{t}" for t in ALARM_COLUMNS)
-    select = ", ".join(f"coalesce(a.alarms_{t}, 0) AS alarms_{t}" for t in ALARM_COLUMNS)
-    sql = render(HERE / "community_daily.sql", stats=stats, alarm_counts=counts, alarm_select=select)
-    res = write_suppressed(con, lake, COMMUNITY_DAILY, day, sql, dims=["community_id"],
-                           value_cols=["work_orders_opened", "work_orders_closed", "elderly_care_events"],
-                           derived_cols=["on_time_rate", "median_hours_to_close", "p90_hours_to_close",
-                                         "satisfaction_avg"], order_by="community_id")
+    res = build_community_daily(con, lake, day, neuron.settings.timezone)
     return dg.MaterializeResult(metadata=_meta(res.rows, t0, **res.metadata()))
 
 

@@ -9,7 +9,8 @@ WITH t AS (
 SELECT bid AS bill_id, coalesce(svc_null(community_id), svc_community(source_file)) AS community_id,
     svc_null(room_id) AS room_id, svc_null(fee_item) AS fee_item, period_start, period_end, due_fen, due_date,
     source_file, source_line, in_file_dup,
-    CASE WHEN bid IS NULL THEN 'missing_bill_id'
+    CASE WHEN ragged THEN 'ragged_row'
+        WHEN bid IS NULL THEN 'missing_bill_id'
         WHEN due_fen IS NULL OR due_fen <= 0 THEN 'bad_amount'
         WHEN due_date IS NULL THEN 'bad_date'
         WHEN svc_null(fee_item) IS NULL THEN 'missing_fee_item'

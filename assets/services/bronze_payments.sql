@@ -9,7 +9,8 @@ WITH t AS (
 SELECT pid AS payment_id, svc_null(bill_id) AS bill_id,
     coalesce(svc_null(community_id), svc_community(source_file)) AS community_id, svc_null(room_id) AS room_id,
     amount_fen, channel, paid_ts, payer_token, source_file, source_line, in_file_dup,
-    CASE WHEN pid IS NULL THEN 'missing_payment_id'
+    CASE WHEN ragged THEN 'ragged_row'
+        WHEN pid IS NULL THEN 'missing_payment_id'
         WHEN svc_null(bill_id) IS NULL THEN 'missing_bill_id'
         WHEN amount_fen IS NULL OR amount_fen <= 0 THEN 'bad_amount'
         WHEN channel IS NULL THEN 'unknown_channel'

@@ -7,7 +7,8 @@ WITH t AS (
 )
 SELECT oid AS order_id, seq, status, svc_null(actor_role) AS actor_role, event_ts, note,
     svc_community(source_file) AS community_id, source_file, source_line, in_file_dup,
-    CASE WHEN oid IS NULL THEN 'missing_order_id'
+    CASE WHEN ragged THEN 'ragged_row'
+        WHEN oid IS NULL THEN 'missing_order_id'
         WHEN seq IS NULL THEN 'bad_sequence'
         WHEN status IS NULL THEN 'unknown_status'
         WHEN event_ts IS NULL THEN 'bad_timestamp'

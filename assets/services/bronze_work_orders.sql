@@ -22,7 +22,8 @@ SELECT oid AS order_id, coalesce(svc_null(community_id), svc_community(source_fi
     created_ts + to_hours(CASE category WHEN 'repair' THEN 48 WHEN 'complaint' THEN 24 WHEN 'inquiry' THEN 8
         WHEN 'suggestion' THEN 72 WHEN 'delivery' THEN 4 WHEN 'alarm' THEN 2 END) AS sla_due_ts,
     source_alarm_id, source_file, source_line, in_file_dup,
-    CASE WHEN oid IS NULL THEN 'missing_order_id'
+    CASE WHEN ragged THEN 'ragged_row'
+        WHEN oid IS NULL THEN 'missing_order_id'
         WHEN category IS NULL THEN 'unknown_category'
         WHEN channel IS NULL THEN 'unknown_channel'
         WHEN status IS NULL THEN 'unknown_status'

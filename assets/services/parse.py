@@ -1,10 +1,15 @@
 """Landing -> bronze + quarantine for the property-services exports: decode (encoding.py), tokenise the
-phones, redact free text with the shared PII scanner, type in SQL; every CSV row (or undecodable file) ends in
-bronze, quarantine (one reason) or the in-file duplicate count.
+phones, redact free text (vectorised rules, the shared PII scanner only as a fallback), type in SQL; every
+CSV row (or whole refused file) ends in bronze, quarantine (one reason) or the in-file duplicate count.
+
+Redaction limits (documented, tested): a person name is removed when it is a reporter/payer name of the
+day's export (anywhere in any text) or follows a label (联系人, 业主, 报事人, 住户, 租户, ...); a bare name of
+somebody else without a label cannot be recognised. Phone and ID numbers are found by pattern.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,20 +17,22 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from assets.services.encoding import UNDECODABLE, UndecodableFile, read_file
+from assets.services.encoding import RAGGED, UndecodableFile, UnknownHeader, UnparseableFile, read_file
 from assets.sqlfile import render
-from quality.pii_scan import Canary, redact, scan_text
+from quality.pii_patterns import SQL_FACE_PATTERNS, SQL_IDENTIFIER_FILTER
+from quality.pii_scan import redact, scan_text
 from warehouse.domains.services import BRONZE, INGEST, QUARANTINE, SOURCES
 from warehouse.io import write_dataset
 from warehouse.lake import Lake
 
 HERE = Path(__file__).parent
 LANDING = "property_services"
+UNKNOWN_FILE = "unknown_file"
 
 # vendor header -> our column (HC-style property system exports; documented in docs of the domain)
 HEADERS: dict[str, dict[str, str]] = {
     "work_orders": {"工单编号": "order_id", "小区编码": "community_id", "报事类型": "category_raw",
-                    "报事渠道": "channel_raw", "报事位置": "location", "问题描述": "description_raw",
+                    "报事渠道": "channel_raw", "报事位置": "location_raw", "问题描述": "description_raw",
                     "报事人": "reporter_name", "联系电话": "reporter_phone", "创建时间": "created_raw",
                     "预约时间": "appointment_raw", "派单时间": "dispatched_raw", "完成时间": "completed_raw",
                     "关闭时间": "closed_raw", "状态": "status_raw", "满意度": "satisfaction_raw",
@@ -39,88 +46,157 @@ HEADERS: dict[str, dict[str, str]] = {
                  "实收金额": "amount_raw", "支付渠道": "channel_raw", "缴费时间": "paid_raw", "缴费人": "payer_name",
                  "联系电话": "payer_phone"},
 }
+# a file whose header lacks the record id column is not this source's export (or was mis-decoded)
+REQUIRED = {s: (next(iter(h)),) for s, h in HEADERS.items()}
 # raw identifier columns: used in memory for tokens and redaction, never written
-RAW_PII = {"work_orders": ("reporter_name", "reporter_phone", "description_raw"),
-           "work_order_events": ("note_raw", "reporter_name"), "fee_bills": (),
-           "payments": ("payer_name", "payer_phone")}
+RAW_PII = {"work_orders": ("reporter_name", "reporter_phone", "description_raw", "location_raw"),
+           "work_order_events": ("note_raw",), "fee_bills": (), "payments": ("payer_name", "payer_phone")}
+# landing/property_services/<day>/<community>/<source>_<community>[_partN].csv; anything else is unknown_file
+_NAME_RX = re.compile(r"^(work_orders|work_order_events|fee_bills|payments)_[0-9]{12}(_part[0-9]+)?\.csv$")
+
+# --- free-text redaction rules (Rust regex syntax: no look-around) -----------------------------------------
+LABELS = ("联系人", "业主", "报事人", "住户", "租户", "缴费人", "户主", "姓名", "已联系")
+_CJK = r"[\u3400-\u4dbf\u4e00-\u9fff]"
+_LABEL = "(" + "|".join(LABELS) + ")"
+# a label, optional colon/space, then a 2-4 character name (which may hold single spaces: "李 四")
+LABEL_NAME_RX = _LABEL + r"[：:\s]*(" + _CJK + r"(?:\s?" + _CJK + r"){1,3})"
+# a label explicitly introducing something (colon or space) that is not a redaction: a pinyin name, nothing...
+DANGLING_LABEL_RX = _LABEL + r"(?:\s*[：:]|\s)\s*(?:[^\[\s]|$)"
+_B0, _B1 = r"(^|[^0-9A-Za-z])", r"([^0-9A-Za-z]|$)"
+PHONE_RX = _B0 + r"(1[3-9][0-9]{9})" + _B1
+ID_RX = _B0 + r"([1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx])" + _B1
+# what can still hide an identifier after the rules: the scanner's own prefilter, face artefacts, and text
+# the scanner normalises first (full-width/non-ASCII digits, \u and %-escapes)
+SUSPECT_RX = "|".join([SQL_IDENTIFIER_FILTER, *SQL_FACE_PATTERNS.values(), r"[\d&&[^0-9]]", r"[Ａ-Ｚａ-ｚ]",
+                       r"\\u[0-9a-fA-F]{4}", r"%[0-9A-Fa-f]{2}"])
 
 
 @dataclass
 class SourceStats:
     files: int = 0
     lines: int = 0
-    undecodable: int = 0
     bronze_rows: int = 0
     quarantined: int = 0
     duplicates_in_file: int = 0
     encodings: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    whole_files: dict[str, int] = field(default_factory=dict)  # files quarantined whole, by reason
+
+    @property
+    def undecodable(self) -> int:
+        return self.whole_files.get(UndecodableFile.reason, 0)
+
+    @property
+    def files_quarantined(self) -> int:
+        return sum(self.whole_files.values())
 
     @property
     def landed(self) -> int:
-        return self.lines + self.undecodable
+        """CSV rows read plus one record per file quarantined whole."""
+        return self.lines + self.files_quarantined
+
+
+def classify(rel_name: str) -> tuple[str, bool]:
+    """``(source, known)`` for a landing file name. An unknown name is accounted to the source its name
+    starts with, else to work_orders (the domain's primary source), and quarantined whole as unknown_file."""
+    m = _NAME_RX.match(rel_name)
+    if m:
+        return m.group(1), True
+    for s in sorted(SOURCES, key=len, reverse=True):
+        if rel_name.startswith(s):
+            return s, False
+    return "work_orders", False
+
+
+def day_files(landing: Path, day: str) -> list[Path]:
+    """Every file of the day's folder (recursively), except ``*.part`` files still being written."""
+    root = landing / LANDING / day
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".part")) if root.is_dir() else []
 
 
 def landing_files(landing: Path, day: str, source: str) -> list[Path]:
-    return sorted((landing / LANDING / day).glob(f"*/{source}_*.csv"))
+    """The day's files accounted to ``source`` (well-named or not)."""
+    return [p for p in day_files(landing, day) if classify(p.name)[0] == source]
 
 
-def read_source(landing: Path, day: str, source: str, stats: SourceStats) -> tuple[pl.DataFrame, list[str]]:
-    """All decodable files of a source as one all-string frame (+ source_file, source_line) and the
-    relative paths of the undecodable ones."""
-    frames, bad = [], []
+def read_source(landing: Path, day: str, source: str, stats: SourceStats) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """All readable files of a source as one all-string frame (+ source_file, source_line, ragged) and
+    the files quarantined whole (source_file, reason, detail)."""
+    frames, whole = [], []
     for path in landing_files(landing, day, source):
         rel = str(path.relative_to(landing))
         stats.files += 1
+        if not classify(path.name)[1]:
+            whole.append((rel, UNKNOWN_FILE, "file name is not <source>_<community>.csv; quarantined whole"))
+            continue
         try:
-            df, enc = read_file(path, HEADERS[source])
-        except UndecodableFile:
-            bad.append(rel)
-            stats.undecodable += 1
+            df, enc = read_file(path, HEADERS[source], REQUIRED[source])
+        except (UndecodableFile, UnparseableFile, UnknownHeader) as exc:
+            # the message of these exceptions is generic by construction (never file content)
+            whole.append((rel, exc.reason, f"{exc}; quarantined whole"))
             continue
         stats.encodings[enc] = stats.encodings.get(enc, 0) + 1
         stats.lines += df.height
         frames.append(df.with_columns(source_file=pl.lit(rel)))
-    schema = {**dict.fromkeys(HEADERS[source].values(), pl.String), "source_line": pl.Int64, "source_file": pl.String}
+    for _, reason, _ in whole:
+        stats.whole_files[reason] = stats.whole_files.get(reason, 0) + 1
+    schema = {**dict.fromkeys(HEADERS[source].values(), pl.String), "source_line": pl.Int64, "ragged": pl.Boolean,
+              "source_file": pl.String}
     out = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
-    return out, bad
+    return out, pl.DataFrame(whole, schema={"source_file": pl.String, "reason": pl.String, "detail": pl.String},
+                             orient="row")
 
 
-def redact_texts(texts: pl.Series, names: pl.Series, canaries: list[Canary]) -> tuple[pl.Series, pl.Series]:
-    """Free text with the row's known person name and every scanner finding replaced; plus a flag for
-    texts in which the scanner still finds something (those records are quarantined, never written raw).
+def clean_names(names: pl.Series) -> list[str]:
+    """Distinct person names to remove from free text: trimmed, with and without inner spaces, >= 2 chars,
+    longest first (so 王芳芳 wins over 王芳)."""
+    s = names.drop_nulls().str.strip_chars()
+    both = pl.concat([s, s.str.replace_all(r"\s+", "")]).unique()
+    return sorted((n for n in both.to_list() if len(n) >= 2), key=lambda n: (-len(n), n))
 
-    Runs once per distinct (text, name) pair: remarks repeat a lot, so this is far fewer calls than rows.
+
+def redact_texts(texts: pl.Series, names: list[str]) -> tuple[pl.Series, pl.Series]:
+    """Free text with known names, labelled names, phones and ID numbers replaced (Polars, vectorised);
+    plus a flag for texts that must be quarantined: the shared scanner still finds an identifier after its
+    own redaction, or a label introduces something that could not be redacted.
+
+    The scanner runs only on the distinct texts a cheap regex still marks as suspect.
     """
-    pairs = pl.DataFrame({"t": texts, "n": names})
-    uniq = pairs.unique()
-    red, left = [], []
-    for t, n in uniq.iter_rows():
-        if t is None:
-            red.append(None)
-            left.append(False)
-            continue
-        r = t.replace(n, "[REDACTED:name]") if n and len(n) >= 2 else t
-        r = redact(r, canaries)
-        red.append(r)
-        left.append(bool(scan_text(r, canaries)))
-    m = uniq.with_columns(r=pl.Series(red, dtype=pl.String), left=pl.Series(left, dtype=pl.Boolean))
-    joined = pairs.join(m, on=["t", "n"], how="left", nulls_equal=True, maintain_order="left")
-    return joined["r"], joined["left"].fill_null(False)
+    t = texts.alias("t").to_frame()
+    r = pl.col("t")
+    if names:
+        r = r.str.replace_many(names, ["[REDACTED:name]"] * len(names), leftmost=True)
+    r = (r.str.replace_all(LABEL_NAME_RX, "${1}[REDACTED:name]")
+         .str.replace_all(PHONE_RX, "${1}[REDACTED:phone]${3}")
+         .str.replace_all(ID_RX, "${1}[REDACTED:resident_id]${3}"))
+    t = t.with_columns(r=r).with_columns(suspect=pl.col("r").str.contains(SUSPECT_RX),
+                                         dangling=pl.col("r").str.contains(DANGLING_LABEL_RX))
+    flagged = t.filter("suspect").select("r").unique()
+    if flagged.height:
+        fixed = [redact(v) for v in flagged["r"].to_list()]
+        left = [bool(scan_text(v)) for v in fixed]
+        m = flagged.with_columns(r2=pl.Series(fixed, dtype=pl.String), left=pl.Series(left, dtype=pl.Boolean))
+        t = t.join(m, on="r", how="left", maintain_order="left")
+    else:
+        t = t.with_columns(r2=pl.lit(None, pl.String), left=pl.lit(None, pl.Boolean))
+    t = t.with_columns(out=pl.coalesce("r2", "r"), left=pl.col("left").fill_null(False) | pl.col("dangling"))
+    left = t["left"] & texts.is_not_null()
+    return t["out"], left
 
 
-def prepare(source: str, raw: pl.DataFrame, tokenize: Callable[[pl.Series], pl.Series], canaries: list[Canary],
-            reporters: pl.DataFrame | None = None) -> pl.DataFrame:
+def prepare(source: str, raw: pl.DataFrame, tokenize: Callable[[pl.Series], pl.Series], names: list[str],
+            known_orders: pl.DataFrame | None = None) -> pl.DataFrame:
     """Tokens and redacted text in, raw identifiers out (the frame DuckDB types)."""
     if source == "work_orders":
-        desc, left = redact_texts(raw["description_raw"], raw["reporter_name"], canaries)
-        raw = raw.with_columns(description=desc, pii_left=left,
+        desc, left_d = redact_texts(raw["description_raw"], names)
+        loc, left_l = redact_texts(raw["location_raw"], names)
+        raw = raw.with_columns(description=desc, location=loc, pii_left=left_d | left_l,
                                reporter_token=tokenize(raw["reporter_phone"].str.strip_chars().replace("", None)))
     elif source == "work_order_events":
-        assert reporters is not None
-        raw = raw.join(reporters, on="order_id", how="left", maintain_order="left")
-        note, left = redact_texts(raw["note_raw"], raw["reporter_name"].fill_null(""), canaries)
-        raw = raw.with_columns(note=note, pii_left=left, order_known=pl.col("known").fill_null(False)).drop("known")
+        assert known_orders is not None
+        note, left = redact_texts(raw["note_raw"], names)
+        raw = raw.with_columns(note=note, pii_left=left, order_known=raw["order_id"].is_in(
+            known_orders["order_id"].implode()))
     elif source == "payments":
         raw = raw.with_columns(payer_token=tokenize(raw["payer_phone"].str.strip_chars().replace("", None)))
     raw = raw.drop([c for c in RAW_PII[source] if c in raw.columns])
@@ -129,45 +205,50 @@ def prepare(source: str, raw: pl.DataFrame, tokenize: Callable[[pl.Series], pl.S
 
 
 def ingest_day(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: str, tz: str,
-               tokenize: Callable[[pl.Series], pl.Series], canaries: list[Canary]) -> dict[str, SourceStats]:
+               tokenize: Callable[[pl.Series], pl.Series]) -> dict[str, SourceStats]:
     """Parse every source of the day and write bronze, quarantine and the ingest audit row per source."""
     stats = {s: SourceStats() for s in SOURCES}
     con.execute(render(HERE / "macros.sql", tz=tz))
-    reporters = pl.DataFrame(schema={"order_id": pl.String, "reporter_name": pl.String, "known": pl.Boolean})
+    raws = {s: read_source(landing, day, s, stats[s]) for s in SOURCES}
+    # every person name of the day's exports is removed from every free text (not only the row's own)
+    names = clean_names(pl.concat([raws["work_orders"][0]["reporter_name"], raws["payments"][0]["payer_name"]]))
+    known = pl.DataFrame(schema={"order_id": pl.String})
     for source in SOURCES:
         st = stats[source]
-        raw, bad = read_source(landing, day, source, st)
-        if source == "work_orders":
-            names = raw.select("order_id", "reporter_name")
-        frame = prepare(source, raw, tokenize, canaries, reporters)
+        raw, whole = raws[source]
+        frame = prepare(source, raw, tokenize, names, known)
         con.register("raw_frame", frame)
         con.execute("CREATE OR REPLACE TEMP TABLE raw AS SELECT * FROM raw_frame")
         con.unregister("raw_frame")
+        con.register("whole_frame", whole)
+        con.execute("CREATE OR REPLACE TEMP TABLE whole_files AS SELECT * FROM whole_frame")
+        con.unregister("whole_frame")
         con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {render(HERE / f'bronze_{source}.sql')}")
-        undecodable = ", ".join(f"('{p}')" for p in bad) or "(NULL)"
-        id_col = QUARANTINE[source].columns[0].name
         cols = ", ".join(BRONZE[source].column_names)
         st.bronze_rows = write_dataset(con, lake, BRONZE[source], day,
                                        f"SELECT {cols} FROM typed WHERE reason IS NULL AND NOT in_file_dup",
                                        order_by="source_file, source_line")
-        st.quarantined = write_dataset(con, lake, QUARANTINE[source], day, f"""
-            SELECT {id_col}, community_id, reason, detail, source_file, source_line FROM typed
-            WHERE reason IS NOT NULL AND NOT in_file_dup
-            UNION ALL
-            SELECT NULL, NULL, '{UNDECODABLE}', 'file is neither UTF-8 nor GB18030; quarantined whole', f, 0
-            FROM (VALUES {undecodable}) v(f) WHERE f IS NOT NULL""", order_by="source_file, source_line")
+        st.quarantined = write_dataset(con, lake, QUARANTINE[source], day,
+                                       render(HERE / "quarantine.sql", id_col=QUARANTINE[source].columns[0].name),
+                                       order_by="source_file, source_line")
         st.duplicates_in_file = con.execute("SELECT count(*) FROM typed WHERE in_file_dup").fetchall()[0][0]
         st.reasons = dict(con.execute(
             "SELECT reason, count(*) FROM typed WHERE reason IS NOT NULL AND NOT in_file_dup GROUP BY 1").fetchall())
-        if bad:
-            st.reasons[UNDECODABLE] = len(bad)
+        for reason, n in st.whole_files.items():
+            st.reasons[reason] = st.reasons.get(reason, 0) + n
         if source == "work_orders":
-            accepted = con.sql("SELECT DISTINCT order_id FROM typed WHERE reason IS NULL").pl()
-            reporters = names.join(accepted, on="order_id", how="semi").unique("order_id").with_columns(
-                known=pl.lit(True))
-    rows = ", ".join(
-        f"('{s}', {st.files}, {st.lines}, {st.landed}, {st.bronze_rows}, {st.quarantined}, {st.duplicates_in_file}, "
-        f"{st.undecodable}, now())" for s, st in stats.items())
-    write_dataset(con, lake, INGEST, day, f"""SELECT * FROM (VALUES {rows}) v(source, files, lines, landed,
-        bronze_rows, quarantined, duplicates_in_file, undecodable_files, computed_at)""")
+            known = con.sql("SELECT DISTINCT order_id FROM typed WHERE reason IS NULL").pl()
+    audit = pl.DataFrame([(s, st.files, st.lines, st.landed, st.bronze_rows, st.quarantined, st.duplicates_in_file,
+                           st.undecodable, st.files_quarantined) for s, st in stats.items()],
+                         schema=["source", "files", "lines", "landed", "bronze_rows", "quarantined",
+                                 "duplicates_in_file", "undecodable_files", "files_quarantined"], orient="row")
+    con.register("audit_frame", audit)
+    try:
+        write_dataset(con, lake, INGEST, day, "SELECT *, now() AS computed_at FROM audit_frame")
+    finally:
+        con.unregister("audit_frame")
     return stats
+
+
+__all__ = ["HEADERS", "LABELS", "RAGGED", "SourceStats", "classify", "clean_names", "day_files", "ingest_day",
+           "landing_files", "prepare", "read_source", "redact_texts"]

@@ -2,10 +2,13 @@
 -- Dedup rule: orders filed on the partition day with the same community, category and (non-null) location
 -- form one issue while each follows the previous within 120 minutes; every order but the issue's first is
 -- flagged duplicate_of = that first order (kept, counted once in gold). Inputs: view `bronze`; `tz`, `day`.
+-- Latest snapshot: the copy with the most re-opens (a re-open carries no timestamp in the export, but a later
+-- snapshot never has fewer), then the latest status-change time in the row, then the last file and line.
 WITH latest AS (
     SELECT * EXCLUDE (source_file, source_line) FROM bronze
     QUALIFY row_number() OVER (PARTITION BY order_id
-        ORDER BY closed_ts DESC NULLS LAST, source_file DESC, source_line DESC) = 1
+        ORDER BY reopened_count DESC, greatest(created_ts, dispatched_ts, completed_ts, closed_ts) DESC NULLS LAST,
+            source_file DESC, source_line DESC) = 1
 ),
 filed_today AS (
     SELECT order_id, community_id, category, location, created_ts,

@@ -159,3 +159,14 @@ def test_export_batches_exist(run):
         manifest = root / "outbox" / "zhilian_putuo" / name / DAY / "manifest.json"
         assert manifest.exists(), name
         assert json.loads(manifest.read_text())
+
+
+def test_community_daily_fleet_equals_telemetry_truth(run):
+    """Independent truth (landing/_truth/telemetry/<day>.json, written by the telemetry simulator): fleet size
+    and silent devices. Alarm counts, PM2.5 and noise have no per-community simulator truth: they are checked
+    against the telemetry gold above (consistency, not independent truth)."""
+    root, _, _ = run
+    t = json.loads((root / "landing" / "_truth" / "telemetry" / f"{DAY}.json").read_text())
+    got = _read(root, "gold", "community_daily")
+    assert got["devices"].sum() == t["devices"]
+    assert (got["devices"] - got["devices_reporting"]).sum() == t["offline_devices"]

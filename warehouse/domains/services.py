@@ -81,7 +81,7 @@ PAYMENTS_BRONZE = Dataset("bronze", "payments", "one row per payment as exported
 
 def _quarantine(source: str, id_col: str) -> Dataset:
     return Dataset(
-        "quarantine", source, "one row per rejected record (a CSV row, or a whole undecodable file)",
+        "quarantine", source, "one row per rejected record (a CSV row, or a whole refused file)",
         f"Every {source} record that was not accepted, with exactly one reason (never a raw identifier).",
         (C(id_col, "VARCHAR", "Record id, if present"), C("community_id", "VARCHAR", "Community code, if present"),
          C("reason", "VARCHAR", "Machine-readable reason", False), C("detail", "VARCHAR", "Human-readable detail"),
@@ -229,12 +229,14 @@ INGEST = Dataset(
     (
         C("source", "VARCHAR", "work_orders, work_order_events, fee_bills, payments", False),
         C("files", "BIGINT", "Landing files read", False),
-        C("lines", "BIGINT", "CSV data rows read (an undecodable file counts as one)", False),
-        C("landed", "BIGINT", "Records landed", False),
+        C("lines", "BIGINT", "CSV data rows read", False),
+        C("landed", "BIGINT", "Records landed: lines + files_quarantined", False),
         C("bronze_rows", "BIGINT", "Rows written to bronze", False),
         C("quarantined", "BIGINT", "Rows written to quarantine", False),
         C("duplicates_in_file", "BIGINT", "Exact duplicate rows dropped within a file", False),
         C("undecodable_files", "BIGINT", "Files neither UTF-8 nor GB18030 (quarantined whole)", False),
+        C("files_quarantined", "BIGINT", "Files quarantined whole (undecodable, unparseable, unknown header "
+          "or unknown name); each is one landed record", False),
         C("computed_at", "TIMESTAMPTZ", "When the parse finished", False),
     ),
     domain=D,
