@@ -203,8 +203,9 @@ def _pushes(s: pl.DataFrame, sites: carparks.Sites, day: date, rng: np.random.Ge
             payment_list=pl.when(paid > 0).then(pl.concat_list(payment)).otherwise(pl.concat_list(payment).list.head(0)),
             is_sync=pl.lit(0)),
         paid=pl.when(pl.col("bad_money")).then(0).otherwise(paid).cast(pl.Int64),
+        bad=pl.col("bad_money"),
         n_pay=pl.when(pl.col("bad_money") | (paid <= 0)).then(0).otherwise(1).cast(pl.Int64))
-    ent = ent.with_columns(paid=pl.lit(0, pl.Int64), n_pay=pl.lit(0, pl.Int64))
+    ent = ent.with_columns(paid=pl.lit(0, pl.Int64), bad=pl.lit(False), n_pay=pl.lit(0, pl.Int64))
     enc = [f.with_columns(line=pl.col("body").struct.json_encode()).drop("body") for f in (ent, lv)]
     p = pl.concat([enc[0], enc[1].select(enc[0].columns)]).sort("community_id", "t")
     n = p.height
@@ -327,16 +328,31 @@ def _vehicle_json(p: pl.DataFrame, rng: np.random.Generator, faults: bool) -> pl
 
 
 def _write_passages(landing: Path, day: date, p: pl.DataFrame, rng: np.random.Generator, faults: bool) -> dict:
-    """Per community and 4-hour window one JSON file; re-sent objects repeat in the same or the next file."""
+    """Per community and 4-hour window one JSON file; re-sent objects repeat in the same or the next file.
+
+    With faults about 1 % of the objects (never re-sent ones) come alone, as a single-object document whose
+    MotorVehicleObject is the bare object instead of a one-element list. A re-sent copy of a rejected object is
+    rejected again (quarantined, not a duplicate): the counts in the summary say so.
+    """
     d = day.isoformat()
     files = lines = 0
-    variants = {"device_id_key": 0, "object_list_wrapper": 0}
+    variants = {"device_id_key": 0, "object_list_wrapper": 0, "single_object": 0}
     resend = p.filter("resend")
     same_file = pl.Series(rng.random(resend.height) < 0.5)
     late = resend.filter(~same_file).with_columns(window=pl.col("window") + 1)
-    rows = pl.concat([p.with_columns(kind=pl.lit("record")),
-                      resend.filter(same_file).with_columns(kind=pl.lit("dup_in_file")),
-                      late.with_columns(kind=pl.lit("dup_cross_file"))]).sort("community_id", "window", "ts")
+    single = (~pl.col("resend")) & (pl.col("seq").cast(pl.Int64) % 97 == 13) & faults
+    for row in p.filter(single).select("community_id", "motor_vehicle_id", "obj").iter_rows():
+        # one file per object is the vendor's quirk itself; the loop is over these few files only
+        doc = '{"MotorVehicleListObject":{"MotorVehicleObject":' + row[2] + "}}"
+        _write(landing / "vehicle_passages" / d / str(row[0]) / f"single-{row[1]}.json", doc)
+        files += 1
+        lines += 1
+        variants["single_object"] += 1
+    bad = pl.col("bad_time") | pl.col("unknown_gate")
+    copies = pl.concat([resend.filter(same_file).with_columns(kind=pl.lit("dup_in_file")),
+                        late.with_columns(kind=pl.lit("dup_cross_file"))])
+    rows = pl.concat([p.filter(~single).with_columns(kind=pl.lit("record")), copies]).sort("community_id", "window",
+                                                                                           "ts")
     # every 4th file's vendor writes DeviceId, every 5th wraps objects in MotorVehicleObjectList
     for k, ((cid, window), grp) in enumerate(rows.group_by("community_id", "window", maintain_order=True)):
         objs = grp["obj"].to_list()
@@ -352,8 +368,11 @@ def _write_passages(landing: Path, day: date, p: pl.DataFrame, rng: np.random.Ge
         _write(landing / "vehicle_passages" / d / str(cid) / f"passages-{int(window) * 4:02d}.json", doc)
         files += 1
         lines += len(objs)
-    return {"files": files, "objects": lines, "dup_in_file": int(same_file.sum()),
-            "dup_cross_file": int(late.height), **variants}
+    return {"files": files, "objects": lines,
+            "dup_in_file": int(copies.filter(~bad, pl.col("kind") == "dup_in_file").height),
+            "dup_cross_file": int(copies.filter(~bad, pl.col("kind") == "dup_cross_file").height),
+            "bad_time_copies": int(copies["bad_time"].sum()),
+            "unknown_gate_copies": int(copies.filter(~pl.col("bad_time"))["unknown_gate"].sum()), **variants}
 
 
 def _truth_groups(frame: pl.DataFrame, residents: pl.DataFrame) -> pl.DataFrame:
@@ -415,6 +434,8 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
     occ.write_parquet(truth_dir / "occupancy_15min.parquet")
     rec_pushes = pushes.filter(pl.col("kind") == "record")
     bad_money = int(sessions.filter("bad_money").height)
+    # a re-sent copy of a rejected push is rejected again: quarantined, not a duplicate
+    bad_copies = int(pushes.filter(pl.col("bad"), pl.col("kind") != "record").height)
     summary = {
         "day": d, "communities": communities.height, "tollgates": sites.tollgates.height,
         "car_parks": sites.car_parks.height, "registered_vehicles": sites.residents.height,
@@ -422,17 +443,18 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
             "files": pstats["files"], "landed": pstats["objects"], "distinct": passages.height,
             "accepted": ok.height, "duplicates_in_file": pstats["dup_in_file"],
             "duplicates_cross_file": pstats["dup_cross_file"],
-            "quarantined": {"bad_pass_time": int(passages["bad_time"].sum()),
-                            "unknown_tollgate": int(passages["unknown_gate"].sum())},
+            "quarantined": {"bad_pass_time": int(passages["bad_time"].sum()) + pstats["bad_time_copies"],
+                            "unknown_tollgate": int(passages["unknown_gate"].sum()) + pstats["unknown_gate_copies"]},
             "visitor_share": round(float((_truth_groups(ok, sites.residents)["residency"] == "visitor").mean() or 0), 4),
-            "variants": {k: v for k, v in pstats.items() if k in ("device_id_key", "object_list_wrapper")},
+            "variants": {k: v for k, v in pstats.items()
+                         if k in ("device_id_key", "object_list_wrapper", "single_object")},
         },
         "parking": {
             "files": int(pushes.select("community_id", "file").unique().height), "landed": pushes.height,
             "records": rec_pushes.height,
-            "duplicates_in_file": int((pushes["kind"] == "dup_in_file").sum()),
-            "duplicates_cross_file": int((pushes["kind"] == "dup_cross_file").sum()),
-            "quarantined": {"bad_money": bad_money},
+            "duplicates_in_file": int(pushes.filter(~pl.col("bad"), pl.col("kind") == "dup_in_file").height),
+            "duplicates_cross_file": int(pushes.filter(~pl.col("bad"), pl.col("kind") == "dup_cross_file").height),
+            "quarantined": {"bad_money": bad_money + bad_copies},
             "accepted": rec_pushes.height - bad_money,
             "sessions_by_status": dict(sorted(rec.group_by("rec_status").len().iter_rows())),
             "payments": int(rec_pushes["n_pay"].sum()), "payments_fen": int(rec_pushes["paid"].sum()),

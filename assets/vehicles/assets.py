@@ -11,10 +11,12 @@ import duckdb
 import polars as pl
 
 from assets.accounting import accounting_check_spec, record_accounting
+from assets.glue import key, md_table
 from assets.privacy.plates import mark_residents
 from assets.sqlfile import render
-from assets.suppressed import write_suppressed
+from assets.suppressed import Suppressed, k_for, write_suppressed
 from assets.telemetry.parse import day_bounds
+from assets.vehicles.occupancy import protect_occupancy
 from assets.vehicles.parse import (
     HERE,
     PLATE_COLUMNS,
@@ -57,18 +59,8 @@ LANDING_PARKING = dg.AssetKey(["landing", "parking"])
 KINDS = {"duckdb", "parquet"}
 
 
-def key(ds: Dataset) -> dg.AssetKey:
-    return dg.AssetKey([ds.layer, ds.name])
-
-
 def _spec(ds: Dataset, group: str, deps: list) -> dg.AssetSpec:
     return dg.AssetSpec(key(ds), deps=deps, group_name=group, kinds=KINDS, description=ds.description)
-
-
-def _md_table(rows: list[tuple], header: tuple[str, ...]) -> dg.MetadataValue:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
-    return dg.MetadataValue.md("\n".join(lines))
 
 
 def _meta(rows: int, started: float, **extra: object) -> dict[str, object]:
@@ -138,25 +130,10 @@ def bronze_vehicle_passages(context: dg.AssetExecutionContext, neuron: NeuronRes
         for batch in community_batches(files):
             part = parse_passages(con, s.landing_dir, batch, start, end, s.timezone, tokenizer)
             part.reasons = dict(_reasons(con, "passages"))
-            part.bronze_rows = append_part(con, wb, PASSAGES_BRONZE, f"""
-                SELECT a.community_id, a.motor_vehicle_id, a.tollgate_id, a.device_id, a.lane_no, a.info_kind,
-                    a.has_plate, {plates}, a.plate_reliability, a.vehicle_class, a.vehicle_color, a.direction,
-                    a.pass_ts, a.images_dropped, a.source_file, a.source_line
-                FROM passages a LEFT JOIN plates p ON a.plate_raw IS NOT DISTINCT FROM p.plate_raw
-                    AND a.plate_color_raw IS NOT DISTINCT FROM p.plate_color_raw
-                WHERE a.reason IS NULL AND NOT a.dup_in_file AND NOT a.dup_cross_file
-                ORDER BY a.community_id, a.pass_ts, a.motor_vehicle_id""")
+            part.bronze_rows = append_part(con, wb, PASSAGES_BRONZE,
+                                           render(HERE / "bronze_passages_rows.sql", plates=plates))
             # no plate and no image reaches quarantine: ids and the reason only
-            part.quarantined = append_part(con, wq, PASSAGES_QUARANTINE, """
-                SELECT community_id,
-                    CASE WHEN regexp_full_match(motor_vehicle_id, '[0-9]{48}') THEN motor_vehicle_id END
-                        AS motor_vehicle_id,
-                    CASE WHEN regexp_full_match(tollgate_id, '[0-9]{20}') THEN tollgate_id END AS tollgate_id, reason,
-                    CASE reason WHEN 'bad_pass_time' THEN 'PassTime is not YYYYMMDDhhmmss'
-                        WHEN 'unknown_tollgate' THEN 'TollgateID not in the sites registry' END AS detail,
-                    source_file, source_line
-                FROM passages WHERE reason IS NOT NULL AND NOT dup_in_file AND NOT dup_cross_file
-                ORDER BY source_file, source_line""")
+            part.quarantined = append_part(con, wq, PASSAGES_QUARANTINE, render(HERE / "quarantine_passages.sql"))
             stats.add(part)
     write_dataset(con, lake, INGEST_PASSAGES, day, stats.sql())
     reasons = sorted(stats.reasons.items())
@@ -164,7 +141,7 @@ def bronze_vehicle_passages(context: dg.AssetExecutionContext, neuron: NeuronRes
         stats.bronze_rows, t0, files=stats.files, landed=stats.landed, duplicates_in_file=stats.duplicates_in_file,
         duplicates_cross_file=stats.duplicates_cross_file, images_dropped=stats.images_dropped))
     yield dg.MaterializeResult(asset_key=key(PASSAGES_QUARANTINE), metadata=_meta(
-        stats.quarantined, t0, by_reason=_md_table(reasons, ("reason", "records")),
+        stats.quarantined, t0, by_reason=md_table(reasons, ("reason", "records")),
         **{f"reason/{r}": n for r, n in reasons}))
     yield dg.MaterializeResult(asset_key=key(INGEST_PASSAGES), metadata={"dagster/row_count": 1})
 
@@ -208,15 +185,16 @@ def silver_vehicle_passages(context: dg.AssetExecutionContext, neuron: NeuronRes
                      tollgates=TOLLGATES, registered=REGISTERED_VEHICLES)
     frame = con.sql(render(HERE / "silver_passages.sql", tz=neuron.settings.timezone)).pl()
     frame = _residency(frame, con.sql("SELECT community_id, plate_token FROM registered").pl())
-    n = _write_frame(con, lake, PASSAGES_SILVER, day, frame, "community_id, pass_ts, motor_vehicle_id")
+    behind = int(frame["versions"].sum()) if frame.height else 0
+    n = _write_frame(con, lake, PASSAGES_SILVER, day, frame.drop("versions"), "community_id, pass_ts, motor_vehicle_id")
     files, lines, landed, dup_in, dup_cross = _ingest_row(con)
-    # bronze is one row per MotorVehicleID already; anything dropped here (e.g. a tollgate that vanished
-    # between parse and join) would unbalance the accounting and fail the check
-    dup_silver = n_views["bronze"] - n
+    # duplicates collapsed here are measured (bronze rows behind each silver row, minus one); a bronze row that
+    # joins no gate (its tollgate left the registry since bronze ran) is behind nothing and unbalances the check
     check = record_accounting(con, lake, ACCOUNTING_PASSAGES, day, files=files, lines=lines, landed=landed,
                               accepted=n, quarantined=n_views["quarantine"], duplicates_in_file=dup_in,
-                              duplicates_cross_file=dup_cross + dup_silver, asset_key=key(PASSAGES_SILVER),
-                              check_name="row_accounting_vehicle_passages")
+                              duplicates_cross_file=dup_cross + (behind - n), asset_key=key(PASSAGES_SILVER),
+                              check_name="row_accounting_vehicle_passages", bronze_rows=n_views["bronze"],
+                              lost_in_silver=n_views["bronze"] - behind)
     residents = int((frame["residency"] == "resident").sum()) if frame.height else 0
     return dg.MaterializeResult(metadata=_meta(n, t0, residents=residents, visitors=n - residents),
                                 check_results=[check])
@@ -242,7 +220,6 @@ def bronze_parking(context: dg.AssetExecutionContext, neuron: NeuronResource):
     stats = Ingest("parking", files=len(files))
     tokenizer = neuron.tokenizer()
     plates = ", ".join(f"p.{c}" for c in PLATE_COLUMNS)
-    accepted = "a.reason IS NULL AND NOT a.dup_in_file AND NOT a.dup_cross_file"
     n_pay = 0
     with lake.write_partition("bronze", SESSIONS_BRONZE.name, day) as wb, \
             lake.write_partition("quarantine", SESSIONS_QUARANTINE.name, day) as wq, \
@@ -250,37 +227,10 @@ def bronze_parking(context: dg.AssetExecutionContext, neuron: NeuronResource):
         for batch in community_batches(files):
             part = parse_parking(con, s.landing_dir, batch, tokenizer)
             part.reasons = dict(_reasons(con, "pk"))
-            part.bronze_rows = append_part(con, wb, SESSIONS_BRONZE, f"""
-                SELECT a.community_id, a.park_id, a.parking_serial, a.event, {plates}, a.car_type,
-                    to_timestamp(a.enter_ms / 1000.0) AS enter_ts,
-                    CASE WHEN a.event = 'leave' THEN to_timestamp(a.leave_ms / 1000.0) END AS leave_ts,
-                    a.enter_gate, CASE WHEN a.event = 'leave' THEN a.leave_gate END AS leave_gate,
-                    CAST(a.total_raw AS BIGINT) AS total_fen, CAST(a.free_raw AS BIGINT) AS free_fen,
-                    CAST(a.online_raw AS BIGINT) AS online_fen, CAST(a.cash_raw AS BIGINT) AS cash_fen,
-                    a.total_spaces, a.remain_spaces, a.is_sync, coalesce(len(a.pays), 0) AS payments,
-                    a.source_file, a.source_line
-                FROM pk a LEFT JOIN plates p ON a.plate_raw IS NOT DISTINCT FROM p.plate_raw
-                    AND a.plate_color_raw IS NOT DISTINCT FROM p.plate_color_raw
-                WHERE {accepted} ORDER BY a.community_id, a.park_id, a.parking_serial, a.event""")
-            n_pay += append_part(con, wp, PAYMENTS_BRONZE, f"""
-                WITH u AS (
-                    SELECT a.community_id, a.park_id, a.parking_serial, a.source_file, a.source_line,
-                        unnest(a.pays) AS pay, generate_subscripts(a.pays, 1) AS item
-                    FROM pk a WHERE {accepted} AND a.event = 'leave' AND len(a.pays) > 0
-                )
-                SELECT community_id, park_id, parking_serial, item, coalesce(pay->>'pay_type', 'unknown') AS pay_type,
-                    to_timestamp(TRY_CAST(pay->>'pay_time' AS BIGINT) / 1000.0) AS pay_ts,
-                    CAST(pay->>'value' AS BIGINT) AS value_fen,
-                    CAST(coalesce(pay->>'free_value', '0') AS BIGINT) AS free_fen,
-                    CAST(coalesce(pay->>'change_value', '0') AS BIGINT) AS change_fen,
-                    pay->>'parking_order' AS parking_order, source_file, source_line
-                FROM u ORDER BY community_id, park_id, parking_serial, item""")
-            part.quarantined = append_part(con, wq, SESSIONS_QUARANTINE, """
-                SELECT community_id, park_id, parking_serial,
-                    CASE WHEN event IN ('enter', 'leave') THEN event END AS event, reason, detail, source_file,
-                    source_line
-                FROM pk a WHERE reason IS NOT NULL AND NOT dup_in_file AND NOT dup_cross_file
-                ORDER BY source_file, source_line""")
+            part.bronze_rows = append_part(con, wb, SESSIONS_BRONZE,
+                                           render(HERE / "bronze_parking_rows.sql", plates=plates))
+            n_pay += append_part(con, wp, PAYMENTS_BRONZE, render(HERE / "bronze_payments_rows.sql"))
+            part.quarantined = append_part(con, wq, SESSIONS_QUARANTINE, render(HERE / "quarantine_parking.sql"))
             stats.add(part)
     write_dataset(con, lake, INGEST_PARKING, day, stats.sql())
     reasons = sorted(stats.reasons.items())
@@ -288,7 +238,7 @@ def bronze_parking(context: dg.AssetExecutionContext, neuron: NeuronResource):
         stats.bronze_rows, t0, files=stats.files, landed=stats.landed, duplicates_in_file=stats.duplicates_in_file,
         duplicates_cross_file=stats.duplicates_cross_file))
     yield dg.MaterializeResult(asset_key=key(SESSIONS_QUARANTINE), metadata=_meta(
-        stats.quarantined, t0, by_reason=_md_table(reasons, ("reason", "records")),
+        stats.quarantined, t0, by_reason=md_table(reasons, ("reason", "records")),
         **{f"reason/{r}": n for r, n in reasons}))
     yield dg.MaterializeResult(asset_key=key(PAYMENTS_BRONZE), metadata=_meta(n_pay, t0))
     yield dg.MaterializeResult(asset_key=key(INGEST_PARKING), metadata={"dagster/row_count": 1})
@@ -312,28 +262,32 @@ def silver_parking(context: dg.AssetExecutionContext, neuron: NeuronResource):
     start, _ = day_bounds(day, neuron.settings.timezone)
     frame = con.sql(render(HERE / "silver_sessions.sql", day_start=start)).pl()
     frame = _residency(frame, con.sql("SELECT community_id, plate_token FROM registered").pl())
-    behind = int(frame["pushes"].sum()) if frame.height else 0
-    n = _write_frame(con, lake, SESSIONS_SILVER, day, frame.drop("pushes"), "community_id, park_id, parking_serial")
-    n_pay = write_dataset(con, lake, PAYMENTS_SILVER, day, """
-        SELECT community_id, park_id, parking_serial, item,
-            CASE WHEN lower(pay_type) IN ('wechat', 'alipay', 'unionpay', 'online', 'app', 'etc', '2', '3') THEN 'online'
-                 WHEN lower(pay_type) IN ('cash', '1') THEN 'cash' ELSE 'other' END AS pay_type,
-            pay_ts, value_fen, free_fen, change_fen
-        FROM payments
-        QUALIFY row_number() OVER (PARTITION BY park_id, parking_serial, item ORDER BY source_file, source_line) = 1
-        """, order_by="community_id, park_id, parking_serial, item")
+    accepted = int(frame["pushes"].sum()) if frame.height else 0
+    behind = int(frame["versions"].sum()) if frame.height else 0
+    n = _write_frame(con, lake, SESSIONS_SILVER, day, frame.drop("pushes", "versions"),
+                     "community_id, park_id, parking_serial")
+    n_pay = write_dataset(con, lake, PAYMENTS_SILVER, day, render(HERE / "silver_payments.sql"),
+                          order_by="community_id, park_id, parking_serial, item")
     files, lines, landed, dup_in, dup_cross = _ingest_row(con)
-    # accepted = pushes standing behind a silver session; a push lost in pairing unbalances the check
+    # accepted = distinct pushes paired into a session; re-sends collapsed here are measured (bronze rows behind
+    # the session minus its pushes); a bronze push behind no session unbalances the check
     check = record_accounting(con, lake, ACCOUNTING_PARKING, day, files=files, lines=lines, landed=landed,
-                              accepted=behind, quarantined=n_views["quarantine"], duplicates_in_file=dup_in,
-                              duplicates_cross_file=dup_cross + (n_views["bronze"] - behind),
+                              accepted=accepted, quarantined=n_views["quarantine"], duplicates_in_file=dup_in,
+                              duplicates_cross_file=dup_cross + (behind - accepted),
                               asset_key=key(SESSIONS_SILVER), check_name="row_accounting_parking",
-                              sessions=n)
+                              sessions=n, bronze_rows=n_views["bronze"], lost_in_silver=n_views["bronze"] - behind)
     by_status = frame.group_by("status").len().sort("status").rows() if frame.height else []
     yield dg.MaterializeResult(asset_key=key(SESSIONS_SILVER), metadata=_meta(
-        n, t0, by_status=_md_table(by_status, ("status", "sessions")), pushes_behind=behind))
+        n, t0, by_status=md_table(by_status, ("status", "sessions")), pushes_behind=accepted))
     yield dg.MaterializeResult(asset_key=key(PAYMENTS_SILVER), metadata=_meta(n_pay, t0))
     yield check
+
+
+def _write_protected(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, out: pl.DataFrame, k: int) -> Suppressed:
+    n = _write_frame(con, lake, PARKING_OCCUPANCY_15MIN, day, out, "community_id, park_id, slot_start")
+    counts = dict(out["suppression"].value_counts().iter_rows()) if out.height else {}
+    return Suppressed(rows=n, primary=int(counts.get("primary", 0)), complementary=int(counts.get("complementary", 0)),
+                      k=k)
 
 
 # --- gold ------------------------------------------------------------------------------------------------
@@ -359,10 +313,10 @@ def gold_parking_occupancy_15min(context: dg.AssetExecutionContext, neuron: Neur
     day = context.partition_key
     con = neuron.duckdb()
     _views(con, neuron.lake, day, sessions=SESSIONS_SILVER, car_parks=CAR_PARKS)
-    res = write_suppressed(con, neuron.lake, PARKING_OCCUPANCY_15MIN, day,
-                           render(HERE / "parking_occupancy_15min.sql", day=day, tz=neuron.settings.timezone),
-                           dims=["community_id", "park_id", "slot_start"], value_cols=["entries", "exits"],
-                           order_by="community_id, park_id, slot_start")
+    # not write_suppressed: the stock columns need the run rule of occupancy.protect_occupancy
+    k = k_for(PARKING_OCCUPANCY_15MIN)
+    frame = con.sql(render(HERE / "parking_occupancy_15min.sql", day=day, tz=neuron.settings.timezone)).pl()
+    res = _write_protected(con, neuron.lake, day, protect_occupancy(frame, k), k)
     return dg.MaterializeResult(metadata={**res.metadata(), "elapsed_s": round(time.monotonic() - t0, 3)})
 
 

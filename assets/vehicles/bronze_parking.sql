@@ -26,27 +26,39 @@ WITH j AS (
     FROM j
 ), m AS (
     SELECT *,
-        -- fen must be a whole number (a string of digits, or a JSON integer); "" or "12.50" is not fen
+        -- fen must be a whole number that fits BIGINT (a string of digits, or a JSON integer); "" or "12.50" is not
+        -- fen, and a 20-digit string would abort the later cast with the value in the error
         list_filter([total_raw, free_raw, online_raw, cash_raw], lambda v: v IS NOT NULL
-                    AND NOT regexp_full_match(v, '[0-9]+')) AS bad_money_fields,
-        len(list_filter(coalesce(pays, []), lambda p: NOT coalesce(regexp_full_match(p->>'value', '[0-9]+'), false)
-            OR NOT coalesce(regexp_full_match(coalesce(p->>'free_value', '0'), '[0-9]+'), false)
-            OR NOT coalesce(regexp_full_match(coalesce(p->>'change_value', '0'), '[0-9]+'), false))) AS bad_pays,
-        row_number() OVER (PARTITION BY park_id, parking_serial, event, source_file ORDER BY source_line) AS rn_file,
-        first(source_file) OVER (PARTITION BY park_id, parking_serial, event
-                                 ORDER BY file_rank, source_file, source_line) AS first_file
+                    AND NOT (regexp_full_match(v, '[0-9]+') AND TRY_CAST(v AS BIGINT) IS NOT NULL)) AS bad_money_fields,
+        len(list_filter(coalesce(pays, []), lambda p:
+            NOT coalesce(regexp_full_match(p->>'value', '[0-9]+') AND TRY_CAST(p->>'value' AS BIGINT) IS NOT NULL, false)
+            OR NOT coalesce(regexp_full_match(coalesce(p->>'free_value', '0'), '[0-9]+')
+                            AND TRY_CAST(coalesce(p->>'free_value', '0') AS BIGINT) IS NOT NULL, false)
+            OR NOT coalesce(regexp_full_match(coalesce(p->>'change_value', '0'), '[0-9]+')
+                            AND TRY_CAST(coalesce(p->>'change_value', '0') AS BIGINT) IS NOT NULL, false))) AS bad_pays
     FROM f
+), r AS (
+    SELECT *,
+        CASE
+            WHEN bad_doc THEN 'bad_json'
+            WHEN park_id IS NULL OR parking_serial IS NULL OR event NOT IN ('enter', 'leave') THEN 'missing_key'
+            WHEN park_id NOT IN (SELECT park_id FROM car_parks) THEN 'unknown_park'
+            WHEN enter_ms IS NULL OR (event = 'leave' AND (leave_ms IS NULL OR leave_ms < enter_ms)) THEN 'bad_time'
+            WHEN len(bad_money_fields) > 0 OR bad_pays > 0 OR (event = 'leave' AND total_raw IS NULL) THEN 'bad_money'
+        END AS reason,
+        CASE WHEN len(bad_money_fields) > 0 OR bad_pays > 0 THEN 'money not in whole fen'
+             WHEN event = 'leave' AND total_raw IS NULL THEN 'exit without total_value' END AS detail
+    FROM m
+), d AS (
+    -- re-sends are ranked among accepted copies only: a bad first copy (quarantined) never hides a good re-send
+    SELECT *,
+        row_number() OVER (PARTITION BY park_id, parking_serial, event, reason IS NULL, source_file
+                           ORDER BY source_line) AS rn_file,
+        first(source_file) OVER (PARTITION BY park_id, parking_serial, event, reason IS NULL
+                                 ORDER BY file_rank, source_file, source_line) AS first_file
+    FROM r
 )
-SELECT *,
-    park_id IS NOT NULL AND parking_serial IS NOT NULL AND rn_file > 1 AS dup_in_file,
-    park_id IS NOT NULL AND parking_serial IS NOT NULL AND rn_file = 1 AND source_file <> first_file AS dup_cross_file,
-    CASE
-        WHEN bad_doc THEN 'bad_json'
-        WHEN park_id IS NULL OR parking_serial IS NULL OR event NOT IN ('enter', 'leave') THEN 'missing_key'
-        WHEN park_id NOT IN (SELECT park_id FROM car_parks) THEN 'unknown_park'
-        WHEN enter_ms IS NULL OR (event = 'leave' AND (leave_ms IS NULL OR leave_ms < enter_ms)) THEN 'bad_time'
-        WHEN len(bad_money_fields) > 0 OR bad_pays > 0 OR (event = 'leave' AND total_raw IS NULL) THEN 'bad_money'
-    END AS reason,
-    CASE WHEN len(bad_money_fields) > 0 OR bad_pays > 0 THEN 'money not in whole fen'
-         WHEN event = 'leave' AND total_raw IS NULL THEN 'exit without total_value' END AS detail
-FROM m;
+SELECT * EXCLUDE (rn_file, first_file),
+    reason IS NULL AND rn_file > 1 AS dup_in_file,
+    reason IS NULL AND rn_file = 1 AND source_file <> first_file AS dup_cross_file
+FROM d;

@@ -5,25 +5,35 @@ SELECT source_file, community_id, json_valid(content) AS ok,
     CASE WHEN json_valid(content) THEN content::JSON END AS j
 FROM docs;
 
--- both wrappers: MotorVehicleListObject.MotorVehicleObject (standard) and MotorVehicleObjectList(.MotorVehicleObject)
+-- both wrappers: MotorVehicleListObject.MotorVehicleObject (standard) and MotorVehicleObjectList(.MotorVehicleObject).
+-- The list may arrive as an array or as one bare object (wrapped here); anything else (a string, a number) is an
+-- unknown envelope and the whole document goes to quarantine. Only ARRAY values are ever cast, so a malformed
+-- document can never raise (a conversion error would echo the raw plate into the logs).
 CREATE OR REPLACE TEMP TABLE pv_objs AS
-WITH lists AS (
+WITH raw AS (
     SELECT source_file, community_id, ok,
-        CAST(coalesce(json_extract(j, '$.MotorVehicleListObject.MotorVehicleObject'),
-                      json_extract(j, '$.MotorVehicleObjectList.MotorVehicleObject'),
-                      CASE WHEN json_type(json_extract(j, '$.MotorVehicleObjectList')) = 'ARRAY'
-                           THEN json_extract(j, '$.MotorVehicleObjectList') END) AS JSON[]) AS arr
+        coalesce(json_extract(j, '$.MotorVehicleListObject.MotorVehicleObject'),
+                 json_extract(j, '$.MotorVehicleObjectList.MotorVehicleObject'),
+                 CASE WHEN json_type(json_extract(j, '$.MotorVehicleObjectList')) = 'ARRAY'
+                      THEN json_extract(j, '$.MotorVehicleObjectList') END) AS list
     FROM pv_docs
+), lists AS (
+    SELECT source_file, community_id, ok,
+        CASE WHEN NOT ok THEN 'bad_json'
+             WHEN json_type(list) NOT IN ('ARRAY', 'OBJECT') OR list IS NULL THEN 'unknown_envelope' END AS doc_reason,
+        CAST(CASE WHEN json_type(list) = 'ARRAY' THEN list
+                  WHEN json_type(list) = 'OBJECT' THEN json_array(list) END AS JSON[]) AS arr
+    FROM raw
 )
-SELECT source_file, community_id, unnest(arr) AS o, generate_subscripts(arr, 1) AS source_line
-FROM lists WHERE ok AND arr IS NOT NULL AND len(arr) > 0
+SELECT source_file, community_id, unnest(arr) AS o, generate_subscripts(arr, 1) AS source_line, NULL::VARCHAR AS doc_reason
+FROM lists WHERE doc_reason IS NULL AND len(arr) > 0
 UNION ALL
-SELECT source_file, community_id, NULL::JSON, 0 FROM lists WHERE NOT ok OR arr IS NULL;
+SELECT source_file, community_id, NULL::JSON, 0, doc_reason FROM lists WHERE doc_reason IS NOT NULL;
 
 CREATE OR REPLACE TEMP TABLE passages AS
 WITH f AS (
     SELECT source_file, community_id, CAST(source_line AS BIGINT) AS source_line,
-        o IS NULL AS bad_doc,
+        doc_reason,
         o->>'MotorVehicleID' AS motor_vehicle_id,
         o->>'TollgateID' AS tollgate_id,
         coalesce(o->>'DeviceID', o->>'DeviceId') AS device_id,
@@ -50,22 +60,28 @@ WITH f AS (
           + (o->>'StorageUrl1' IS NOT NULL)::INT + (o->>'StorageUrl2' IS NOT NULL)::INT
           + (o->>'StorageUrl3' IS NOT NULL)::INT AS images_dropped
     FROM pv_objs
-), d AS (
+), r AS (
     SELECT *,
         timezone('@tz@', pass_local) AS pass_ts,
-        row_number() OVER (PARTITION BY motor_vehicle_id, source_file ORDER BY source_line) AS rn_file,
-        first(source_file) OVER (PARTITION BY motor_vehicle_id ORDER BY source_file, source_line) AS first_file
+        CASE
+            WHEN doc_reason IS NOT NULL THEN doc_reason
+            WHEN motor_vehicle_id IS NULL OR NOT regexp_full_match(motor_vehicle_id, '[0-9]{48}') THEN 'missing_id'
+            WHEN pass_local IS NULL THEN 'bad_pass_time'
+            WHEN timezone('@tz@', pass_local) < TIMESTAMPTZ '@day_start@'
+                OR timezone('@tz@', pass_local) >= TIMESTAMPTZ '@day_end@' THEN 'pass_time_outside_day'
+            WHEN tollgate_id IS NULL OR tollgate_id NOT IN (SELECT tollgate_id FROM tollgates) THEN 'unknown_tollgate'
+            WHEN direction IS NULL THEN 'unknown_direction'
+        END AS reason
     FROM f
+), d AS (
+    -- re-sends are ranked among accepted copies only: a bad first copy (quarantined) never hides a good re-send
+    SELECT *,
+        row_number() OVER (PARTITION BY motor_vehicle_id, reason IS NULL, source_file ORDER BY source_line) AS rn_file,
+        first(source_file) OVER (PARTITION BY motor_vehicle_id, reason IS NULL
+                                 ORDER BY source_file, source_line) AS first_file
+    FROM r
 )
-SELECT d.*,
-    motor_vehicle_id IS NOT NULL AND rn_file > 1 AS dup_in_file,
-    motor_vehicle_id IS NOT NULL AND rn_file = 1 AND source_file <> first_file AS dup_cross_file,
-    CASE
-        WHEN bad_doc THEN 'bad_json'
-        WHEN motor_vehicle_id IS NULL OR NOT regexp_full_match(motor_vehicle_id, '[0-9]{48}') THEN 'missing_id'
-        WHEN pass_local IS NULL THEN 'bad_pass_time'
-        WHEN pass_ts < TIMESTAMPTZ '@day_start@' OR pass_ts >= TIMESTAMPTZ '@day_end@' THEN 'pass_time_outside_day'
-        WHEN tollgate_id IS NULL OR tollgate_id NOT IN (SELECT tollgate_id FROM tollgates) THEN 'unknown_tollgate'
-        WHEN direction IS NULL THEN 'unknown_direction'
-    END AS reason
+SELECT * EXCLUDE (rn_file, first_file),
+    reason IS NULL AND rn_file > 1 AS dup_in_file,
+    reason IS NULL AND rn_file = 1 AND source_file <> first_file AS dup_cross_file
 FROM d;

@@ -59,17 +59,30 @@ def repair_plate(value: str | None) -> str | None:
     return text[:2] + text[2:].replace("O", "0").replace("I", "1")
 
 
+def repair_plate_expr(col: str) -> pl.Expr:
+    """``repair_plate`` as a Polars expression (the same steps as tokens.normalise for id type plate)."""
+    text = (pl.col(col).str.normalize("NFKC").str.replace_all(r"\s+", "").str.to_uppercase()
+            .str.replace_all(r"[\s·•・‧∙⋅.。\-‐‑‒–—―−_]+", ""))
+    text = pl.when(text.str.len_chars() > 0).then(text)
+    serial = text.str.slice(2).str.replace_all("O", "0", literal=True).str.replace_all("I", "1", literal=True)
+    plate_like = (text.str.len_chars() >= 7) & text.str.slice(0, 1).is_in(list(PROVINCES))
+    return pl.when(plate_like).then(pl.concat_str(text.str.slice(0, 2), serial)).otherwise(text)
+
+
 def plate_table(raw: pl.DataFrame, tokenizer: Tokenizer, scheme: ColorScheme) -> pl.DataFrame:
     """Per distinct (plate_raw, plate_color_raw): token and attributes. The raw plate column is the join key
     and lives only in memory; callers must drop it before writing."""
     distinct = raw.select("plate_raw", "plate_color_raw").unique()
-    repaired = pl.Series("plate_repaired", [repair_plate(v) for v in distinct["plate_raw"].to_list()], pl.String)
-    attrs = plate_attributes(distinct.with_columns(repaired), "plate_repaired", "plate_color_raw", scheme)
+    repaired = distinct.with_columns(plate_repaired=repair_plate_expr("plate_raw"))
+    attrs = plate_attributes(repaired, "plate_repaired", "plate_color_raw", scheme)
     none = pl.col("plate_type") == "none"
     out = attrs.with_columns(
         plate_token=pl.when(none).then(None).otherwise(tokenizer.tokenize_series(attrs["plate_repaired"], "plate")),
+        # a plate was read but names no province (army, embassy, OCR garbage): unknown, not out_of_town
         plate_group=pl.when(none).then(pl.lit("no_plate"))
-        .when(pl.col("plate_region_group") == "shanghai").then(pl.lit("local")).otherwise(pl.lit("out_of_town")),
+        .when(pl.col("plate_region_group") == "shanghai").then(pl.lit("local"))
+        .when(pl.col("plate_region_group") == "other_province").then(pl.lit("out_of_town"))
+        .otherwise(pl.lit("unknown")),
         plate_kind=pl.col("plate_type"),
         # an 8-character NEV plate is green whatever colour the camera reported
         plate_colour=pl.when(pl.col("plate_type") == "new_energy_green").then(pl.lit("green"))

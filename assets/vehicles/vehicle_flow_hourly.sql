@@ -3,7 +3,7 @@ WITH gates AS (SELECT DISTINCT community_id, gate_id FROM tollgates),
 hours AS (SELECT TIMESTAMP '@day@' + to_hours(h::BIGINT) AS hour_start FROM range(24) t(h)),
 dims AS (
     SELECT * FROM (VALUES ('in'), ('out')) d(direction)
-    CROSS JOIN (VALUES ('local'), ('out_of_town'), ('no_plate')) g(plate_group)
+    CROSS JOIN (VALUES ('local'), ('out_of_town'), ('unknown'), ('no_plate')) g(plate_group)
     CROSS JOIN (VALUES ('new_energy'), ('fuel'), ('other')) t(plate_type)
     CROSS JOIN (VALUES ('resident'), ('visitor')) r(residency)
 ),

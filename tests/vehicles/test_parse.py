@@ -93,8 +93,13 @@ def test_info_kind_sent_as_string_or_number_reads_as_integer(landed: Landed) -> 
 
 def test_direction_from_in_out_or_direction_code(landed: Landed) -> None:
     con, _ = _passages(landed.landing, landed.day)
-    got = dict(con.execute("SELECT direction, count(*) FROM passages GROUP BY 1").fetchall())
-    assert set(got) == {"in", "out"}  # no object without a direction, whichever field its vendor used
+    got = con.sql("SELECT t.gate_id, p.direction, count(*) AS n FROM passages p JOIN tollgates t USING (tollgate_id) "
+                  "WHERE p.reason IS NULL AND NOT p.dup_in_file AND NOT p.dup_cross_file GROUP BY ALL").pl()
+    truth = pl.read_parquet(landed.landing / "_truth" / "vehicles" / landed.day / "gate_hour.parquet")
+    want = truth.group_by("gate_id", "direction").agg(n=pl.col("vehicles").sum())
+    # odd gates' vendor sends InOut, even gates' vendor Direction 1/2: both kinds of gate must match per direction
+    assert got.sort(pl.all()).to_dicts() == want.with_columns(pl.col("n").cast(pl.Int64)).sort(pl.all()).to_dicts()
+    assert set(got["direction"]) == {"in", "out"}
 
 
 def test_unknown_tollgate_is_quarantined(landed: Landed) -> None:
@@ -134,7 +139,7 @@ def test_money_strings_parse_as_fen_and_bad_values_are_quarantined(landed: Lande
     assert fen == [("BIGINT",)]
 
 
-@pytest.mark.parametrize("value", ["", "12.50", "abc"])
+@pytest.mark.parametrize("value", ["", "12.50", "abc", "99999999999999999999"])
 def test_a_yuan_looking_or_empty_money_string_quarantines_the_push(landed: Landed, tmp_path: Path, value: str) -> None:
     landing = _copy(landed, tmp_path)
     path = next(landing.glob(f"parking/{landed.day}/*/pushes.ndjson"))
@@ -200,3 +205,124 @@ def test_batches_keep_each_community_whole_so_resends_are_found(landed: Landed) 
         stats = parse_passages(con, landed.landing, batch, start, end, TZ, TOKENIZER)
         dups += stats.duplicates_cross_file
     assert dups == landed.summary["vehicle_passages"]["duplicates_cross_file"]
+
+
+def test_a_bare_single_motor_vehicle_object_is_wrapped_and_accepted(landed: Landed) -> None:
+    n = landed.summary["vehicle_passages"]["variants"]["single_object"]
+    files = list((landed.landing / "vehicle_passages" / landed.day).glob("*/single-*.json"))
+    assert n == len(files) > 0
+    assert all('"MotorVehicleObject":{' in f.read_text(encoding="utf-8") for f in files)
+    con, _ = _passages(landed.landing, landed.day)
+    got = con.execute("SELECT count(*), count(*) FILTER (WHERE reason IS NULL), max(source_line) FROM passages "
+                      "WHERE source_file LIKE '%/single-%'").fetchall()[0]
+    bad = con.execute("SELECT count(*) FROM passages WHERE source_file LIKE '%/single-%' AND reason IS NOT NULL "
+                      "AND reason NOT IN ('bad_pass_time', 'unknown_tollgate')").fetchall()[0][0]
+    assert got[0] == n and got[2] == 1 and bad == 0 and got[1] > 0
+
+
+@pytest.mark.parametrize("envelope", ['"{plate}"', "17", "[\"{plate}\"]"])
+def test_a_string_or_number_envelope_is_quarantined_without_raising_or_echoing(landed: Landed, tmp_path: Path,
+                                                                               envelope: str) -> None:
+    from assets.sqlfile import render
+    from assets.vehicles.parse import HERE
+
+    landing = _copy(landed, tmp_path)
+    plate = landed.canaries[0].plate
+    folder = next((landing / "vehicle_passages" / landed.day).iterdir())
+    body = envelope.replace("{plate}", plate)
+    (folder / "odd.json").write_text('{"MotorVehicleListObject":{"MotorVehicleObject":' + body + "}}", encoding="utf-8")
+    con, stats = _passages(landing, landed.day)  # a CAST to JSON[] here used to raise, echoing the plate
+    reason = con.execute("SELECT list(reason) FROM passages WHERE source_file LIKE '%/odd.json'").fetchall()[0][0]
+    assert reason == (["missing_id"] if body.startswith("[") else ["unknown_envelope"])
+    quarantine = con.sql(render(HERE / "quarantine_passages.sql")).pl()
+    assert plate not in str(quarantine.rows())
+    assert stats.landed == landed.summary["vehicle_passages"]["landed"] + 1
+
+
+def _first_dup(con: duckdb.DuckDBPyConnection, table: str, key: str) -> tuple[str, object]:
+    return con.execute(f"SELECT source_file, {key} FROM {table} WHERE dup_in_file ORDER BY 1, 2 LIMIT 1").fetchall()[0]
+
+
+def test_a_good_resend_after_a_bad_first_copy_is_accepted_not_dropped(landed: Landed, tmp_path: Path) -> None:
+    landing = _copy(landed, tmp_path)
+    con, _ = _passages(landing, landed.day)
+    src, mvid = _first_dup(con, "passages", "motor_vehicle_id")
+    path = landing / src
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    objs = next(iter(doc.values()))["MotorVehicleObject"]
+    first = next(o for o in objs if o["MotorVehicleID"] == mvid)
+    first["PassTime"] = "2026-11-19 08:00"  # the first copy is bad; the re-send later in the file is good
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    con, _ = _passages(landing, landed.day)
+    rows = con.execute(f"SELECT reason, dup_in_file, dup_cross_file FROM passages WHERE motor_vehicle_id = '{mvid}' "
+                       "ORDER BY source_file, source_line").fetchall()
+    assert rows[0] == ("bad_pass_time", False, False)  # quarantined, counted once
+    assert (None, False, False) in rows[1:]  # the good copy reaches bronze
+
+    pk_con = _con(landing, landed.day)
+    parse_parking(pk_con, landing, parking_files(landing, landed.day), TOKENIZER)
+    src, serial = pk_con.execute("SELECT source_file, parking_serial FROM pk WHERE dup_in_file AND event = 'leave' "
+                                 "ORDER BY 1, 2 LIMIT 1").fetchall()[0]
+    path = landing / src
+    lines = path.read_text(encoding="utf-8").splitlines()
+    i = next(i for i, line in enumerate(lines) if json.loads(line)["parking_serial"] == serial
+             and json.loads(line)["event_type"] == "leave")
+    rec = json.loads(lines[i])
+    rec["total_value"] = "12.50"
+    lines[i] = json.dumps(rec, ensure_ascii=False)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pk_con = _con(landing, landed.day)
+    parse_parking(pk_con, landing, parking_files(landing, landed.day), TOKENIZER)
+    rows = pk_con.execute(f"SELECT reason, dup_in_file, dup_cross_file FROM pk WHERE parking_serial = '{serial}' "
+                          "AND event = 'leave' ORDER BY file_rank, source_file, source_line").fetchall()
+    assert rows[0] == ("bad_money", False, False)
+    assert (None, False, False) in rows[1:]
+
+
+def test_quarantine_keeps_park_and_serial_only_in_their_id_format(landed: Landed, tmp_path: Path) -> None:
+    from assets.sqlfile import render
+    from assets.vehicles.parse import HERE
+
+    landing = _copy(landed, tmp_path)
+    plate = landed.canaries[0].plate
+    path = next(landing.glob(f"parking/{landed.day}/*/pushes.ndjson"))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first, second = json.loads(lines[0]), json.loads(lines[1])
+    first["park_uuid"] = plate  # unknown_park, and a plate where an id should be
+    second["parking_serial"], second["enter_time"] = plate, "soon"  # bad_time
+    lines[0], lines[1] = json.dumps(first, ensure_ascii=False), json.dumps(second, ensure_ascii=False)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    con = _con(landing, landed.day)
+    parse_parking(con, landing, parking_files(landing, landed.day), TOKENIZER)
+    q = con.sql(render(HERE / "quarantine_parking.sql")).pl()
+    rows = q.filter(pl.col("source_file").str.ends_with(f"{path.parent.name}/pushes.ndjson"),
+                    pl.col("source_line") <= 2).sort("source_line")
+    assert rows["reason"].to_list() == ["unknown_park", "bad_time"]
+    assert rows["park_id"][0] is None and rows["parking_serial"][1] is None
+    assert rows["park_id"][1] is not None and rows["parking_serial"][0] is not None  # well-formed ids are kept
+    assert plate not in str(q.rows())
+
+
+def test_a_plate_without_a_province_is_unknown_not_out_of_town(landed: Landed) -> None:
+    from assets.vehicles.parse import plate_table
+
+    con = _con(landed.landing, landed.day)
+    parse_parking(con, landed.landing, parking_files(landed.landing, landed.day), TOKENIZER)
+    raw = con.sql("SELECT DISTINCT plate_raw, plate_color_raw FROM pk").pl()
+    army = raw.head(1).with_columns(plate_raw=pl.lit("AB12345"))  # military plate: letters, no province
+    groups = plate_table(pl.concat([raw, army]), TOKENIZER, "4pyun")
+    got = dict(groups.select("plate_raw", "plate_group").iter_rows())
+    assert got["AB12345"] == "unknown"
+    assert {got[p] for p in raw["plate_raw"].drop_nulls() if p.startswith("沪")} == {"local"}
+    assert {got[p] for p in raw["plate_raw"].drop_nulls() if p[0] in "浙苏皖"} == {"out_of_town"}
+
+
+def test_vectorised_plate_repair_equals_the_reference(landed: Landed) -> None:
+    from assets.vehicles.parse import repair_plate_expr
+
+    con, _ = _passages(landed.landing, landed.day)
+    raw = con.sql("SELECT DISTINCT plate_raw FROM passages").pl()
+    extra = pl.DataFrame({"plate_raw": ["沪A1O3I5", "沪Ａ１２３４５", "沪A·12345", "浙O1234警", " ", "", None]},
+                         schema={"plate_raw": pl.String})
+    frame = pl.concat([raw, extra]).with_columns(repaired=repair_plate_expr("plate_raw"))
+    assert frame["repaired"].to_list() == [repair_plate(v) for v in frame["plate_raw"].to_list()]

@@ -10,7 +10,7 @@ from quality.expectations import Expect
 from warehouse.dataset import LINEAGE, PII_TOKEN, SUPPRESSION_COLUMNS, C, Dataset, accounting_dataset
 
 DIRECTIONS = ("in", "out")
-PLATE_GROUPS = ("local", "out_of_town", "no_plate")
+PLATE_GROUPS = ("local", "out_of_town", "unknown", "no_plate")
 PLATE_TYPES = ("new_energy", "fuel", "other")
 RESIDENCY = ("resident", "visitor")
 SESSION_STATUSES = ("open", "closed", "exit_only", "auto_closed")
@@ -20,7 +20,8 @@ TOKEN_RE = r"^plate_v[0-9]+_[a-z2-7]{32}$"
 
 _PLATE_ATTRS = (
     C("plate_token", "VARCHAR", "Keyed token of the normalised plate (null for no plate)", pii=PII_TOKEN),
-    C("plate_group", "VARCHAR", "local (沪) | out_of_town | no_plate", False),
+    C("plate_group", "VARCHAR", "local (沪) | out_of_town (another province) | unknown (a plate without a "
+      "province: army, embassy, unreadable serial) | no_plate", False),
     C("plate_type", "VARCHAR", "new_energy | fuel | other", False),
     C("plate_colour", "VARCHAR", "Canonical plate colour", False),
     C("plate_valid", "BOOLEAN", "Plate passes the strict GA 36 grammar after OCR repair", False),
@@ -94,10 +95,10 @@ PASSAGES_QUARANTINE = Dataset(
     "Passages not accepted, with one reason each (never a plate).",
     (
         C("community_id", "VARCHAR", "Community of the feed folder"),
-        C("motor_vehicle_id", "VARCHAR", "MotorVehicleID, if present"),
-        C("tollgate_id", "VARCHAR", "TollgateID, if present"),
-        C("reason", "VARCHAR", "bad_pass_time | pass_time_outside_day | unknown_tollgate | missing_id | bad_json",
-          False),
+        C("motor_vehicle_id", "VARCHAR", "MotorVehicleID, if 48 digits"),
+        C("tollgate_id", "VARCHAR", "TollgateID, if 20 digits"),
+        C("reason", "VARCHAR", "bad_json | unknown_envelope (MotorVehicleObject neither list nor object) | "
+          "missing_id | bad_pass_time | pass_time_outside_day | unknown_tollgate | unknown_direction", False),
         C("detail", "VARCHAR", "Human-readable detail"),
         *LINEAGE,
     ),
@@ -173,8 +174,8 @@ SESSIONS_QUARANTINE = Dataset(
     "Parking pushes not accepted, with one reason each (never a plate).",
     (
         C("community_id", "VARCHAR", "Community of the feed folder"),
-        C("park_id", "VARCHAR", "park_uuid, if present"),
-        C("parking_serial", "VARCHAR", "parking_serial, if present"),
+        C("park_id", "VARCHAR", "park_uuid, if it is a UUID (free text could carry a plate)"),
+        C("parking_serial", "VARCHAR", "parking_serial, if it is a digit string"),
         C("event", "VARCHAR", "enter | leave, if recognised"),
         C("reason", "VARCHAR", "bad_json | missing_key | unknown_park | bad_time | bad_money", False),
         C("detail", "VARCHAR", "Human-readable detail (field names, never values)"),
@@ -214,7 +215,7 @@ SESSIONS_SILVER = Dataset(
         C("park_id", "VARCHAR", "park_uuid", False),
         C("parking_serial", "VARCHAR", "parking_serial", False),
         C("plate_token", "VARCHAR", "Keyed plate token", pii=PII_TOKEN),
-        C("plate_group", "VARCHAR", "local | out_of_town | no_plate", False),
+        C("plate_group", "VARCHAR", "local | out_of_town | unknown | no_plate", False),
         C("plate_type", "VARCHAR", "new_energy | fuel | other", False),
         C("residency", "VARCHAR", "resident | visitor", False),
         C("car_type", "INTEGER", "car_type"),
@@ -303,7 +304,7 @@ VEHICLE_FLOW_HOURLY = Dataset(
         C("gate_id", "VARCHAR", "Gate id", False),
         C("hour_start", "TIMESTAMP", "Start of the local hour (Asia/Shanghai)", False),
         C("direction", "VARCHAR", "in | out", False),
-        C("plate_group", "VARCHAR", "local | out_of_town | no_plate", False),
+        C("plate_group", "VARCHAR", "local | out_of_town | unknown | no_plate", False),
         C("plate_type", "VARCHAR", "new_energy | fuel | other", False),
         C("residency", "VARCHAR", "resident | visitor", False),
         C("vehicles", "BIGINT", "Vehicle passages (null when suppressed)"),
@@ -332,21 +333,26 @@ PARKING_OCCUPANCY_15MIN = Dataset(
     "gold", "parking_occupancy_15min", "one row per car park and 15-minute slot (96 per day)",
     "Car-park occupancy at each slot end from the day's sessions, with entries and exits in the slot (small "
     "counts suppressed: a handful of movements in 15 minutes can single out a resident). A car with no push on "
-    "the day (parked throughout) is not seen, so occupied is a lower bound.",
+    "the day (parked throughout) is not seen, so occupied is a lower bound. Because occupied(t) - occupied(t-1) "
+    "= entries(t) - exits(t), occupied and available are null on suppressed rows too, and every run of "
+    "consecutive suppressed slots hides at least two non-zero movement cells (a run is widened to the nearest "
+    "slot with movements otherwise): the stocks around a run reveal only its net movement, which then "
+    "determines no single hidden cell. Rounding the stock instead would not be sound: with exact flows the "
+    "rounding steps it crosses pin it down.",
     (
         C("community_id", "VARCHAR", "Community code", False),
         C("park_id", "VARCHAR", "Car park id", False),
         C("slot_start", "TIMESTAMP", "Start of the 15-minute slot, local time", False),
         C("capacity", "INTEGER", "Parking spaces", False),
-        C("occupied", "BIGINT", "Cars parked at the slot end (sessions seen that day)", False),
-        C("available", "BIGINT", "capacity - occupied (never below 0)", False),
+        C("occupied", "BIGINT", "Cars parked at the slot end (sessions seen that day); null when suppressed"),
+        C("available", "BIGINT", "capacity - occupied (never below 0); null when suppressed"),
         C("entries", "BIGINT", "Entries in the slot (null when suppressed)"),
         C("exits", "BIGINT", "Exits in the slot (null when suppressed)"),
         *SUPPRESSION_COLUMNS,
     ),
     domain="vehicles",
     suite=(
-        *(Expect.not_null(c) for c in ("park_id", "slot_start", "capacity", "occupied", "available")),
+        *(Expect.not_null(c) for c in ("park_id", "slot_start", "capacity")),
         Expect.unique("park_id", "slot_start", name="one_row_per_park_slot"),
         Expect.sql("96_slots_per_park", "SELECT park_id FROM {batch} GROUP BY 1 HAVING count(*) <> 96",
                    description="every car park has all 96 slots of the day"),
@@ -355,6 +361,10 @@ PARKING_OCCUPANCY_15MIN = Dataset(
         Expect.sql("small_cells_suppressed", "SELECT * FROM {batch} WHERE NOT suppressed AND "
                    "(entries BETWEEN 1 AND 4 OR exits BETWEEN 1 AND 4)",
                    description="no published entries/exits count of 1 to 4"),
+        Expect.sql("suppressed_rows_hide_the_stock", "SELECT * FROM {batch} WHERE suppressed AND (occupied IS NOT "
+                   "NULL OR available IS NOT NULL OR entries IS NOT NULL OR exits IS NOT NULL) OR NOT suppressed "
+                   "AND (occupied IS NULL OR available IS NULL OR entries IS NULL OR exits IS NULL)",
+                   description="a suppressed slot publishes neither movements nor the stock that would reveal them"),
         Expect.sql("occupancy_within_capacity", "SELECT * FROM {batch} WHERE occupied > capacity", severity="WARN",
                    description="more cars than spaces means a drifting feed or a wrong capacity"),
     ),
