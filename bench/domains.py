@@ -2,7 +2,8 @@
 
 Usage: uv run python bench/domains.py [--communities 600] [--domains access,vehicles,services,governance]
 Phase "generate/<domain>" runs that domain's simulator; phase "run/<domain>" materialises its bronze, silver
-and gold groups through Dagster for the day (telemetry is not run: cross-domain inputs read as empty).
+and gold groups (plus the device registry, the community list) through Dagster for the day; telemetry is
+not run, so cross-domain inputs (device alarms, environment) read as empty.
 Wall time and peak RSS are measured per process. Not a test.
 """
 
@@ -23,11 +24,14 @@ GENERATE = """
     import importlib
     from datetime import date
     from simulator.canaries import canary_residents
-    from simulator.district import district_registry
+    from simulator.district import REGISTRY_COLUMNS, district_registry
     from simulator.registry import communities
     module = importlib.import_module(f"simulator.{DOMAIN}")
+    regs = district_registry(COMMUNITIES, 42)
+    (LANDING / "device_registry" / DAY).mkdir(parents=True, exist_ok=True)
+    regs.select(REGISTRY_COLUMNS).write_csv(LANDING / "device_registry" / DAY / "devices.csv")
     OUT["summary"] = module.simulate(LANDING, date.fromisoformat(DAY), communities(COMMUNITIES, 42),
-                                     district_registry(COMMUNITIES, 42), 42, canary_residents(42), faults=True)
+                                     regs, 42, canary_residents(42), faults=True)
     OUT["landing_mb"] = round(sum(p.stat().st_size for p in LANDING.rglob("*") if p.is_file()) / 2**20, 1)
 """
 
@@ -40,8 +44,10 @@ RUN = """
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(WORK / "data" / "dagster_home"))
     from pipelines.definitions import defs
     groups = [g for g in (f"{DOMAIN}_bronze", f"{DOMAIN}_silver", f"{DOMAIN}_gold")]
-    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job(
-        "bench", dg.AssetSelection.groups(*groups))])).resolve_job_def("bench")
+    # the device registry is the community list some domains check against
+    selection = dg.AssetSelection.groups(*groups) | dg.AssetSelection.assets(["bronze", "device_registry"])
+    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job("bench", selection)])
+                               ).resolve_job_def("bench")
     with dg.DagsterInstance.get() as instance:
         res = job.execute_in_process(partition_key=DAY, instance=instance, raise_on_error=False,
                                      run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
@@ -51,9 +57,11 @@ RUN = """
             if e.event_type_value == "STEP_SUCCESS":
                 steps[e.step_key] = round(e.event_specific_data.duration_ms / 1000, 2)
         OUT["steps_s"] = steps
-        OUT["rows"] = {m.asset_key.to_user_string(): m.metadata.get("dagster/row_count").value
-                       for m in (ev.asset_materialization for ev in res.get_asset_materialization_events())
-                       if m.metadata.get("dagster/row_count") is not None}
+        mats = [ev.event_specific_data.materialization for ev in res.get_asset_materialization_events()]
+        OUT["rows"] = {m.asset_key.to_user_string(): m.metadata["dagster/row_count"].value
+                       for m in mats if "dagster/row_count" in m.metadata}
+        OUT["failed_checks"] = [f"{e.asset_key.to_user_string()}:{e.check_name}"
+                                for e in res.get_asset_check_evaluations() if not e.passed]
 """
 
 
