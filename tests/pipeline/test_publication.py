@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from exports.contracts import CONTRACTS_DIR
+from exports.contracts import CONTRACTS_DIR, load_contracts
 from exports.receiver.server import run_in_thread
 from simulator.district import simulate_day
 from simulator.telemetry import FaultRates
@@ -46,15 +46,15 @@ def test_push_correction_and_receiver_down(tmp_path: Path, data_root: Path, monk
         first = _run()
         assert first.success
         receipts = _receipts(data_root)
-        assert {(r["dataset"], r["version"]) for r in receipts} == {("device_health_daily", 1),
-                                                                     ("environment_hourly", 1)}
+        pushed = sorted(c.dataset for c in load_contracts() if c.consumer == "zhilian_putuo")
+        assert {(r["dataset"], r["version"]) for r in receipts} == {(d, 1) for d in pushed}
         stored = sorted(p.relative_to(store).as_posix() for p in store.glob(f"zhilian_putuo/*/{DAY}/v*"))
-        assert stored == [f"zhilian_putuo/device_health_daily/{DAY}/v1", f"zhilian_putuo/environment_hourly/{DAY}/v1"]
+        assert stored == [f"zhilian_putuo/{d}/{DAY}/v1" for d in pushed]
 
         # an unchanged re-run publishes nothing new, locally or remotely
         assert _run().success
-        assert len(_receipts(data_root)) == 2
-        assert len(list(store.glob(f"zhilian_putuo/*/{DAY}/v*"))) == 2
+        assert len(_receipts(data_root)) == len(pushed)
+        assert len(list(store.glob(f"zhilian_putuo/*/{DAY}/v*"))) == len(pushed)
 
         # a late file changes the day: the environment dataset goes out as version 2, a correction
         late = data_root / "landing" / "telemetry" / DAY / "iotda" / "310107001001-0009-late.ndjson.gz"
