@@ -97,3 +97,26 @@ def accounting_dataset(source: str) -> Dataset:
         ),
         domain=source,
     )
+
+
+def ingest_dataset(name: str, domain: str, description: str, extra: tuple[Column, ...] = ()) -> Dataset:
+    """``audit/<name>``: what a bronze parser read, one row per source and partition.
+
+    The core columns are shared by every parser (the inputs of row accounting); ``extra`` adds a domain's
+    own counters (face artefacts seen, files quarantined whole...), before ``computed_at``.
+    """
+    return Dataset(
+        "audit", name, "one row per source per partition", description,
+        (
+            C("source", "VARCHAR", "Source", False),
+            C("files", "BIGINT", "Landing files read", False),
+            C("lines", "BIGINT", "Non-blank lines (JSON) or data rows (CSV) read", False),
+            C("landed", "BIGINT", "Records landed", False),
+            C("bronze_rows", "BIGINT", "Rows written to bronze", False),
+            C("quarantined", "BIGINT", "Rows written to quarantine", False),
+            C("duplicates_in_file", "BIGINT", "Exact re-sends dropped within a file", False),
+            *extra,
+            C("computed_at", "TIMESTAMPTZ", "When the parse finished", False),
+        ),
+        domain=domain,
+    )

@@ -16,6 +16,7 @@ from warehouse.dataset import (  # noqa: F401  (re-exported for older imports)
     Column,
     Dataset,
     accounting_dataset,
+    ingest_dataset,
 )
 
 DEVICE_TYPES = ("smoke", "gas", "water_meter", "manhole", "sos_button", "elec_meter", "env", "streetlight",
@@ -199,22 +200,8 @@ ENVIRONMENT_HOURLY = Dataset(
 
 ROW_ACCOUNTING = accounting_dataset("telemetry")
 
-INGEST_STATS = Dataset(
-    "audit", "ingest", "one row per source per partition",
-    "What the bronze parser read: files, lines, landed records, rows written, in-file duplicates.",
-    (
-        C("source", "VARCHAR", "Source domain", False),
-        C("files", "BIGINT", "Landing files read", False),
-        C("lines", "BIGINT", "Non-blank landing lines read", False),
-        C("landed", "BIGINT", "Records landed", False),
-        C("bronze_rows", "BIGINT", "Rows written to bronze", False),
-        C("quarantined", "BIGINT", "Rows written to quarantine", False),
-        C("duplicates_in_file", "BIGINT", "Duplicates dropped within a file", False),
-        C("computed_at", "TIMESTAMPTZ", "When the parse finished", False),
-    ),
-    domain="telemetry",
-)
-
+INGEST_STATS = ingest_dataset(
+    "ingest", "telemetry", "What the bronze parser read: files, lines, landed records, rows written, in-file duplicates.")
 TELEMETRY_DATASETS = (
     DEVICE_REGISTRY, TELEMETRY_BRONZE, TELEMETRY_QUARANTINE, TELEMETRY_SILVER, DEVICE_ALARMS,
     DEVICE_HEALTH_DAILY, ENVIRONMENT_HOURLY, INGEST_STATS, ROW_ACCOUNTING,

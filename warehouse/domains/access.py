@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from quality.expectations import Expect
-from warehouse.dataset import LINEAGE, PII_TOKEN, SUPPRESSION_COLUMNS, C, Dataset, accounting_dataset
+from warehouse.dataset import (
+    LINEAGE,
+    PII_TOKEN,
+    SUPPRESSION_COLUMNS,
+    C,
+    Dataset,
+    accounting_dataset,
+    ingest_dataset,
+)
 
 DOOR_KINDS = ("gate", "unit_door")
 CONVENTIONS = ("inout_10", "inout_12")
@@ -90,25 +98,16 @@ ACCESS_QUARANTINE = Dataset(
     domain="access",
 )
 
-ACCESS_INGEST = Dataset(
-    "audit", "ingest_access_events", "one row per partition",
+ACCESS_INGEST = ingest_dataset(
+    "ingest_access_events", "access",
     "What the access bronze parser read: files, lines, landed records, in-file duplicates, face artefacts seen.",
     (
-        C("source", "VARCHAR", "Source", False),
-        C("files", "BIGINT", "Landing files read", False),
-        C("lines", "BIGINT", "Non-blank landing lines read", False),
-        C("landed", "BIGINT", "Records landed (events, or lines that yield none)", False),
-        C("bronze_rows", "BIGINT", "Rows written to bronze", False),
-        C("quarantined", "BIGINT", "Rows written to quarantine", False),
-        C("duplicates_in_file", "BIGINT", "Exact re-sends dropped within a file", False),
         C("face_keys", "BIGINT", "Face fields seen in landing lines (counted, never stored)", False),
         C("face_images", "BIGINT", "Base64 face images seen", False),
         C("face_urls", "BIGINT", "Face picture URLs seen", False),
         C("face_embeddings", "BIGINT", "Face feature vectors seen", False),
         C("names_dropped", "BIGINT", "personName values dropped", False),
-        C("computed_at", "TIMESTAMPTZ", "When the parse finished", False),
     ),
-    domain="access",
 )
 
 ACCESS_SILVER = Dataset(

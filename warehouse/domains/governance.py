@@ -6,7 +6,15 @@ Vote rule (Civil Code Art. 278, stated from memory and UNVERIFIED, formats.md §
 from __future__ import annotations
 
 from quality.expectations import Expect
-from warehouse.dataset import LINEAGE, PII_TOKEN, SUPPRESSION_COLUMNS, C, Dataset, accounting_dataset
+from warehouse.dataset import (
+    LINEAGE,
+    PII_TOKEN,
+    SUPPRESSION_COLUMNS,
+    C,
+    Dataset,
+    accounting_dataset,
+    ingest_dataset,
+)
 
 SOURCES = ("votes", "ballots", "announcements", "activities", "participation")
 MATTER_CLASSES = ("ordinary", "major")
@@ -201,21 +209,10 @@ PARTICIPATION_SILVER = Dataset(
     ),
 )
 
-INGEST_GOVERNANCE = Dataset(
-    "audit", "ingest_governance", "one row per governance source per partition",
+INGEST_GOVERNANCE = ingest_dataset(
+    "ingest_governance", "governance",
     "What the governance bronze parser read per source: files, lines, landed records, rows written.",
-    (
-        C("source", "VARCHAR", "votes | ballots | announcements | activities | participation", False),
-        C("files", "BIGINT", "Landing files read", False),
-        C("lines", "BIGINT", "Non-blank data lines read (CSV header excluded)", False),
-        C("landed", "BIGINT", "Records landed", False),
-        C("bronze_rows", "BIGINT", "Rows written to bronze", False),
-        C("quarantined", "BIGINT", "Rows written to quarantine", False),
-        C("duplicates_in_file", "BIGINT", "Exact duplicate lines dropped within a file", False),
-        C("face_artefacts_dropped", "BIGINT", "Face-check snapshot URLs dropped (ballots)", False),
-        C("computed_at", "TIMESTAMPTZ", "When the parse finished", False),
-    ),
-    domain="governance",
+    (C("face_artefacts_dropped", "BIGINT", "Face-check snapshot URLs dropped (ballots)", False),),
 )
 
 # ---- gold ----------------------------------------------------------------------------------------------------

@@ -4,7 +4,15 @@ declared once (see warehouse/dataset.py)."""
 from __future__ import annotations
 
 from quality.expectations import Expect
-from warehouse.dataset import LINEAGE, PII_TOKEN, SUPPRESSION_COLUMNS, C, Dataset, accounting_dataset
+from warehouse.dataset import (
+    LINEAGE,
+    PII_TOKEN,
+    SUPPRESSION_COLUMNS,
+    C,
+    Dataset,
+    accounting_dataset,
+    ingest_dataset,
+)
 
 D = "services"
 SOURCES = ("work_orders", "work_order_events", "fee_bills", "payments")
@@ -223,23 +231,14 @@ COMMUNITY_DAILY = Dataset(
     ),
 )
 
-INGEST = Dataset(
-    "audit", "ingest_property_services", "one row per source per partition",
+INGEST = ingest_dataset(
+    "ingest_property_services", D,
     "What the property-services parser read per source: files, rows, landed, bronze, quarantined, duplicates.",
     (
-        C("source", "VARCHAR", "work_orders, work_order_events, fee_bills, payments", False),
-        C("files", "BIGINT", "Landing files read", False),
-        C("lines", "BIGINT", "CSV data rows read", False),
-        C("landed", "BIGINT", "Records landed: lines + files_quarantined", False),
-        C("bronze_rows", "BIGINT", "Rows written to bronze", False),
-        C("quarantined", "BIGINT", "Rows written to quarantine", False),
-        C("duplicates_in_file", "BIGINT", "Exact duplicate rows dropped within a file", False),
         C("undecodable_files", "BIGINT", "Files neither UTF-8 nor GB18030 (quarantined whole)", False),
         C("files_quarantined", "BIGINT", "Files quarantined whole (undecodable, unparseable, unknown header "
           "or unknown name); each is one landed record", False),
-        C("computed_at", "TIMESTAMPTZ", "When the parse finished", False),
     ),
-    domain=D,
 )
 
 ACCOUNTING = {s: accounting_dataset(s) for s in SOURCES}

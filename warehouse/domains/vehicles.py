@@ -7,7 +7,15 @@ new-energy, validity, resident or visitor).
 from __future__ import annotations
 
 from quality.expectations import Expect
-from warehouse.dataset import LINEAGE, PII_TOKEN, SUPPRESSION_COLUMNS, C, Dataset, accounting_dataset
+from warehouse.dataset import (
+    LINEAGE,
+    PII_TOKEN,
+    SUPPRESSION_COLUMNS,
+    C,
+    Dataset,
+    accounting_dataset,
+    ingest_dataset,
+)
 
 DIRECTIONS = ("in", "out")
 PLATE_GROUPS = ("local", "out_of_town", "unknown", "no_plate")
@@ -274,21 +282,10 @@ PAYMENTS_SILVER = Dataset(
 )
 
 def _ingest(source: str) -> Dataset:
-    return Dataset(
-        "audit", f"ingest_{source}", "one row per partition",
+    return ingest_dataset(
+        f"ingest_{source}", "vehicles",
         f"What the {source} parser read: files, records, rows written, duplicates dropped in and across files.",
-        (
-            C("source", "VARCHAR", "Source", False),
-            C("files", "BIGINT", "Landing files read", False),
-            C("lines", "BIGINT", "Objects / lines read", False),
-            C("landed", "BIGINT", "Records landed", False),
-            C("bronze_rows", "BIGINT", "Rows written to bronze", False),
-            C("quarantined", "BIGINT", "Rows written to quarantine", False),
-            C("duplicates_in_file", "BIGINT", "Re-sent records dropped within a file", False),
-            C("duplicates_cross_file", "BIGINT", "Re-sent records dropped across the day's files", False),
-            C("computed_at", "TIMESTAMPTZ", "When the parse finished", False),
-        ),
-        domain="vehicles",
+        (C("duplicates_cross_file", "BIGINT", "Re-sent records dropped across the day's files", False),),
     )
 
 
