@@ -67,7 +67,10 @@ def test_webserver_shows_groups_and_materialises_a_day_partition(data_root: Path
         assert launched["__typename"] == "LaunchRunSuccess", launched
         run_id = launched["run"]["runId"]
         status = None
-        for _ in range(150):
+        # the UI's default multiprocess executor starts one process per step (about 150 steps for the five
+        # domains): several minutes on 2 cores, so the wait is generous
+        deadline = time.monotonic() + 1200
+        while time.monotonic() < deadline:
             status = _gql(port, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
                           {"id": run_id})["data"]["runOrError"]["status"]
             if status in ("SUCCESS", "FAILURE", "CANCELED"):
@@ -75,6 +78,7 @@ def test_webserver_shows_groups_and_materialises_a_day_partition(data_root: Path
             time.sleep(2)
         assert status == "SUCCESS"
         assert (data_root / "outbox" / "zhilian_putuo" / "device_health_daily" / DAY / "manifest.json").exists()
+        assert (data_root / "outbox" / "public_security" / "gate_flow_hourly" / DAY / "manifest.json").exists()
         # a launched run captures compute logs (stdout/stderr per step): they, the event log and every
         # output must be free of identifiers and of the canary residents
         from quality.pii_scan import load_canaries, scan_tree
