@@ -97,8 +97,8 @@ def summary(day: str) -> str:
 
 
 @contextmanager
-def demo_receiver(store: Path, consumer: str = "zhilian_putuo"):
-    """The reference receiver on loopback, with the consumer switched to HTTPS push for this process."""
+def demo_receiver(store: Path, consumers: tuple[str, ...] = ("zhilian_putuo", "public_security")):
+    """The reference receiver on loopback, with the consumers switched to HTTPS push for this process."""
     import secrets
 
     from exports.contracts import CONTRACTS_DIR
@@ -106,10 +106,11 @@ def demo_receiver(store: Path, consumer: str = "zhilian_putuo"):
 
     access, secret = "neuron-demo", secrets.token_urlsafe(24)
     with run_in_thread(store, CONTRACTS_DIR, {access: secret}) as rx:
-        prefix = consumer.upper()
-        os.environ.update({f"NEURON_PUBLISHER_{prefix}": "https_push", f"NEURON_{prefix}_URL": rx.base_url,
-                           f"NEURON_{prefix}_ACCESS_KEY": access, f"NEURON_{prefix}_SECRET_KEY": secret})
-        print(f"reference receiver for {consumer} on {rx.base_url} (store {store})")
+        for consumer in consumers:
+            prefix = consumer.upper()
+            os.environ.update({f"NEURON_PUBLISHER_{prefix}": "https_push", f"NEURON_{prefix}_URL": rx.base_url,
+                               f"NEURON_{prefix}_ACCESS_KEY": access, f"NEURON_{prefix}_SECRET_KEY": secret})
+        print(f"reference receiver for {', '.join(consumers)} on {rx.base_url} (store {store})")
         yield rx
 
 
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     sim.set_defaults(func=cmd_simulate)
     demo.add_argument("--skip-simulate", action="store_true", help="run on what is already in the landing zone")
     demo.add_argument("--no-receiver", dest="receiver", action="store_false",
-                      help="do not push zhilian_putuo batches to a loopback reference receiver")
+                      help="do not push the batches to a loopback reference receiver")
     demo.set_defaults(func=cmd_demo)
 
     ui = sub.add_parser("ui", help="start dagster dev on workspace.yaml with $DAGSTER_HOME under the data dir")
