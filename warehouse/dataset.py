@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from quality.expectations import Spec
+from quality.expectations import Expect, Spec
 
 # How a column relates to personal data; only "token" columns may hold identifier-derived values.
 PII_NONE = "none"
@@ -72,6 +72,13 @@ SUPPRESSION_COLUMNS = (
       "withheld so that such a cell cannot be recomputed from totals)", False),
     C("suppression", "VARCHAR", "primary | complementary | null: why the row's counts are withheld"),
 )
+
+
+def small_cells_suppressed(*counts: str, k: int = 5) -> Spec:
+    """The suite rule every suppressed gold table shares: no unsuppressed people count between 1 and k-1."""
+    small = " OR ".join(f'"{c}" BETWEEN 1 AND {k - 1}' for c in counts)
+    return Expect.sql("small_cells_suppressed", f"SELECT * FROM {{batch}} WHERE NOT suppressed AND ({small})",
+                      description=f"no published count of {', '.join(counts)} is between 1 and {k - 1} (k={k})")
 
 
 def accounting_dataset(source: str) -> Dataset:

@@ -11,6 +11,7 @@ from warehouse.dataset import (
     Dataset,
     accounting_dataset,
     ingest_dataset,
+    small_cells_suppressed,
 )
 
 DOOR_KINDS = ("gate", "unit_door")
@@ -177,6 +178,7 @@ GATE_FLOW_HOURLY = Dataset(
         *(Expect.between(c, 0, None) for c in _FLOW_COUNTS),
         Expect.sql("visitors_within_passes", "SELECT * FROM {batch} WHERE visitors > passes",
                    description="visitor passes are a subset of passes"),
+        small_cells_suppressed(*_FLOW_COUNTS),
         Expect.sql("suppressed_rows_are_null",
                    "SELECT * FROM {batch} WHERE suppressed AND (passes IS NOT NULL OR denied IS NOT NULL)",
                    description="a suppressed cell is withheld (null), never published as 0"),
@@ -239,6 +241,7 @@ ACCESS_DAILY = Dataset(
         Expect.not_null("community_id"),
         Expect.unique("community_id", name="one_row_per_community"),
         *(Expect.between(c, 0, None) for c in _DAILY_COUNTS),
+        small_cells_suppressed(*_DAILY_COUNTS),
         Expect.sql("parts_within_passes", "SELECT * FROM {batch} WHERE residents + visitors > passes "
                    "OR persons > passes", description="resident and visitor passes and people never exceed passes"),
         Expect.row_count_between(1, None, description="a day without community rows is a broken door registry"),

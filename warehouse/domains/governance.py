@@ -14,6 +14,7 @@ from warehouse.dataset import (
     Dataset,
     accounting_dataset,
     ingest_dataset,
+    small_cells_suppressed,
 )
 
 SOURCES = ("votes", "ballots", "announcements", "activities", "participation")
@@ -284,10 +285,7 @@ GOVERNANCE_MONTHLY = Dataset(
         Expect.sql("passed_within_closed", "SELECT * FROM {batch} WHERE votes_passed > votes_quorum_met "
                    "OR votes_quorum_met > votes_closed",
                    description="passed <= quorum met <= closed: only closed votes with a quorum can pass"),
-        Expect.sql("no_small_people_counts",
-                   "SELECT * FROM {batch} WHERE NOT suppressed AND ((participants BETWEEN 1 AND 4) "
-                   "OR (ballots_counted BETWEEN 1 AND 4))",
-                   description="no unsuppressed people count below k=5"),
+        small_cells_suppressed("participants", "ballots_counted"),
         Expect.sql("one_month", "SELECT * FROM {batch} WHERE month <> (SELECT min(month) FROM {batch})",
                    description="a partition holds one month"),
     ),

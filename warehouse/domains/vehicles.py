@@ -15,6 +15,7 @@ from warehouse.dataset import (
     Dataset,
     accounting_dataset,
     ingest_dataset,
+    small_cells_suppressed,
 )
 
 DIRECTIONS = ("in", "out")
@@ -319,8 +320,7 @@ VEHICLE_FLOW_HOURLY = Dataset(
         Expect.sql("complete_grid", "SELECT community_id, gate_id FROM {batch} GROUP BY 1, 2 HAVING count(*) <> "
                    f"{24 * len(DIRECTIONS) * len(PLATE_GROUPS) * len(PLATE_TYPES) * len(RESIDENCY)}",
                    description="every gate has the full 24-hour grid, zeros included"),
-        Expect.sql("small_cells_suppressed", "SELECT * FROM {batch} WHERE NOT suppressed AND vehicles BETWEEN 1 AND 4",
-                   description="no published cell counts 1 to 4 vehicles"),
+        small_cells_suppressed("vehicles"),
         Expect.sql("suppressed_is_null", "SELECT * FROM {batch} WHERE suppressed AND vehicles IS NOT NULL",
                    description="suppressed cells carry no count"),
     ),
@@ -355,9 +355,7 @@ PARKING_OCCUPANCY_15MIN = Dataset(
                    description="every car park has all 96 slots of the day"),
         Expect.sql("available_consistent", "SELECT * FROM {batch} WHERE available <> greatest(capacity - occupied, 0)",
                    description="available = capacity - occupied"),
-        Expect.sql("small_cells_suppressed", "SELECT * FROM {batch} WHERE NOT suppressed AND "
-                   "(entries BETWEEN 1 AND 4 OR exits BETWEEN 1 AND 4)",
-                   description="no published entries/exits count of 1 to 4"),
+        small_cells_suppressed("entries", "exits"),
         Expect.sql("suppressed_rows_hide_the_stock", "SELECT * FROM {batch} WHERE suppressed AND (occupied IS NOT "
                    "NULL OR available IS NOT NULL OR entries IS NOT NULL OR exits IS NOT NULL) OR NOT suppressed "
                    "AND (occupied IS NULL OR available IS NULL OR entries IS NULL OR exits IS NULL)",
