@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from kernel.settings import child_environment, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = ("access", "vehicles", "services", "governance")
@@ -36,12 +37,12 @@ GENERATE = """
 """
 
 RUN = """
-    import os, time
+    import time
     import dagster as dg
-    os.environ["NEURON_DATA_DIR"] = str(WORK / "data")
-    os.environ["NEURON_LANDING_DIR"] = str(LANDING)
+    from kernel.settings import export_environment
     from pipelines.cli import prepare_dagster_home
-    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(WORK / "data" / "dagster_home"))
+    export_environment({"NEURON_DATA_DIR": str(WORK / "data"), "NEURON_LANDING_DIR": str(LANDING),
+                        "DAGSTER_HOME": str(prepare_dagster_home(WORK / "data" / "dagster_home"))})
     from pipelines.definitions import defs
     groups = [g for g in (f"{DOMAIN}_bronze", f"{DOMAIN}_silver", f"{DOMAIN}_gold")]
     # the device registry is the community list some domains check against
@@ -78,7 +79,7 @@ def run_phase(code_body: str, work: Path, landing: Path, day: str, communities: 
         OUT["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print("RESULT " + json.dumps(OUT, default=str))
     """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEURON_MODE": os.environ.get("NEURON_MODE", "demo")}
+    env = child_environment(PYTHONPATH=str(ROOT), NEURON_MODE=load_settings().mode)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"{domain} failed:\n{proc.stderr[-4000:]}")

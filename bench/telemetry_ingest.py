@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from kernel.settings import child_environment, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,20 +64,20 @@ PHASES = {
         OUT.update(rows=con.execute(f"SELECT count(*) FROM '{WORK}/bare_long.parquet'").fetchall()[0][0])
     """,
     "neuron_ingest": """
-        from assets.privacy.tokens import Tokenizer
-        from assets.telemetry.parse import ingest_day, write_ingest_stats
-        from pipelines.resources import NeuronResource
-        from warehouse.io import create_view, write_dataset
-        from warehouse.schemas import DEVICE_REGISTRY
+        from assets.telemetry.datasets import DEVICE_REGISTRY, INGEST_STATS
+        from assets.telemetry.parse import ingest_day
+        from kernel.accounting import write_ingest
+        from kernel.io import create_view, write_dataset
+        from kernel.resource import NeuronResource
         neuron = NeuronResource(data_dir=str(WORK / "data"))
         lake = neuron.lake
         con = neuron.duckdb()
         snap = LANDING / "device_registry" / DAY / "devices.csv"
         write_dataset(con, lake, DEVICE_REGISTRY, DAY, f"SELECT * FROM read_csv('{snap}', header=true, all_varchar=true)")
         create_view(con, "registry", lake, DEVICE_REGISTRY, DAY)
-        tok = Tokenizer.from_env()
+        tok = neuron.tokenizer()
         stats = ingest_day(con, lake, LANDING, DAY, "Asia/Shanghai", lambda v: tok.tokenize_series(v, "person"))
-        write_ingest_stats(con, lake, DAY, stats)
+        write_ingest(con, lake, INGEST_STATS, DAY, [stats])
         OUT.update(lines=stats.lines, landed=stats.landed, bronze_rows=stats.bronze_rows,
                    quarantined=stats.quarantined)
     """,
@@ -84,18 +85,23 @@ PHASES = {
         import dagster as dg
         from assets.telemetry.assets import (gold_device_health_daily, gold_environment_hourly,
                                              silver_device_alarms, silver_telemetry)
-        from pipelines.resources import NeuronResource
-        res = dg.materialize([silver_telemetry, silver_device_alarms, gold_device_health_daily, gold_environment_hourly],
-                             partition_key=DAY, resources={"neuron": NeuronResource(data_dir=str(WORK / "data"))},
+        from kernel.lake_asset import Area
+        from kernel.partitions import daily_partitions
+        from kernel.resource import NeuronResource
+        neuron = NeuronResource(data_dir=str(WORK / "data"))
+        area = Area(daily_partitions(neuron.settings))
+        steps = [silver_telemetry, silver_device_alarms, gold_device_health_daily, gold_environment_hourly]
+        res = dg.materialize([s.build(area) for s in steps], partition_key=DAY, resources={"neuron": neuron},
                              instance=dg.DagsterInstance.ephemeral())
         OUT.update(success=res.success)
     """,
     "validate": """
-        from pipelines.resources import NeuronResource
+        from kernel.resource import NeuronResource
         from quality.gx_runner import run_suite
         from quality.pii_checks import scan_files
         from quality.pii_scan import redact
-        from warehouse.schemas import DATASETS
+        from assets.registry import datasets
+        DATASETS = datasets()
         lake = NeuronResource(data_dir=str(WORK / "data")).lake
         t = time.perf_counter()
         for ds in DATASETS.values():
@@ -109,7 +115,7 @@ PHASES = {
         hits = 0
         for ds in DATASETS.values():
             if ds.layer in ("silver", "gold"):
-                hits += len(scan_files(lake.files(ds.layer, ds.name, DAY)))
+                hits += len(scan_files(lake.files(ds.layer, ds.name, DAY), LANDING))
         OUT["pii_scan_seconds"] = round(time.perf_counter() - t, 2)
         OUT["pii_hits"] = hits
     """,
@@ -129,7 +135,7 @@ def run_phase(name: str, work: Path, landing: Path, day: str, communities: int) 
         OUT["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print("RESULT " + json.dumps(OUT))
     """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEURON_MODE": os.environ.get("NEURON_MODE", "demo")}
+    env = child_environment(PYTHONPATH=str(ROOT), NEURON_MODE=load_settings().mode)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed:\n{proc.stderr[-4000:]}")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from warehouse.schemas import DATASETS
+from assets.registry import datasets as declared_datasets
+from kernel.dataset import Dataset
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 REQUIRED = (
@@ -93,7 +94,9 @@ class Contract:
         return list(self.raw.get("count_columns") or [])
 
 
-def validate(raw: dict, path: Path) -> Contract:
+def validate(raw: dict, path: Path, datasets: dict[str, Dataset] | None = None) -> Contract:
+    """A contract checked against the declaration of the dataset it publishes (the registry's by default)."""
+    datasets = declared_datasets() if datasets is None else datasets
     where = f"{path.name}"
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
@@ -109,7 +112,7 @@ def validate(raw: dict, path: Path) -> Contract:
         raise ContractError(f"{where}: id must be <consumer>.<dataset>, got {raw['id']}")
     if path.parent.name != raw["consumer"] or path.stem != raw["dataset"]:
         raise ContractError(f"{where}: file must live at contracts/{raw['consumer']}/{raw['dataset']}.yaml")
-    src = DATASETS.get(raw["source"])
+    src = datasets.get(raw["source"])
     if src is None:
         raise ContractError(f"{where}: source {raw['source']} is not a declared dataset")
     expected = [("stat_date", "DATE")] + [(c.name, c.type) for c in src.columns]
@@ -129,14 +132,28 @@ def validate(raw: dict, path: Path) -> Contract:
         if not counted or [c for c in counted if c not in names]:
             raise ContractError(f"{where}: counts people, so count_columns must list its people counts "
                                 f"(got {counted})")
+        if sorted(counted) != sorted(src.counts):
+            raise ContractError(f"{where}: count_columns {counted} differ from the people counts {list(src.counts)} "
+                                f"declared for {raw['source']}")
+    elif src.counts:
+        raise ContractError(f"{where}: {raw['source']} declares people counts {list(src.counts)}, so the contract "
+                            "must say counts_people: true")
     return Contract(raw, path)
 
 
-def load_contracts(root: Path = CONTRACTS_DIR) -> list[Contract]:
+def load_contracts(root: Path = CONTRACTS_DIR, datasets: dict[str, Dataset] | None = None) -> list[Contract]:
     contracts = [
-        validate(yaml.safe_load(p.read_text(encoding="utf-8")), p) for p in sorted(root.glob("*/*.yaml"))
+        validate(yaml.safe_load(p.read_text(encoding="utf-8")), p, datasets) for p in sorted(root.glob("*/*.yaml"))
     ]
     ids = [c.id for c in contracts]
     if len(ids) != len(set(ids)):
         raise ContractError(f"duplicate contract ids: {ids}")
     return contracts
+
+
+def k_thresholds(contracts: list[Contract]) -> dict[str, int]:
+    """Per published dataset key, the strictest (largest) k among the contracts that publish it."""
+    out: dict[str, int] = {}
+    for c in contracts:
+        out[c.source] = max(out.get(c.source, 0), c.k_threshold)
+    return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import uuid
@@ -23,15 +22,18 @@ from pathlib import Path
 import duckdb
 
 from exports.contracts import Contract
-from warehouse.lake import swap_in
+from kernel.lake import swap_in
 
 BOM = b"\xef\xbb\xbf"
 
 
+def code_version(override: str = "") -> str:
+    """``NEURON_CODE_VERSION`` when the deployment sets it (``override``), else package version + git sha."""
+    return override or _installed_version()
+
+
 @functools.cache
-def code_version() -> str:
-    if os.environ.get("NEURON_CODE_VERSION"):
-        return os.environ["NEURON_CODE_VERSION"]
+def _installed_version() -> str:
     try:
         version = metadata.version("neuron")
     except metadata.PackageNotFoundError:
@@ -75,6 +77,7 @@ def publish_filedrop(
     day: str,
     outbox: Path,
     gate: Callable[[list[Path]], None] | None = None,
+    code_version_override: str = "",
 ) -> Publication:
     """Write the batch for ``day`` from ``relation_sql`` (already in contract column order)."""
     final = batch_dir(outbox, contract, day)
@@ -136,7 +139,7 @@ def publish_filedrop(
                 for name in ("data.parquet", "data.csv")
             ],
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "code_version": code_version(),
+            "code_version": code_version(code_version_override),
         }
         (tmp / "manifest.json").write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"

@@ -1,14 +1,18 @@
-"""Which publisher delivers a consumer's batches, from ``exports/consumers.yaml`` and the environment."""
+"""Which publisher delivers a consumer's batches: ``exports/consumers.yaml``, overridden by settings.
+
+``NEURON_PUBLISHER_<CONSUMER>`` switches a consumer to ``https_push``; its endpoint and AK/SK come from
+``NEURON_<CONSUMER>_URL``, ``_ACCESS_KEY`` and ``_SECRET_KEY`` (all resolved in ``kernel.settings``).
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from exports.publishing import HttpPushPublisher, receipts_dir_for
+from kernel.settings import Settings
 
 CONSUMERS_FILE = Path(__file__).parent / "consumers.yaml"
 PUBLISHERS = ("filedrop", "https_push")
@@ -21,36 +25,30 @@ class PublisherConfigError(ValueError):
 @dataclass(frozen=True)
 class ConsumerConfig:
     consumer: str
+    title: str
     publisher: str
-    url_env: str
-    access_key_env: str
-    secret_key_env: str
 
 
-def load_consumers(path: Path = CONSUMERS_FILE, env: dict[str, str] | None = None) -> dict[str, ConsumerConfig]:
-    env = dict(os.environ if env is None else env)
+def load_consumers(settings: Settings, path: Path = CONSUMERS_FILE) -> dict[str, ConsumerConfig]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))["consumers"]
     out = {}
     for name, c in raw.items():
-        publisher = env.get(f"NEURON_PUBLISHER_{name.upper()}", c.get("publisher", "filedrop"))
+        publisher = settings.endpoint(name).publisher or c.get("publisher", "filedrop")
         if publisher not in PUBLISHERS:
-            raise PublisherConfigError(f"{name}: publisher must be one of {PUBLISHERS}, got {publisher!r}")
-        push = c.get("https_push", {})
-        out[name] = ConsumerConfig(name, publisher, push.get("url_env", ""), push.get("access_key_env", ""),
-                                   push.get("secret_key_env", ""))
+            raise PublisherConfigError(f"{name}: publisher must be one of {PUBLISHERS}, got {publisher!r} "
+                                       f"(NEURON_PUBLISHER_{name.upper()} or exports/consumers.yaml)")
+        out[name] = ConsumerConfig(name, c.get("title", name), publisher)
     return out
 
 
-def http_publisher_for(consumer: str, outbox: Path, env: dict[str, str] | None = None) -> HttpPushPublisher | None:
+def http_publisher_for(consumer: str, settings: Settings) -> HttpPushPublisher | None:
     """The HTTPS publisher for ``consumer``, or None when it is served by the file drop alone."""
-    env = dict(os.environ if env is None else env)
-    cfg = load_consumers(env=env).get(consumer)
+    cfg = load_consumers(settings).get(consumer)
     if cfg is None or cfg.publisher != "https_push":
         return None
-    missing = [v for v in (cfg.url_env, cfg.access_key_env, cfg.secret_key_env) if not env.get(v)]
-    if missing:
+    endpoint = settings.endpoint(consumer)
+    if missing := endpoint.missing():
         raise PublisherConfigError(f"{consumer} publishes over https_push but {', '.join(missing)} is not set")
-    return HttpPushPublisher(env[cfg.url_env], env[cfg.access_key_env], env[cfg.secret_key_env],
-                             receipts_dir_for(outbox, consumer),
-                             max_retries=int(env.get("NEURON_PUBLISH_MAX_RETRIES", "4")),
-                             backoff_base=float(env.get("NEURON_PUBLISH_BACKOFF_S", "0.5")))
+    return HttpPushPublisher(endpoint.url, endpoint.access_key, endpoint.secret_key,
+                             receipts_dir_for(settings.outbox_dir, consumer),
+                             max_retries=settings.publish_max_retries, backoff_base=settings.publish_backoff_s)

@@ -20,6 +20,7 @@ def _yesterday(tz: str) -> str:
 
 
 def prepare_dagster_home(home: Path) -> Path:
+    """``home`` with the local instance config (copied once from deploy/dagster.local.yaml)."""
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "dagster.yaml"
     if not cfg.exists():
@@ -28,7 +29,7 @@ def prepare_dagster_home(home: Path) -> Path:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from pipelines.settings import load_settings
+    from kernel.settings import load_settings
     from simulator.district import simulate_day
     from simulator.telemetry import FaultRates
 
@@ -59,7 +60,7 @@ def run_day(day: str) -> object:
 def summary(day: str) -> str:
     import duckdb
 
-    from pipelines.settings import load_settings
+    from kernel.settings import load_settings
 
     s = load_settings()
     con = duckdb.connect(str(s.warehouse_path), read_only=True)
@@ -102,24 +103,31 @@ def demo_receiver(store: Path, consumers: tuple[str, ...] = ("zhilian_putuo", "p
     import secrets
 
     from exports.contracts import CONTRACTS_DIR
-    from exports.receiver.server import run_in_thread
+    from exports.receiver import run_in_thread
+    from kernel.settings import export_environment
 
     access, secret = "neuron-demo", secrets.token_urlsafe(24)
     with run_in_thread(store, CONTRACTS_DIR, {access: secret}) as rx:
         for consumer in consumers:
             prefix = consumer.upper()
-            os.environ.update({f"NEURON_PUBLISHER_{prefix}": "https_push", f"NEURON_{prefix}_URL": rx.base_url,
-                               f"NEURON_{prefix}_ACCESS_KEY": access, f"NEURON_{prefix}_SECRET_KEY": secret})
+            export_environment({f"NEURON_PUBLISHER_{prefix}": "https_push", f"NEURON_{prefix}_URL": rx.base_url,
+                                f"NEURON_{prefix}_ACCESS_KEY": access, f"NEURON_{prefix}_SECRET_KEY": secret})
         print(f"reference receiver for {', '.join(consumers)} on {rx.base_url} (store {store})")
         yield rx
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    os.environ.setdefault("NEURON_MODE", "demo")
-    from pipelines.settings import load_settings
+def _use_dagster_home(home: Path) -> None:
+    from kernel.settings import export_environment
 
+    export_environment({"DAGSTER_HOME": str(prepare_dagster_home(home))})
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from kernel.settings import export_environment, load_settings
+
+    export_environment({"NEURON_MODE": "demo"}, only_if_unset=True)
     s = load_settings()
-    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(s.dagster_home))
+    _use_dagster_home(s.dagster_home)
     day = args.day or _yesterday(s.timezone)
     if not args.skip_simulate:
         cmd_simulate(argparse.Namespace(day=day, communities=args.communities, seed=args.seed,
@@ -139,22 +147,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from pipelines.settings import load_settings
+    from kernel.settings import load_settings
 
     s = load_settings()
-    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(s.dagster_home))
+    _use_dagster_home(s.dagster_home)
     root = Path(__file__).resolve().parent.parent
     os.execvp("dagster", ["dagster", "dev", "-w", str(root / "workspace.yaml"), "-p", str(args.port)])
     return 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from pipelines.retention import purge_landing, retention_days
-    from pipelines.settings import load_settings
+    from kernel.settings import load_settings
+    from pipelines.retention import purge_landing
 
     s = load_settings()
     today = datetime.now(ZoneInfo(s.timezone)).date()
-    report = purge_landing(s.landing_dir, s.outbox_dir, today, args.days or retention_days(), args.dry_run)
+    report = purge_landing(s.landing_dir, s.outbox_dir, today, args.days or s.landing_retention_days, args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {len(report.removed)} landing folders ({report.bytes_freed / 2**20:.1f} MiB); "
           f"{len(report.kept_unpublished)} past retention but unpublished (kept)")
@@ -196,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if argv and argv[0] == "receiver":
-        from exports.receiver.server import main as receiver_main
+        from exports.receiver import main as receiver_main
 
         return receiver_main(argv[1:])
     args = parser.parse_args(argv)

@@ -1,73 +1,104 @@
-"""The Neuron code location: every domain's assets, checks, jobs, schedules and sensors, merged in one place.
+"""The Neuron code location: every area's ``Definitions`` merged, then policy applied across the graph in one pass.
 
-Policy applied across the graph lives here: every silver, gold and export asset gets the blocking PII scan,
-every dataset with a declared suite gets its great-expectations checks.
+Areas: each domain under ``assets/`` (found by folder), the exports (one asset per contract) and the
+warehouse. Policy: the blocking PII scan on every silver, gold and export asset; each dataset's
+great-expectations suite plus the small-cell rule of every people count (k from the contracts); owners and
+tags on every asset; a pool on the heavy ingest steps; jobs, schedules and the landing sensor.
+
+This module is the definitions loader: the only place that reads settings when the code location loads.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
-from assets.access.assets import ACCESS_ASSETS
-from assets.governance.assets import GOVERNANCE_ASSETS
-from assets.services.assets import SERVICES_ASSETS
-from assets.telemetry.assets import TELEMETRY_ASSETS
-from assets.vehicles.assets import VEHICLES_ASSETS
-from exports.assets import CONTRACTS, EXPORT_ASSETS, export_files
-from pipelines.freshness import freshness_checks, freshness_job, freshness_schedule, landing_specs
-from pipelines.jobs import daily_job, daily_schedule, landing_sensor
-from pipelines.partitions import daily
-from pipelines.resources import NeuronResource
+from assets import registry
+from exports import definitions as exports_area
+from exports.contracts import Contract, k_thresholds, load_contracts
+from exports.definitions import export_files, export_key
+from kernel.dataset import Dataset, small_cells_suppressed
+from kernel.expectations import Spec
+from kernel.lake_asset import Area
+from kernel.partitions import daily_partitions
+from kernel.resource import NeuronResource
+from kernel.settings import Settings, load_settings
+from kernel.tokens import Tokenizer
+from pipelines import jobs
 from pipelines.retention import landing_retention_job, landing_retention_schedule
-from pipelines.settings import load_settings
 from quality.gx_checks import build_gx_checks
 from quality.pii_checks import build_pii_check
 from quality.pii_scan import redact
-from warehouse.assets import build_warehouse_asset
-from warehouse.lake import Lake
-from warehouse.schemas import DATASETS
+from warehouse import definitions as warehouse_area
 
 PUBLISHED_LAYERS = ("silver", "gold")
+INGEST_POOL = "neuron_ingest"  # bronze parse steps hold up to 3 GB of DuckDB each: one at a time per instance
+OWNERS = {"export": "team:neuron-publishing", "warehouse": "team:neuron-warehouse"}
+DEFAULT_OWNER = "team:neuron-data"
 
 
-def _lake_files(layer: str, name: str):
-    def paths(partition_key: str | None) -> list[str]:
-        return Lake(load_settings().lake_dir).files(layer, name, partition_key) if partition_key else []
+def _lake_files(ds: Dataset):
+    def paths(neuron: NeuronResource, partition_key: str | None) -> list[str]:
+        return neuron.lake.files(ds.layer, ds.name, partition_key) if partition_key else []
 
     return paths
 
 
-def _checks() -> list[dg.AssetChecksDefinition]:
+def suite(ds: Dataset, area: Area) -> tuple[Spec, ...]:
+    """A dataset's declared suite plus the small-cell rule of its people counts, with the contracts' k."""
+    return (*ds.suite, *((small_cells_suppressed(ds.counts, area.k(ds)),) if ds.counts else ()))
+
+
+def quality_checks(datasets: dict[str, Dataset], contracts: list[Contract], area: Area) -> list:
+    """The privacy scan on every published layer and export, the GX suite of every dataset that has one."""
     checks = []
-    for ds in DATASETS.values():
+    for ds in datasets.values():
         key = dg.AssetKey([ds.layer, ds.name])
         if ds.layer in PUBLISHED_LAYERS:
-            checks.append(build_pii_check(key, _lake_files(ds.layer, ds.name), daily))
-        if ds.suite:
-            checks.append(build_gx_checks(key, f"{ds.layer}.{ds.name}", ds.suite, _lake_files(ds.layer, ds.name),
-                                          daily, redactor=redact))
-    for contract in CONTRACTS:
-        key = dg.AssetKey(["export", contract.consumer, contract.dataset])
-        checks.append(build_pii_check(key, export_files(contract), daily))
+            checks.append(build_pii_check(key, _lake_files(ds), area.partitions))
+        if specs := suite(ds, area):
+            checks.append(build_gx_checks(key, f"{ds.layer}.{ds.name}", specs, _lake_files(ds), area.partitions,
+                                          redactor=redact))
+    for contract in contracts:
+        checks.append(build_pii_check(export_key(contract), export_files(contract), area.partitions))
     return checks
 
 
-if load_settings().mode == "production":
-    # fail at code-location load, naming NEURON_TOKEN_KEY, rather than in the first run that tokenises
-    from assets.privacy.tokens import Tokenizer
+def _owned_and_tagged(spec: dg.AssetSpec) -> dg.AssetSpec:
+    layer = spec.key.path[0]
+    area = spec.group_name.rsplit("_", 1)[0] if spec.group_name and "_" in spec.group_name else layer
+    tags = {**spec.tags, "layer": layer, "area": area}
+    return spec.replace_attributes(owners=[OWNERS.get(layer, DEFAULT_OWNER)], tags=tags)
 
-    Tokenizer.from_env()
 
-_lake_assets = [*TELEMETRY_ASSETS, *ACCESS_ASSETS, *VEHICLES_ASSETS, *SERVICES_ASSETS, *GOVERNANCE_ASSETS,
-                *EXPORT_ASSETS]
-_upstream = [k for a in _lake_assets for k in a.keys]
-warehouse_asset = build_warehouse_asset(_upstream, CONTRACTS)
+def build_definitions(settings: Settings) -> dg.Definitions:
+    if settings.mode == "production":
+        Tokenizer.from_settings(settings)  # fail at load, naming NEURON_TOKEN_KEY, not in the first run
+    contracts = load_contracts()
+    datasets = registry.datasets()
+    area = Area(partitions=daily_partitions(settings), k_thresholds=k_thresholds(contracts),
+                pools={"bronze": INGEST_POOL})
+    areas = [domain.definitions(area) for domain in registry.domains()]
+    areas.append(exports_area.definitions(area, datasets, contracts))
+    graph = dg.Definitions.merge(*areas)
+    lake_keys = [key for a in graph.assets or [] if isinstance(a, dg.AssetsDefinition) for key in a.keys]
+    graph = dg.Definitions.merge(graph, warehouse_area.definitions(area, lake_keys, datasets, contracts))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)  # map_asset_specs is preview in 1.13; opted in on purpose
+        graph = graph.map_asset_specs(func=_owned_and_tagged)
 
-defs = dg.Definitions(
-    assets=[*landing_specs, *_lake_assets, warehouse_asset],
-    asset_checks=[*_checks(), *freshness_checks],
-    jobs=[daily_job, landing_retention_job, freshness_job],
-    schedules=[daily_schedule, landing_retention_schedule, freshness_schedule],
-    sensors=[landing_sensor],
-    resources={"neuron": NeuronResource()},
-)
+    daily = jobs.daily_job(area.partitions)
+    freshness_checks = [c for a in areas for c in a.asset_checks or []]
+    freshness_job, freshness_schedule = jobs.freshness(freshness_checks, settings.timezone)
+    sources = tuple(s.name for d in registry.domains() for s in d.landing)
+    return dg.Definitions.merge(graph, dg.Definitions(
+        asset_checks=quality_checks(datasets, contracts, area),
+        jobs=[daily, landing_retention_job, freshness_job],
+        schedules=[jobs.daily_schedule(daily), landing_retention_schedule(settings.timezone), freshness_schedule],
+        sensors=[jobs.landing_sensor(daily, sources, area.partitions)],
+        resources={"neuron": NeuronResource()},
+    ))
+
+
+defs = build_definitions(load_settings())

@@ -1,66 +1,67 @@
-"""The daily job (every asset for one district-day), its schedule and the landing-zone sensor."""
+"""The daily job (every asset for one district-day), its schedule, the landing-zone sensor and the freshness job.
 
-from __future__ import annotations
+Built by the root from the deployment's partitions and the domains' landing sources, never at import.
+"""
 
+# No ``from __future__ import annotations``: Dagster inspects the context and resource annotations.
 import json
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from pipelines.freshness import SOURCE_CYCLES_H
-from pipelines.partitions import daily
-from pipelines.resources import NeuronResource
+from kernel.landing import landing_signatures
+from kernel.resource import NeuronResource
 
-daily_job = dg.define_asset_job(
-    "daily_job",
-    selection=dg.AssetSelection.all(),
-    partitions_def=daily,
-    description="Everything for one district-day: landing -> bronze -> silver -> gold -> exports -> warehouse.",
-)
-
-# Day D closes at 02:00 on D+1 (the lateness window), then the whole day is built and published.
-daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=2, minute_of_hour=0)
-
-LANDING_SOURCES = tuple(SOURCE_CYCLES_H)
+DAILY_JOB = "daily_job"
 
 
-def landing_signatures(landing: Path) -> dict[str, str]:
-    """Per day folder: '<files>:<newest mtime ns>' over all sources (cheap: one stat per file)."""
-    sigs: dict[str, tuple[int, int]] = {}
-    for source in LANDING_SOURCES:
-        root = landing / source
-        if not root.exists():
-            continue
-        for day_dir in root.iterdir():
-            if not day_dir.is_dir():
+def daily_job(partitions: dg.PartitionsDefinition) -> UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        DAILY_JOB,
+        selection=dg.AssetSelection.all(),
+        partitions_def=partitions,
+        description="Everything for one district-day: landing -> bronze -> silver -> gold -> exports -> warehouse.",
+    )
+
+
+def daily_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    """Day D closes at 02:00 on D+1 (the lateness window), then the whole day is built and published."""
+    return dg.build_schedule_from_partitioned_job(job, hour_of_day=2, minute_of_hour=0)
+
+
+def landing_sensor(job: UnresolvedAssetJobDefinition, sources: tuple[str, ...],
+                   partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
+    @dg.sensor(name="landing_sensor", job=job, minimum_interval_seconds=30,
+               default_status=dg.DefaultSensorStatus.STOPPED,
+               description="Starts the daily job for a closed day when new or changed landing files appear for it; "
+                           "a late file re-materialises the day and publishes a correction.")
+    def _sensor(context: dg.SensorEvaluationContext, neuron: NeuronResource) -> dg.SensorResult:
+        settings = neuron.settings
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        current = landing_signatures(settings.landing_dir, sources)
+        today = datetime.now(ZoneInfo(settings.timezone)).date().isoformat()
+        valid = set(partitions.get_partition_keys())
+        requests = []
+        for day, sig in sorted(current.items()):
+            if seen.get(day) == sig:
                 continue
-            files = [p for p in day_dir.rglob("*") if p.is_file() and not p.name.endswith(".part")]
-            if not files:
+            if day in valid and day < today:
+                requests.append(dg.RunRequest(run_key=f"{day}:{sig}", partition_key=day))
+            else:
+                context.log.info(f"landing files for {day} are waiting: the day is not closed (or out of range)")
                 continue
-            n, newest = sigs.get(day_dir.name, (0, 0))
-            sigs[day_dir.name] = (n + len(files), max(newest, *(p.stat().st_mtime_ns for p in files)))
-    return {day: f"{n}:{m}" for day, (n, m) in sigs.items()}
+            seen[day] = sig
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
+
+    return _sensor
 
 
-@dg.sensor(job=daily_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Starts the daily job for a closed day when new or changed landing files appear for it; "
-                       "a late file re-materialises the day and publishes a correction.")
-def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    settings = NeuronResource().settings
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    current = landing_signatures(settings.landing_dir)
-    today = datetime.now(ZoneInfo(settings.timezone)).date().isoformat()
-    valid = set(daily.get_partition_keys())
-    requests = []
-    for day, sig in sorted(current.items()):
-        if seen.get(day) == sig:
-            continue
-        if day in valid and day < today:
-            requests.append(dg.RunRequest(run_key=f"{day}:{sig}", partition_key=day))
-        else:
-            context.log.info(f"landing files for {day} are waiting: the day is not closed (or out of range)")
-            continue
-        seen[day] = sig
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
+def freshness(checks: list[dg.AssetChecksDefinition], timezone: str) -> tuple[UnresolvedAssetJobDefinition,
+                                                                               dg.ScheduleDefinition]:
+    """A job evaluating every landing source's freshness check, every 15 minutes (off until turned on)."""
+    job = dg.define_asset_job("landing_freshness_job", selection=dg.AssetSelection.checks(*checks),
+                              description="Evaluate every landing source's freshness check.")
+    return job, dg.ScheduleDefinition(job=job, cron_schedule="*/15 * * * *", execution_timezone=timezone,
+                                      default_status=dg.DefaultScheduleStatus.STOPPED)

@@ -5,15 +5,16 @@ backlog is never destroyed before it was processed; what stays past the window i
 """
 
 
-import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-DEFAULT_RETENTION_DAYS = 30
+from kernel.resource import NeuronResource
+
 _SIM_FOLDERS = ("_canaries", "_truth")
 
 
@@ -22,14 +23,6 @@ class PurgeReport:
     removed: list[str] = field(default_factory=list)
     kept_unpublished: list[str] = field(default_factory=list)
     bytes_freed: int = 0
-
-
-def retention_days(env: dict[str, str] | None = None) -> int:
-    raw = (os.environ if env is None else env).get("NEURON_LANDING_RETENTION_DAYS", str(DEFAULT_RETENTION_DAYS))
-    days = int(raw)
-    if days < 1:
-        raise ValueError("NEURON_LANDING_RETENTION_DAYS must be at least 1")
-    return days
 
 
 def published_days(outbox: Path) -> set[str]:
@@ -67,15 +60,10 @@ def purge_landing(landing: Path, outbox: Path, today: date, days: int, dry_run: 
 
 
 @dg.op(description="Purge landing-zone day folders older than NEURON_LANDING_RETENTION_DAYS once published.")
-def purge_landing_op(context: dg.OpExecutionContext) -> dg.Output:
-    from pipelines.resources import NeuronResource
-
-    s = NeuronResource().settings
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
+def purge_landing_op(context: dg.OpExecutionContext, neuron: NeuronResource) -> dg.Output:
+    s = neuron.settings
     today = datetime.now(ZoneInfo(s.timezone)).date()
-    report = purge_landing(s.landing_dir, s.outbox_dir, today, retention_days())
+    report = purge_landing(s.landing_dir, s.outbox_dir, today, s.landing_retention_days)
     if report.kept_unpublished:
         context.log.warning(f"{len(report.kept_unpublished)} landing folders are past retention but unpublished")
     return dg.Output(None, metadata={"removed": len(report.removed), "bytes_freed": report.bytes_freed,
@@ -87,6 +75,6 @@ def landing_retention_job() -> None:
     purge_landing_op()
 
 
-landing_retention_schedule = dg.ScheduleDefinition(job=landing_retention_job, cron_schedule="30 3 * * *",
-                                                   execution_timezone="Asia/Shanghai",
-                                                   default_status=dg.DefaultScheduleStatus.STOPPED)
+def landing_retention_schedule(timezone: str) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(job=landing_retention_job, cron_schedule="30 3 * * *", execution_timezone=timezone,
+                                 default_status=dg.DefaultScheduleStatus.STOPPED)

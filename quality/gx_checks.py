@@ -11,8 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.settings import load_settings
-from quality.expectations import Spec, snake_name, validate_specs
+from kernel.expectations import Spec, snake_name, validate_specs
+from kernel.resource import NeuronResource
 from quality.gx_runner import DEFAULT_SAMPLE_SIZE, ExpectationOutcome, Redactor, SuiteResult, run_suite
 
 DATA_DOCS_SUBDIR = "docs"
@@ -23,7 +23,7 @@ def build_gx_checks(
     asset_key: dg.AssetKey,
     suite_name: str,
     specs: Sequence[Spec],
-    paths_for_partition: Callable[[str | None], list[str]],
+    paths_for_partition: Callable[[NeuronResource, str | None], list[str]],
     partitions_def: dg.PartitionsDefinition | None = None,
     *,
     redactor: Redactor | None = None,
@@ -36,7 +36,7 @@ def build_gx_checks(
     ``paths_for_partition`` maps the run's partition key (``None`` when unpartitioned) to the Parquet
     files to validate. Pass the asset's ``partitions_def`` so evaluations are recorded per partition.
     ``redactor`` is applied to every sampled value before it reaches check metadata or Data Docs
-    (written under ``load_settings().quality_dir / "docs"`` unless ``data_docs=False``).
+    (written under the resource's ``quality_dir / "docs"`` unless ``data_docs=False``).
     """
     validate_specs(specs)
     if not specs:
@@ -64,11 +64,11 @@ def build_gx_checks(
         can_subset=True,
         compute_kind="great_expectations",
     )
-    def _gx_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+    def _gx_checks(context: dg.AssetCheckExecutionContext, neuron: NeuronResource) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == asset_key}
         keys = partition_keys_of(context)
-        paths = [path for key in keys for path in paths_for_partition(key)]
-        docs_dir = data_docs_dir() if data_docs else None
+        paths = [path for key in keys for path in paths_for_partition(neuron, key)]
+        docs_dir = data_docs_dir(neuron.settings.quality_dir) if data_docs else None
         named = [k for k in keys if k]
         run_name = "..".join(dict.fromkeys([named[0], named[-1]])) if named else "unpartitioned"
         result = run_suite(
@@ -146,6 +146,6 @@ def _check_result(
     )
 
 
-def data_docs_dir() -> Path:
+def data_docs_dir(quality_dir: Path) -> Path:
     """Where Data Docs are written (under the configured quality directory)."""
-    return load_settings().quality_dir / DATA_DOCS_SUBDIR
+    return quality_dir / DATA_DOCS_SUBDIR

@@ -6,9 +6,10 @@ shared/reference/gx.md §1b). GX is imported lazily so the Dagster code location
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import TYPE_CHECKING, Any
+
+from kernel.settings import quiet_third_parties
 
 if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
@@ -34,17 +35,12 @@ class _DuckDBDialectName(str):
         return str(self)
 
 
-def _quiet_environment() -> None:
-    # Analytics were removed from the wheel in 1.8; the variable is kept as a harmless opt-out.
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
-
 def ensure_duckdb_support() -> None:
     """Register DuckDB as a persisted-connection dialect in GX (idempotent, thread-safe).
 
     Raises ``GXShimError`` if the private name the shim relies on no longer exists.
     """
-    _quiet_environment()
+    quiet_third_parties()  # analytics left the wheel in 1.8; the variable stays as a harmless opt-out
     import importlib
 
     module = importlib.import_module(PATCHED_MODULE)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from quality.expectations import Severity, Spec, snake_name, validate_specs
+from kernel.expectations import Severity, Spec, snake_name, validate_specs
 from quality.gx_duckdb import DUCKDB_MEMORY_URL, new_context
 
 if TYPE_CHECKING:

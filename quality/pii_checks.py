@@ -13,16 +13,16 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.settings import load_settings
+from kernel.resource import NeuronResource
 from quality.gx_checks import partition_keys_of
 from quality.pii_scan import Hit, load_canaries, scan_parquet, scan_text
 
 PII_CHECK = "no_personal_data"
 
 
-def scan_files(paths: Sequence[str | Path]) -> list[Hit]:
+def scan_files(paths: Sequence[str | Path], landing: Path) -> list[Hit]:
     """Scan output files: Parquet column by column, CSV/JSON as text; canaries from the landing zone."""
-    canaries = load_canaries(load_settings().landing_dir)
+    canaries = load_canaries(landing)
     parquet = [p for p in paths if str(p).endswith(".parquet")]
     hits = scan_parquet(parquet, canaries) if parquet else []
     for p in paths:
@@ -47,7 +47,7 @@ def hit_metadata(hits: list[Hit], files: int) -> dict[str, object]:
 
 def build_pii_check(
     asset_key: dg.AssetKey,
-    paths_for_partition: Callable[[str | None], list[str]],
+    paths_for_partition: Callable[[NeuronResource, str | None], list[str]],
     partitions_def: dg.PartitionsDefinition | None = None,
 ) -> dg.AssetChecksDefinition:
     with warnings.catch_warnings():
@@ -64,9 +64,9 @@ def build_pii_check(
     @dg.multi_asset_check(
         specs=[spec], name=f"{asset_key.to_python_identifier()}_pii_scan", compute_kind="privacy"
     )
-    def _pii_check(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        paths = [p for key in partition_keys_of(context) for p in paths_for_partition(key)]
-        hits = scan_files(paths)
+    def _pii_check(context: dg.AssetCheckExecutionContext, neuron: NeuronResource) -> Iterator[dg.AssetCheckResult]:
+        paths = [p for key in partition_keys_of(context) for p in paths_for_partition(neuron, key)]
+        hits = scan_files(paths, neuron.settings.landing_dir)
         if hits:
             context.log.error(
                 f"privacy scan of {asset_key.to_user_string()}: {len(hits)} hits (see check metadata)"

@@ -18,8 +18,8 @@ E2E_DAY = "2026-11-20"
 
 def use_data_root(mp: pytest.MonkeyPatch, root: Path) -> Path:
     """Point every setting (and DAGSTER_HOME, with the local instance config) at ``root``."""
+    from kernel.settings import SUBROOT_VARIABLES
     from pipelines.cli import prepare_dagster_home
-    from pipelines.settings import SUBROOT_VARIABLES
 
     mp.setenv("NEURON_DATA_DIR", str(root))
     for var in SUBROOT_VARIABLES:

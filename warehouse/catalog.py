@@ -13,8 +13,9 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.lake import Lake
-from warehouse.schemas import DATASETS, Dataset
+from assets.registry import datasets as declared_datasets
+from kernel.dataset import Dataset
+from kernel.lake import Lake
 
 
 def _q(s: str) -> str:
@@ -28,8 +29,11 @@ def _view_sql(lake: Lake, ds: Dataset) -> str:
             "hive_types = {'date': DATE}, union_by_name = true)")
 
 
-def build_warehouse(path: Path, lake: Lake, outbox: Path, contracts: list | None = None) -> dict[str, int]:
-    """(Re)build the warehouse file at ``path``; returns row counts per view."""
+def build_warehouse(path: Path, lake: Lake, outbox: Path, contracts: list | None = None,
+                    datasets: dict[str, Dataset] | None = None) -> dict[str, int]:
+    """(Re)build the warehouse file at ``path`` over ``datasets`` (every declared one by default); returns row
+    counts per view."""
+    DATASETS = declared_datasets() if datasets is None else datasets  # noqa: N806
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     counts: dict[str, int] = {}

@@ -1,40 +1,29 @@
 """Landing ISC door events (gzipped NDJSON, OnEventNotify envelopes) to typed bronze rows plus a quarantine.
 
-Lines are read by Polars in bounded batches (reusing the telemetry reader), parsed and validated in DuckDB;
+Lines are read by Polars in bounded batches (``kernel.ndjson``), parsed and validated in DuckDB;
 the only Python-level work per value is the keyed token, computed once per distinct identifier.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from assets.access.datasets import ACCESS_BRONZE, ACCESS_QUARANTINE, CONVENTIONS, STATUSES
 from assets.privacy.biometrics import face_counts_sql
-from assets.sqlfile import render, run_script
-from assets.telemetry.parse import batches, day_bounds, prefetched
-from warehouse.domains.access import CONVENTIONS, STATUSES
+from kernel.accounting import IngestStats
+from kernel.io import append_part
+from kernel.lake import Lake
+from kernel.ndjson import batches, prefetched
+from kernel.partitions import day_bounds
+from kernel.sqlfile import run_script
 
 HERE = Path(__file__).parent
 SOURCE = "access_events"
 TokenFn = Callable[[pl.Series, str], pl.Series]
-
-
-@dataclass
-class IngestStats:
-    files: int = 0
-    lines: int = 0
-    landed: int = 0
-    bronze_rows: int = 0
-    quarantined: int = 0
-    duplicates_in_file: int = 0
-    face: dict[str, int] = field(default_factory=lambda: {"face_keys": 0, "images": 0, "image_urls": 0,
-                                                          "embeddings": 0})
-    names_dropped: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
 
 
 def landing_files(landing: Path, day: str) -> list[Path]:
@@ -76,18 +65,15 @@ def parse_batch(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, day: str, t
                conventions=_sql_list(CONVENTIONS))
 
 
-def ingest_day(con: duckdb.DuckDBPyConnection, lake, landing: Path, day: str, tz: str, tokenize: TokenFn,
+def ingest_day(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: str, tz: str, tokenize: TokenFn,
                batch_bytes: int = 16 * 1024 * 1024) -> IngestStats:
     """Parse every landing file of ``day`` into the bronze and quarantine partitions (swapped in together).
 
     Requires the ``doors`` view (the door registry of the day).
     """
-    from warehouse.domains.access import ACCESS_BRONZE, ACCESS_QUARANTINE
-    from warehouse.io import append_part
-
     files = landing_files(landing, day)
     load_vocabulary(con)
-    stats = IngestStats(files=len(files))
+    stats = IngestStats(SOURCE, files=len(files))
     with lake.write_partition("bronze", ACCESS_BRONZE.name, day) as wb, \
             lake.write_partition("quarantine", ACCESS_QUARANTINE.name, day) as wq:
         for lines in prefetched(batches(files, batch_bytes) if files else iter([[]]), landing):
@@ -97,27 +83,15 @@ def ingest_day(con: duckdb.DuckDBPyConnection, lake, landing: Path, day: str, tz
             landed, dups, *face, names = con.execute("SELECT * FROM batch_stats").fetchall()[0]
             stats.landed += landed
             stats.duplicates_in_file += dups
-            for k, v in zip(("face_keys", "images", "image_urls", "embeddings"), face, strict=True):
-                stats.face[k] += int(v)
-            stats.names_dropped += int(names)
+            for k, v in zip(("face_keys", "face_images", "face_urls", "face_embeddings"), face, strict=True):
+                stats.counters[k] += int(v)
+            stats.counters["names_dropped"] += int(names)
             order = " ORDER BY source_file, source_line, event_index"
             stats.bronze_rows += append_part(con, wb, ACCESS_BRONZE, "SELECT * FROM batch_bronze" + order)
             stats.quarantined += append_part(con, wq, ACCESS_QUARANTINE, "SELECT * FROM batch_quarantine" + order)
-            for reason, n in con.execute(
-                    "SELECT reason, count(*) FROM records WHERE reason IS NOT NULL GROUP BY 1").fetchall():
-                stats.reasons[reason] = stats.reasons.get(reason, 0) + n
+            stats.reasons.update(dict(con.execute(
+                "SELECT reason, count(*) FROM records WHERE reason IS NOT NULL GROUP BY 1").fetchall()))
     return stats
 
 
-def write_ingest_stats(con: duckdb.DuckDBPyConnection, lake, day: str, stats: IngestStats) -> None:
-    """Persist what the parser read, for the row-accounting check downstream."""
-    from warehouse.domains.access import ACCESS_INGEST
-    from warehouse.io import write_dataset
-
-    write_dataset(con, lake, ACCESS_INGEST, day, render(
-        HERE / "ingest_stats.sql", source=SOURCE, files=stats.files, lines=stats.lines, landed=stats.landed,
-        bronze_rows=stats.bronze_rows, quarantined=stats.quarantined, duplicates_in_file=stats.duplicates_in_file,
-        names_dropped=stats.names_dropped, **{k: int(v) for k, v in stats.face.items()}))
-
-
-__all__ = ["IngestStats", "ingest_day", "landing_files", "load_vocabulary", "parse_batch", "write_ingest_stats"]
+__all__ = ["SOURCE", "ingest_day", "landing_files", "load_vocabulary", "parse_batch"]

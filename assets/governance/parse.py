@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from assets.privacy.tokens import Tokenizer, tokenize_duckdb_column
+from assets.governance import datasets as g
 from assets.services.encoding import UNDECODABLE, UndecodableFile, decode_bytes
-from assets.sqlfile import render, run_script
+from kernel.accounting import IngestStats
+from kernel.io import write_dataset
+from kernel.lake import Lake
+from kernel.sqlfile import render, run_script
+from kernel.tokens import Tokenizer, tokenize_duckdb_column
 from quality.pii_scan import find_identifiers, scan_text
-from warehouse.domains import governance as g
-from warehouse.io import write_dataset
-from warehouse.lake import Lake
 
 HERE = Path(__file__).parent
 # landing file name -> (line kind used in the SQL, source, is CSV with a header line)
@@ -53,18 +53,6 @@ _LINE_SCHEMA = {"source_file": pl.String, "source_line": pl.Int64, "community_id
                 "line": pl.String}
 
 
-@dataclass
-class SourceStats:
-    files: int = 0
-    lines: int = 0
-    landed: int = 0
-    bronze_rows: int = 0
-    quarantined: int = 0
-    duplicates_in_file: int = 0
-    face_artefacts_dropped: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-
-
 def unknown_file_source(name: str) -> str:
     """Accounting source of an unexpected file: the export it is named like, else votes."""
     return next((src for prefix, src in _PREFIX_SOURCE if name.startswith(prefix)), "votes")
@@ -81,11 +69,11 @@ def split_lines(text: str) -> pl.Series:
     return pl.Series("line", text.split("\n"), dtype=pl.String).str.strip_suffix("\r")
 
 
-def read_lines(landing: Path, day: str) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, SourceStats]]:
+def read_lines(landing: Path, day: str) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, IngestStats]]:
     """Decoded non-blank data lines of the day's files (CSV headers dropped, physical 1-based line numbers),
     the files refused whole (undecodable or unknown name: one record each, source_line 0) and per-source
     file counts."""
-    stats = {s: SourceStats() for s in g.SOURCES}
+    stats = {s: IngestStats(s) for s in g.SOURCES}
     frames, bad = [], []
     day_dir = landing / "governance" / day
     for path in landing_files(landing, day):
@@ -186,7 +174,7 @@ def _token_map(con: duckdb.DuckDBPyConnection, table: str, column: str, id_type:
 
 
 def ingest(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: str, tz: str,
-           tok: Tokenizer) -> dict[str, SourceStats]:
+           tok: Tokenizer) -> dict[str, IngestStats]:
     """Parse the day's governance files and write the five bronze and quarantine partitions.
 
     No canary list is passed on purpose: redaction must work on real rules alone, so the zero-hit canary scan
@@ -217,16 +205,7 @@ def ingest(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: str, 
                                      f"FROM {rel}").fetchall()[0]
         st.lines, st.duplicates_in_file = int(lines_n), int(dup_n)
         st.landed = st.lines + unreadable.filter(pl.col("source") == source).height
-        st.reasons = dict(con.execute(render(HERE / "reasons.sql", source=source)).fetchall())
-    stats["ballots"].face_artefacts_dropped = int(
+        st.reasons.update(dict(con.execute(render(HERE / "reasons.sql", source=source)).fetchall()))
+    stats["ballots"].counters["face_artefacts_dropped"] = int(
         con.execute("SELECT count(*) FILTER (WHERE had_face) FROM p_ballots").fetchall()[0][0])
     return stats
-
-
-def write_ingest_stats(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, stats: dict[str, SourceStats]) -> int:
-    rows = ", ".join(
-        f"('{s}', {st.files}, {st.lines}, {st.landed}, {st.bronze_rows}, {st.quarantined}, {st.duplicates_in_file}, "
-        f"{st.face_artefacts_dropped}, now())" for s, st in stats.items())
-    return write_dataset(con, lake, g.INGEST_GOVERNANCE, day, f"SELECT * FROM (VALUES {rows}) AS t(source, files, "
-                         "lines, landed, bronze_rows, quarantined, duplicates_in_file, face_artefacts_dropped, "
-                         "computed_at)")

@@ -12,13 +12,13 @@ from datetime import date, timedelta
 
 import duckdb
 
+from assets.governance import datasets as g
 from assets.governance.parse import BRONZE, HERE, QUARANTINE
-from assets.sqlfile import render, run_script
-from assets.suppressed import Suppressed, write_suppressed
-from warehouse.dataset import Dataset
-from warehouse.domains import governance as g
-from warehouse.io import create_view, write_dataset
-from warehouse.lake import Lake
+from assets.suppressed import Suppressed, write_suppressed_grid
+from kernel.dataset import Dataset
+from kernel.io import create_view, write_dataset
+from kernel.lake import Lake
+from kernel.sqlfile import render, run_script
 
 SILVER = {"votes": g.VOTES_SILVER, "ballots": g.BALLOTS_SILVER, "announcements": g.ANNOUNCEMENTS_SILVER,
           "activities": g.ACTIVITIES_SILVER, "participation": g.PARTICIPATION_SILVER}
@@ -67,13 +67,11 @@ def build_silver(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str) 
             first = max(first or d, d - timedelta(days=MAX_LOOKBACK_DAYS))
             days_view(con, "prior", lake, g.BALLOTS_SILVER, day_range(first, d - timedelta(days=1)))
             sql = (HERE / "silver_ballots.sql").read_text()
-            order = "vote_id, room_id"
         else:
             key, order_by = _DEDUP[source]
             sql = (f"SELECT * EXCLUDE (source_file, source_line) FROM bronze "
                    f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order_by}) = 1")
-            order = key
-        n = write_dataset(con, lake, ds, day, sql, order_by=order)
+        n = write_dataset(con, lake, ds, day, sql, order_by=ds.order_by)
         out[source] = SilverCounts(bronze_rows, n, quarantined)
     return out
 
@@ -85,11 +83,12 @@ def build_vote_outcomes(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz
     days_view(con, "ballots", lake, g.BALLOTS_SILVER, day_range(max(first or d, d - timedelta(days=MAX_LOOKBACK_DAYS)), d))
     run_script(con, HERE / "rules.sql")
     return write_dataset(con, lake, g.VOTE_OUTCOMES, day, render(HERE / "vote_outcomes.sql", day=day, tz=tz),
-                         order_by="community_id, vote_id")
+                         order_by=g.VOTE_OUTCOMES.order_by)
 
 
-def build_monthly(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, registry: Dataset) -> Suppressed:
-    """Month to date: partitions from the 1st of ``day``'s month to ``day`` (the last day is the final value)."""
+def build_monthly(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, registry: Dataset, k: int) -> Suppressed:
+    """Month to date: partitions from the 1st of ``day``'s month to ``day`` (the last day is the final value);
+    people counts below ``k`` suppressed as the declaration says."""
     d = date.fromisoformat(day)
     days = day_range(d.replace(day=1), d)
     create_view(con, "registry", lake, registry, day)
@@ -97,11 +96,9 @@ def build_monthly(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, registry
                      ("activities_mtd", g.ACTIVITIES_SILVER), ("participation_mtd", g.PARTICIPATION_SILVER),
                      ("notices_mtd", g.ANNOUNCEMENTS_SILVER)):
         days_view(con, name, lake, ds, days)
-    return write_suppressed(con, lake, g.GOVERNANCE_MONTHLY, day,
-                            render(HERE / "governance_monthly.sql", day=day, month=d.replace(day=1).isoformat()),
-                            dims=["community_id", "month"], value_cols=["ballots_counted", "participants"],
-                            derived_cols=["turnout_headcount_pct", "turnout_area_pct", "volunteer_hours"],
-                            order_by="community_id")
+    return write_suppressed_grid(con, lake, g.GOVERNANCE_MONTHLY, day,
+                                 render(HERE / "governance_monthly.sql", day=day, month=d.replace(day=1).isoformat()),
+                                 k)
 
 
 @dataclass
@@ -123,5 +120,5 @@ def build_month_final(con: duckdb.DuckDBPyConnection, lake: Lake, day: str) -> M
         write_dataset(con, lake, ds, day, ds.empty_sql())
         return MonthFinal(0, None, d.day == 1)
     create_view(con, "month_final", lake, g.GOVERNANCE_MONTHLY, prev)
-    n = write_dataset(con, lake, ds, day, "SELECT * FROM month_final", order_by="community_id")
+    n = write_dataset(con, lake, ds, day, "SELECT * FROM month_final", order_by=ds.order_by)
     return MonthFinal(n, (d - timedelta(days=1)).replace(day=1).isoformat(), False)

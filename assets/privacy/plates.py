@@ -10,7 +10,7 @@ from typing import Final, Literal
 
 import polars as pl
 
-from assets.privacy.tokens import normalise
+from kernel.tokens import normalise
 
 PROVINCES: Final = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 PLATE_TYPES: Final = (

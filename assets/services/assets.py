@@ -1,22 +1,13 @@
-"""Dagster assets of the property-services domain: landing CSV -> bronze (+ quarantine) -> silver -> gold
-(work_orders_daily and the one-row-per-community community_daily). Thin glue over parse.py and the .sql files.
+"""Property-services steps: landing CSV -> bronze (+ quarantine) -> silver -> gold (work_orders_daily and the
+one-row-per-community community_daily). Logic lives in ``parse.py`` and the .sql files next to this module.
 """
 
-import time
 import warnings
+from pathlib import Path
 
-import dagster as dg
 import duckdb
 
-from assets.accounting import accounting_check_spec, record_accounting
-from assets.glue import key, md_table
-from assets.services.parse import HERE, ingest_day
-from assets.sqlfile import render
-from assets.suppressed import Suppressed, write_suppressed
-from pipelines.partitions import daily
-from pipelines.resources import NeuronResource
-from quality.suppression import UnprotectedCellWarning
-from warehouse.domains.services import (
+from assets.services.datasets import (
     ACCOUNTING,
     ALARM_COLUMNS,
     BRONZE,
@@ -28,103 +19,65 @@ from warehouse.domains.services import (
     SOURCES,
     WORK_ORDERS_DAILY,
 )
-from warehouse.io import create_view, write_dataset
-from warehouse.lake import Lake
-from warehouse.schemas import DEVICE_ALARMS, DEVICE_HEALTH_DAILY, DEVICE_REGISTRY, ENVIRONMENT_HOURLY
+from assets.services.parse import ingest_day
+from assets.suppressed import Suppressed, write_suppressed_grid
+from assets.telemetry.datasets import (
+    DEVICE_ALARMS,
+    DEVICE_HEALTH_DAILY,
+    DEVICE_REGISTRY,
+    ENVIRONMENT_HOURLY,
+    alarm_columns,
+)
+from kernel.lake import Lake
+from kernel.lake_asset import LakeAsset, Step, lake_asset
+from kernel.sqlfile import render
+from quality.suppression import UnprotectedCellWarning
 
-LANDING = dg.AssetKey(["landing", "property_services"])
+HERE = Path(__file__).parent
+LANDING = "property_services"
 # how silver picks one row per record when the same record lands in more than one file
 _SILVER_KEYS = {"work_order_events": "order_id, seq", "fee_bills": "bill_id", "payments": "payment_id"}
 
 
-COMMUNITY_DAILY_INPUTS = {"orders": SILVER["work_orders"], "bills": SILVER["fee_bills"], "payments": SILVER["payments"],
-                          "registry": DEVICE_REGISTRY, "health": DEVICE_HEALTH_DAILY, "alarms": DEVICE_ALARMS,
-                          "env": ENVIRONMENT_HOURLY}
-
-
-def _meta(rows: int, started: float, **extra: object) -> dict[str, object]:
-    return {"dagster/row_count": rows, "elapsed_s": round(time.monotonic() - started, 3), **extra}
-
-
-@dg.multi_asset(
-    specs=[
-        *(dg.AssetSpec(key(ds), deps=[LANDING], group_name="services_bronze", kinds={"duckdb", "parquet"},
-                       description=ds.description) for ds in (*BRONZE.values(), *QUARANTINE.values())),
-        dg.AssetSpec(key(INGEST), deps=[LANDING], group_name="services_bronze", kinds={"parquet"},
-                     description=INGEST.description),
-    ],
-    partitions_def=daily,
-)
-def bronze_property_services(context: dg.AssetExecutionContext, neuron: NeuronResource):
+@lake_asset(*BRONZE.values(), *QUARANTINE.values(), INGEST, landing=[LANDING])
+def bronze_property_services(step: Step) -> dict:
     """Decode (UTF-8, then GB18030, else quarantine the file), tokenise, redact and type every export."""
-    t0 = time.monotonic()
-    day = context.partition_key
-    s = neuron.settings
-    tokenizer = neuron.tokenizer()
+    tokenizer = step.neuron.tokenizer()
     # the canaries are deliberately NOT given to the redactor: generic rules must catch them (or quarantine
     # the record), so the zero-hit scan of the lake is a real test
-    stats = ingest_day(neuron.duckdb(), neuron.lake, s.landing_dir, day, s.timezone,
+    stats = ingest_day(step.con, step.lake, step.landing_dir, step.day, step.tz,
                        lambda v: tokenizer.tokenize_series(v, "phone"))
     if not any(st.files for st in stats.values()):
-        context.log.warning(f"no property-services landing files for {day}")
-    for source, st in stats.items():
-        yield dg.MaterializeResult(asset_key=key(BRONZE[source]), metadata=_meta(
-            st.bronze_rows, t0, files=st.files, rows_read=st.lines, landed=st.landed,
-            duplicates_in_file=st.duplicates_in_file,
-            encodings=md_table(sorted(st.encodings.items()), ("encoding", "files"))))
-        reasons = sorted(st.reasons.items())
-        yield dg.MaterializeResult(asset_key=key(QUARANTINE[source]), metadata=_meta(
-            st.quarantined, t0, undecodable_files=st.undecodable, files_quarantined=st.files_quarantined,
-            by_reason=md_table(reasons, ("reason", "records")),
-            **{f"reason/{r}": n for r, n in reasons}))
-    yield dg.MaterializeResult(asset_key=key(INGEST), metadata={"dagster/row_count": len(stats)})
+        step.context.log.warning(f"no property-services landing files for {step.day}")
+    return {ds: meta for source, st in stats.items()
+            for ds, meta in ((BRONZE[source], st.bronze_metadata()), (QUARANTINE[source], st.quarantine_metadata()))}
 
 
-def _silver_asset(source: str) -> dg.AssetsDefinition:
+def _silver(source: str) -> LakeAsset:
     ds = SILVER[source]
+    reads = {"bronze": BRONZE[source], "quarantine": QUARANTINE[source], "ingest": INGEST}
+    if source == "work_order_events":  # every accepted event's order is in the day's bronze orders
+        reads["orders"] = BRONZE["work_orders"]
 
-    @dg.asset(
-        key=key(ds), partitions_def=daily, group_name="services_silver",
-        kinds={"duckdb", "parquet"}, description=ds.description,
-        deps=[key(BRONZE[source]), key(QUARANTINE[source]), key(INGEST)]
-        + ([key(BRONZE["work_orders"])] if source == "work_order_events" else []),
-        check_specs=[accounting_check_spec(key(ds))],
-    )
-    def _asset(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
-        t0 = time.monotonic()
-        day = context.partition_key
-        lake = neuron.lake
-        con = neuron.duckdb()
-        bronze_rows = create_view(con, "bronze", lake, BRONZE[source], day)
-        quarantined = create_view(con, "quarantine", lake, QUARANTINE[source], day)
-        create_view(con, "ingest", lake, INGEST, day)
+    def silver(step: Step) -> dict:
         if source == "work_orders":
-            sql = render(HERE / "silver_work_orders.sql", tz=neuron.settings.timezone, day=day)
+            sql = step.sql("silver_work_orders.sql", tz=step.tz, day=step.day)
         else:
-            if source == "work_order_events":  # every accepted event's order is in the day's bronze orders
-                create_view(con, "orders", lake, BRONZE["work_orders"], day)
-            sql = render(HERE / f"silver_{'work_order_events' if source == 'work_order_events' else 'records'}.sql",
-                         keys=_SILVER_KEYS[source])
-        n = write_dataset(con, lake, ds, day, sql, order_by=ds.columns[0].name)
-        rows = con.execute(f"SELECT files, lines, landed, duplicates_in_file FROM ingest WHERE source = '{source}'"
-                           ).fetchall()
-        files, lines, landed, dup_in = rows[0] if rows else (0, 0, 0, 0)
-        check = record_accounting(con, lake, ACCOUNTING[source], day, files=files, lines=lines, landed=landed,
-                                  accepted=n, quarantined=quarantined, duplicates_in_file=dup_in,
-                                  duplicates_cross_file=bronze_rows - n)
+            sql = step.sql("silver_work_order_events.sql" if source == "work_order_events" else "silver_records.sql",
+                           keys=_SILVER_KEYS[source])
+        n = step.write(sql)
+        step.account(ACCOUNTING[source], accepted=n, duplicates_cross_file=step.rows["bronze"] - n, source=source)
         extra = {}
         if source == "work_orders":
-            extra["duplicates_flagged"] = con.execute(
-                f"SELECT count(*) FROM read_parquet('{lake.partition_dir('silver', 'work_orders', day)}/*.parquet') "
-                "WHERE duplicate_of IS NOT NULL").fetchall()[0][0]
-        return dg.MaterializeResult(metadata=_meta(n, t0, duplicates_cross_file=bronze_rows - n, **extra),
-                                    check_results=[check])
+            extra["duplicates_flagged"] = step.scalar(f"SELECT count(*) FROM {step.read(ds)} "
+                                                      "WHERE duplicate_of IS NOT NULL")
+        return {"duplicates_cross_file": step.rows["bronze"] - n, **extra}
 
-    _asset.__name__ = f"silver_{source}"
-    return _asset
+    silver.__name__ = silver.__qualname__ = f"silver_{source}"
+    return lake_asset(ds, reads=reads, accounting=[ds])(silver)
 
 
-def build_work_orders_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str) -> Suppressed:
+def build_work_orders_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str, k: int) -> Suppressed:
     """Write gold/work_orders_daily from the views ``orders`` (silver) and ``registry``.
 
     community_daily publishes each community's totals, so they are declared margins of this grid. A cell
@@ -134,64 +87,38 @@ def build_work_orders_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str
     """
     stats = render(HERE / "work_order_stats.sql", keys="community_id, category", tz=tz, day=day)
     sql = render(HERE / "work_orders_daily.sql", stats=stats, categories=list(CATEGORIES))
-    return write_suppressed(con, lake, WORK_ORDERS_DAILY, day, sql, dims=["community_id", "category"],
-                            value_cols=["opened", "closed"], margins=[["community_id"]], on_unprotectable="warn",
-                            derived_cols=["on_time_rate", "median_hours_to_close", "p90_hours_to_close",
-                                          "satisfaction_avg"], order_by="community_id, category")
+    return write_suppressed_grid(con, lake, WORK_ORDERS_DAILY, day, sql, k, on_unprotectable="warn")
 
 
-def build_community_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str) -> Suppressed:
-    """Write gold/community_daily from the views of community_daily.sql. The work-order totals are people
-    counts: any total in 1..k-1 is suppressed (with the row), which is what lets work_orders_daily declare
-    them as margins."""
-    stats = render(HERE / "work_order_stats.sql", keys="community_id", tz=tz, day=day)
-    counts = ", ".join(f"count(*) FILTER (WHERE alarm_type = '{t}') AS alarms_{t}" for t in ALARM_COLUMNS)
-    select = ", ".join(f"coalesce(a.alarms_{t}, 0) AS alarms_{t}" for t in ALARM_COLUMNS)
-    sql = render(HERE / "community_daily.sql", stats=stats, alarm_counts=counts, alarm_select=select)
-    return write_suppressed(con, lake, COMMUNITY_DAILY, day, sql, dims=["community_id"],
-                            value_cols=["work_orders_opened", "work_orders_closed", "elderly_care_events"],
-                            derived_cols=["on_time_rate", "median_hours_to_close", "p90_hours_to_close",
-                                          "satisfaction_avg"], order_by="community_id")
-
-
-@dg.asset(
-    key=key(WORK_ORDERS_DAILY), partitions_def=daily, group_name="services_gold", kinds={"duckdb", "parquet"},
-    deps=[key(SILVER["work_orders"]), key(DEVICE_REGISTRY)], description=WORK_ORDERS_DAILY.description,
-)
-def gold_work_orders_daily(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
-    t0 = time.monotonic()
-    day = context.partition_key
-    lake = neuron.lake
-    con = neuron.duckdb()
-    create_view(con, "orders", lake, SILVER["work_orders"], day)
-    create_view(con, "registry", lake, DEVICE_REGISTRY, day)
+@lake_asset(WORK_ORDERS_DAILY, reads={"orders": SILVER["work_orders"], "registry": DEVICE_REGISTRY})
+def gold_work_orders_daily(step: Step) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnprotectedCellWarning)
-        res = build_work_orders_daily(con, lake, day, neuron.settings.timezone)
+        res = build_work_orders_daily(step.con, step.lake, step.day, step.tz, step.k())
     unprotectable = sum(1 for w in caught if issubclass(w.category, UnprotectedCellWarning))
     if unprotectable:
-        context.log.warning("work_orders_daily: cells disclosed by their community total stay suppressed; "
-                            "community_daily withholds those totals (< k)")
-    return dg.MaterializeResult(metadata=_meta(res.rows, t0, **res.metadata(), unprotectable_warnings=unprotectable))
+        step.context.log.warning("work_orders_daily: cells disclosed by their community total stay suppressed; "
+                                 "community_daily withholds those totals (< k)")
+    return {**res.metadata(), "unprotectable_warnings": unprotectable}
 
 
-@dg.asset(
-    key=key(COMMUNITY_DAILY), partitions_def=daily, group_name="services_gold", kinds={"duckdb", "parquet"},
-    deps=[key(SILVER["work_orders"]), key(SILVER["fee_bills"]), key(SILVER["payments"]), key(DEVICE_REGISTRY),
-          key(DEVICE_HEALTH_DAILY), key(DEVICE_ALARMS), key(ENVIRONMENT_HOURLY)],
-    description=COMMUNITY_DAILY.description,
-)
-def gold_community_daily(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
-    t0 = time.monotonic()
-    day = context.partition_key
-    lake = neuron.lake
-    con = neuron.duckdb()
-    for name, ds in COMMUNITY_DAILY_INPUTS.items():
-        create_view(con, name, lake, ds, day)
-    res = build_community_daily(con, lake, day, neuron.settings.timezone)
-    return dg.MaterializeResult(metadata=_meta(res.rows, t0, **res.metadata()))
+COMMUNITY_DAILY_INPUTS = {"orders": SILVER["work_orders"], "bills": SILVER["fee_bills"], "payments": SILVER["payments"],
+                          "registry": DEVICE_REGISTRY, "health": DEVICE_HEALTH_DAILY, "alarms": DEVICE_ALARMS,
+                          "env": ENVIRONMENT_HOURLY}
 
 
-SERVICES_ASSETS: list[dg.AssetsDefinition] = [
-    bronze_property_services, *(_silver_asset(s) for s in SOURCES), gold_work_orders_daily, gold_community_daily,
-]
+def build_community_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str, k: int) -> Suppressed:
+    """Write gold/community_daily from the views of community_daily.sql (``COMMUNITY_DAILY_INPUTS``). The
+    work-order totals are people counts: any total in 1..k-1 is suppressed (with the row), which is what lets
+    work_orders_daily declare them as margins."""
+    stats = render(HERE / "work_order_stats.sql", keys="community_id", tz=tz, day=day)
+    sql = render(HERE / "community_daily.sql", stats=stats, **alarm_columns(ALARM_COLUMNS))
+    return write_suppressed_grid(con, lake, COMMUNITY_DAILY, day, sql, k)
+
+
+@lake_asset(COMMUNITY_DAILY, reads=COMMUNITY_DAILY_INPUTS)
+def gold_community_daily(step: Step) -> dict:
+    return build_community_daily(step.con, step.lake, step.day, step.tz, step.k()).metadata()
+
+
+STEPS = (bronze_property_services, *(_silver(s) for s in SOURCES), gold_work_orders_daily, gold_community_daily)

@@ -8,7 +8,7 @@ WITH comm AS (
 wo AS (@stats@),
 fleet AS (SELECT community_id, sum(devices) AS devices, sum(reporting) AS reporting FROM health GROUP BY 1),
 al AS (
-    SELECT community_id, @alarm_counts@,
+    SELECT community_id, @alarm_columns@,
         count(*) FILTER (WHERE alarm_type IN ('sos', 'fall')) AS sos_fall,
         count(DISTINCT device_id) FILTER (WHERE alarm_type = 'offline' AND device_type = 'wearable' AND value >= 4)
             AS inactive

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from assets.services.datasets import BRONZE, INGEST, QUARANTINE, SOURCES
 from assets.services.encoding import RAGGED, UndecodableFile, UnknownHeader, UnparseableFile, read_file
-from assets.sqlfile import render
+from kernel.accounting import IngestStats, write_ingest
+from kernel.io import write_dataset
+from kernel.lake import Lake
+from kernel.sqlfile import render
 from quality.pii_patterns import SQL_FACE_PATTERNS, SQL_IDENTIFIER_FILTER
 from quality.pii_scan import redact, scan_text
-from warehouse.domains.services import BRONZE, INGEST, QUARANTINE, SOURCES
-from warehouse.io import write_dataset
-from warehouse.lake import Lake
 
 HERE = Path(__file__).parent
 LANDING = "property_services"
@@ -71,31 +71,6 @@ SUSPECT_RX = "|".join([SQL_IDENTIFIER_FILTER, *SQL_FACE_PATTERNS.values(), r"[\d
                        r"\\u[0-9a-fA-F]{4}", r"%[0-9A-Fa-f]{2}"])
 
 
-@dataclass
-class SourceStats:
-    files: int = 0
-    lines: int = 0
-    bronze_rows: int = 0
-    quarantined: int = 0
-    duplicates_in_file: int = 0
-    encodings: dict[str, int] = field(default_factory=dict)
-    reasons: dict[str, int] = field(default_factory=dict)
-    whole_files: dict[str, int] = field(default_factory=dict)  # files quarantined whole, by reason
-
-    @property
-    def undecodable(self) -> int:
-        return self.whole_files.get(UndecodableFile.reason, 0)
-
-    @property
-    def files_quarantined(self) -> int:
-        return sum(self.whole_files.values())
-
-    @property
-    def landed(self) -> int:
-        """CSV rows read plus one record per file quarantined whole."""
-        return self.lines + self.files_quarantined
-
-
 def classify(rel_name: str) -> tuple[str, bool]:
     """``(source, known)`` for a landing file name. An unknown name is accounted to the source its name
     starts with, else to work_orders (the domain's primary source), and quarantined whole as unknown_file."""
@@ -119,9 +94,9 @@ def landing_files(landing: Path, day: str, source: str) -> list[Path]:
     return [p for p in day_files(landing, day) if classify(p.name)[0] == source]
 
 
-def read_source(landing: Path, day: str, source: str, stats: SourceStats) -> tuple[pl.DataFrame, pl.DataFrame]:
+def read_source(landing: Path, day: str, source: str, stats: IngestStats) -> tuple[pl.DataFrame, pl.DataFrame]:
     """All readable files of a source as one all-string frame (+ source_file, source_line, ragged) and
-    the files quarantined whole (source_file, reason, detail)."""
+    the files quarantined whole (source_file, reason, detail). A file quarantined whole is one landed record."""
     frames, whole = [], []
     for path in landing_files(landing, day, source):
         rel = str(path.relative_to(landing))
@@ -135,11 +110,14 @@ def read_source(landing: Path, day: str, source: str, stats: SourceStats) -> tup
             # the message of these exceptions is generic by construction (never file content)
             whole.append((rel, exc.reason, f"{exc}; quarantined whole"))
             continue
-        stats.encodings[enc] = stats.encodings.get(enc, 0) + 1
+        stats.counters[f"encoding/{enc}"] += 1
         stats.lines += df.height
         frames.append(df.with_columns(source_file=pl.lit(rel)))
     for _, reason, _ in whole:
-        stats.whole_files[reason] = stats.whole_files.get(reason, 0) + 1
+        stats.reasons[reason] += 1
+        stats.counters["files_quarantined"] += 1
+        stats.counters["undecodable_files"] += reason == UndecodableFile.reason
+    stats.landed = stats.lines + stats.counters["files_quarantined"]
     schema = {**dict.fromkeys(HEADERS[source].values(), pl.String), "source_line": pl.Int64, "ragged": pl.Boolean,
               "source_file": pl.String}
     out = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
@@ -205,9 +183,9 @@ def prepare(source: str, raw: pl.DataFrame, tokenize: Callable[[pl.Series], pl.S
 
 
 def ingest_day(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: str, tz: str,
-               tokenize: Callable[[pl.Series], pl.Series]) -> dict[str, SourceStats]:
+               tokenize: Callable[[pl.Series], pl.Series]) -> dict[str, IngestStats]:
     """Parse every source of the day and write bronze, quarantine and the ingest audit row per source."""
-    stats = {s: SourceStats() for s in SOURCES}
+    stats = {s: IngestStats(s) for s in SOURCES}
     con.execute(render(HERE / "macros.sql", tz=tz))
     raws = {s: read_source(landing, day, s, stats[s]) for s in SOURCES}
     # every person name of the day's exports is removed from every free text (not only the row's own)
@@ -232,23 +210,13 @@ def ingest_day(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: s
                                        render(HERE / "quarantine.sql", id_col=QUARANTINE[source].columns[0].name),
                                        order_by="source_file, source_line")
         st.duplicates_in_file = con.execute("SELECT count(*) FROM typed WHERE in_file_dup").fetchall()[0][0]
-        st.reasons = dict(con.execute(
-            "SELECT reason, count(*) FROM typed WHERE reason IS NOT NULL AND NOT in_file_dup GROUP BY 1").fetchall())
-        for reason, n in st.whole_files.items():
-            st.reasons[reason] = st.reasons.get(reason, 0) + n
+        st.reasons.update(dict(con.execute(
+            "SELECT reason, count(*) FROM typed WHERE reason IS NOT NULL AND NOT in_file_dup GROUP BY 1").fetchall()))
         if source == "work_orders":
             known = con.sql("SELECT DISTINCT order_id FROM typed WHERE reason IS NULL").pl()
-    audit = pl.DataFrame([(s, st.files, st.lines, st.landed, st.bronze_rows, st.quarantined, st.duplicates_in_file,
-                           st.undecodable, st.files_quarantined) for s, st in stats.items()],
-                         schema=["source", "files", "lines", "landed", "bronze_rows", "quarantined",
-                                 "duplicates_in_file", "undecodable_files", "files_quarantined"], orient="row")
-    con.register("audit_frame", audit)
-    try:
-        write_dataset(con, lake, INGEST, day, "SELECT *, now() AS computed_at FROM audit_frame")
-    finally:
-        con.unregister("audit_frame")
+    write_ingest(con, lake, INGEST, day, stats.values())
     return stats
 
 
-__all__ = ["HEADERS", "LABELS", "RAGGED", "SourceStats", "classify", "clean_names", "day_files", "ingest_day",
+__all__ = ["HEADERS", "LABELS", "RAGGED", "classify", "clean_names", "day_files", "ingest_day",
            "landing_files", "prepare", "read_source", "redact_texts"]

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import polars as pl
 
+from assets.vehicles.datasets import PARKING_OCCUPANCY_15MIN
 from quality.suppression import suppress
 
-DIMS = ["community_id", "park_id", "slot_start"]
-FLOWS = ["entries", "exits"]
-STOCKS = ["occupied", "available"]
+# from the declaration: the grid, the movement counts and the stocks nulled with them
+DIMS = list(PARKING_OCCUPANCY_15MIN.keys)
+FLOWS = list(PARKING_OCCUPANCY_15MIN.counts)
+STOCKS = list(PARKING_OCCUPANCY_15MIN.derived)
 
 
 def _runs(df: pl.DataFrame) -> pl.DataFrame:

@@ -6,45 +6,18 @@ reduced to attributes once per distinct value in Polars, and never written anywh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from assets.privacy.plates import PROVINCES, ColorScheme, plate_attributes, plate_colour_expr
-from assets.privacy.tokens import Tokenizer, normalise
-from assets.sqlfile import run_script
+from kernel.accounting import IngestStats
+from kernel.sqlfile import run_script
+from kernel.tokens import Tokenizer, normalise
 
 HERE = Path(__file__).parent
 PLATE_COLUMNS = ("plate_token", "plate_group", "plate_type", "plate_colour", "plate_valid")
-
-
-@dataclass
-class Ingest:
-    source: str
-    files: int = 0
-    lines: int = 0
-    landed: int = 0
-    bronze_rows: int = 0
-    quarantined: int = 0
-    duplicates_in_file: int = 0
-    duplicates_cross_file: int = 0
-    images_dropped: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    def add(self, other: Ingest) -> None:
-        for name in ("lines", "landed", "bronze_rows", "quarantined", "duplicates_in_file", "duplicates_cross_file",
-                     "images_dropped"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for reason, n in other.reasons.items():
-            self.reasons[reason] = self.reasons.get(reason, 0) + n
-
-    def sql(self) -> str:
-        return (f"SELECT '{self.source}' AS source, {self.files} AS files, {self.lines} AS lines, "
-                f"{self.landed} AS landed, {self.bronze_rows} AS bronze_rows, {self.quarantined} AS quarantined, "
-                f"{self.duplicates_in_file} AS duplicates_in_file, "
-                f"{self.duplicates_cross_file} AS duplicates_cross_file, now() AS computed_at")
 
 
 def repair_plate(value: str | None) -> str | None:
@@ -138,13 +111,13 @@ def community_batches(files: list[Path], max_bytes: int = 24 * 1024 * 1024) -> l
 
 
 def parse_passages(con: duckdb.DuckDBPyConnection, landing: Path, files: list[Path], day_start: str, day_end: str,
-                   tz: str, tokenizer: Tokenizer) -> Ingest:
+                   tz: str, tokenizer: Tokenizer) -> IngestStats:
     """Temp tables ``passages`` (every landed object of ``files``, reason NULL when accepted) and ``plates``.
 
     Needs the ``tollgates`` view. A community's files are parsed together, so a MotorVehicleID re-sent in a
     later file is recognised here (bronze holds each passage once).
     """
-    stats = Ingest("vehicle_passages", files=len(files))
+    stats = IngestStats("vehicle_passages", files=len(files))
     docs = pl.DataFrame({
         "path": [str(f) for f in files],
         "source_file": [str(f.relative_to(landing)) for f in files],
@@ -167,7 +140,8 @@ def parse_passages(con: duckdb.DuckDBPyConnection, landing: Path, files: list[Pa
         "SELECT count(*), count(*) FILTER (WHERE dup_in_file), count(*) FILTER (WHERE dup_cross_file), "
         "coalesce(sum(images_dropped), 0) FROM passages").fetchall()[0]
     stats.lines = stats.landed = lines
-    stats.duplicates_in_file, stats.duplicates_cross_file, stats.images_dropped = dup_in, dup_cross, int(images)
+    stats.duplicates_in_file, stats.duplicates_cross_file = dup_in, dup_cross
+    stats.counters["images_dropped"] = int(images)
     return stats
 
 
@@ -193,12 +167,12 @@ def read_parking_lines(files: list[Path], landing: Path) -> pl.DataFrame:
     return pl.concat(frames)
 
 
-def parse_parking(con: duckdb.DuckDBPyConnection, landing: Path, files: list[Path], tokenizer: Tokenizer) -> Ingest:
+def parse_parking(con: duckdb.DuckDBPyConnection, landing: Path, files: list[Path], tokenizer: Tokenizer) -> IngestStats:
     """Temp tables ``pk`` (every landed push of ``files``, reason NULL when accepted) and ``plates``.
 
     Needs ``car_parks``. Pass a community's files together: re-sends across its files are found here.
     """
-    stats = Ingest("parking", files=len(files))
+    stats = IngestStats("parking", files=len(files))
     lines = read_parking_lines(files, landing)
     con.register("lines_df", lines)
     con.execute("CREATE OR REPLACE TEMP TABLE lines AS SELECT * FROM lines_df")

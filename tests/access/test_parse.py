@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 
 from assets.access.parse import HERE, landing_files, load_vocabulary, parse_batch
-from assets.privacy.tokens import Tokenizer
-from assets.sqlfile import run_script
-from assets.telemetry.parse import read_lines
+from kernel.ndjson import read_lines
+from kernel.sqlfile import run_script
+from kernel.tokens import Tokenizer
 from simulator.canaries import canary_residents
 from tests.access.helpers import read_truth, simulate_access_day, truth_dir
 

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from assets.access.parse import landing_files, load_vocabulary, parse_batch
-from assets.privacy.tokens import Tokenizer
-from assets.telemetry.parse import read_lines
+from kernel.ndjson import read_lines
+from kernel.tokens import Tokenizer
 from simulator import access
 from tests.access.helpers import read_truth, simulate_access_day, truth_dir
 

@@ -35,38 +35,39 @@ def _simulate(root, day: str):
 
 def _direct(neuron, day: str) -> None:
     """What the Dagster assets do, without Dagster (earlier days of the month)."""
-    from assets.accounting import record_accounting
     from assets.governance.assets import ACCOUNTING
-    from assets.governance.parse import ingest, write_ingest_stats
+    from assets.governance.datasets import INGEST_GOVERNANCE
+    from assets.governance.parse import ingest
     from assets.governance.transform import (
         build_month_final,
         build_monthly,
         build_silver,
         build_vote_outcomes,
     )
-    from warehouse.io import create_view, write_dataset
-    from warehouse.schemas import DEVICE_REGISTRY
+    from assets.telemetry.datasets import DEVICE_REGISTRY
+    from kernel.accounting import record_accounting, write_ingest
+    from kernel.io import create_view, write_dataset
 
     s, lake, con = neuron.settings, neuron.lake, neuron.duckdb()
     csv = s.landing_dir / "device_registry" / day / "devices.csv"
     write_dataset(con, lake, DEVICE_REGISTRY, day, f"SELECT * FROM read_csv('{csv}', header=true, all_varchar=true)")
     create_view(con, "registry", lake, DEVICE_REGISTRY, day)
     stats = ingest(con, lake, s.landing_dir, day, s.timezone, neuron.tokenizer())
-    write_ingest_stats(con, lake, day, stats)
+    write_ingest(con, lake, INGEST_GOVERNANCE, day, stats.values())
     for source, c in build_silver(con, lake, day, s.timezone).items():
         st = stats[source]
         record_accounting(con, lake, ACCOUNTING[source], day, files=st.files, lines=st.lines, landed=st.landed,
                           accepted=c.accepted, quarantined=c.quarantined, duplicates_in_file=st.duplicates_in_file,
                           duplicates_cross_file=c.bronze - c.accepted)
     build_vote_outcomes(con, lake, day, s.timezone)
-    build_monthly(con, lake, day, DEVICE_REGISTRY)
+    build_monthly(con, lake, day, DEVICE_REGISTRY, 5)
     build_month_final(con, lake, day)
 
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory: pytest.TempPathFactory):
+    from kernel.resource import NeuronResource
     from pipelines.definitions import defs
-    from pipelines.resources import NeuronResource
     from tests.conftest import use_data_root
 
     with pytest.MonkeyPatch.context() as mp:
@@ -284,7 +285,7 @@ def test_published_figures_cannot_be_differenced(month):
 @pytest.fixture(scope="module")
 def boundary(tmp_path_factory: pytest.TempPathFactory):
     """Oct 30 - Nov 2 through the plain functions: the 1st publishes October's final figures once."""
-    from pipelines.resources import NeuronResource
+    from kernel.resource import NeuronResource
     from tests.conftest import use_data_root
 
     days = [date(2026, 10, 30).isoformat(), date(2026, 10, 31).isoformat(), date(2026, 11, 1).isoformat(),

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from assets.governance.parse import HERE
-from assets.sqlfile import run_script
+from kernel.sqlfile import run_script
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import dagster as dg
 import duckdb
 import pytest
 
+from kernel.lake import Lake
 from simulator.district import simulate_day
 from simulator.telemetry import FaultRates
-from warehouse.lake import Lake
 
 pytestmark = pytest.mark.slow
 DAY = "2026-11-18"

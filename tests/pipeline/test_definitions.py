@@ -47,9 +47,10 @@ def test_every_domain_has_its_layers_and_every_contract_its_export():
 
 
 def test_every_silver_and_gold_dataset_gets_the_privacy_check_and_accounting_is_blocking():
+    from assets.registry import datasets
     from pipelines.definitions import defs
-    from warehouse.schemas import DATASETS
 
+    DATASETS = datasets()  # noqa: N806
     graph = defs.resolve_asset_graph()
     checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k) for k in graph.asset_check_keys}
     for ds in DATASETS.values():
@@ -66,8 +67,9 @@ def test_workspace_yaml_points_at_the_code_location():
 
 
 def test_daily_schedule_closes_day_d_at_two_on_d_plus_one():
-    from pipelines.jobs import daily_schedule
+    from pipelines.definitions import defs
 
+    daily_schedule = defs.get_schedule_def("daily_job_schedule")
     assert daily_schedule.cron_schedule == "0 2 * * *"
     assert daily_schedule.execution_timezone == "Asia/Shanghai"
     from datetime import datetime
@@ -79,22 +81,25 @@ def test_daily_schedule_closes_day_d_at_two_on_d_plus_one():
 
 
 def test_landing_sensor_requests_a_run_for_a_closed_day_once(data_root: Path):
-    from pipelines.jobs import landing_sensor
+    from kernel.resource import NeuronResource
+    from pipelines.definitions import defs
     from simulator.district import simulate_day
 
+    landing_sensor = defs.get_sensor_def("landing_sensor")
+    resources = {"neuron": NeuronResource(data_dir=str(data_root))}
     simulate_day(data_root / "landing", date(2026, 11, 19), n_communities=1, seed=3)
     with dg.instance_for_test() as instance:
-        ctx = dg.build_sensor_context(instance=instance)
+        ctx = dg.build_sensor_context(instance=instance, resources=resources)
         res = landing_sensor(ctx)
         assert [r.partition_key for r in res.run_requests] == ["2026-11-19"]
         cursor = res.cursor
-        again = landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        again = landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
         assert again.run_requests == []
         # a late file for the closed day: a new run (which will publish a correction if content changed)
         late = data_root / "landing" / "telemetry" / "2026-11-19" / "iotda" / "310107001001-0003-late.ndjson.gz"
         late.write_bytes((data_root / "landing" / "telemetry" / "2026-11-19" / "iotda" /
                           "310107001001-0001.ndjson.gz").read_bytes())
-        third = landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        third = landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
         assert [r.partition_key for r in third.run_requests] == ["2026-11-19"]
         assert json.loads(third.cursor)["2026-11-19"] != json.loads(cursor)["2026-11-19"]
 

@@ -193,7 +193,9 @@ def test_no_identifier_or_canary_anywhere_under_data_except_landing(e2e_run):
 
 
 def test_every_source_balances_its_row_accounting(e2e_run):
-    from warehouse.schemas import DATASETS
+    from assets.registry import datasets
+
+    DATASETS = datasets()  # noqa: N806
 
     con = duckdb.connect()
     sources = {}

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from exports.contracts import CONTRACTS_DIR, load_contracts
-from exports.receiver.server import run_in_thread
+from exports.receiver import run_in_thread
 from simulator.district import simulate_day
 from simulator.telemetry import FaultRates
 

@@ -135,7 +135,7 @@ def test_serial_with_i_or_o_is_invalid(province: str, serial: str) -> None:
 
 def test_resident_or_visitor_is_decided_by_token():
     from assets.privacy.plates import mark_residents
-    from assets.privacy.tokens import Tokenizer
+    from kernel.tokens import Tokenizer
 
     tok = Tokenizer("a-test-key-of-sufficient-length", 1)
     registry = tok.tokenize_series(pl.Series(["沪A12345", "沪AD12345"]), "plate")

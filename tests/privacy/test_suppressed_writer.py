@@ -6,9 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-from assets.suppressed import write_suppressed
-from warehouse.dataset import SUPPRESSION_COLUMNS, C, Dataset
-from warehouse.lake import Lake
+from assets.suppressed import write_suppressed_grid
+from kernel.dataset import SUPPRESSION_COLUMNS, C, Dataset
+from kernel.lake import Lake
 
 FLOW = Dataset("gold", "flow_test", "community x hour", "test table", (
     C("community_id", "VARCHAR", "community", False),
@@ -16,7 +16,8 @@ FLOW = Dataset("gold", "flow_test", "community x hour", "test table", (
     C("passes", "BIGINT", "people passing"),
     C("pass_share", "DOUBLE", "share of the community's day"),
     *SUPPRESSION_COLUMNS,
-), domain="test")
+), domain="test", keys=("community_id", "hour"), counts=("passes",), derived=("pass_share",),
+   margins=(("community_id",),))
 
 
 def test_small_counts_are_withheld_with_their_companions_and_derived_columns(tmp_path: Path):
@@ -25,8 +26,7 @@ def test_small_counts_are_withheld_with_their_companions_and_derived_columns(tmp
     sql = """SELECT * FROM (VALUES ('a', 0, 3, 0.1), ('a', 1, 20, 0.6), ('a', 2, 10, 0.3),
                                    ('b', 0, 0, 0.0), ('b', 1, 9, 0.5), ('b', 2, 9, 0.5))
              t(community_id, hour, passes, pass_share)"""
-    res = write_suppressed(con, lake, FLOW, "2026-11-20", sql, dims=["community_id", "hour"],
-                           value_cols=["passes"], derived_cols=["pass_share"], margins=[["community_id"]], k=5)
+    res = write_suppressed_grid(con, lake, FLOW, "2026-11-20", sql, k=5)
     rows = con.execute(f"SELECT community_id, hour, passes, pass_share, suppressed, suppression "
                        f"FROM read_parquet({lake.files('gold', 'flow_test', '2026-11-20')}) ORDER BY 1, 2").fetchall()
     assert res.rows == 6 and res.primary == 1 and res.complementary >= 1

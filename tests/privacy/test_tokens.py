@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assets.privacy.tokens import (
+from kernel.tokens import (
     DEMO_KEY,
     ID_TYPES,
     KEY_ENV,

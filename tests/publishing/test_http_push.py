@@ -17,7 +17,7 @@ from exports.publishing.batch import Batch
 from exports.publishing.http_push import HttpPushPublisher, NeuronAuth, PublishFailed, PublishRejected
 from exports.publishing.signing import HEADER_SIGNATURE, sign_request
 from exports.publishing.versions import VersionDecision, decide_for_batch, receipts_dir_for
-from exports.receiver.server import RunningReceiver, run_in_thread
+from exports.receiver import RunningReceiver, run_in_thread
 
 from . import (
     ACCESS_KEY,

@@ -7,8 +7,8 @@ import json
 import duckdb
 import pytest
 
-from exports.assets import small_cell_problems
 from exports.contracts import ContractError, load_contracts, validate
+from exports.definitions import small_cell_problems
 
 
 def _telemetry_contract():

@@ -17,7 +17,7 @@ import requests
 
 from exports.publishing.batch import Batch
 from exports.publishing.http_push import HttpPushPublisher, NeuronAuth, PublishFailed
-from exports.receiver.server import RunningReceiver, load_contracts, main, run_in_thread
+from exports.receiver import RunningReceiver, load_contracts, main, run_in_thread
 
 from . import (
     ACCESS_KEY,
@@ -150,7 +150,7 @@ def test_main_serves_until_interrupted(tmp_path: Path, contracts: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "exports.receiver.server",
+        "exports.receiver",
         "--port",
         str(port),
         "--store",

@@ -18,7 +18,7 @@ from schemathesis.cli import schemathesis as schemathesis_cli
 from exports.publishing.batch import Batch
 from exports.publishing.http_push import HttpPushPublisher, NeuronAuth
 from exports.publishing.signing import sign_request
-from exports.receiver.server import OPENAPI_PATH, RunningReceiver, run_in_thread
+from exports.receiver import OPENAPI_PATH, RunningReceiver, run_in_thread
 
 from . import ACCESS_KEY, CONSUMER, KEYS, SECRET_KEY, device_health_frame, write_batch, write_contracts
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from quality.expectations import Expect
+from kernel.expectations import Expect
+from kernel.resource import NeuronResource
 from quality.gx_checks import build_gx_checks
 
 from . import PLATE_REGEX, passages, plant, write
@@ -20,6 +21,7 @@ EXPORT = dg.AssetKey(["export", "public_security", "vehicle_passages"])
 BAD_DAY = "2026-01-02"  # the simulated gate firmware bug: negative dwell times on 7 rows
 CLEAN_DAY = "2026-01-03"
 NEGATIVE_DWELL_ROWS = list(range(100, 107))
+RESOURCES = {"neuron": NeuronResource()}  # settings read when a step runs: NEURON_QUALITY_DIR from the fixture
 
 
 def _token(value: str) -> str:
@@ -61,7 +63,7 @@ def _definitions(lake: Path, outbox: Path) -> list:
         PASSAGES,
         "silver_vehicle_passages",
         _specs(),
-        lambda key: sorted(str(p) for p in partition_dir(key).glob("*.parquet")),
+        lambda neuron, key: sorted(str(p) for p in partition_dir(key).glob("*.parquet")),
         partitions_def=DAILY,
         redactor=_token,
     )
@@ -95,7 +97,7 @@ def test_bad_batch_fails_blocking_check_and_export_does_not_materialize(env) -> 
     result = dg.materialize(
         _definitions(lake, outbox),
         partition_key=BAD_DAY,
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=dg.DagsterInstance.ephemeral(), resources=RESOURCES,
         raise_on_error=False,
     )
     assert not result.success
@@ -117,7 +119,7 @@ def test_clean_batch_passes_and_export_materializes_despite_warn_failure(env) ->
     result = dg.materialize(
         _definitions(lake, outbox),
         partition_key=CLEAN_DAY,
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=dg.DagsterInstance.ephemeral(), resources=RESOURCES,
         raise_on_error=False,
     )
     assert result.success
@@ -139,7 +141,7 @@ def test_check_only_run_reads_the_partition_from_run_tags(env) -> None:
     lake, outbox, _ = env
     defs = _definitions(lake, outbox)
     instance = dg.DagsterInstance.ephemeral()
-    dg.materialize(defs, partition_key=BAD_DAY, instance=instance, raise_on_error=False)
+    dg.materialize(defs, partition_key=BAD_DAY, instance=instance, raise_on_error=False, resources=RESOURCES)
     # Dagster 1.13 cannot infer a partitions definition for a check-only selection, so a
     # re-check of one partition is launched with the partition tag instead of partition_key.
     result = dg.materialize(
@@ -148,6 +150,7 @@ def test_check_only_run_reads_the_partition_from_run_tags(env) -> None:
         tags={"dagster/partition": BAD_DAY},
         instance=instance,
         raise_on_error=False,
+        resources=RESOURCES,
     )
     evaluations = _evaluations(result)
     assert evaluations["dwell_seconds_between"].partition == BAD_DAY
@@ -161,7 +164,7 @@ def test_missing_partition_files_fail_the_row_count_check(env) -> None:
         _definitions(lake, outbox),
         selection=dg.AssetSelection.checks_for_assets(PASSAGES),
         tags={"dagster/partition": "2026-01-09"},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=dg.DagsterInstance.ephemeral(), resources=RESOURCES,
         raise_on_error=False,
     )
     evaluations = _evaluations(result)
@@ -173,9 +176,9 @@ def test_missing_partition_files_fail_the_row_count_check(env) -> None:
 def test_building_checks_does_not_import_great_expectations(tmp_path: Path) -> None:
     code = (
         "import sys, dagster as dg\n"
-        "from quality.expectations import Expect\n"
+        "from kernel.expectations import Expect\n"
         "from quality.gx_checks import build_gx_checks\n"
-        "build_gx_checks(dg.AssetKey('a'), 's', [Expect.not_null('x')], lambda k: [])\n"
+        "build_gx_checks(dg.AssetKey('a'), 's', [Expect.not_null('x')], lambda n, k: [])\n"
         "assert 'great_expectations' not in sys.modules, 'GX imported at definition time'\n"
     )
     root = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quality.expectations import Expect, Spec, validate_specs
+from kernel.expectations import Expect, Spec, validate_specs
 from quality.gx_runner import _gx_query, run_suite
 
 from . import PLATE_REGEX, defective, passages, write

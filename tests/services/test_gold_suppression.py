@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from assets.services.assets import COMMUNITY_DAILY_INPUTS, build_community_daily, build_work_orders_daily
-from warehouse.lake import Lake
+from kernel.lake import Lake
 
 DAY = "2026-11-20"
 TZ = "Asia/Shanghai"
@@ -37,8 +37,8 @@ def published(tmp_path):
     lake = Lake(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        build_work_orders_daily(con, lake, DAY, TZ)
-    build_community_daily(con, lake, DAY, TZ)
+        build_work_orders_daily(con, lake, DAY, TZ, K)
+    build_community_daily(con, lake, DAY, TZ, K)
     read = lambda n: pl.read_parquet(lake.files("gold", n, DAY))  # noqa: E731
     return read("work_orders_daily"), read("community_daily")
 

@@ -14,7 +14,7 @@ from assets.services.encoding import (
     read_csv_text,
 )
 from assets.services.parse import HEADERS, HERE, REQUIRED, classify, clean_names, read_source, redact_texts
-from assets.sqlfile import render
+from kernel.sqlfile import render
 from quality.pii_scan import Canary, scan_text
 from simulator.canaries import canary_residents
 
@@ -120,8 +120,8 @@ def test_parse_error_message_never_carries_row_values(tmp_path):
     d = tmp_path / "property_services" / "2026-11-20" / "310107000001"
     d.mkdir(parents=True)
     (d / "work_orders_310107000001.csv").write_text(text, encoding="utf-8")
-    from assets.services.parse import SourceStats
-    st = SourceStats()
+    from kernel.accounting import IngestStats
+    st = IngestStats("work_orders")
     frame, whole = read_source(tmp_path, "2026-11-20", "work_orders", st)
     assert frame.height == 0 and whole["reason"].to_list() == ["unparseable_file"]
     assert st.landed == 1
@@ -156,8 +156,8 @@ def test_unknown_file_names_are_accounted_and_quarantined_whole(tmp_path):
     d.mkdir(parents=True)
     (d / "工单导出.xlsx").write_bytes(b"PK\x03\x04")
     (d / "work_orders_310107000001.csv.part").write_bytes(b"in flight")
-    from assets.services.parse import SourceStats
-    st = SourceStats()
+    from kernel.accounting import IngestStats
+    st = IngestStats("work_orders")
     _, whole = read_source(tmp_path, "2026-11-20", "work_orders", st)
     assert whole["reason"].to_list() == ["unknown_file"] and st.files == 1 and st.landed == 1
 
@@ -172,8 +172,8 @@ def test_simulated_texts_leave_nothing_for_the_scanner(tmp_path):
 
     canaries_ = canary_residents(7)
     services.simulate(tmp_path, date(2026, 11, 20), communities(2, 7), district_registry(2, 7), 7, canaries_)
-    from assets.services.parse import SourceStats
-    wo, _ = read_source(tmp_path, "2026-11-20", "work_orders", SourceStats())
+    from kernel.accounting import IngestStats
+    wo, _ = read_source(tmp_path, "2026-11-20", "work_orders", IngestStats("work_orders"))
     names = clean_names(wo["reporter_name"])
     cans = [Canary("name", c.name) for c in canaries_] + [Canary("phone", c.phone) for c in canaries_]
     for col in ("description_raw", "location_raw"):

@@ -10,13 +10,13 @@ import duckdb
 import polars as pl
 import pytest
 
+from kernel.lake import Lake
 from quality.pii_scan import load_canaries, scan_tree
 from simulator import services
 from simulator.canaries import canary_residents, write_canaries
 from simulator.district import REGISTRY_COLUMNS, district_registry
 from simulator.registry import communities
 from simulator.telemetry import simulate_telemetry_day, write_truth
-from warehouse.lake import Lake
 
 pytestmark = pytest.mark.slow
 DAY = "2026-11-20"

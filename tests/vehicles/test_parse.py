@@ -12,8 +12,6 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.privacy.tokens import Tokenizer
-from assets.telemetry.parse import day_bounds
 from assets.vehicles.parse import (
     parking_files,
     parse_parking,
@@ -22,6 +20,8 @@ from assets.vehicles.parse import (
     registered_vehicles,
     repair_plate,
 )
+from kernel.partitions import day_bounds
+from kernel.tokens import Tokenizer
 from tests.vehicles.conftest import Landed
 
 TZ = "Asia/Shanghai"
@@ -223,8 +223,8 @@ def test_a_bare_single_motor_vehicle_object_is_wrapped_and_accepted(landed: Land
 @pytest.mark.parametrize("envelope", ['"{plate}"', "17", "[\"{plate}\"]"])
 def test_a_string_or_number_envelope_is_quarantined_without_raising_or_echoing(landed: Landed, tmp_path: Path,
                                                                                envelope: str) -> None:
-    from assets.sqlfile import render
     from assets.vehicles.parse import HERE
+    from kernel.sqlfile import render
 
     landing = _copy(landed, tmp_path)
     plate = landed.canaries[0].plate
@@ -280,8 +280,8 @@ def test_a_good_resend_after_a_bad_first_copy_is_accepted_not_dropped(landed: La
 
 
 def test_quarantine_keeps_park_and_serial_only_in_their_id_format(landed: Landed, tmp_path: Path) -> None:
-    from assets.sqlfile import render
     from assets.vehicles.parse import HERE
+    from kernel.sqlfile import render
 
     landing = _copy(landed, tmp_path)
     plate = landed.canaries[0].plate

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import duckdb
 
+from assets.registry import datasets
 from exports.contracts import load_contracts
+from kernel.lake import Lake
 from warehouse.catalog import build_warehouse
-from warehouse.lake import Lake
-from warehouse.schemas import DATASETS
 
 
 def test_build_without_data_gives_typed_empty_views(tmp_path: Path):
@@ -19,11 +19,11 @@ def test_build_without_data_gives_typed_empty_views(tmp_path: Path):
     con = duckdb.connect(str(path), read_only=True)
     cols = con.execute("SELECT column_name, data_type FROM information_schema.columns "
                        "WHERE table_schema = 'silver' AND table_name = 'telemetry'").fetchall()
-    declared = [(c.name, c.type) for c in DATASETS["silver/telemetry"].columns]
+    declared = [(c.name, c.type) for c in datasets()["silver/telemetry"].columns]
     assert [c for c in cols if c[0] != "date"] == [(n, "TIMESTAMP WITH TIME ZONE" if t == "TIMESTAMPTZ" else t)
                                                     for n, t in declared]
     dictionary = con.execute("SELECT count(*) FROM meta.data_dictionary").fetchall()[0][0]
-    assert dictionary == sum(len(d.columns) for d in DATASETS.values())
+    assert dictionary == sum(len(d.columns) for d in datasets().values())
 
 
 def test_rebuild_while_an_analyst_holds_the_file_read_only(tmp_path: Path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from warehouse.lake import Lake
+from kernel.lake import Lake
 
 
 def _write(lake: Lake, day: str, n: int, tag: str) -> None:
@@ -54,7 +54,7 @@ def test_killed_writer_leaves_previous_partition_readable(tmp_path: Path):
     script = textwrap.dedent(f"""
         import duckdb, sys, time
         from pathlib import Path
-        from warehouse.lake import Lake
+        from kernel.lake import Lake
         lake = Lake(Path({str(tmp_path)!r}))
         con = duckdb.connect()
         with lake.write_partition("silver", "t", "2026-11-01") as w:

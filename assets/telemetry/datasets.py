@@ -1,4 +1,4 @@
-"""Every lake dataset declared once: layer, grain, columns with DuckDB types and how identifiers are treated.
+"""Telemetry datasets, each declared once: layer, grain, columns with DuckDB types, identifiers, suite, order.
 
 The declaration feeds the lake writer (a partition must match it), the warehouse views and data dictionary,
 the quality suites and the export contracts, so a column list is never copied by hand.
@@ -6,18 +6,8 @@ the quality suites and the export contracts, so a column list is never copied by
 
 from __future__ import annotations
 
-from quality.expectations import Expect
-from warehouse.dataset import (  # noqa: F401  (re-exported for older imports)
-    LINEAGE,
-    PII_NONE,
-    PII_TOKEN,
-    SUPPRESSION_COLUMNS,
-    C,
-    Column,
-    Dataset,
-    accounting_dataset,
-    ingest_dataset,
-)
+from kernel.dataset import LINEAGE, PII_TOKEN, C, Dataset, accounting_dataset, ingest_dataset
+from kernel.expectations import Expect
 
 DEVICE_TYPES = ("smoke", "gas", "water_meter", "manhole", "sos_button", "elec_meter", "env", "streetlight",
                 "ev_charger", "wearable", "e_fence", "nmv_gate")
@@ -39,7 +29,7 @@ DEVICE_REGISTRY = Dataset(
         C("installed_on", "DATE", "Installation date"),
         C("report_interval_s", "INTEGER", "Expected seconds between reports", False),
     ),
-    domain="telemetry",
+    domain="telemetry", order_by="device_id",
 )
 
 TELEMETRY_BRONZE = Dataset(
@@ -134,7 +124,7 @@ DEVICE_ALARMS = Dataset(
         C("value", "DOUBLE", "Triggering value (e.g. battery %, %LEL)"),
         C("subject_token", "VARCHAR", "Wearer token for SOS/fall from wristbands", pii=PII_TOKEN),
     ),
-    domain="telemetry",
+    domain="telemetry", order_by="community_id, event_ts, device_id, alarm_type",
     suite=(
         *(Expect.not_null(c) for c in ("alarm_id", "community_id", "device_id", "alarm_type", "event_ts")),
         Expect.unique("alarm_id", mostly=0.999,
@@ -145,6 +135,12 @@ DEVICE_ALARMS = Dataset(
 )
 
 ALARM_TYPES = ("smoke", "gas", "sos", "fall", "fence_intrusion", "manhole_open", "low_battery", "offline")
+
+
+def alarm_columns(types: tuple[str, ...]) -> dict[str, str]:
+    """``alarm_columns``/``alarm_select`` of the SQL files that count alarm episodes per type."""
+    return {"alarm_columns": ", ".join(f"count(*) FILTER (WHERE alarm_type = '{t}') AS alarms_{t}" for t in types),
+            "alarm_select": ", ".join(f"coalesce(a.alarms_{t}, 0) AS alarms_{t}" for t in types)}
 
 DEVICE_HEALTH_DAILY = Dataset(
     "gold", "device_health_daily", "one row per community and device type per day",
@@ -158,7 +154,7 @@ DEVICE_HEALTH_DAILY = Dataset(
         C("low_battery", "BIGINT", "Devices whose battery fell below 20 %", False),
         *(C(f"alarms_{t}", "BIGINT", f"Alarm episodes of type {t}", False) for t in ALARM_TYPES),
     ),
-    domain="telemetry",
+    domain="telemetry", order_by="community_id, device_type",
     suite=(
         *(Expect.not_null(c) for c in ("community_id", "device_type", "devices", "reporting", "online_rate")),
         Expect.unique("community_id", "device_type", name="one_row_per_community_device_type"),
@@ -185,7 +181,7 @@ ENVIRONMENT_HOURLY = Dataset(
         C("observations", "BIGINT", "Readings behind the row", False),
         C("devices", "BIGINT", "Environment monitors reporting in the hour", False),
     ),
-    domain="telemetry",
+    domain="telemetry", order_by="community_id, hour_start",
     suite=(
         Expect.not_null("community_id"), Expect.not_null("hour_start"),
         Expect.unique("community_id", "hour_start", name="one_row_per_community_hour"),
@@ -202,23 +198,7 @@ ROW_ACCOUNTING = accounting_dataset("telemetry")
 
 INGEST_STATS = ingest_dataset(
     "ingest", "telemetry", "What the bronze parser read: files, lines, landed records, rows written, in-file duplicates.")
-TELEMETRY_DATASETS = (
+DATASETS = (
     DEVICE_REGISTRY, TELEMETRY_BRONZE, TELEMETRY_QUARANTINE, TELEMETRY_SILVER, DEVICE_ALARMS,
     DEVICE_HEALTH_DAILY, ENVIRONMENT_HOURLY, INGEST_STATS, ROW_ACCOUNTING,
 )
-
-# Each further domain declares its datasets in warehouse/domains/<domain>.py (a DATASETS tuple).
-from warehouse.domains import access, governance, services, vehicles  # noqa: E402
-
-DATASETS: dict[str, Dataset] = {
-    d.key: d
-    for d in (*TELEMETRY_DATASETS, *access.DATASETS, *vehicles.DATASETS, *services.DATASETS,
-              *governance.DATASETS)
-}
-if len(DATASETS) != len(TELEMETRY_DATASETS) + len(access.DATASETS) + len(vehicles.DATASETS) \
-        + len(services.DATASETS) + len(governance.DATASETS):
-    raise ValueError("two datasets are declared with the same layer/name")
-
-
-def dataset(key: str) -> Dataset:
-    return DATASETS[key]

@@ -6,8 +6,7 @@ new-energy, validity, resident or visitor).
 
 from __future__ import annotations
 
-from quality.expectations import Expect
-from warehouse.dataset import (
+from kernel.dataset import (
     LINEAGE,
     PII_TOKEN,
     SUPPRESSION_COLUMNS,
@@ -15,8 +14,8 @@ from warehouse.dataset import (
     Dataset,
     accounting_dataset,
     ingest_dataset,
-    small_cells_suppressed,
 )
+from kernel.expectations import Expect
 
 DIRECTIONS = ("in", "out")
 PLATE_GROUPS = ("local", "out_of_town", "unknown", "no_plate")
@@ -48,7 +47,7 @@ TOLLGATES = Dataset(
         C("lanes", "INTEGER", "Lanes"),
         C("park_id", "VARCHAR", "Car park the gate serves (parking-cloud park_uuid)", False),
     ),
-    domain="vehicles",
+    domain="vehicles", order_by="gate_id",
 )
 
 CAR_PARKS = Dataset(
@@ -61,7 +60,7 @@ CAR_PARKS = Dataset(
         C("capacity", "INTEGER", "Parking spaces", False),
         C("gates", "VARCHAR", "Comma-separated gate ids"),
     ),
-    domain="vehicles",
+    domain="vehicles", order_by="park_id",
 )
 
 REGISTERED_VEHICLES = Dataset(
@@ -73,7 +72,7 @@ REGISTERED_VEHICLES = Dataset(
         C("car_type", "INTEGER", "Parking-cloud car_type (2 monthly, 4 stored value, ...)"),
         *LINEAGE,
     ),
-    domain="vehicles",
+    domain="vehicles", order_by="community_id, plate_token",
 )
 
 PASSAGES_BRONZE = Dataset(
@@ -131,7 +130,7 @@ PASSAGES_SILVER = Dataset(
         C("plate_reliability", "DOUBLE", "PlateReliability"),
         C("vehicle_class", "VARCHAR", "VehicleClass"),
     ),
-    domain="vehicles",
+    domain="vehicles", order_by="community_id, pass_ts, motor_vehicle_id",
     suite=(
         *(Expect.not_null(c) for c in ("motor_vehicle_id", "community_id", "gate_id", "direction", "pass_ts")),
         Expect.unique("motor_vehicle_id", description="a re-sent MotorVehicle object is kept once"),
@@ -242,7 +241,7 @@ SESSIONS_SILVER = Dataset(
         C("cash_fen", "BIGINT", "Paid cash, fen", False),
         C("backfilled", "BOOLEAN", "A push of the session came through offline backfill", False),
     ),
-    domain="vehicles",
+    domain="vehicles", order_by="community_id, park_id, parking_serial",
     suite=(
         *(Expect.not_null(c) for c in ("park_id", "parking_serial", "status", "enter_ts")),
         Expect.unique("park_id", "parking_serial", name="one_row_per_session"),
@@ -272,7 +271,7 @@ PAYMENTS_SILVER = Dataset(
         C("free_fen", "BIGINT", "Discount, fen", False),
         C("change_fen", "BIGINT", "Change given, fen", False),
     ),
-    domain="vehicles",
+    domain="vehicles", order_by="community_id, park_id, parking_serial, item",
     suite=(
         Expect.unique("park_id", "parking_serial", "item", name="one_row_per_payment"),
         Expect.in_set("pay_type", ["online", "cash", "other"]),
@@ -293,6 +292,8 @@ def _ingest(source: str) -> Dataset:
 INGEST_PASSAGES = _ingest("vehicle_passages")
 INGEST_PARKING = _ingest("parking")
 
+_FLOW_KEYS = ("community_id", "gate_id", "hour_start", "direction", "plate_group", "plate_type", "residency")
+
 VEHICLE_FLOW_HOURLY = Dataset(
     "gold", "vehicle_flow_hourly", "one row per community, gate, local hour, direction, plate group, plate type "
     "and residency (complete grid)",
@@ -308,7 +309,7 @@ VEHICLE_FLOW_HOURLY = Dataset(
         C("vehicles", "BIGINT", "Vehicle passages (null when suppressed)"),
         *SUPPRESSION_COLUMNS,
     ),
-    domain="vehicles",
+    domain="vehicles", keys=_FLOW_KEYS, counts=("vehicles",), order_by=", ".join(_FLOW_KEYS),
     suite=(
         *(Expect.not_null(c) for c in ("community_id", "gate_id", "hour_start", "direction")),
         Expect.unique("community_id", "gate_id", "hour_start", "direction", "plate_group", "plate_type", "residency",
@@ -320,7 +321,6 @@ VEHICLE_FLOW_HOURLY = Dataset(
         Expect.sql("complete_grid", "SELECT community_id, gate_id FROM {batch} GROUP BY 1, 2 HAVING count(*) <> "
                    f"{24 * len(DIRECTIONS) * len(PLATE_GROUPS) * len(PLATE_TYPES) * len(RESIDENCY)}",
                    description="every gate has the full 24-hour grid, zeros included"),
-        small_cells_suppressed("vehicles"),
         Expect.sql("suppressed_is_null", "SELECT * FROM {batch} WHERE suppressed AND vehicles IS NOT NULL",
                    description="suppressed cells carry no count"),
     ),
@@ -347,7 +347,7 @@ PARKING_OCCUPANCY_15MIN = Dataset(
         C("exits", "BIGINT", "Exits in the slot (null when suppressed)"),
         *SUPPRESSION_COLUMNS,
     ),
-    domain="vehicles",
+    domain="vehicles", keys=("community_id", "park_id", "slot_start"), counts=("entries", "exits"), derived=("occupied", "available"), order_by="community_id, park_id, slot_start",
     suite=(
         *(Expect.not_null(c) for c in ("park_id", "slot_start", "capacity")),
         Expect.unique("park_id", "slot_start", name="one_row_per_park_slot"),
@@ -355,7 +355,6 @@ PARKING_OCCUPANCY_15MIN = Dataset(
                    description="every car park has all 96 slots of the day"),
         Expect.sql("available_consistent", "SELECT * FROM {batch} WHERE available <> greatest(capacity - occupied, 0)",
                    description="available = capacity - occupied"),
-        small_cells_suppressed("entries", "exits"),
         Expect.sql("suppressed_rows_hide_the_stock", "SELECT * FROM {batch} WHERE suppressed AND (occupied IS NOT "
                    "NULL OR available IS NOT NULL OR entries IS NOT NULL OR exits IS NOT NULL) OR NOT suppressed "
                    "AND (occupied IS NULL OR available IS NULL OR entries IS NULL OR exits IS NULL)",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -18,7 +17,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipelines.settings import SettingsError, load_settings
+from kernel.settings import Settings, SettingsError, load_settings
 
 ID_TYPES: Final = ("person", "plate", "phone", "id_card", "card", "name")
 KEY_ENV: Final = "NEURON_TOKEN_KEY"
@@ -132,14 +131,12 @@ class Tokenizer:
         return f"Tokenizer(version={self.version}, key=<redacted>)"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Tokenizer:
-        """Key from NEURON_TOKEN_KEY, version from NEURON_TOKEN_KEY_VERSION (default 1).
+    def from_settings(cls, settings: Settings) -> Tokenizer:
+        """Key from NEURON_TOKEN_KEY, version from NEURON_TOKEN_KEY_VERSION (default 1), as resolved in settings.
 
         In demo/test mode a missing key falls back to the public DEMO_KEY; in production it is an error.
         """
-        env = dict(os.environ if env is None else env)
-        settings = load_settings(env)
-        raw_key = env.get(KEY_ENV, "").strip()
+        raw_key = settings.token_key
         if not raw_key:
             if not settings.is_demo_or_test:
                 raise TokenKeyError(
@@ -152,8 +149,13 @@ class Tokenizer:
                 f"{KEY_ENV} is the public demo key; NEURON_MODE={settings.mode} needs a secret key"
             )
         key = _parse_key(raw_key, KEY_ENV)
-        version = _parse_version(env.get(VERSION_ENV, "1") or "1", VERSION_ENV)
+        version = _parse_version(settings.token_key_version, VERSION_ENV)
         return cls(key, version)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Tokenizer:
+        """``from_settings`` over the given variables (``os.environ`` unless given)."""
+        return cls.from_settings(load_settings(env))
 
     def _tokens(self, values: Iterable[object], id_type: str) -> list[str | None]:
         _check_type(id_type)

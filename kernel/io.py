@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from warehouse.lake import Lake, PartitionWrite
-from warehouse.schemas import Dataset
+from kernel.dataset import Dataset
+from kernel.lake import Lake, PartitionWrite
 
 
 class SchemaMismatch(ValueError):
@@ -27,6 +27,17 @@ def write_dataset(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset, day: 
     """Write the whole partition of ``ds`` for ``day`` from one query; returns its row count."""
     query = conform_sql(con, ds, sql) + (f" ORDER BY {order_by}" if order_by else "")
     return lake.write_query(con, query, ds.layer, ds.name, day)
+
+
+def write_frame(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset, day: str, frame: object,
+                order_by: str | None = None) -> int:
+    """Write a Polars/Arrow frame as the whole partition of ``ds`` (same checks as ``write_dataset``)."""
+    name = f"_frame_{ds.layer}_{ds.name}"
+    con.register(name, frame)
+    try:
+        return write_dataset(con, lake, ds, day, f"SELECT * FROM {name}", order_by=order_by)
+    finally:
+        con.unregister(name)
 
 
 def append_part(con: duckdb.DuckDBPyConnection, w: PartitionWrite, ds: Dataset, sql: str) -> int:

@@ -5,8 +5,7 @@ Vote rule (Civil Code Art. 278, stated from memory and UNVERIFIED, formats.md §
 
 from __future__ import annotations
 
-from quality.expectations import Expect
-from warehouse.dataset import (
+from kernel.dataset import (
     LINEAGE,
     PII_TOKEN,
     SUPPRESSION_COLUMNS,
@@ -14,8 +13,8 @@ from warehouse.dataset import (
     Dataset,
     accounting_dataset,
     ingest_dataset,
-    small_cells_suppressed,
 )
+from kernel.expectations import Expect
 
 SOURCES = ("votes", "ballots", "announcements", "activities", "participation")
 MATTER_CLASSES = ("ordinary", "major")
@@ -67,7 +66,7 @@ VOTES_QUARANTINE = _quarantine("votes", "vote id")
 VOTES_SILVER = Dataset(
     "silver", "governance_votes", "one row per vote open on the day",
     "Votes open on the day (a vote appears in every daily partition from its start day to its end day).",
-    _VOTE_COLS, domain="governance",
+    _VOTE_COLS, domain="governance", order_by="vote_id",
     suite=(
         *(Expect.not_null(c.name) for c in _VOTE_COLS),
         Expect.unique("vote_id"),
@@ -103,7 +102,7 @@ BALLOTS_SILVER = Dataset(
     "Counted ballots. Rule: one ballot per room per vote; the earliest e-ballot wins, a paper ballot counts "
     "only for a room without an e-ballot; co-owner, transferred-owner and overlapping paper ballots are "
     "duplicates. Earlier partitions of the same vote are read, so days are processed in order.",
-    _BALLOT_COLS, domain="governance",
+    _BALLOT_COLS, domain="governance", order_by="vote_id, room_id",
     suite=(
         *(Expect.not_null(c.name) for c in _BALLOT_COLS),
         Expect.unique("ballot_id"),
@@ -140,7 +139,7 @@ ANNOUNCEMENTS_QUARANTINE = _quarantine("announcements", "notice id")
 ANNOUNCEMENTS_SILVER = Dataset(
     "silver", "governance_announcements", "one row per notice published on the day",
     "Notices published on the day, text cleaned and redacted.",
-    _NOTICE_COLS, domain="governance",
+    _NOTICE_COLS, domain="governance", order_by="notice_id",
     suite=(
         *(Expect.not_null(c) for c in ("community_id", "notice_id", "publisher_type", "title", "publish_ts")),
         Expect.unique("notice_id"),
@@ -170,7 +169,7 @@ ACTIVITIES_BRONZE = Dataset(
 ACTIVITIES_QUARANTINE = _quarantine("activities", "activity id")
 ACTIVITIES_SILVER = Dataset(
     "silver", "governance_activities", "one row per activity held on the day",
-    "Community activities held on the day.", _ACTIVITY_COLS, domain="governance",
+    "Community activities held on the day.", _ACTIVITY_COLS, domain="governance", order_by="activity_id",
     suite=(
         *(Expect.not_null(c) for c in ("community_id", "activity_id", "kind", "start_ts", "end_ts")),
         Expect.unique("activity_id"),
@@ -198,7 +197,7 @@ PARTICIPATION_SILVER = Dataset(
     "silver", "governance_participation", "one row per person and activity",
     "Participation: a reused QR check-in (the same person checked in twice) is a duplicate; the earliest "
     "check-in is kept.",
-    _PART_COLS, domain="governance",
+    _PART_COLS, domain="governance", order_by="activity_id, person_token",
     suite=(
         *(Expect.not_null(c) for c in ("community_id", "activity_id", "person_token")),
         Expect.unique("activity_id", "person_token", name="one_row_per_person_and_activity"),
@@ -239,7 +238,7 @@ VOTE_OUTCOMES = Dataset(
         C("quorum_met", "BOOLEAN", "Participating area >= 2/3 of eligible area AND participating owners >= 2/3", False),
         C("passed", "BOOLEAN", "Quorum met and the majority of the matter class reached", False),
     ),
-    domain="governance",
+    domain="governance", order_by="community_id, vote_id",
     suite=(
         Expect.unique("vote_id"),
         Expect.in_set("matter_class", list(MATTER_CLASSES)),
@@ -275,7 +274,7 @@ GOVERNANCE_MONTHLY = Dataset(
         C("announcements", "BIGINT", "Notices published", False),
         *SUPPRESSION_COLUMNS,
     ),
-    domain="governance",
+    domain="governance", keys=("community_id", "month"), counts=("ballots_counted", "participants"), derived=("turnout_headcount_pct", "turnout_area_pct", "volunteer_hours"), order_by="community_id",
     suite=(
         *(Expect.not_null(c) for c in ("community_id", "month", "votes_held", "votes_closed", "votes_quorum_met",
                                        "votes_passed", "activities", "announcements", "suppressed")),
@@ -285,7 +284,6 @@ GOVERNANCE_MONTHLY = Dataset(
         Expect.sql("passed_within_closed", "SELECT * FROM {batch} WHERE votes_passed > votes_quorum_met "
                    "OR votes_quorum_met > votes_closed",
                    description="passed <= quorum met <= closed: only closed votes with a quorum can pass"),
-        small_cells_suppressed("participants", "ballots_counted"),
         Expect.sql("one_month", "SELECT * FROM {batch} WHERE month <> (SELECT min(month) FROM {batch})",
                    description="a partition holds one month"),
     ),
@@ -303,7 +301,8 @@ GOVERNANCE_MONTH_FINAL = Dataset(
     "suppressed); on every other day it is empty, so figures are published once per month and cannot be "
     "differenced. Withheld (empty) when the previous month's last day was never built.",
     GOVERNANCE_MONTHLY.columns,
-    domain="governance",
+    domain="governance", order_by="community_id", keys=GOVERNANCE_MONTHLY.keys, counts=GOVERNANCE_MONTHLY.counts,
+    derived=GOVERNANCE_MONTHLY.derived,
     suite=GOVERNANCE_MONTHLY.suite,
 )
 

@@ -1,21 +1,25 @@
-"""One export asset per contract: gold partition -> contract check -> file-drop batch in the outbox."""
+"""The exports area: one asset per contract (gold partition -> contract check -> file-drop batch -> push).
 
+``definitions(area, datasets, contracts)`` returns the export assets; the root merges them with the domains.
+"""
+
+# No ``from __future__ import annotations``: Dagster inspects the context and resource annotations.
 import time
 from pathlib import Path
 
 import dagster as dg
 
-from exports.contracts import Contract, load_contracts
+from exports.contracts import Contract
 from exports.filedrop import batch_dir, publish_filedrop
 from exports.publishers import http_publisher_for
 from exports.publishing import Batch
 from exports.publishing.versions import decide_for_batch, latest_receipt
-from pipelines.partitions import daily
-from pipelines.resources import NeuronResource
-from pipelines.settings import load_settings
+from kernel.dataset import Dataset
+from kernel.io import scan_sql
+from kernel.lake_asset import Area
+from kernel.resource import NeuronResource
+from kernel.settings import Settings
 from quality.pii_checks import hit_metadata, scan_files
-from warehouse.io import scan_sql
-from warehouse.schemas import DATASETS
 
 
 class ContractViolation(dg.Failure):
@@ -60,21 +64,25 @@ class PrivacyGateFailure(dg.Failure):
     pass
 
 
-def _privacy_gate(staged: list[Path]) -> None:
+def privacy_gate(landing: Path):
     """Scan the staged batch before it is swapped into the outbox: a hit publishes nothing."""
-    hits = scan_files([str(p) for p in staged])
-    if hits:
-        raise PrivacyGateFailure(description="personal data found in a staged export batch; nothing published",
-                                 metadata=hit_metadata(hits, len(staged)))
+
+    def gate(staged: list[Path]) -> None:
+        hits = scan_files([str(p) for p in staged], landing)
+        if hits:
+            raise PrivacyGateFailure(description="personal data found in a staged export batch; nothing published",
+                                     metadata=hit_metadata(hits, len(staged)))
+
+    return gate
 
 
-def push_batch(contract: Contract, batch_path: Path, outbox: Path) -> dict[str, object]:
+def push_batch(contract: Contract, batch_path: Path, settings: Settings) -> dict[str, object]:
     """Push the outbox's current version to the consumer's receiver if it is configured and not yet there.
 
     Raises (failing the step) when the receiver rejects the batch or stays unreachable after retries; no
     receipt is written then, so the next run tries again.
     """
-    publisher = http_publisher_for(contract.consumer, outbox)
+    publisher = http_publisher_for(contract.consumer, settings)
     if publisher is None:
         return {"publisher": "filedrop"}
     batch = Batch.from_dir(batch_path)
@@ -86,14 +94,17 @@ def push_batch(contract: Contract, batch_path: Path, outbox: Path) -> dict[str, 
             "receipt_status": receipt.status}
 
 
-def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
-    source = DATASETS[contract.source]
+def export_key(contract: Contract) -> dg.AssetKey:
+    return dg.AssetKey(["export", contract.consumer, contract.dataset])
+
+
+def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.AssetsDefinition:
     source_key = dg.AssetKey([source.layer, source.name])
 
     @dg.asset(
-        key=dg.AssetKey(["export", contract.consumer, contract.dataset]),
+        key=export_key(contract),
         deps=[source_key],
-        partitions_def=daily,
+        partitions_def=area.partitions,
         group_name=f"export_{contract.consumer}",
         kinds={"parquet", "csv"},
         description=f"{contract.raw['title_zh']} / {contract.raw['title_en']} (contract {contract.id} "
@@ -121,9 +132,11 @@ def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
                 description=f"{contract.id}: output does not match its contract",
                 metadata={"problems": dg.MetadataValue.json(problems)},
             )
-        pub = publish_filedrop(con, relation, contract, day, neuron.settings.outbox_dir, gate=_privacy_gate)
+        settings = neuron.settings
+        pub = publish_filedrop(con, relation, contract, day, settings.outbox_dir, gate=privacy_gate(settings.landing_dir),
+                               code_version_override=settings.code_version)
         m = pub.manifest
-        push = push_batch(contract, pub.path, neuron.settings.outbox_dir)
+        push = push_batch(contract, pub.path, settings)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": m["row_count"],
@@ -143,14 +156,15 @@ def build_export_asset(contract: Contract) -> dg.AssetsDefinition:
 def export_files(contract: Contract):
     """Files of a published batch, for the post-publication privacy check."""
 
-    def paths(partition_key: str | None) -> list[str]:
+    def paths(neuron: NeuronResource, partition_key: str | None) -> list[str]:
         if not partition_key:
             return []
-        folder = batch_dir(load_settings().outbox_dir, contract, partition_key)
+        folder = batch_dir(neuron.settings.outbox_dir, contract, partition_key)
         return [str(folder / n) for n in ("data.parquet", "data.csv", "manifest.json") if (folder / n).exists()]
 
     return paths
 
 
-CONTRACTS = load_contracts()
-EXPORT_ASSETS = [build_export_asset(c) for c in CONTRACTS]
+def definitions(area: Area, datasets: dict[str, Dataset], contracts: list[Contract]) -> dg.Definitions:
+    """One export asset per contract, reading the gold dataset the contract publishes."""
+    return dg.Definitions(assets=[build_export_asset(c, datasets[c.source], area) for c in contracts])

@@ -1,14 +1,13 @@
-"""The dataset declaration primitives: a column, a dataset, and the per-source row-accounting dataset.
+"""The dataset declaration: one per lake dataset, feeding the writer, suppression, suites, contracts and dictionary.
 
-Kept apart from ``schemas.py`` so that each domain module under ``warehouse/domains/`` can declare its
-datasets without importing every other domain.
+Each domain declares its datasets in ``assets/<domain>/datasets.py`` with these primitives.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from quality.expectations import Expect, Spec
+from kernel.expectations import Expect, Spec
 
 # How a column relates to personal data; only "token" columns may hold identifier-derived values.
 PII_NONE = "none"
@@ -33,13 +32,34 @@ class Dataset:
     columns: tuple[Column, ...]
     domain: str
     partitioned: bool = True
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
     # great-expectations suite, run as Dagster asset checks (ERROR blocks publication downstream)
     suite: tuple[Spec, ...] = ()
+    # how a partition is sorted when written
+    order_by: str | None = None
+    # the grain: columns that identify a row (the dimensions of a suppressed grid)
+    keys: tuple[str, ...] = ()
+    # people counts: published only as 0 or >= k, nulled together on suppressed rows (k from the contracts)
+    counts: tuple[str, ...] = ()
+    # rates, averages, medians computed from those people: nulled with them
+    derived: tuple[str, ...] = ()
+    # totals published elsewhere that suppression must protect (groupings of ``keys``)
+    margins: tuple[tuple[str, ...], ...] = ()
+    # False for datasets written as a side product of another asset (row accounting), not assets themselves
+    asset: bool = True
 
     @property
     def key(self) -> str:
         return f"{self.layer}/{self.name}"
+
+    @property
+    def group(self) -> str:
+        """Dagster group: domain and layer (quarantine and audit datasets sit with the bronze step)."""
+        return f"{self.domain}_{self.layer if self.layer in ('silver', 'gold') else 'bronze'}"
+
+    @property
+    def suppressed(self) -> bool:
+        return bool(self.counts)
 
     @property
     def column_names(self) -> list[str]:
@@ -74,7 +94,7 @@ SUPPRESSION_COLUMNS = (
 )
 
 
-def small_cells_suppressed(*counts: str, k: int = 5) -> Spec:
+def small_cells_suppressed(counts: tuple[str, ...], k: int) -> Spec:
     """The suite rule every suppressed gold table shares: no unsuppressed people count between 1 and k-1."""
     small = " OR ".join(f'"{c}" BETWEEN 1 AND {k - 1}' for c in counts)
     return Expect.sql("small_cells_suppressed", f"SELECT * FROM {{batch}} WHERE NOT suppressed AND ({small})",
@@ -102,7 +122,7 @@ def accounting_dataset(source: str) -> Dataset:
             C("balanced", "BOOLEAN", "landed = accepted + quarantined + duplicates", False),
             C("computed_at", "TIMESTAMPTZ", "When the accounting was computed", False),
         ),
-        domain=source,
+        domain=source, asset=False,
     )
 
 

@@ -1,21 +1,27 @@
-"""The one serialized asset that rebuilds the analysts' DuckDB warehouse after a day's run."""
+"""The warehouse area: the one serialized asset that rebuilds the analysts' DuckDB file after a day's run."""
 
+# No ``from __future__ import annotations``: Dagster inspects the context and resource annotations.
 import time
 
 import dagster as dg
 
-from pipelines.partitions import daily
-from pipelines.resources import NeuronResource
+from kernel.dataset import Dataset
+from kernel.lake_asset import Area
+from kernel.resource import NeuronResource
 from warehouse.catalog import build_warehouse
 
 WAREHOUSE_POOL = "duckdb_warehouse"
+WAREHOUSE_KEY = dg.AssetKey(["warehouse", "neuron_duckdb"])
 
 
-def build_warehouse_asset(upstream: list[dg.AssetKey], contracts: list) -> dg.AssetsDefinition:
+def definitions(area: Area, upstream: list[dg.AssetKey], datasets: dict[str, Dataset],
+                contracts: list) -> dg.Definitions:
+    """``warehouse/neuron_duckdb``, downstream of every lake and export asset (``upstream``)."""
+
     @dg.asset(
-        key=dg.AssetKey(["warehouse", "neuron_duckdb"]),
+        key=WAREHOUSE_KEY,
         deps=upstream,
-        partitions_def=daily,
+        partitions_def=area.partitions,
         group_name="warehouse",
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,
@@ -25,7 +31,7 @@ def build_warehouse_asset(upstream: list[dg.AssetKey], contracts: list) -> dg.As
     def warehouse_neuron_duckdb(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
         t0 = time.monotonic()
         s = neuron.settings
-        counts = build_warehouse(s.warehouse_path, neuron.lake, s.outbox_dir, contracts)
+        counts = build_warehouse(s.warehouse_path, neuron.lake, s.outbox_dir, contracts, datasets)
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(s.warehouse_path)),
             "views": len(counts),
@@ -33,4 +39,4 @@ def build_warehouse_asset(upstream: list[dg.AssetKey], contracts: list) -> dg.As
             "elapsed_s": round(time.monotonic() - t0, 3),
         })
 
-    return warehouse_neuron_duckdb
+    return dg.Definitions(assets=[warehouse_neuron_duckdb])

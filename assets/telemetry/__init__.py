@@ -1,0 +1,1 @@
+"""Telemetry domain: carrier IoT platform feeds and the device registry."""

@@ -1,0 +1,88 @@
+"""``neuron receiver`` / ``python -m exports.receiver``: command-line arguments and access keys for serving the
+reference receiver until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from exports.publishing.signing import DEFAULT_MAX_SKEW
+from exports.receiver.http import make_server
+from exports.receiver.store import DEFAULT_MAX_CHUNK_BYTES
+
+log = logging.getLogger("neuron.receiver")
+
+DESCRIPTION = (
+    "Reference receiver for Neuron's HTTP push protocol (signed, idempotent, chunked, contract-validated):\n"
+    "the executable spec behind ``openapi.yaml`` that the district can run or re-implement."
+)
+
+
+def _parse_keys(pairs: Sequence[str]) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for pair in pairs:
+        pair = pair.strip()
+        if not pair or pair.startswith("#"):
+            continue
+        key, sep, secret = pair.partition("=")
+        if not sep or not key or not secret:
+            raise argparse.ArgumentTypeError(f"expected KEY=SECRET, got {pair.split('=')[0]!r}=...")
+        keys[key] = secret
+    return keys
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``neuron receiver``: serve until interrupted."""
+    parser = argparse.ArgumentParser(prog="neuron receiver", description=DESCRIPTION)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8443)
+    parser.add_argument("--store", required=True, type=Path, help="where committed batches are stored")
+    parser.add_argument(
+        "--contracts", required=True, type=Path, help="folder of <consumer>/<dataset>.yaml contracts"
+    )
+    parser.add_argument(
+        "--keys", nargs="*", default=[], metavar="KEY=SECRET", help="access keys (visible in ps)"
+    )
+    parser.add_argument("--keys-file", type=Path, help="file with one KEY=SECRET per line (preferred)")
+    parser.add_argument(
+        "--max-skew", type=float, default=DEFAULT_MAX_SKEW, help="allowed clock skew, seconds"
+    )
+    parser.add_argument("--max-chunk-bytes", type=int, default=DEFAULT_MAX_CHUNK_BYTES)
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain; serve HTTPS")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    try:
+        keys = _parse_keys(args.keys)
+        if args.keys_file:
+            keys.update(_parse_keys(args.keys_file.read_text(encoding="utf-8").splitlines()))
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    if not keys:
+        parser.error("give at least one access key with --keys or --keys-file")
+    server = make_server(
+        args.store,
+        args.contracts,
+        keys,
+        host=args.host,
+        port=args.port,
+        max_skew=args.max_skew,
+        max_chunk_bytes=args.max_chunk_bytes,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
+    log.info(
+        "receiver on %s, store %s, %d contract(s)", server.base_url, args.store, len(server.store.contracts)
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

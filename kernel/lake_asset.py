@@ -1,0 +1,239 @@
+"""One template for every lake asset: declared outputs and reads in, a Dagster asset with policy applied out.
+
+A domain writes its step as a plain function of a ``Step`` (the partition day, a DuckDB with every read
+opened as a view, the resource) and declares what it writes and reads::
+
+    @lake_asset(GATE_FLOW_HOURLY, reads={"silver": ACCESS_SILVER, "doors": ACCESS_DOORS})
+    def gold_gate_flow_hourly(step: Step) -> dict:
+        ...
+
+The factory derives key, group, kinds, deps (from the reads, so the two cannot disagree; a read of an
+earlier day becomes a ``TimeWindowPartitionMapping``), ``dagster/column_schema`` from the declaration, and
+adds row count (read back from the written partition), elapsed time and, for gold, a preview. A declared
+output the step did not write fails the step: an absent partition is never an empty one.
+"""
+
+# No ``from __future__ import annotations``: Dagster inspects the context and resource annotations.
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+
+from kernel.accounting import account, accounting_check_spec
+from kernel.dataset import Dataset
+from kernel.io import create_view, write_dataset, write_frame
+from kernel.lake import Lake
+from kernel.metadata import asset_key, column_schema, preview
+from kernel.resource import NeuronResource
+from kernel.settings import Settings
+from kernel.sqlfile import render
+
+DEFAULT_K = 5
+KINDS = frozenset({"duckdb", "parquet"})
+
+
+@dataclass(frozen=True)
+class Read:
+    """An upstream partition a step opens as a view; ``days_back=1`` reads the previous day's partition."""
+
+    dataset: Dataset
+    days_back: int = 0
+
+
+@dataclass(frozen=True)
+class Area:
+    """What the root hands every area's builder: the partitions and the policy that applies across the graph."""
+
+    partitions: dg.PartitionsDefinition
+    k_thresholds: Mapping[str, int] = field(default_factory=dict)  # dataset key -> strictest contract k
+    pools: Mapping[str, str] = field(default_factory=dict)  # layer of a step's first output -> pool
+
+    def k(self, ds: Dataset) -> int:
+        return self.k_thresholds.get(ds.key, DEFAULT_K)
+
+
+def previous_day(day: str, days_back: int) -> str:
+    return (date.fromisoformat(day) - timedelta(days=days_back)).isoformat()
+
+
+def partition_rows(lake: Lake, ds: Dataset, day: str) -> int | None:
+    """Rows of a written partition from the Parquet footers (None when the partition does not exist)."""
+    files = lake.files(ds.layer, ds.name, day)
+    if not files and not lake.partition_dir(ds.layer, ds.name, day).is_dir():
+        return None
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+class Step:
+    """One run of a lake asset for one partition."""
+
+    def __init__(self, context: dg.AssetExecutionContext, neuron: NeuronResource, area: Area,
+                 decl: "LakeAsset") -> None:
+        self.context = context
+        self.neuron = neuron
+        self.area = area
+        self.decl = decl
+        self.day: str = context.partition_key
+        self.settings: Settings = neuron.settings
+        self.lake = Lake(self.settings.lake_dir)
+        self.tz = self.settings.timezone
+        self.con: duckdb.DuckDBPyConnection = neuron.duckdb()
+        self.checks: list[dg.AssetCheckResult] = []
+        self.rows: dict[str, int] = {
+            name: create_view(self.con, name, self.lake, r.dataset, previous_day(self.day, r.days_back))
+            for name, r in decl.reads.items()}
+
+    @property
+    def output(self) -> Dataset:
+        return self.decl.outputs[0]
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.settings.landing_dir
+
+    def k(self, ds: Dataset | None = None) -> int:
+        return self.area.k(ds or self.output)
+
+    def sql(self, name: str, **params: object) -> str:
+        """The text of ``<name>`` in the domain's SQL folder with ``@param@`` placeholders filled."""
+        return render(self.decl.sql_dir / name, **params)
+
+    def scalar(self, sql: str) -> Any:
+        return self.con.execute(sql).fetchall()[0][0]
+
+    def files(self, ds: Dataset) -> list[str]:
+        return self.lake.files(ds.layer, ds.name, self.day)
+
+    def read(self, ds: Dataset) -> str:
+        """SQL over this day's written partition of ``ds`` (for metadata computed after a write)."""
+        files = self.files(ds)
+        return f"read_parquet([{', '.join(repr(f) for f in files)}])" if files else f"({ds.empty_sql()})"
+
+    def write(self, sql: str, ds: Dataset | None = None, order_by: str | None = None) -> int:
+        ds = ds or self.output
+        return write_dataset(self.con, self.lake, ds, self.day, sql, order_by=order_by or ds.order_by)
+
+    def write_frame(self, frame: object, ds: Dataset | None = None, order_by: str | None = None) -> int:
+        ds = ds or self.output
+        return write_frame(self.con, self.lake, ds, self.day, frame, order_by=order_by or ds.order_by)
+
+    @contextmanager
+    def staged(self, sql: str) -> Iterator[str]:
+        """Materialise ``sql`` once to a spill file and yield a relation over it (read by several queries)."""
+        tmp = self.settings.duckdb_tmp / f"{self.decl.name}_{self.day}_{time.monotonic_ns()}.parquet"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con.execute(f"COPY ({sql}) TO '{tmp}' (FORMAT parquet)")
+            yield f"read_parquet('{tmp}')"
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def account(self, ds: Dataset, *, accepted: int, duplicates_cross_file: int, quarantined: int | None = None,
+                silver: Dataset | None = None, check_name: str = "", **kw: Any) -> dg.AssetCheckResult:
+        """Row accounting of one source (``kernel.accounting.account``), recorded as this step's check."""
+        silver = silver or self.output
+        check = account(self.con, self.lake, ds, self.day, accepted=accepted,
+                        quarantined=self.rows["quarantine"] if quarantined is None else quarantined,
+                        duplicates_cross_file=duplicates_cross_file, asset_key=asset_key(silver),
+                        check_name=check_name or self.decl.check_name(silver), **kw)
+        self.checks.append(check)
+        return check
+
+
+StepFn = Callable[[Step], "Mapping[Any, Any] | None"]
+
+
+@dataclass(frozen=True)
+class LakeAsset:
+    """A declared lake step, built into a Dagster asset by ``build`` once the root supplies an ``Area``."""
+
+    fn: StepFn
+    outputs: tuple[Dataset, ...]
+    reads: Mapping[str, Read]
+    landing: tuple[str, ...]
+    accounting: tuple[tuple[Dataset, str], ...]  # (silver dataset, source suffix of the check name)
+    sql_dir: Path
+    description: str | None
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    def check_name(self, silver: Dataset) -> str:
+        return next(spec.name for spec in self.check_specs() if spec.asset_key == asset_key(silver))
+
+    def check_specs(self) -> list[dg.AssetCheckSpec]:
+        return [accounting_check_spec(asset_key(ds), source) for ds, source in self.accounting]
+
+    def deps(self) -> list[dg.AssetDep]:
+        out = [dg.AssetDep(dg.AssetKey(["landing", s])) for s in self.landing]
+        for r in self.reads.values():
+            if not r.dataset.asset or r.dataset in self.outputs:
+                continue
+            mapping = (dg.TimeWindowPartitionMapping(start_offset=-r.days_back, end_offset=-r.days_back)
+                       if r.days_back else None)
+            out.append(dg.AssetDep(asset_key(r.dataset), partition_mapping=mapping))
+        unique: dict[dg.AssetKey, dg.AssetDep] = {}
+        for dep in out:
+            unique.setdefault(dep.asset_key, dep)
+        return list(unique.values())
+
+    def build(self, area: Area) -> dg.AssetsDefinition:
+        deps = self.deps()
+        specs = [dg.AssetSpec(asset_key(ds), deps=deps, group_name=ds.group, kinds=set(KINDS),
+                              description=(self.description if i == 0 and self.description else ds.description),
+                              metadata={"dagster/column_schema": column_schema(ds), "grain": ds.grain})
+                 for i, ds in enumerate(self.outputs)]
+        decl = self
+
+        @dg.multi_asset(name=self.name, specs=specs, check_specs=self.check_specs(), partitions_def=area.partitions,
+                        pool=area.pools.get(self.outputs[0].layer), description=self.fn.__doc__)
+        def _step(context: dg.AssetExecutionContext, neuron: NeuronResource):
+            t0 = time.monotonic()
+            step = Step(context, neuron, area, decl)
+            returned = decl.fn(step) or {}
+            per_output = ({k.key: v for k, v in returned.items()}
+                          if returned and all(isinstance(k, Dataset) for k in returned)
+                          else {decl.outputs[0].key: returned})
+            elapsed = round(time.monotonic() - t0, 3)
+            for ds in decl.outputs:
+                rows = partition_rows(step.lake, ds, step.day)
+                if rows is None:
+                    raise dg.Failure(f"{decl.name} did not write {ds.key} for {step.day}")
+                metadata = {"dagster/row_count": rows, "elapsed_s": elapsed, **per_output.get(ds.key, {})}
+                if ds.layer == "gold":
+                    metadata["preview"] = preview(step.con, step.files(ds))
+                yield dg.MaterializeResult(asset_key=asset_key(ds), metadata=metadata)
+            yield from step.checks
+
+        return _step
+
+
+def lake_asset(*outputs: Dataset, reads: Mapping[str, Dataset | Read] | None = None,
+               landing: Sequence[str] = (), accounting: Sequence[Dataset | tuple[Dataset, str]] = (),
+               sql_dir: Path | None = None, description: str | None = None) -> Callable[[StepFn], LakeAsset]:
+    """Declare a lake step writing ``outputs`` (the first is its main output) from ``reads`` and ``landing``.
+
+    ``accounting`` lists the silver outputs that carry a blocking ``row_accounting`` check (a tuple adds a
+    source suffix to the check name). ``sql_dir`` defaults to the folder of the module defining the step.
+    """
+    if not outputs:
+        raise ValueError("a lake asset writes at least one dataset")
+
+    def wrap(fn: StepFn) -> LakeAsset:
+        module_dir = Path(__import__(fn.__module__, fromlist=["_"]).__file__).parent
+        return LakeAsset(
+            fn=fn, outputs=tuple(outputs),
+            reads={n: r if isinstance(r, Read) else Read(r) for n, r in (reads or {}).items()},
+            landing=tuple(landing),
+            accounting=tuple(a if isinstance(a, tuple) else (a, "") for a in accounting),
+            sql_dir=sql_dir or module_dir, description=description)
+
+    return wrap

@@ -1,0 +1,36 @@
+"""The one Dagster resource every asset, check, sensor and job uses: settings, the lake, the tokenizer, DuckDB."""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+
+from kernel.lake import Lake
+from kernel.settings import Settings, load_settings
+from kernel.tokens import Tokenizer
+
+
+class NeuronResource(dg.ConfigurableResource):
+    """Settings come from ``NEURON_*`` variables (read when a step runs); fields here override them."""
+
+    data_dir: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(data_dir=self.data_dir)
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.settings.lake_dir)
+
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer.from_settings(self.settings)
+
+    def duckdb(self, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB for one step's work (the warehouse file is never written by steps)."""
+        s = self.settings
+        con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False})
+        s.duckdb_tmp.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = '{s.duckdb_tmp}'")
+        con.execute(f"SET TimeZone = '{s.timezone}'")
+        return con

@@ -1,0 +1,162 @@
+"""Every runtime setting of Neuron in one typed place: the only module that reads (or writes) the environment.
+
+All runtime state lives under one data root (``./data`` by default); each sub-root can be moved on its own.
+Other modules receive a ``Settings`` (through the Dagster resource, or from the definitions loader) and
+never look at ``os.environ`` themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODES = ("demo", "test", "production")
+# variables that move one part of the data root; unset, each part follows NEURON_DATA_DIR
+SUBROOT_VARIABLES = ("NEURON_LANDING_DIR", "NEURON_LAKE_DIR", "NEURON_WAREHOUSE_PATH", "NEURON_OUTBOX_DIR",
+                     "NEURON_QUALITY_DIR")
+DEFAULT_RETENTION_DAYS = 30
+_ENDPOINT = re.compile(r"^NEURON_(?P<consumer>[A-Z0-9_]+?)_(?P<field>URL|ACCESS_KEY|SECRET_KEY)$")
+_PUBLISHER = re.compile(r"^NEURON_PUBLISHER_(?P<consumer>[A-Z0-9_]+)$")
+
+
+class SettingsError(RuntimeError):
+    """A required setting is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A consumer's HTTPS-push settings: ``NEURON_PUBLISHER_<C>``, ``NEURON_<C>_URL``, ``_ACCESS_KEY``, ``_SECRET_KEY``."""
+
+    consumer: str
+    publisher: str | None = None  # overrides exports/consumers.yaml when set
+    url: str = ""
+    access_key: str = ""
+    secret_key: str = field(default="", repr=False)
+
+    def missing(self) -> list[str]:
+        prefix = f"NEURON_{self.consumer.upper()}"
+        return [f"{prefix}_{name}" for name, value in
+                (("URL", self.url), ("ACCESS_KEY", self.access_key), ("SECRET_KEY", self.secret_key)) if not value]
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str
+    data_dir: Path
+    landing_dir: Path
+    lake_dir: Path
+    warehouse_path: Path
+    outbox_dir: Path
+    quality_dir: Path
+    dagster_home: Path
+    timezone: str
+    partitions_start: str
+    token_key: str = field(default="", repr=False)
+    token_key_version: str = "1"
+    landing_retention_days_raw: str = str(DEFAULT_RETENTION_DAYS)
+    code_version: str = ""
+    publish_max_retries: int = 4
+    publish_backoff_s: float = 0.5
+    endpoints: Mapping[str, Endpoint] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_demo_or_test(self) -> bool:
+        return self.mode in ("demo", "test")
+
+    @property
+    def landing_retention_days(self) -> int:
+        try:
+            days = int(self.landing_retention_days_raw)
+        except ValueError:
+            days = 0
+        if days < 1:
+            raise SettingsError(f"NEURON_LANDING_RETENTION_DAYS must be a whole number of at least 1, "
+                                f"got {self.landing_retention_days_raw!r}")
+        return days
+
+    def endpoint(self, consumer: str) -> Endpoint:
+        return self.endpoints.get(consumer, Endpoint(consumer))
+
+    @property
+    def duckdb_tmp(self) -> Path:
+        return self.data_dir / ".duckdb_tmp"
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    raw = env.get(name)
+    return (Path(raw) if raw else default).expanduser().absolute()
+
+
+def _number(env: Mapping[str, str], name: str, default: str, kind: type) -> int | float:
+    raw = env.get(name, default) or default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _endpoints(env: Mapping[str, str]) -> dict[str, Endpoint]:
+    found: dict[str, dict[str, str]] = {}
+    for name, value in env.items():
+        if m := _PUBLISHER.match(name):
+            found.setdefault(m["consumer"].lower(), {})["publisher"] = value.strip()
+        elif m := _ENDPOINT.match(name):
+            found.setdefault(m["consumer"].lower(), {})[m["field"].lower()] = value
+    return {c: Endpoint(c, **fields) for c, fields in found.items()}
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path | None = None) -> Settings:
+    """Resolve settings from the environment (``os.environ`` unless given).
+
+    ``data_dir`` moves the whole data root and ignores the sub-root variables (tests, ad-hoc runs).
+    """
+    env = dict(os.environ if env is None else env)
+    if data_dir:
+        env["NEURON_DATA_DIR"] = str(data_dir)
+        for var in SUBROOT_VARIABLES:
+            env.pop(var, None)
+    mode = env.get("NEURON_MODE", "production").strip().lower()
+    if mode not in MODES:
+        raise SettingsError(f"NEURON_MODE must be one of {', '.join(MODES)}; got {mode!r}")
+    root = _path(env, "NEURON_DATA_DIR", Path.cwd() / "data")
+    return Settings(
+        mode=mode,
+        data_dir=root,
+        landing_dir=_path(env, "NEURON_LANDING_DIR", root / "landing"),
+        lake_dir=_path(env, "NEURON_LAKE_DIR", root / "lake"),
+        warehouse_path=_path(env, "NEURON_WAREHOUSE_PATH", root / "warehouse" / "neuron.duckdb"),
+        outbox_dir=_path(env, "NEURON_OUTBOX_DIR", root / "outbox"),
+        quality_dir=_path(env, "NEURON_QUALITY_DIR", root / "quality"),
+        dagster_home=_path(env, "DAGSTER_HOME", root / "dagster_home"),
+        timezone=env.get("NEURON_TIMEZONE", "Asia/Shanghai"),
+        partitions_start=env.get("NEURON_PARTITIONS_START", "2026-01-01"),
+        token_key=env.get("NEURON_TOKEN_KEY", "").strip(),
+        token_key_version=(env.get("NEURON_TOKEN_KEY_VERSION", "1") or "1").strip(),
+        landing_retention_days_raw=env.get("NEURON_LANDING_RETENTION_DAYS", str(DEFAULT_RETENTION_DAYS)),
+        code_version=env.get("NEURON_CODE_VERSION", ""),
+        publish_max_retries=int(_number(env, "NEURON_PUBLISH_MAX_RETRIES", "4", int)),
+        publish_backoff_s=float(_number(env, "NEURON_PUBLISH_BACKOFF_S", "0.5", float)),
+        endpoints=_endpoints(env),
+    )
+
+
+def export_environment(values: Mapping[str, str], *, only_if_unset: bool = False) -> None:
+    """Set variables for this process and the runs it starts (the CLI's demo receiver, DAGSTER_HOME)."""
+    for name, value in values.items():
+        if only_if_unset:
+            os.environ.setdefault(name, value)
+        else:
+            os.environ[name] = value
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    """This process's environment with ``overrides``, for a child process (benchmarks run phases apart)."""
+    return {**os.environ, **overrides}
+
+
+def quiet_third_parties() -> None:
+    """Third-party defaults Neuron relies on: no usage analytics from great-expectations."""
+    export_environment({"GX_ANALYTICS_ENABLED": "false"}, only_if_unset=True)

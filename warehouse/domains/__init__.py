@@ -1,1 +1,0 @@
-"""Dataset declarations per source domain (telemetry lives in ``warehouse/schemas.py``)."""
