@@ -6,7 +6,7 @@ UV_VERSION := 0.13.8
 UV := $(PYTHON) -m uv
 # bytecode is compiled once at install; writing it at run time is often disabled (PYTHONDONTWRITEBYTECODE)
 
-.PHONY: install uv demo test ui bench lint clean
+.PHONY: install uv demo test ui bench lint layers snapshot clean
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)" \
@@ -18,8 +18,12 @@ install: uv
 demo: install
 	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run neuron demo $(ARGS)
 
-test: install
+# the layers contract (import-linter, pyproject.toml) first: an upward import fails the build before any test runs
+test: install layers
 	NEURON_MODE=test $(UV) run pytest $(PYTEST_ARGS)
+
+layers: install
+	$(UV) run lint-imports
 
 ui: install
 	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run neuron ui
@@ -32,3 +36,7 @@ lint: install
 
 clean:
 	rm -rf data .pytest_cache
+
+# rewrite the graph snapshot after an intended graph change (review the diff of tests/pipelines/__snapshots__/)
+snapshot: install
+	NEURON_MODE=test $(UV) run pytest tests/pipelines/test_graph_snapshot.py --snapshot-update

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -260,8 +260,9 @@ class Expect:
     ) -> Spec:
         """Fails when ``unexpected_rows_query`` returns rows; write ``{batch}`` for the validated data.
 
-        Write plain SQL: ``{batch}`` is the only placeholder and the runner escapes every other brace
-        for GX, so do not double braces yourself. Select only the columns worth sampling.
+        Write plain SQL: ``{batch}`` is the only GX placeholder and the runner escapes every other brace
+        for GX, so do not double braces yourself. ``@tz@`` stands for the partition time zone (filled in by
+        ``localised`` when the checks are built). Select only the columns worth sampling.
         """
         if "{batch}" not in unexpected_rows_query:
             raise ValueError(f"sql({name!r}): the query must read from {{batch}}")
@@ -275,6 +276,14 @@ class Expect:
             description=description,
             query=unexpected_rows_query,
         )
+
+
+def localised(spec: Spec, timezone: str) -> Spec:
+    """``spec`` with ``@tz@`` in a SQL expectation replaced by the configured partition time zone."""
+    query = spec.params.get("query")
+    if spec.kind != "sql" or not query or "@tz@" not in query:
+        return spec
+    return replace(spec, params=MappingProxyType({**spec.params, "query": query.replace("@tz@", timezone)}))
 
 
 def validate_specs(specs: Sequence[Spec]) -> None:

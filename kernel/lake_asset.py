@@ -51,9 +51,10 @@ class Read:
 class Area:
     """What the root hands every area's builder: the partitions and the policy that applies across the graph."""
 
-    partitions: dg.PartitionsDefinition
+    partitions: dg.TimeWindowPartitionsDefinition
     k_thresholds: Mapping[str, int] = field(default_factory=dict)  # dataset key -> strictest contract k
-    pools: Mapping[str, str] = field(default_factory=dict)  # layer of a step's first output -> pool
+    # the pool of the heavy ingest steps (the parsers: steps that write a quarantine), None for no pool
+    ingest_pool: str | None = None
 
     def k(self, ds: Dataset) -> int:
         return self.k_thresholds.get(ds.key, DEFAULT_K)
@@ -166,6 +167,11 @@ class LakeAsset:
     def name(self) -> str:
         return self.fn.__name__
 
+    @property
+    def parses(self) -> bool:
+        """A parser of landing files: it writes a quarantine (the heavy, memory-hungry steps)."""
+        return any(ds.layer == "quarantine" for ds in self.outputs)
+
     def check_name(self, silver: Dataset) -> str:
         return next(spec.name for spec in self.check_specs() if spec.asset_key == asset_key(silver))
 
@@ -194,7 +200,7 @@ class LakeAsset:
         decl = self
 
         @dg.multi_asset(name=self.name, specs=specs, check_specs=self.check_specs(), partitions_def=area.partitions,
-                        pool=area.pools.get(self.outputs[0].layer), description=self.fn.__doc__)
+                        pool=area.ingest_pool if self.parses else None, description=self.fn.__doc__)
         def _step(context: dg.AssetExecutionContext, neuron: NeuronResource):
             t0 = time.monotonic()
             step = Step(context, neuron, area, decl)

@@ -19,7 +19,7 @@ from exports import definitions as exports_area
 from exports.contracts import Contract, k_thresholds, load_contracts
 from exports.definitions import export_files, export_key
 from kernel.dataset import Dataset, small_cells_suppressed
-from kernel.expectations import Spec
+from kernel.expectations import Spec, localised
 from kernel.lake_asset import Area
 from kernel.partitions import daily_partitions
 from kernel.resource import NeuronResource
@@ -46,8 +46,10 @@ def _lake_files(ds: Dataset):
 
 
 def suite(ds: Dataset, area: Area) -> tuple[Spec, ...]:
-    """A dataset's declared suite plus the small-cell rule of its people counts, with the contracts' k."""
-    return (*ds.suite, *((small_cells_suppressed(ds.counts, area.k(ds)),) if ds.counts else ()))
+    """A dataset's declared suite (in the partition time zone) plus the small-cell rule of its people counts,
+    with the contracts' k."""
+    tz = area.partitions.timezone
+    return (*(localised(s, tz) for s in ds.suite), *((small_cells_suppressed(ds.counts, area.k(ds)),) if ds.counts else ()))
 
 
 def quality_checks(datasets: dict[str, Dataset], contracts: list[Contract], area: Area) -> list:
@@ -78,7 +80,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     contracts = load_contracts()
     datasets = registry.datasets()
     area = Area(partitions=daily_partitions(settings), k_thresholds=k_thresholds(contracts),
-                pools={"bronze": INGEST_POOL})
+                ingest_pool=INGEST_POOL)
     areas = [domain.definitions(area) for domain in registry.domains()]
     areas.append(exports_area.definitions(area, datasets, contracts))
     graph = dg.Definitions.merge(*areas)

@@ -38,13 +38,17 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 class DayRun:
     root: Path
     day: str
-    truth: object
-    result: object
+    truth: object  # the telemetry truth
+    result: object  # the Dagster run of the daily job
+    sim: object = None  # simulator.district.SimulationResult: every domain's summary
 
 
 @pytest.fixture(scope="session")
 def e2e_run(tmp_path_factory: pytest.TempPathFactory):
-    """Simulate a small district-day with every fault switched on and run the daily job through Dagster."""
+    """Simulate a small district-day with every fault switched on and run the daily job through Dagster.
+
+    The one full day of the session: the end-to-end, publishing, privacy and the access and services domain
+    assertions all read it (tests that change it work on ``copy_of_day``)."""
     from pipelines.cli import run_day
     from simulator.district import simulate_day
 
@@ -52,7 +56,18 @@ def e2e_run(tmp_path_factory: pytest.TempPathFactory):
         root = use_data_root(mp, tmp_path_factory.mktemp("e2e") / "data")
         sim = simulate_day(root / "landing", date.fromisoformat(E2E_DAY), n_communities=3, seed=7)
         result = run_day(E2E_DAY)
-        yield DayRun(root, E2E_DAY, sim.telemetry, result)
+        yield DayRun(root, E2E_DAY, sim.telemetry, result, sim)
+
+
+def copy_of_day(run: DayRun, mp: pytest.MonkeyPatch, dest: Path) -> Path:
+    """A private copy of the session's day (landing, lake, outbox; a fresh Dagster instance) for a test that
+    changes it; settings point at the copy. Cheaper than simulating and running another whole day."""
+    import shutil
+
+    root = dest / "data"
+    for part in ("landing", "lake", "outbox"):
+        shutil.copytree(run.root / part, root / part)
+    return use_data_root(mp, root)
 
 
 _exit_status = {"code": 0}

@@ -144,9 +144,9 @@ ACCESS_SILVER = Dataset(
                    "SELECT * FROM {batch} WHERE (event_kind = 'pass' AND result <> 'granted') "
                    "OR (event_kind = 'denied' AND result <> 'denied')",
                    description="a pass is granted and a denial is denied"),
-        Expect.sql("one_local_day", "SELECT * FROM {batch} WHERE CAST(timezone('Asia/Shanghai', event_ts) AS DATE) "
-                   "<> (SELECT min(CAST(timezone('Asia/Shanghai', event_ts) AS DATE)) FROM {batch})",
-                   description="a partition holds events of one Asia/Shanghai day only"),
+        Expect.sql("one_local_day", "SELECT * FROM {batch} WHERE CAST(timezone('@tz@', event_ts) AS DATE) "
+                   "<> (SELECT min(CAST(timezone('@tz@', event_ts) AS DATE)) FROM {batch})",
+                   description="a partition holds events of one local day only (the partition time zone)"),
     ),
 )
 

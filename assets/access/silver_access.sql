@@ -1,8 +1,10 @@
 -- silver/access_events staging for one day: one row per eventId. Re-sends and status updates keep the eventId.
--- Each distinct status of an event is a version, dated by its FIRST delivery (envelope sendTime, then file,
--- line and position); the version first delivered last wins, so a stale re-send of an older status (sent again
--- after an update) never overwrites the newer status. An unparseable sendTime (NULL send_ts) sorts earliest
--- ('-infinity'), never latest. `versions` counts the bronze rows behind each event (versions - 1 are duplicates).
+-- Each distinct status of an event is a version, taken from its FIRST delivery (envelope sendTime, then file,
+-- line and position). ISC statuses only progress (0, then 1/2 start/stop, then 4/5 linkage result/async image),
+-- so the version with the highest status wins. Ordering by status, not by delivery, means a stale re-send of an
+-- older status never wins, even when it is the only copy of that status left (its original was truncated) or
+-- its sendTime is unparseable (NULL send_ts sorts '-infinity' when picking a version's first delivery).
+-- `versions` counts the bronze rows behind each event (versions - 1 are duplicates).
 -- Hash aggregates, not windows. Inputs: views `bronze`, `doors`.
 WITH status_versions AS (
     SELECT event_id, status, count(*) AS copies,
@@ -18,7 +20,7 @@ WITH status_versions AS (
     GROUP BY event_id, status
 ),
 latest AS (
-    SELECT event_id, sum(copies) AS versions, arg_max(v, first_sent) AS v
+    SELECT event_id, sum(copies) AS versions, arg_max(v, status) AS v
     FROM status_versions
     GROUP BY event_id
 )

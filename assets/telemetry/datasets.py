@@ -99,9 +99,9 @@ TELEMETRY_SILVER = Dataset(
                    description="RSRP is a negative dBm value after sign restoration"),
         Expect.sql("pm_not_negative", "SELECT * FROM {batch} WHERE metric IN ('pm25_ugm3', 'pm10_ugm3') AND value < 0",
                    description="particulate concentrations are never negative"),
-        Expect.sql("one_local_day", "SELECT * FROM {batch} WHERE CAST(timezone('Asia/Shanghai', event_ts) AS DATE) "
-                   "<> (SELECT min(CAST(timezone('Asia/Shanghai', event_ts) AS DATE)) FROM {batch})",
-                   description="a partition holds readings of one Asia/Shanghai day only"),
+        Expect.sql("one_local_day", "SELECT * FROM {batch} WHERE CAST(timezone('@tz@', event_ts) AS DATE) "
+                   "<> (SELECT min(CAST(timezone('@tz@', event_ts) AS DATE)) FROM {batch})",
+                   description="a partition holds readings of one local day only (the partition time zone)"),
         Expect.regex("device_id", r"^([0-9]{23}|[0-9a-f]{24}_[0-9A-Z_]+)$", severity="WARN",
                      description="device ids follow the CTWing (23 digits) or IoTDA (product_node) form"),
         Expect.regex("subject_token", r"^person_v[0-9]+_[a-z2-7]+$",

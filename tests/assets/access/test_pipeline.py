@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import dagster as dg
 import duckdb
 import polars as pl
 import pytest
 
-from tests.access.helpers import read_truth, simulate_access_day, truth_dir
+from tests.assets.access.helpers import read_truth, truth_dir
 
 pytestmark = pytest.mark.slow
 DAY = "2026-11-20"
@@ -20,20 +19,10 @@ GRID = ["community_id", "gate_id", "hour_start", "direction", "verify_mode"]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory):
-    from pipelines.definitions import defs
-    from tests.conftest import use_data_root
-
-    with pytest.MonkeyPatch.context() as mp:
-        root = use_data_root(mp, tmp_path_factory.mktemp("access") / "data")
-        summary = simulate_access_day(root / "landing", date.fromisoformat(DAY), 2, 7)
-        sel = (dg.AssetSelection.groups("telemetry_bronze", "telemetry_silver", "access_bronze", "access_silver",
-                                        "access_gold")
-               | dg.AssetSelection.assets(*[dg.AssetKey(["export", c, d]) for c, d in EXPORTS]))
-        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job("access_day", sel)]))
-        with dg.DagsterInstance.get() as instance:
-            res = job.resolve_job_def("access_day").execute_in_process(partition_key=DAY, instance=instance)
-        yield root, summary, res
+def run(e2e_run):
+    """The session's simulated district-day (every fault on), already run through the daily job."""
+    assert e2e_run.day == DAY
+    return e2e_run.root, e2e_run.sim.domains["access"], e2e_run.result
 
 
 def _lake(root, layer: str, name: str) -> pl.DataFrame:

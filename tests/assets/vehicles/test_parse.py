@@ -22,7 +22,7 @@ from assets.vehicles.parse import (
 )
 from kernel.partitions import day_bounds
 from kernel.tokens import Tokenizer
-from tests.vehicles.conftest import Landed
+from tests.assets.vehicles.conftest import Landed
 
 TZ = "Asia/Shanghai"
 TOKENIZER = Tokenizer("unit-test-key-for-vehicle-tests", 1)
@@ -178,7 +178,7 @@ def test_canary_plates_appear_in_passages_and_parking_landing(landed: Landed) ->
 
 
 def test_clean_day_has_no_quarantine_and_no_duplicates(tmp_path: Path) -> None:
-    from tests.vehicles.conftest import simulate_landing
+    from tests.assets.vehicles.conftest import simulate_landing
 
     clean = simulate_landing(tmp_path / "landing", n=1, faults=False)
     con, stats = _passages(clean.landing, clean.day)

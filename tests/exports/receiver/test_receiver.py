@@ -18,8 +18,7 @@ import requests
 from exports.publishing.batch import Batch
 from exports.publishing.http_push import HttpPushPublisher, NeuronAuth, PublishFailed
 from exports.receiver import RunningReceiver, load_contracts, main, run_in_thread
-
-from . import (
+from tests.exports import (
     ACCESS_KEY,
     CONSUMER,
     CONTRACT,
@@ -157,7 +156,7 @@ def test_main_serves_until_interrupted(tmp_path: Path, contracts: Path) -> None:
         str(tmp_path / "store"),
     ]
     command += ["--contracts", str(contracts), "--keys-file", str(keys_file)]
-    process = subprocess.Popen(command, cwd=Path(__file__).parents[2], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=Path(__file__).parents[3], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
         while True:

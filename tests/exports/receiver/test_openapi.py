@@ -19,8 +19,15 @@ from exports.publishing.batch import Batch
 from exports.publishing.http_push import HttpPushPublisher, NeuronAuth
 from exports.publishing.signing import sign_request
 from exports.receiver import OPENAPI_PATH, RunningReceiver, run_in_thread
-
-from . import ACCESS_KEY, CONSUMER, KEYS, SECRET_KEY, device_health_frame, write_batch, write_contracts
+from tests.exports import (
+    ACCESS_KEY,
+    CONSUMER,
+    KEYS,
+    SECRET_KEY,
+    device_health_frame,
+    write_batch,
+    write_contracts,
+)
 
 PARTITION = "2026-11-21"
 

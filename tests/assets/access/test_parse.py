@@ -16,7 +16,7 @@ from kernel.ndjson import read_lines
 from kernel.sqlfile import run_script
 from kernel.tokens import Tokenizer
 from simulator.canaries import canary_residents
-from tests.access.helpers import read_truth, simulate_access_day, truth_dir
+from tests.assets.access.helpers import read_truth, simulate_access_day, truth_dir
 
 DAY = "2026-11-21"
 SEED = 5
@@ -124,6 +124,29 @@ def test_status_updates_keep_the_event_id_and_the_newest_status_wins_over_stale_
     assert {str(k): v for k, v in final.items()} == summary["final_status"]
     assert set(final) >= {0, 1, 2, 4, 5}
     assert _one(con, "SELECT count(*) FROM bronze WHERE send_ts IS NULL")[0] > 0
+
+
+def test_a_stale_resend_that_is_the_only_surviving_original_never_wins(parsed):
+    """Drop every first delivery (status 0, sent before the update) of updated events, as a truncated line does:
+    the only status-0 copy left is the stale re-send sent after the update, and the update must still win.
+    Found on the three-community session day, where one such event ended with status 0 instead of 4."""
+    con, _, _, _ = parsed
+    want = dict(con.execute("SELECT event_id, status FROM silver WHERE status > 0").fetchall())
+    con.execute("CREATE OR REPLACE TEMP TABLE bronze_ok AS SELECT * FROM bronze")
+    try:
+        con.execute("""CREATE OR REPLACE TEMP TABLE bronze AS
+            WITH first_update AS (SELECT event_id, min(send_ts) AS sent FROM bronze_ok WHERE status > 0 GROUP BY 1)
+            SELECT b.* FROM bronze_ok b LEFT JOIN first_update u USING (event_id)
+            WHERE NOT (b.status = 0 AND u.sent IS NOT NULL AND b.send_ts < u.sent)""")
+        stale_only = _one(con, "SELECT count(DISTINCT event_id) FROM bronze WHERE status = 0 AND event_id IN "
+                               "(SELECT event_id FROM bronze WHERE status > 0)")[0]
+        _silver(con)
+        got = dict(con.execute("SELECT event_id, status FROM silver WHERE status > 0").fetchall())
+    finally:
+        con.execute("CREATE OR REPLACE TEMP TABLE bronze AS SELECT * FROM bronze_ok")
+        _silver(con)
+    assert stale_only > 0  # the day holds stale status-0 re-sends of updated events, so this case is exercised
+    assert got == want
 
 
 def test_an_unparseable_send_time_never_makes_a_version_the_latest(parsed):

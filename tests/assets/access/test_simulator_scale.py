@@ -15,7 +15,7 @@ from assets.access.parse import landing_files, load_vocabulary, parse_batch
 from kernel.ndjson import read_lines
 from kernel.tokens import Tokenizer
 from simulator import access
-from tests.access.helpers import read_truth, simulate_access_day, truth_dir
+from tests.assets.access.helpers import read_truth, simulate_access_day, truth_dir
 
 DAY = "2026-11-22"
 SEED = 13

@@ -181,7 +181,7 @@ def test_building_checks_does_not_import_great_expectations(tmp_path: Path) -> N
         "build_gx_checks(dg.AssetKey('a'), 's', [Expect.not_null('x')], lambda n, k: [])\n"
         "assert 'great_expectations' not in sys.modules, 'GX imported at definition time'\n"
     )
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import dagster as dg
 import duckdb
@@ -12,11 +11,6 @@ import pytest
 
 from kernel.lake import Lake
 from quality.pii_scan import load_canaries, scan_tree
-from simulator import services
-from simulator.canaries import canary_residents, write_canaries
-from simulator.district import REGISTRY_COLUMNS, district_registry
-from simulator.registry import communities
-from simulator.telemetry import simulate_telemetry_day, write_truth
 
 pytestmark = pytest.mark.slow
 DAY = "2026-11-20"
@@ -25,32 +19,10 @@ EXPORTS = [dg.AssetKey(["export", "zhilian_putuo", n]) for n in ("work_orders_da
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory):
-    from pipelines.definitions import defs
-    from tests.conftest import use_data_root
-
-    with pytest.MonkeyPatch.context() as mp:
-        root = use_data_root(mp, tmp_path_factory.mktemp("services") / "data")
-        truth = _simulate(root / "landing", date.fromisoformat(DAY), n=3, seed=7)
-        sel = (dg.AssetSelection.groups("telemetry_bronze", "telemetry_silver", "telemetry_gold", "services_bronze",
-                                        "services_silver", "services_gold") | dg.AssetSelection.assets(*EXPORTS))
-        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job("svc", sel)]))
-        with dg.DagsterInstance.get() as instance:
-            res = job.resolve_job_def("svc").execute_in_process(partition_key=DAY, instance=instance,
-                                                                raise_on_error=False)
-        yield root, truth, res
-
-
-def _simulate(landing, day: date, n: int, seed: int) -> dict:
-    """The telemetry and services parts of simulator.district.simulate_day (the other domains are not needed)."""
-    regs = district_registry(n, seed)
-    reg_dir = landing / "device_registry" / day.isoformat()
-    reg_dir.mkdir(parents=True)
-    regs.select(REGISTRY_COLUMNS).write_csv(reg_dir / "devices.csv")
-    write_truth(landing, simulate_telemetry_day(landing, regs, day, seed))
-    canaries = canary_residents(seed)
-    write_canaries(landing, day.isoformat(), canaries)
-    return services.simulate(landing, day, communities(n, seed), regs, seed, canaries, faults=True)
+def run(e2e_run):
+    """The session's simulated district-day (3 communities, every fault on), run through the daily job."""
+    assert e2e_run.day == DAY
+    return e2e_run.root, e2e_run.sim.domains["services"], e2e_run.result
 
 
 def _read(root, layer: str, name: str) -> pl.DataFrame:

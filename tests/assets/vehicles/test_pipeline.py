@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from quality.pii_scan import load_canaries, scan_tree
-from tests.vehicles.conftest import simulate_landing
+from tests.assets.vehicles.conftest import simulate_landing
 
 pytestmark = pytest.mark.slow
 DAY = "2026-11-21"
