@@ -8,8 +8,6 @@
 -- Hash aggregates, not windows. Inputs: views `bronze`, `doors`.
 WITH status_versions AS (
     SELECT event_id, status, count(*) AS copies,
-        min({'s': coalesce(send_ts, TIMESTAMPTZ '-infinity'), 'f': source_file, 'l': source_line,
-             'i': event_index}) AS first_sent,
         arg_min({'door_id': door_id, 'event_type': event_type, 'event_kind': event_kind, 'event_ts': event_ts,
                  'received_ts': received_ts, 'time_quality': time_quality, 'direction': direction,
                  'verify_mode': verify_mode, 'result': result, 'user_type': user_type,
