@@ -54,3 +54,15 @@ def test_small_cell_gate_finds_unsuppressed_counts_below_k_and_accepts_zero_null
     assert problems == ["passes: 1 unsuppressed cells below k=5"]
     clean = relation.replace("(2, 6, false)", "(6, 6, false)")
     assert small_cell_problems(con, clean, _Stub()) == []
+
+
+def test_count_columns_must_be_the_people_counts_the_dataset_declares():
+    c = next(c for c in load_contracts() if c.id == "zhilian_putuo.access_daily")
+    raw = json.loads(json.dumps(c.raw))
+    raw["count_columns"] = raw["count_columns"][:-1]  # one people count left unprotected
+    with pytest.raises(ContractError, match="differ from the people counts"):
+        validate(raw, c.path)
+    raw = json.loads(json.dumps(c.raw))
+    raw["counts_people"] = False  # the declaration says it counts people
+    with pytest.raises(ContractError, match="must say counts_people: true"):
+        validate(raw, c.path)

@@ -1,0 +1,56 @@
+"""Settings: every NEURON_* variable resolved in one place, with errors that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kernel.settings import SettingsError, load_settings
+from kernel.tokens import DEMO_KEY, TokenKeyError, Tokenizer
+
+
+def test_data_dir_override_moves_every_subroot_and_ignores_their_variables(tmp_path: Path):
+    env = {"NEURON_MODE": "test", "NEURON_LAKE_DIR": "/elsewhere/lake", "NEURON_DATA_DIR": "/ignored"}
+    s = load_settings(env, data_dir=tmp_path)
+    assert s.lake_dir == tmp_path / "lake" and s.landing_dir == tmp_path / "landing"
+    assert s.warehouse_path == tmp_path / "warehouse" / "neuron.duckdb"
+    assert load_settings(env).lake_dir == Path("/elsewhere/lake")
+
+
+def test_publisher_endpoints_are_read_per_consumer_and_keep_their_secret_out_of_repr():
+    env = {"NEURON_PUBLISHER_ZHILIAN_PUTUO": "https_push", "NEURON_ZHILIAN_PUTUO_URL": "https://rx",
+           "NEURON_ZHILIAN_PUTUO_ACCESS_KEY": "ak", "NEURON_ZHILIAN_PUTUO_SECRET_KEY": "very-secret",
+           "NEURON_PUBLIC_SECURITY_URL": "https://ps"}
+    s = load_settings(env)
+    zp = s.endpoint("zhilian_putuo")
+    assert (zp.publisher, zp.url, zp.access_key, zp.secret_key) == ("https_push", "https://rx", "ak", "very-secret")
+    assert "very-secret" not in repr(zp) and "very-secret" not in repr(s)
+    assert s.endpoint("public_security").missing() == ["NEURON_PUBLIC_SECURITY_ACCESS_KEY",
+                                                       "NEURON_PUBLIC_SECURITY_SECRET_KEY"]
+    assert s.endpoint("nobody").publisher is None
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "thirty", ""])
+def test_a_bad_retention_window_names_the_variable(raw: str):
+    s = load_settings({"NEURON_LANDING_RETENTION_DAYS": raw})
+    with pytest.raises(SettingsError, match="NEURON_LANDING_RETENTION_DAYS"):
+        _ = s.landing_retention_days
+
+
+def test_bad_numbers_and_modes_name_the_variable():
+    with pytest.raises(SettingsError, match="NEURON_PUBLISH_MAX_RETRIES"):
+        load_settings({"NEURON_PUBLISH_MAX_RETRIES": "many"})
+    with pytest.raises(SettingsError, match="NEURON_MODE"):
+        load_settings({"NEURON_MODE": "staging"})
+
+
+def test_the_tokenizer_comes_from_settings_and_production_needs_a_real_key():
+    assert load_settings({}).mode == "production"
+    with pytest.raises(TokenKeyError, match="NEURON_TOKEN_KEY"):
+        Tokenizer.from_settings(load_settings({}))
+    with pytest.raises(TokenKeyError, match="public demo key"):
+        Tokenizer.from_settings(load_settings({"NEURON_TOKEN_KEY": DEMO_KEY}))
+    key = "a-production-key-of-sufficient-length"
+    tok = Tokenizer.from_settings(load_settings({"NEURON_TOKEN_KEY": key, "NEURON_TOKEN_KEY_VERSION": "3"}))
+    assert tok.version == 3 and tok.token("x", "card") == Tokenizer(key, 3).token("x", "card")
