@@ -69,7 +69,7 @@ def test_workspace_yaml_points_at_the_code_location():
 def test_daily_schedule_closes_day_d_at_two_on_d_plus_one():
     from pipelines.definitions import defs
 
-    daily_schedule = defs.get_schedule_def("daily_job_schedule")
+    daily_schedule = defs.resolve_schedule_def("daily_job_schedule")
     assert daily_schedule.cron_schedule == "0 2 * * *"
     assert daily_schedule.execution_timezone == "Asia/Shanghai"
     from datetime import datetime
@@ -85,7 +85,7 @@ def test_landing_sensor_requests_a_run_for_a_closed_day_once(data_root: Path):
     from pipelines.definitions import defs
     from simulator.district import simulate_day
 
-    landing_sensor = defs.get_sensor_def("landing_sensor")
+    landing_sensor = defs.resolve_sensor_def("landing_sensor")
     resources = {"neuron": NeuronResource(data_dir=str(data_root))}
     simulate_day(data_root / "landing", date(2026, 11, 19), n_communities=1, seed=3)
     with dg.instance_for_test() as instance:
