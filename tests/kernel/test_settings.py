@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kernel.settings import SettingsError, load_settings
-from kernel.tokens import DEMO_KEY, TokenKeyError, Tokenizer
+from kernel.tokens import DEMO_KEY, Tokenizer, TokenKeyError
 
 
 def test_data_dir_override_moves_every_subroot_and_ignores_their_variables(tmp_path: Path):
