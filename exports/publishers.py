@@ -51,4 +51,5 @@ def http_publisher_for(consumer: str, settings: Settings) -> HttpPushPublisher |
         raise PublisherConfigError(f"{consumer} publishes over https_push but {', '.join(missing)} is not set")
     return HttpPushPublisher(endpoint.url, endpoint.access_key, endpoint.secret_key,
                              receipts_dir_for(settings.outbox_dir, consumer),
-                             max_retries=settings.publish_max_retries, backoff_base=settings.publish_backoff_s)
+                             max_retries=settings.publish_max_retries, backoff_base=settings.publish_backoff_s,
+                             timeout=settings.publish_timeout_s)

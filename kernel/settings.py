@@ -60,6 +60,7 @@ class Settings:
     code_version: str = ""
     publish_max_retries: int = 4
     publish_backoff_s: float = 0.5
+    publish_timeout_s: float = 10.0  # per HTTP request to a consumer's receiver
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict, repr=False)
 
     @property
@@ -139,6 +140,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         code_version=env.get("NEURON_CODE_VERSION", ""),
         publish_max_retries=int(_number(env, "NEURON_PUBLISH_MAX_RETRIES", "4", int)),
         publish_backoff_s=float(_number(env, "NEURON_PUBLISH_BACKOFF_S", "0.5", float)),
+        publish_timeout_s=float(_number(env, "NEURON_PUBLISH_TIMEOUT_S", "10", float)),
         endpoints=_endpoints(env),
     )
 
