@@ -1,6 +1,10 @@
-"""The exports area: one asset per contract (gold partition -> contract check -> file-drop batch -> push).
+"""The exports area: per contract, an export asset (gold partition -> contract check -> file-drop batch in the
+outbox) and a publish asset (the batch pushed to the consumer's receiver, when it is served over HTTPS).
 
-``definitions(area, datasets, contracts)`` returns the export assets; the root merges them with the domains.
+Publication is a step of its own, downstream of the export and its blocking privacy check, so a receiver that
+is down fails only the publish steps: the warehouse (built from the exports) is still rebuilt, and the failed
+pushes are visible and retried by ``publish_retry_schedule``. ``definitions(area, datasets, contracts)``
+returns all of it; the root merges it with the domains.
 """
 
 # No ``from __future__ import annotations``: Dagster inspects the context and resource annotations.
@@ -8,6 +12,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from exports.contracts import Contract
 from exports.filedrop import batch_dir, publish_filedrop
@@ -18,6 +23,7 @@ from kernel.dataset import Dataset
 from kernel.io import scan_sql
 from kernel.lake_asset import Area
 from kernel.resource import NeuronResource
+from kernel.runs import claim_day
 from kernel.settings import Settings
 from quality.pii_checks import hit_metadata, scan_files
 
@@ -76,6 +82,9 @@ def privacy_gate(landing: Path):
     return gate
 
 
+RETRY_DAYS = 7  # how far back the retry schedule looks for batches a consumer has not acknowledged
+
+
 def push_batch(contract: Contract, batch_path: Path, settings: Settings) -> dict[str, object]:
     """Push the outbox's current version to the consumer's receiver if it is configured and not yet there.
 
@@ -96,6 +105,10 @@ def push_batch(contract: Contract, batch_path: Path, settings: Settings) -> dict
 
 def export_key(contract: Contract) -> dg.AssetKey:
     return dg.AssetKey(["export", contract.consumer, contract.dataset])
+
+
+def publish_key(contract: Contract) -> dg.AssetKey:
+    return dg.AssetKey(["publish", contract.consumer, contract.dataset])
 
 
 def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.AssetsDefinition:
@@ -120,6 +133,7 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
     def _export(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
         t0 = time.monotonic()
         day = context.partition_key
+        claim_day(context.instance, context.run_id, day, neuron.settings.leases_dir)
         if not neuron.lake.files(source.layer, source.name, day):
             raise dg.Failure(description=f"{contract.id}: {source.key} has no partition for {day}; "
                                          "materialise it before publishing (an absent day is not an empty day)")
@@ -136,7 +150,6 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
         pub = publish_filedrop(con, relation, contract, day, settings.outbox_dir, gate=privacy_gate(settings.landing_dir),
                                code_version_override=settings.code_version)
         m = pub.manifest
-        push = push_batch(contract, pub.path, settings)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": m["row_count"],
@@ -145,12 +158,66 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
                 "is_correction": m["is_correction"],
                 "content_sha256": m["content_sha256"],
                 "batch_path": dg.MetadataValue.path(str(pub.path)),
-                **push,
                 "elapsed_s": round(time.monotonic() - t0, 3),
             }
         )
 
     return _export
+
+
+def build_publish_asset(contract: Contract, area: Area) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=publish_key(contract),
+        deps=[export_key(contract)],
+        partitions_def=area.partitions,
+        group_name=f"publish_{contract.consumer}",
+        kinds={"https"},
+        description=f"{contract.id}: the outbox batch pushed to the {contract.consumer} receiver (signed HTTPS, "
+                    "idempotent, with a stored receipt) when the consumer is served by https_push; a no-op for "
+                    "the file drop alone. Retried by publish_retry_schedule when it fails.",
+    )
+    def _publish(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
+        t0 = time.monotonic()
+        day = context.partition_key
+        settings = neuron.settings
+        claim_day(context.instance, context.run_id, day, settings.leases_dir)
+        path = batch_dir(settings.outbox_dir, contract, day)
+        if not (path / "manifest.json").exists():
+            raise dg.Failure(description=f"{contract.id}: no outbox batch for {day}; materialise its export first")
+        push = push_batch(contract, path, settings)
+        return dg.MaterializeResult(metadata={**push, "elapsed_s": round(time.monotonic() - t0, 3)})
+
+    return _publish
+
+
+def pending_days(contracts: list[Contract], settings: Settings, days: int = RETRY_DAYS) -> list[str]:
+    """Days among the last ``days`` outbox days whose current batch a push consumer has not acknowledged."""
+    pending = set()
+    for contract in contracts:
+        publisher = http_publisher_for(contract.consumer, settings)
+        if publisher is None:
+            continue
+        folders = sorted(p for p in (settings.outbox_dir / contract.consumer / contract.dataset).glob("????-??-??")
+                         if (p / "manifest.json").exists())
+        for folder in folders[-days:]:
+            if decide_for_batch(publisher.receipts_dir, Batch.from_dir(folder)) is not None:
+                pending.add(folder.name)
+    return sorted(pending)
+
+
+def publish_retry(job: UnresolvedAssetJobDefinition, contracts: list[Contract],
+                  timezone: str) -> dg.ScheduleDefinition:
+    @dg.schedule(name="publish_retry_schedule", job=job, cron_schedule="*/30 * * * *", execution_timezone=timezone,
+                 default_status=dg.DefaultScheduleStatus.STOPPED,
+                 description=f"Every 30 minutes: re-push the batches of the last {RETRY_DAYS} days that a consumer "
+                             "served over HTTPS has not acknowledged (pushes are idempotent).")
+    def _retry(context: dg.ScheduleEvaluationContext, neuron: NeuronResource):
+        days = pending_days(contracts, neuron.settings)
+        if not days:
+            return dg.SkipReason("every batch is acknowledged")
+        return [dg.RunRequest(partition_key=day, tags={"neuron/retry": "publish"}) for day in days]
+
+    return _retry
 
 
 def export_files(contract: Contract):
@@ -166,5 +233,11 @@ def export_files(contract: Contract):
 
 
 def definitions(area: Area, datasets: dict[str, Dataset], contracts: list[Contract]) -> dg.Definitions:
-    """One export asset per contract, reading the gold dataset the contract publishes."""
-    return dg.Definitions(assets=[build_export_asset(c, datasets[c.source], area) for c in contracts])
+    """Per contract an export asset (reading the gold dataset it publishes) and a publish asset; the publish
+    job and its retry schedule."""
+    publish = [build_publish_asset(c, area) for c in contracts]
+    job = dg.define_asset_job("publish_job", selection=dg.AssetSelection.assets(*publish),
+                              partitions_def=area.partitions,
+                              description="Push the day's outbox batches to the consumers served over HTTPS.")
+    return dg.Definitions(assets=[*(build_export_asset(c, datasets[c.source], area) for c in contracts), *publish],
+                          jobs=[job], schedules=[publish_retry(job, contracts, area.partitions.timezone)])

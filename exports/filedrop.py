@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from exports.contracts import Contract
-from kernel.lake import swap_in
+from kernel.lake import remove_leftovers, swap_in
 
 BOM = b"\xef\xbb\xbf"
 
@@ -82,6 +82,7 @@ def publish_filedrop(
     """Write the batch for ``day`` from ``relation_sql`` (already in contract column order)."""
     final = batch_dir(outbox, contract, day)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(final.parent, f".tmp-{day}-*")  # one writer per day (the day lease): a killed one's leftovers
     tmp = final.with_name(f".tmp-{day}-{uuid.uuid4().hex[:10]}")
     tmp.mkdir()
     try:

@@ -54,6 +54,16 @@ def swap_in(tmp_dir: Path, final_dir: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def remove_leftovers(folder: Path, *patterns: str) -> int:
+    """Remove what a killed writer left in ``folder`` (files or folders matching ``patterns``)."""
+    removed = 0
+    for pattern in patterns:
+        for p in folder.glob(pattern):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 @dataclass(frozen=True)
 class Lake:
     """Hive-style layout ``<root>/<layer>/<dataset>/date=YYYY-MM-DD/part-*.parquet``."""
@@ -79,9 +89,14 @@ class Lake:
 
     @contextmanager
     def write_partition(self, layer: str, dataset: str, date: str) -> Iterator[PartitionWrite]:
-        """Collect part files in a temporary folder; swap it in only if the block completes."""
+        """Collect part files in a temporary folder; swap it in only if the block completes.
+
+        A partition has one writer at a time (runs of one day are serialised by the day lease), so temporary
+        folders of the same partition found here were left by a killed writer and are removed first.
+        """
         final = self.partition_dir(layer, dataset, date)
         final.parent.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(final.parent, f".tmp-{final.name}-*", f".trash-{final.name}-*")
         tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex[:12]}")
         tmp.mkdir()
         writer = PartitionWrite(tmp)
@@ -100,16 +115,17 @@ class Lake:
         with self.write_partition(layer, dataset, date) as w:
             return w.copy(con, sql)
 
-    def clean_stale_temp(self) -> int:
+    def stale_temp(self, date: str | None = None) -> list[Path]:
+        """Temporary folders a killed writer left (of one day, or all)."""
+        day = f"date={date}-" if date else "date="
+        return sorted([*self.root.glob(f"*/*/.tmp-{day}*"), *self.root.glob(f"*/*/.trash-{day}*")])
+
+    def clean_stale_temp(self, date: str | None = None) -> int:
         """Remove temporary folders left by a killed writer; returns how many were removed."""
-        removed = 0
-        for p in self.root.glob("*/*/.tmp-date=*"):
+        found = self.stale_temp(date)
+        for p in found:
             shutil.rmtree(p, ignore_errors=True)
-            removed += 1
-        for p in self.root.glob("*/*/.trash-date=*"):
-            shutil.rmtree(p, ignore_errors=True)
-            removed += 1
-        return removed
+        return len(found)
 
 
 class PartitionWrite:

@@ -32,6 +32,7 @@ from kernel.io import create_view, write_dataset, write_frame
 from kernel.lake import Lake
 from kernel.metadata import asset_key, column_schema, preview
 from kernel.resource import NeuronResource
+from kernel.runs import claim_day
 from kernel.settings import Settings
 from kernel.sqlfile import render
 
@@ -85,6 +86,7 @@ class Step:
         self.settings: Settings = neuron.settings
         self.lake = Lake(self.settings.lake_dir)
         self.tz = self.settings.timezone
+        claim_day(context.instance, context.run_id, self.day, self.settings.leases_dir)
         self.con: duckdb.DuckDBPyConnection = neuron.duckdb()
         self.checks: list[dg.AssetCheckResult] = []
         self.rows: dict[str, int] = {

@@ -85,6 +85,11 @@ class Settings:
     def duckdb_tmp(self) -> Path:
         return self.data_dir / ".duckdb_tmp"
 
+    @property
+    def leases_dir(self) -> Path:
+        """Where the day leases live (``kernel.runs.claim_day``)."""
+        return self.data_dir / ".leases"
+
 
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     raw = env.get(name)

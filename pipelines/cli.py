@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -20,11 +21,26 @@ def _yesterday(tz: str) -> str:
 
 
 def prepare_dagster_home(home: Path) -> Path:
-    """``home`` with the local instance config (copied once from deploy/dagster.local.yaml)."""
+    """``home`` with the local instance config (copied once from deploy/dagster.local.yaml) and its storage
+    created, under a file lock: two runs starting together on a fresh instance would otherwise race on the
+    storage migration (``UNIQUE constraint failed: alembic_version``)."""
+    import fcntl
+
     home.mkdir(parents=True, exist_ok=True)
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        shutil.copy(DEPLOY / "dagster.local.yaml", cfg)
+    with open(home / ".init.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cfg = home / "dagster.yaml"
+        if not cfg.exists():
+            tmp = home / f".dagster.yaml.{os.getpid()}"
+            shutil.copy(DEPLOY / "dagster.local.yaml", tmp)
+            os.replace(tmp, cfg)
+        if not (home / ".initialised").exists():
+            import dagster as dg
+
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                instance.get_runs(limit=1)  # creates run, event-log and schedule storage
+                instance.all_instigator_state()
+            (home / ".initialised").touch()
     return home
 
 
@@ -45,12 +61,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def run_day(day: str) -> object:
-    """Materialise every asset for ``day`` in a real Dagster run recorded in $DAGSTER_HOME's instance."""
+    """Materialise every asset for ``day`` in a real Dagster run recorded in $DAGSTER_HOME's instance.
+
+    First the instance is cleared of what a killed run left (a run still STARTED, pool slots it held), then
+    the run waits while another live run holds the day: runs of one day are serialised for every entry point.
+    """
     import dagster as dg
 
+    from kernel.runs import bury, wait_for_day
+    from kernel.settings import load_settings
     from pipelines.definitions import defs
 
     with dg.DagsterInstance.get() as instance:
+        burial = bury(instance)
+        if burial.runs_failed or burial.slots_freed:
+            print(f"marked {len(burial.runs_failed)} dead run(s) failed, freed {burial.slots_freed} pool slot(s)")
+        wait_for_day(instance, day, load_settings().leases_dir)
         job = defs.resolve_job_def("daily_job")
         # console logging at WARNING keeps the terminal readable; every event is still in the instance (UI)
         return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False,
@@ -89,11 +115,12 @@ def summary(day: str) -> str:
             f"SELECT consumer, dataset, version, row_count, path FROM meta.exports WHERE partition = DATE '{day}' "
             "ORDER BY 1, 2").fetchall():
         lines.append(f"  {consumer}/{dataset} v{version}: {rows:,} rows -> {path}")
-    for consumer, dataset, version, rid, publisher in con.execute(
-            f"SELECT consumer, dataset, version, receipt_id, publisher FROM meta.receipts WHERE partition = DATE '{day}' "
-            "ORDER BY 1, 2, 3").fetchall():
-        lines.append(f"  receipt {rid} from the {consumer} receiver for {dataset} v{version} ({publisher})")
     con.close()
+    # receipts straight from the outbox: pushes run after the warehouse build (which never waits on a receiver)
+    receipts = [json.loads(p.read_text(encoding="utf-8")) for p in s.outbox_dir.glob(f"*/_receipts/*/{day}/v*.json")]
+    for r in sorted(receipts, key=lambda r: (r["consumer"], r["dataset"], r["version"])):
+        lines.append(f"  receipt {r['receipt_id']} from the {r['consumer']} receiver for {r['dataset']} "
+                     f"v{r['version']} ({r['publisher']})")
     return "\n".join(lines)
 
 
@@ -156,6 +183,20 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from kernel.settings import load_settings
+    from pipelines.doctor import diagnose, render
+
+    s = load_settings()
+    _use_dagster_home(s.dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        report = diagnose(instance, s, repair=args.repair)
+    print(render(report, args.repair))
+    return 0 if report.healthy else 1
+
+
 def cmd_purge(args: argparse.Namespace) -> int:
     from kernel.settings import load_settings
     from pipelines.retention import purge_landing
@@ -191,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     ui = sub.add_parser("ui", help="start dagster dev on workspace.yaml with $DAGSTER_HOME under the data dir")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
+
+    doctor = sub.add_parser("doctor", help="list what a killed run left behind (dead runs, held pool slots, "
+                                           "day leases, temporary files); --repair clears it")
+    doctor.add_argument("--repair", action="store_true")
+    doctor.set_defaults(func=cmd_doctor)
 
     purge = sub.add_parser("purge-landing", help="delete published landing day folders past retention")
     purge.add_argument("--days", type=int, help="retention window (default NEURON_LANDING_RETENTION_DAYS or 30)")

@@ -84,7 +84,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     areas = [domain.definitions(area) for domain in registry.domains()]
     areas.append(exports_area.definitions(area, datasets, contracts))
     graph = dg.Definitions.merge(*areas)
-    lake_keys = [key for a in graph.assets or [] if isinstance(a, dg.AssetsDefinition) for key in a.keys]
+    # the warehouse follows the lake and the outbox, not the pushes: a consumer down does not stop it
+    lake_keys = [key for a in graph.assets or [] if isinstance(a, dg.AssetsDefinition) for key in a.keys
+                 if key.path[0] != "publish"]
     graph = dg.Definitions.merge(graph, warehouse_area.definitions(area, lake_keys, datasets, contracts))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)  # map_asset_specs is preview in 1.13; opted in on purpose
@@ -98,7 +100,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=quality_checks(datasets, contracts, area),
         jobs=[daily, landing_retention_job, freshness_job],
         schedules=[jobs.daily_schedule(daily), landing_retention_schedule(settings.timezone), freshness_schedule],
-        sensors=[jobs.landing_sensor(daily, sources, area.partitions)],
+        sensors=[jobs.landing_sensor(daily, sources, area.partitions), jobs.dead_run_sensor()],
         resources={"neuron": NeuronResource()},
     ))
 

@@ -13,6 +13,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from kernel.landing import landing_signatures
 from kernel.resource import NeuronResource
+from kernel.runs import bury
 
 DAILY_JOB = "daily_job"
 
@@ -65,3 +66,18 @@ def freshness(checks: list[dg.AssetChecksDefinition], timezone: str) -> tuple[Un
                               description="Evaluate every landing source's freshness check.")
     return job, dg.ScheduleDefinition(job=job, cron_schedule="*/15 * * * *", execution_timezone=timezone,
                                       default_status=dg.DefaultScheduleStatus.STOPPED)
+
+
+def dead_run_sensor() -> dg.SensorDefinition:
+    """Where the daemon runs (``make ui``, production): runs whose worker died are marked failed and their pool
+    slots freed within a minute, so a SIGKILLed run never blocks the pools of every later run."""
+
+    @dg.sensor(name="dead_run_sensor", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Marks runs whose worker process died as failed and frees the pool slots held by runs "
+                           "that are no longer live (what a SIGKILL leaves behind).")
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        burial = bury(context.instance)
+        return dg.SkipReason(f"marked {len(burial.runs_failed)} dead run(s) failed, freed {burial.slots_freed} "
+                             "pool slot(s)")
+
+    return _sensor

@@ -15,7 +15,7 @@ import duckdb
 
 from assets.registry import datasets as declared_datasets
 from kernel.dataset import Dataset
-from kernel.lake import Lake
+from kernel.lake import Lake, remove_leftovers
 
 
 def _q(s: str) -> str:
@@ -35,6 +35,8 @@ def build_warehouse(path: Path, lake: Lake, outbox: Path, contracts: list | None
     counts per view."""
     DATASETS = declared_datasets() if datasets is None else datasets  # noqa: N806
     path.parent.mkdir(parents=True, exist_ok=True)
+    # one builder at a time (the duckdb_warehouse pool): temp files found here were left by a killed build
+    remove_leftovers(path.parent, f".{path.name}.*.tmp", f".{path.name}.*.tmp.wal")
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     counts: dict[str, int] = {}
     con = duckdb.connect(str(tmp))

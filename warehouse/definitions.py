@@ -8,6 +8,7 @@ import dagster as dg
 from kernel.dataset import Dataset
 from kernel.lake_asset import Area
 from kernel.resource import NeuronResource
+from kernel.runs import claim_day
 from warehouse.catalog import build_warehouse
 
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -31,6 +32,7 @@ def definitions(area: Area, upstream: list[dg.AssetKey], datasets: dict[str, Dat
     def warehouse_neuron_duckdb(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
         t0 = time.monotonic()
         s = neuron.settings
+        claim_day(context.instance, context.run_id, context.partition_key, s.leases_dir)
         counts = build_warehouse(s.warehouse_path, neuron.lake, s.outbox_dir, contracts, datasets)
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(s.warehouse_path)),

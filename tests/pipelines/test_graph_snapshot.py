@@ -34,7 +34,7 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
     schedules = {s.name: {"cron": s.cron_schedule, "timezone": s.execution_timezone, "job": s.job_name,
                           "default": s.default_status.value}
                  for s in sorted(defs.schedules or [], key=lambda s: s.name)}
-    sensors = {s.name: {"jobs": sorted(j.name for j in s.jobs), "default": s.default_status.value}
+    sensors = {s.name: {"jobs": sorted(j.name for j in s.jobs) if s.has_jobs else [], "default": s.default_status.value}
                for s in sorted(defs.sensors or [], key=lambda s: s.name)}
     return {"assets": assets, "jobs": jobs, "schedules": schedules, "sensors": sensors}
 

@@ -21,10 +21,12 @@ pytestmark = pytest.mark.slow
 CONSUMER_ENV = ("NEURON_PUBLISHER_ZHILIAN_PUTUO", "NEURON_ZHILIAN_PUTUO_URL", "NEURON_ZHILIAN_PUTUO_ACCESS_KEY",
                 "NEURON_ZHILIAN_PUTUO_SECRET_KEY")
 ENV_EXPORT = dg.AssetKey(["export", "zhilian_putuo", "environment_hourly"])
-EXPORTS = dg.AssetSelection.groups("export_zhilian_putuo")
+ENV_PUBLISH = dg.AssetKey(["publish", "zhilian_putuo", "environment_hourly"])
+WAREHOUSE = dg.AssetKey(["warehouse", "neuron_duckdb"])
+EXPORTS = dg.AssetSelection.groups("export_zhilian_putuo", "publish_zhilian_putuo")
 # a late telemetry file re-materialises telemetry and the environment export that publishes it
 LATE = dg.AssetSelection.groups("telemetry_bronze", "telemetry_silver", "telemetry_gold") | \
-    dg.AssetSelection.assets(ENV_EXPORT)
+    dg.AssetSelection.assets(ENV_EXPORT, ENV_PUBLISH)
 
 
 def _run(day: str, selection: dg.AssetSelection) -> dg.ExecuteInProcessResult:
@@ -87,14 +89,21 @@ def test_push_correction_and_receiver_down(e2e_run, tmp_path: Path, monkeypatch:
         assert {(r["dataset"], r["version"]) for r in _receipts(root, day)} >= {("environment_hourly", 2)}
         dead_url = rx.base_url
 
-    # the receiver is gone: retries, then a failed export step and no receipt for the new version
+    # the receiver is gone: retries, then a failed publish step and no receipt for the new version; the file
+    # drop (v3 in the outbox) and the warehouse go on without it, and the retry schedule sees the day
     _push_env(monkeypatch, dead_url)
     monkeypatch.setenv("NEURON_PUBLISH_MAX_RETRIES", "1")
     monkeypatch.setenv("NEURON_PUBLISH_BACKOFF_S", "0.05")
     late.write_bytes(gzip.compress(("\n".join(env_lines[:10]) + "\n").encode()))
     before = _receipts(root, day)
-    res = _run(day, LATE)
+    res = _run(day, LATE | dg.AssetSelection.assets(WAREHOUSE))
     assert not res.success
     failed = {e.step_key for e in res.all_events if e.event_type_value == "STEP_FAILURE"}
-    assert any("environment_hourly" in k and k.startswith("export") for k in failed)
+    assert failed == {"publish__zhilian_putuo__environment_hourly"}, failed
+    done = {m.asset_key for m in res.get_asset_materialization_events()}
+    assert {ENV_EXPORT, WAREHOUSE} <= done and ENV_PUBLISH not in done
     assert _receipts(root, day) == before
+    from exports.definitions import pending_days
+    from kernel.settings import load_settings
+
+    assert pending_days(load_contracts(), load_settings()) == [day]

@@ -1,0 +1,86 @@
+"""`neuron doctor`: list (and with --repair, clear) what a killed or crashed run can leave behind.
+
+- runs recorded as STARTED whose worker process is gone: marked failed;
+- pool slots (``duckdb_warehouse``, ``neuron_ingest``) still held by runs that are no longer live: freed;
+- day leases held by runs that are no longer live: released;
+- temporary folders and files of interrupted writes (lake ``.tmp-date=…``/``.trash-date=…``, outbox
+  ``.tmp-<day>-…``, warehouse ``.neuron.duckdb.*.tmp``, DuckDB spill and staging files): removed, but only
+  while no run is live (a live run may be writing them).
+
+Every step also removes the leftovers of its own partition before it writes, so a re-run repairs itself;
+the doctor is for an operator who wants to see the state, or to unblock a pool before the next run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from kernel.lake import Lake
+from kernel.runs import LIVE_STATUSES, bury, day_holder, dead_runs, run_is_live
+from kernel.settings import Settings
+
+
+@dataclass
+class Report:
+    found: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    live_runs: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.found or len(self.repaired) >= len(self.found)
+
+
+def _temp_leftovers(settings: Settings) -> list[Path]:
+    wh = settings.warehouse_path
+    found = Lake(settings.lake_dir).stale_temp()
+    found += sorted(wh.parent.glob(f".{wh.name}.*.tmp*")) if wh.parent.exists() else []
+    found += sorted(settings.outbox_dir.glob("*/*/.tmp-*")) if settings.outbox_dir.exists() else []
+    found += sorted(settings.duckdb_tmp.iterdir()) if settings.duckdb_tmp.exists() else []
+    return found
+
+
+def diagnose(instance: dg.DagsterInstance, settings: Settings, repair: bool = False) -> Report:
+    report = Report()
+    dead = [r.run_id for r in dead_runs(instance)]
+    report.found += [f"run {run_id} is STARTED but its worker is gone" for run_id in dead]
+    storage = instance.event_log_storage
+    held = [run_id for run_id in (storage.get_concurrency_run_ids()
+                                  if storage.supports_global_concurrency_limits else [])
+            if not run_is_live(instance, run_id)]
+    report.found += [f"pool slots held by run {run_id}, which is not live" for run_id in held]
+    leases = sorted(settings.leases_dir.glob("*.json")) if settings.leases_dir.exists() else []
+    stale_leases = [p for p in leases if (holder := day_holder(settings.leases_dir, p.stem))
+                    and not run_is_live(instance, holder)]
+    report.found += [f"day {p.stem} is leased to a run that is not live" for p in stale_leases]
+    report.live_runs = [r.run_id for r in instance.get_runs(filters=dg.RunsFilter(statuses=list(LIVE_STATUSES)))
+                        if r.run_id not in dead]
+    temp = _temp_leftovers(settings)
+    report.found += [f"leftover of an interrupted write: {p}" for p in temp]
+    if not repair:
+        return report
+    burial = bury(instance)
+    report.repaired += [f"marked run {run_id} failed" for run_id in burial.runs_failed]
+    report.repaired += [f"freed pool slots of run {run_id}" for run_id in held] if burial.slots_freed or held else []
+    for p in stale_leases:
+        p.unlink(missing_ok=True)
+        report.repaired.append(f"released the lease of day {p.stem}")
+    if not report.live_runs:  # a live run may be writing them: then they stay, and the report says why
+        for p in temp:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            report.repaired.append(f"removed {p}")
+    return report
+
+
+def render(report: Report, repair: bool) -> str:
+    lines = [f"found: {item}" for item in report.found] or ["nothing left behind by a killed run"]
+    lines += [f"repaired: {item}" for item in report.repaired]
+    if report.live_runs:
+        lines.append(f"live runs: {', '.join(report.live_runs)} (temporary files are left to them)")
+    if report.found and not repair:
+        lines.append("run `neuron doctor --repair` to clear these")
+    return "\n".join(lines)
