@@ -49,6 +49,9 @@ def http_publisher_for(consumer: str, settings: Settings) -> HttpPushPublisher |
     endpoint = settings.endpoint(consumer)
     if missing := endpoint.missing():
         raise PublisherConfigError(f"{consumer} publishes over https_push but {', '.join(missing)} is not set")
+    if not settings.publish_timeout_s > 0:  # also NaN; 0 would mean "no timeout" to some HTTP stacks
+        raise PublisherConfigError(f"NEURON_PUBLISH_TIMEOUT_S must be > 0 seconds, got {settings.publish_timeout_s}")
+    # The timeout bounds connecting (TLS handshake included) and every wait for data, on every request of a push.
     return HttpPushPublisher(endpoint.url, endpoint.access_key, endpoint.secret_key,
                              receipts_dir_for(settings.outbox_dir, consumer),
                              max_retries=settings.publish_max_retries, backoff_base=settings.publish_backoff_s,

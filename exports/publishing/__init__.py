@@ -17,7 +17,7 @@ from exports.publishing.http_push import (
     PublishRejected,
 )
 from exports.publishing.signing import SignatureError, sign_request, verify_request
-from exports.publishing.versions import VersionDecision, decide_version, receipts_dir_for
+from exports.publishing.versions import VersionDecision, decide_version, receipts_dir_for, stamp_for_consumer
 
 __all__ = [
     "Batch",
@@ -37,5 +37,6 @@ __all__ = [
     "idempotency_key",
     "receipts_dir_for",
     "sign_request",
+    "stamp_for_consumer",
     "verify_request",
 ]

@@ -8,7 +8,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -22,6 +22,7 @@ IDENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 PARTITION_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+RECEIPT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 class BatchError(ValueError):
@@ -71,6 +72,14 @@ def manifest_shape_errors(manifest: Any) -> list[str]:
     supersedes = manifest.get("supersedes")
     if supersedes is not None and (not _is_int(supersedes) or supersedes < 1):
         errors.append("supersedes must be null or an integer >= 1")
+    receipt_id = manifest.get("supersedes_receipt_id")
+    if receipt_id is not None and (
+        not isinstance(receipt_id, str) or not RECEIPT_ID_RE.fullmatch(receipt_id)
+    ):
+        errors.append(f"supersedes_receipt_id must be null or match {RECEIPT_ID_RE.pattern}")
+    outbox_version = manifest.get("outbox_version")
+    if outbox_version is not None and (not _is_int(outbox_version) or outbox_version < 1):
+        errors.append("outbox_version must be null or an integer >= 1")
     if not _is_int(manifest.get("row_count")) or manifest["row_count"] < 0:
         errors.append("row_count must be an integer >= 0")
     files = manifest.get("files")
@@ -104,7 +113,7 @@ def manifest_rule_errors(manifest: Mapping[str, Any]) -> list[str]:
         manifest.get("supersedes"),
         manifest["is_correction"],
     )
-    if version == 1 and (is_correction or supersedes is not None):
+    if version == 1 and (is_correction or supersedes is not None or manifest.get("supersedes_receipt_id")):
         errors.append("version 1 cannot be a correction or supersede anything")
     if version > 1 and (not is_correction or supersedes != version - 1):
         errors.append(f"version {version} must have is_correction=true and supersedes={version - 1}")
@@ -175,6 +184,17 @@ class Batch:
     def file_path(self, name: str) -> Path:
         return self.root / name
 
+    def with_manifest(self, manifest: dict[str, Any]) -> Batch:
+        """The same folder and files under another manifest (e.g. restamped with a consumer's version).
+
+        Only manifest fields may change: the listed files must stay exactly the verified ones.
+        """
+        if problems := validate_manifest(manifest):
+            raise BatchError(f"{self.root}: restamped manifest: " + "; ".join(problems))
+        if manifest["files"] != self.manifest["files"]:
+            raise BatchError(f"{self.root}: a restamped manifest must list the same files")
+        return replace(self, manifest=manifest)
+
     @property
     def consumer(self) -> str:
         return self.manifest["consumer"]
@@ -206,6 +226,10 @@ class Batch:
     @property
     def supersedes(self) -> int | None:
         return self.manifest.get("supersedes")
+
+    @property
+    def supersedes_receipt_id(self) -> str | None:
+        return self.manifest.get("supersedes_receipt_id")
 
     @property
     def row_count(self) -> int:

@@ -1,5 +1,7 @@
 """Push a file-drop batch to a district receiver over HTTPS: init, chunked upload, commit, receipt.
-Every attempt is freshly signed; 5xx/network errors are retried with backoff, 4xx never."""
+Every attempt is freshly signed; 5xx/network errors are retried with backoff, 4xx never (except that
+``409 batch_committed`` means another push of the same batch won the race: its receipt is fetched).
+What is pushed carries the consumer's version chain (``versions.stamp_for_consumer``), not the outbox's."""
 
 from __future__ import annotations
 
@@ -16,12 +18,15 @@ import requests.auth
 
 from exports.publishing.batch import Batch, BatchIntegrityError, Receipt
 from exports.publishing.signing import sign_request
-from exports.publishing.versions import write_receipt
+from exports.publishing.versions import stamp_for_consumer, write_receipt
 
 MiB = 1024 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+BATCH_COMMITTED = "batch_committed"
+
+Timeout = float | tuple[float, float]
 
 
 class PublishError(Exception):
@@ -88,7 +93,7 @@ class HttpPushPublisher:
         chunk_bytes: int = 4 * MiB,
         max_retries: int = 4,
         backoff_base: float = 0.5,
-        timeout: float = 10,
+        timeout: Timeout = 10,
         *,
         verify: bool | str = True,
         allow_http: bool = False,
@@ -100,8 +105,13 @@ class HttpPushPublisher:
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
         if parts.scheme == "http" and not allow_http and parts.hostname not in _LOOPBACK_HOSTS:
             raise ValueError("plain http is only allowed to loopback hosts unless allow_http=True")
-        if chunk_bytes < 1 or max_retries < 0 or backoff_base < 0 or timeout <= 0:
-            raise ValueError("chunk_bytes >= 1, max_retries >= 0, backoff_base >= 0 and timeout > 0 required")
+        timeouts = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        bad_timeout = len(timeouts) != 2 or not all(t > 0 for t in timeouts)  # `not > 0` also catches NaN
+        if chunk_bytes < 1 or max_retries < 0 or backoff_base < 0 or bad_timeout:
+            raise ValueError(
+                "chunk_bytes >= 1, max_retries >= 0, backoff_base >= 0 and timeout > 0 (seconds, or a "
+                "(connect, read) pair of them) required"
+            )
         self.base_url = base_url.rstrip("/")
         self.access_key = access_key
         self._secret_key = secret_key
@@ -109,7 +119,8 @@ class HttpPushPublisher:
         self.chunk_bytes = chunk_bytes
         self.max_retries = max_retries
         self.backoff_base = backoff_base
-        self.timeout = timeout
+        # (connect, read) for every request: connecting (TLS handshake included) and each wait for data.
+        self.timeout: tuple[float, float] = (float(timeouts[0]), float(timeouts[1]))
         self.verify = verify
         self._session = session or requests.Session()
         self._sleep = sleep
@@ -118,7 +129,20 @@ class HttpPushPublisher:
         return f"HttpPushPublisher(base_url={self.base_url!r}, access_key={self.access_key!r})"
 
     def publish(self, batch: Batch) -> Receipt:
-        """Deliver ``batch`` and return the receiver's receipt (also written under ``receipts_dir``)."""
+        """Deliver ``batch`` and return the receiver's receipt (also written under ``receipts_dir``).
+
+        ``batch`` is the outbox batch; it is pushed restamped with this consumer's version chain: v1 if the
+        consumer never acknowledged a version of the partition, else a correction of the last acknowledged
+        version (see ``versions.stamp_for_consumer``). The receipt carries the pushed (consumer) version.
+        Content the consumer already acknowledged is re-sent under its acknowledged version, and the receiver
+        answers with the original receipt.
+        """
+        pushed = stamp_for_consumer(self.receipts_dir, batch)
+        receipt = self._checked_receipt(pushed, self._push(pushed))
+        write_receipt(self.receipts_dir, receipt)
+        return receipt
+
+    def _init(self, batch: Batch) -> dict[str, Any]:
         init = self._json(
             "POST",
             "/v1/batches",
@@ -127,31 +151,56 @@ class HttpPushPublisher:
         )
         if not isinstance(init, dict):
             raise PublishFailed("POST", self._url("/v1/batches"), 1, f"init answered {init!r}, not an object")
-        if init.get("status") == "committed" and isinstance(init.get("receipt"), dict):
-            receipt_data = init["receipt"]
-        else:
-            batch_id = str(init.get("batch_id", ""))
-            if not batch_id:
-                raise PublishFailed(
-                    "POST", self._url("/v1/batches"), 1, f"init answered without batch_id: {init}"
-                )
-            # The receiver advertises its per-chunk limit; never send more than that.
-            advertised = init.get("max_chunk_bytes")
-            chunk_bytes = (
-                min(self.chunk_bytes, advertised)
-                if isinstance(advertised, int) and advertised > 0
-                else self.chunk_bytes
+        return init
+
+    @staticmethod
+    def _committed(init: dict[str, Any]) -> dict[str, Any] | None:
+        receipt = init.get("receipt")
+        return receipt if init.get("status") == "committed" and isinstance(receipt, dict) else None
+
+    def _push(self, batch: Batch) -> Any:
+        """init -> chunks -> commit; returns the receipt data (not yet checked against the batch)."""
+        init = self._init(batch)
+        if (receipt_data := self._committed(init)) is not None:
+            return receipt_data
+        batch_id = str(init.get("batch_id", ""))
+        if not batch_id:
+            raise PublishFailed(
+                "POST", self._url("/v1/batches"), 1, f"init answered without batch_id: {init}"
             )
+        # The receiver advertises its per-chunk limit; never send more than that.
+        advertised = init.get("max_chunk_bytes")
+        chunk_bytes = (
+            min(self.chunk_bytes, advertised)
+            if isinstance(advertised, int) and advertised > 0
+            else self.chunk_bytes
+        )
+        try:
             chunk_counts = [
                 {"path": f.path, "chunks": self._upload_file(batch, batch_id, f.path, f.sha256, chunk_bytes)}
                 for f in batch.files
             ]
-            receipt_data = self._json(
+            return self._json(
                 "POST", f"/v1/batches/{quote(batch_id, safe='')}/commit", {"files": chunk_counts}
             )
-        receipt = self._checked_receipt(batch, receipt_data)
-        write_receipt(self.receipts_dir, receipt)
-        return receipt
+        except PublishRejected as exc:
+            if exc.status != 409 or exc.error != BATCH_COMMITTED:
+                raise
+            # Another push of this very batch (same Idempotency-Key) committed the session first, e.g. two
+            # runs of the same day. That is success: ask for the receipt under the key, never upload again.
+            return self._receipt_of_committed(batch, exc)
+
+    def _receipt_of_committed(self, batch: Batch, cause: PublishRejected) -> dict[str, Any]:
+        init = self._init(batch)
+        if (receipt_data := self._committed(init)) is None:
+            raise PublishFailed(
+                "POST",
+                self._url("/v1/batches"),
+                1,
+                f"{cause.method} {cause.url} answered {BATCH_COMMITTED}, but the receiver has no receipt for "
+                f"Idempotency-Key {batch.idempotency_key} (init answered {init})",
+            ) from cause
+        return receipt_data
 
     def _upload_file(
         self, batch: Batch, batch_id: str, name: str, expected_sha256: str, chunk_bytes: int

@@ -1,5 +1,8 @@
-"""Decide which version of a partition to publish from the receipts already earned:
-same content -> nothing, new content -> correction n+1, no receipt -> version 1."""
+"""Decide which version of a partition to push to a consumer from the receipts that consumer acknowledged:
+same content -> nothing, new content -> correction n+1 of the last acknowledged version, no receipt -> v1.
+
+The outbox (file drop) numbers its own versions; a push is restamped with the consumer's chain
+(``stamp_for_consumer``), so a receiver never gets a version superseding one it was never sent."""
 
 from __future__ import annotations
 
@@ -65,22 +68,26 @@ def latest_receipt(receipts_dir: Path, dataset: str, partition: str) -> Receipt 
     return versions[max(versions)] if versions else None
 
 
-def decide_version(
-    receipts_dir: Path, dataset: str, partition: str, content_sha256: str
-) -> VersionDecision | None:
-    """The version a batch with ``content_sha256`` should carry, or None if it is already published."""
-    latest = latest_receipt(receipts_dir, dataset, partition)
+def _decide(latest: Receipt | None, content_sha256: str) -> VersionDecision | None:
     if latest is None:
         return VersionDecision(version=1, is_correction=False, supersedes=None)
     published_sha = latest.detail.get("content_sha256")
     if not published_sha:
         raise ValueError(
-            f"receipt v{latest.version} of {dataset}/{partition} has no detail.content_sha256; "
+            f"receipt v{latest.version} of {latest.dataset}/{latest.partition} has no detail.content_sha256; "
             "cannot tell whether the content changed"
         )
     if published_sha == content_sha256:
         return None
     return VersionDecision(version=latest.version + 1, is_correction=True, supersedes=latest.version)
+
+
+def decide_version(
+    receipts_dir: Path, dataset: str, partition: str, content_sha256: str
+) -> VersionDecision | None:
+    """The version a batch with ``content_sha256`` should carry for this consumer, or None if the consumer
+    already acknowledged that content (its latest receipt has the same ``content_sha256``)."""
+    return _decide(latest_receipt(receipts_dir, dataset, partition), content_sha256)
 
 
 def decide_for_batch(receipts_dir: Path, batch: Batch) -> VersionDecision | None:
@@ -97,6 +104,37 @@ def apply_decision(manifest: dict, decision: VersionDecision) -> dict:
     }
 
 
+def stamp_for_consumer(receipts_dir: Path, batch: Batch) -> Batch:
+    """``batch`` (an outbox batch) restamped with the consumer's version chain, ready to push.
+
+    * no receipt for the partition -> v1 (whatever the outbox version is: earlier pushes may have failed);
+    * new content -> ``n+1``, a correction of the last acknowledged version ``n`` that names its receipt
+      (``supersedes_receipt_id``), so the receiver can check it holds exactly that version;
+    * content the consumer already acknowledged -> that version again, unchanged: re-pushing it is
+      idempotent and the receiver answers with its original receipt (nothing is uploaded).
+
+    ``outbox_version`` keeps the outbox's own number for tracing; the files are untouched.
+    """
+    acknowledged = published_versions(receipts_dir, batch.dataset, batch.partition)
+    latest = acknowledged[max(acknowledged)] if acknowledged else None
+    decision = _decide(latest, batch.content_sha256)
+    if decision is None:  # already acknowledged: the same version, as it was sent
+        assert latest is not None
+        n = latest.version
+        decision = VersionDecision(version=n, is_correction=n > 1, supersedes=n - 1 if n > 1 else None)
+    previous = acknowledged.get(decision.supersedes) if decision.supersedes else None
+    if previous is not None:
+        supersedes_receipt_id = previous.receipt_id
+    elif decision.supersedes and latest is not None and latest.version == decision.version:
+        supersedes_receipt_id = latest.detail.get("supersedes_receipt_id")
+    else:
+        supersedes_receipt_id = None
+    manifest = apply_decision(batch.manifest, decision)
+    manifest["supersedes_receipt_id"] = supersedes_receipt_id
+    manifest["outbox_version"] = batch.manifest.get("outbox_version") or batch.version
+    return batch.with_manifest(manifest)
+
+
 __all__ = [
     "RECEIPTS_DIRNAME",
     "VersionDecision",
@@ -107,5 +145,6 @@ __all__ = [
     "published_versions",
     "receipt_path",
     "receipts_dir_for",
+    "stamp_for_consumer",
     "write_receipt",
 ]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exports.publishing.signing import DEFAULT_MAX_SKEW
-from exports.receiver.http import make_server
+from exports.receiver.http import DEFAULT_REQUEST_TIMEOUT, make_server
 from exports.receiver.store import DEFAULT_MAX_CHUNK_BYTES
 
 log = logging.getLogger("neuron.receiver")
@@ -33,6 +33,16 @@ def _parse_keys(pairs: Sequence[str]) -> dict[str, str]:
     return keys
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from exc
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``neuron receiver``: serve until interrupted."""
     parser = argparse.ArgumentParser(prog="neuron receiver", description=DESCRIPTION)
@@ -50,6 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-skew", type=float, default=DEFAULT_MAX_SKEW, help="allowed clock skew, seconds"
     )
     parser.add_argument("--max-chunk-bytes", type=int, default=DEFAULT_MAX_CHUNK_BYTES)
+    parser.add_argument(
+        "--request-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_REQUEST_TIMEOUT,
+        help="socket timeout per connection, seconds: a client stalled this long (TLS handshake, headers, "
+        f"body, idle keep-alive) is disconnected (default {DEFAULT_REQUEST_TIMEOUT:g})",
+    )
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain; serve HTTPS")
     parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -75,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_chunk_bytes=args.max_chunk_bytes,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        request_timeout=args.request_timeout,
     )
     log.info(
         "receiver on %s, store %s, %d contract(s)", server.base_url, args.store, len(server.store.contracts)

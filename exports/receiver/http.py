@@ -25,6 +25,7 @@ log = logging.getLogger("neuron.receiver")
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 MAX_JSON_BYTES = 1024 * 1024
+DEFAULT_REQUEST_TIMEOUT = 60.0  # seconds a client may stall (TLS handshake, headers, body) before we hang up
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,13 @@ class ReceiverServer(ThreadingHTTPServer):
         *,
         max_skew: float = DEFAULT_MAX_SKEW,
         fail_next: int = 0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
         if not keys:
             raise ValueError("the receiver needs at least one access key")
+        if not request_timeout > 0:
+            raise ValueError("request_timeout must be > 0 seconds")
+        self.request_timeout = float(request_timeout)
         self.store = store
         self.keys = dict(keys)
         self.max_skew = max_skew
@@ -130,8 +135,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: ReceiverServer
     protocol_version = "HTTP/1.1"
     server_version = "NeuronReceiver/1.0"
-    timeout = 60  # seconds a client may stall mid-request before its thread gives up
     disable_nagle_algorithm = True  # headers and body go out as separate writes; avoid 40 ms ACK stalls
+
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
+        """Socket timeout (``setup()`` applies it): seconds a client may stall mid-request (TLS handshake,
+        headers, body, or idling on a kept-alive connection) before its thread gives up."""
+        return self.server.request_timeout
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
@@ -310,11 +320,15 @@ def make_server(
     fail_next: int = 0,
     tls_cert: Path | str | None = None,
     tls_key: Path | str | None = None,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
 ) -> ReceiverServer:
-    """A bound (not yet serving) receiver; ``port=0`` picks a free port."""
+    """A bound (not yet serving) receiver; ``port=0`` picks a free port. ``request_timeout`` is the socket
+    timeout of each connection (a client stalled that long is disconnected)."""
     loaded = contracts if isinstance(contracts, Mapping) else load_contracts(contracts)
     store = ReceiverStore(Path(store_dir), loaded, max_chunk_bytes=max_chunk_bytes)
-    server = ReceiverServer((host, port), store, keys, max_skew=max_skew, fail_next=fail_next)
+    server = ReceiverServer(
+        (host, port), store, keys, max_skew=max_skew, fail_next=fail_next, request_timeout=request_timeout
+    )
     if tls_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2

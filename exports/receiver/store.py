@@ -134,6 +134,63 @@ class ReceiverStore:
             )
         return receipt
 
+    def held_versions(self, consumer: str, dataset: str, partition: str) -> list[int]:
+        """Committed versions of one partition, ascending."""
+        folder = self.root / consumer / dataset / partition
+        if not folder.is_dir():
+            return []
+        return sorted(
+            int(match.group(1))
+            for child in folder.iterdir()
+            if (match := _VERSION_DIR_RE.fullmatch(child.name)) and (child / RECEIPT_NAME).is_file()
+        )
+
+    def _check_chain(self, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A version ``n > 1`` must supersede the version ``n-1`` held here and name its receipt; returns that
+        receipt (None for v1). Tells a gap on the consumer side (409 ``version_gap``: the publisher skipped a
+        version or supersedes one that never arrived) from a correction, and a correction built on another
+        history (409 ``supersedes_mismatch``) from one built on ours."""
+        version = manifest["version"]
+        if version == 1:
+            return None
+        consumer, dataset, partition = manifest["consumer"], manifest["dataset"], manifest["partition"]
+        previous = self.version_dir(consumer, dataset, partition, version - 1) / RECEIPT_NAME
+        if not previous.is_file():
+            held = self.held_versions(consumer, dataset, partition)
+            expected = max(held) + 1 if held else 1
+            if held and max(held) < version - 1:
+                what = f"skips version(s) {list(range(max(held) + 1, version))}"
+            else:
+                what = f"supersedes v{version - 1}, which this receiver does not hold"
+            raise ApiError(
+                409,
+                "version_gap",
+                f"version {version} of {consumer}/{dataset}/{partition} {what}; the next version here is "
+                f"v{expected}",
+                [f"held versions: {held}", f"next version expected: {expected}"],
+            )
+        held_receipt = _read_json(previous)
+        named = manifest.get("supersedes_receipt_id")
+        if not named:
+            raise ApiError(
+                422,
+                "invalid_manifest",
+                "a correction must name the receipt it supersedes",
+                [
+                    f"version {version} has no supersedes_receipt_id (v{version - 1} is receipt "
+                    f"{held_receipt['receipt_id']} here)"
+                ],
+            )
+        if named != held_receipt["receipt_id"]:
+            raise ApiError(
+                409,
+                "supersedes_mismatch",
+                f"version {version} supersedes receipt {named}, but v{version - 1} here is receipt "
+                f"{held_receipt['receipt_id']}",
+                [f"supersedes_receipt_id {named} != {held_receipt['receipt_id']}"],
+            )
+        return held_receipt
+
     # -- operations
     def init_batch(self, access_key: str, key: str | None, payload: Any) -> tuple[int, dict[str, Any]]:
         if not key or not IDEMPOTENCY_KEY_RE.fullmatch(key):
@@ -176,6 +233,7 @@ class ReceiverStore:
                     "status": "committed",
                     "receipt": receipt,
                 }
+            self._check_chain(manifest)
             open_key = self._open_key_path(key)
             if open_key.is_file():
                 batch_id = _read_json(open_key)["batch_id"]
@@ -263,6 +321,7 @@ class ReceiverStore:
             key = session["idempotency_key"]
             if (receipt := self._committed_receipt(key, manifest)) is not None:
                 return 200, receipt
+            superseded = self._check_chain(manifest)  # re-checked: the session may predate this rule
             final = self.version_dir(
                 manifest["consumer"], manifest["dataset"], manifest["partition"], manifest["version"]
             )
@@ -277,13 +336,6 @@ class ReceiverStore:
                 raise ApiError(
                     422, "validation_failed", "the batch violates its manifest or contract", reasons
                 )
-            previous = manifest.get("supersedes")
-            previous_receipt = (
-                self.version_dir(manifest["consumer"], manifest["dataset"], manifest["partition"], previous)
-                / RECEIPT_NAME
-                if previous
-                else None
-            )
             receipt = Receipt(
                 receipt_id=uuid.uuid4().hex,
                 consumer=manifest["consumer"],
@@ -301,12 +353,8 @@ class ReceiverStore:
                     "content_sha256": manifest["content_sha256"],
                     "row_count": manifest["row_count"],
                     "is_correction": manifest["is_correction"],
-                    "supersedes": previous,
-                    "supersedes_receipt_id": (
-                        _read_json(previous_receipt)["receipt_id"]
-                        if previous_receipt is not None and previous_receipt.is_file()
-                        else None
-                    ),
+                    "supersedes": manifest.get("supersedes"),
+                    "supersedes_receipt_id": superseded["receipt_id"] if superseded else None,
                     "files": [
                         {"path": f["path"], "sha256": f["sha256"], "bytes": f["bytes"]}
                         for f in manifest["files"]

@@ -84,6 +84,10 @@ def test_missing_file_and_missing_manifest_are_reported(batch_dir: Path) -> None
         ({"version": 0}, "version must be an integer >= 1"),
         ({"row_count": -1}, "row_count"),
         ({"files": []}, "files must be a non-empty list"),
+        ({"supersedes_receipt_id": "r1"}, "version 1 cannot be a correction or supersede anything"),
+        ({"supersedes_receipt_id": "a/b"}, "supersedes_receipt_id must be null or match"),
+        ({"supersedes_receipt_id": 7}, "supersedes_receipt_id must be null or match"),
+        ({"outbox_version": 0}, "outbox_version must be null or an integer >= 1"),
     ],
 )
 def test_manifest_rules(batch_dir: Path, change: dict, message: str) -> None:

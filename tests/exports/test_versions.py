@@ -1,10 +1,14 @@
-"""Version decisions from stored receipts: first publish, unchanged rerun, correction."""
+"""Version decisions from stored receipts: first publish, unchanged rerun, correction; and the consumer's
+version chain stamped onto an outbox batch before it is pushed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from exports.publishing.batch import Receipt
+import pytest
+
+from exports.publishing.batch import Batch, BatchError, Receipt, idempotency_key
 from exports.publishing.versions import (
     VersionDecision,
     apply_decision,
@@ -12,10 +16,11 @@ from exports.publishing.versions import (
     latest_receipt,
     receipt_path,
     receipts_dir_for,
+    stamp_for_consumer,
     write_receipt,
 )
 
-from . import CONSUMER, DATASET
+from . import CONSUMER, DATASET, device_health_frame, write_batch
 
 PARTITION = "2026-11-21"
 
@@ -76,3 +81,80 @@ def test_apply_decision_stamps_the_manifest() -> None:
         {"version": 1, "is_correction": False, "supersedes": None, "x": 1}, VersionDecision(2, True, 1)
     )
     assert stamped == {"version": 2, "is_correction": True, "supersedes": 1, "x": 1}
+
+
+# ----------------------------------------------------------------------------------------- consumer chain
+
+
+_STAMPED = {"version", "is_correction", "supersedes", "supersedes_receipt_id", "outbox_version"}
+
+
+def _outbox_batch(tmp_path: Path, version: int, seed: int = 0) -> Batch:
+    return Batch.from_dir(
+        write_batch(
+            tmp_path / "outbox",
+            device_health_frame(PARTITION, seed=seed),
+            partition=PARTITION,
+            version=version,
+        )
+    )
+
+
+def _version_fields(batch: Batch) -> tuple:
+    m = batch.manifest
+    return m["version"], m["is_correction"], m["supersedes"], m["supersedes_receipt_id"], m["outbox_version"]
+
+
+def test_nothing_acknowledged_is_pushed_as_v1_whatever_the_outbox_version(tmp_path: Path) -> None:
+    outbox_v2 = _outbox_batch(tmp_path, version=2)  # the outbox's v1 never reached the consumer
+    pushed = stamp_for_consumer(tmp_path / "receipts", outbox_v2)
+    assert _version_fields(pushed) == (1, False, None, None, 2)
+    assert pushed.idempotency_key == idempotency_key(CONSUMER, DATASET, PARTITION, 1)
+    assert pushed.files == outbox_v2.files and pushed.root == outbox_v2.root
+    assert {k: v for k, v in pushed.manifest.items() if k not in _STAMPED} == {
+        k: v for k, v in outbox_v2.manifest.items() if k not in _STAMPED
+    }
+    assert json.loads((outbox_v2.root / "manifest.json").read_text())["version"] == 2  # outbox untouched
+
+
+def test_new_content_supersedes_the_last_acknowledged_version_by_receipt(tmp_path: Path) -> None:
+    receipts = tmp_path / "receipts"
+    write_receipt(receipts, _receipt(1, "aaa"))
+    write_receipt(receipts, _receipt(2, "bbb"))
+    pushed = stamp_for_consumer(receipts, _outbox_batch(tmp_path, version=5))
+    assert _version_fields(pushed) == (3, True, 2, "r2", 5)
+
+
+def test_acknowledged_content_is_pushed_again_under_its_acknowledged_version(tmp_path: Path) -> None:
+    receipts = tmp_path / "receipts"
+    batch = _outbox_batch(tmp_path, version=4)
+    write_receipt(receipts, _receipt(1, "aaa"))
+    write_receipt(receipts, _receipt(2, batch.content_sha256))
+    assert _version_fields(stamp_for_consumer(receipts, batch)) == (2, True, 1, "r1", 4)
+    write_receipt(receipts, _receipt(3, "ccc"))  # the consumer moved on: the old content is a change again
+    assert _version_fields(stamp_for_consumer(receipts, batch)) == (4, True, 3, "r3", 4)
+
+
+def test_stamping_twice_changes_nothing(tmp_path: Path) -> None:
+    receipts = tmp_path / "receipts"
+    write_receipt(receipts, _receipt(1, "aaa"))
+    once = stamp_for_consumer(receipts, _outbox_batch(tmp_path, version=3))
+    assert stamp_for_consumer(receipts, once).manifest == once.manifest
+
+
+def test_a_restamped_manifest_must_stay_valid_and_list_the_same_files(tmp_path: Path) -> None:
+    batch = _outbox_batch(tmp_path, version=1)
+    with pytest.raises(BatchError, match="same files"):
+        batch.with_manifest({**batch.manifest, "files": batch.manifest["files"][:1]})
+    with pytest.raises(BatchError, match="version 1 cannot"):
+        batch.with_manifest({**batch.manifest, "supersedes_receipt_id": "r0"})
+    with pytest.raises(BatchError, match="supersedes_receipt_id"):
+        batch.with_manifest(
+            {
+                **batch.manifest,
+                "version": 2,
+                "is_correction": True,
+                "supersedes": 1,
+                "supersedes_receipt_id": "../etc",
+            }
+        )

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from exports.publishing.batch import Batch
+from exports.publishing.batch import Batch, idempotency_key
 from exports.publishing.http_push import HttpPushPublisher, NeuronAuth, PublishFailed
-from exports.receiver import RunningReceiver, load_contracts, main, run_in_thread
+from exports.receiver import RunningReceiver, load_contracts, main, make_server, run_in_thread
 from tests.exports import (
     ACCESS_KEY,
     CONSUMER,
@@ -155,7 +155,7 @@ def test_main_serves_until_interrupted(tmp_path: Path, contracts: Path) -> None:
         "--store",
         str(tmp_path / "store"),
     ]
-    command += ["--contracts", str(contracts), "--keys-file", str(keys_file)]
+    command += ["--contracts", str(contracts), "--keys-file", str(keys_file), "--request-timeout", "0.5"]
     process = subprocess.Popen(command, cwd=Path(__file__).parents[3], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
@@ -167,6 +167,11 @@ def test_main_serves_until_interrupted(tmp_path: Path, contracts: Path) -> None:
                 assert process.poll() is None and time.monotonic() < deadline, "receiver did not start"
                 time.sleep(0.2)
         assert response.status_code == 200
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
+            stalled.sendall(b"POST /v1/batches HTTP/1.1\r\n")
+            started = time.monotonic()
+            assert stalled.recv(1024) == b""  # --request-timeout 0.5 hung up on it
+            assert time.monotonic() - started < 5
     finally:
         os.kill(process.pid, signal.SIGINT)
         assert process.wait(timeout=10) == 0
@@ -249,3 +254,133 @@ def test_publishing_over_https_verifies_the_receiver_certificate(tmp_path: Path,
             Batch.from_dir(folder)
         )
         assert receipt.version == 1
+
+
+# ----------------------------------------------------------------------------------------- version chain
+
+
+def _init(receiver: RunningReceiver, manifest: dict, version: int | None = None) -> requests.Response:
+    key = idempotency_key(CONSUMER, DATASET, manifest["partition"], version or manifest["version"])
+    body = {"contract_id": manifest["contract_id"], "manifest": manifest}
+    return requests.post(
+        f"{receiver.base_url}/v1/batches", json=body, headers={"Idempotency-Key": key}, auth=AUTH
+    )
+
+
+def _correction(manifest: dict, version: int, receipt_id: str | None) -> dict:
+    return {
+        **manifest,
+        "version": version,
+        "is_correction": True,
+        "supersedes": version - 1,
+        "supersedes_receipt_id": receipt_id,
+    }
+
+
+def _sessions(receiver: RunningReceiver) -> list[Path]:
+    return list(receiver.store.root.glob("_staging/*/session.json"))
+
+
+def test_forged_gaps_and_foreign_corrections_are_refused_before_any_upload(
+    receiver: RunningReceiver, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    v1 = HttpPushPublisher(
+        receiver.base_url, ACCESS_KEY, SECRET_KEY, outbox / CONSUMER / "_receipts"
+    ).publish(Batch.from_dir(write_batch(outbox, device_health_frame(PARTITION), partition=PARTITION)))
+    changed = Batch.from_dir(write_batch(outbox, device_health_frame(PARTITION, seed=2), partition=PARTITION))
+    sessions = _sessions(receiver)
+
+    skips = _init(receiver, _correction(changed.manifest, 3, v1.receipt_id))  # v2 never sent
+    assert skips.status_code == 409 and skips.json()["error"] == "version_gap"
+    assert "skips version(s) [2]" in skips.json()["message"]
+    assert skips.json()["reasons"] == ["held versions: [1]", "next version expected: 2"]
+
+    elsewhere = {**changed.manifest, "partition": "2026-11-20"}  # nothing held for that day
+    lacks = _init(receiver, _correction(elsewhere, 2, v1.receipt_id))
+    assert lacks.status_code == 409 and lacks.json()["error"] == "version_gap"
+    assert "supersedes v1, which this receiver does not hold" in lacks.json()["message"]
+
+    foreign = _init(receiver, _correction(changed.manifest, 2, "f" * 32))  # built on another v1
+    assert foreign.status_code == 409 and foreign.json()["error"] == "supersedes_mismatch"
+    assert v1.receipt_id in foreign.json()["message"]
+
+    unnamed = _init(receiver, _correction(changed.manifest, 2, None))
+    assert unnamed.status_code == 422 and unnamed.json()["error"] == "invalid_manifest"
+
+    v1_naming = _init(receiver, {**changed.manifest, "supersedes_receipt_id": v1.receipt_id}, version=1)
+    assert v1_naming.status_code == 422  # version 1 supersedes nothing
+
+    assert _sessions(receiver) == sessions  # no upload session was opened for any of them
+    assert sorted(p.name for p in (receiver.store.root / CONSUMER / DATASET / PARTITION).iterdir()) == ["v1"]
+
+    proper = _init(receiver, _correction(changed.manifest, 2, v1.receipt_id))
+    assert proper.status_code == 201 and proper.json()["status"] == "open"
+
+
+def test_a_gap_is_refused_at_commit_too(receiver: RunningReceiver, tmp_path: Path) -> None:
+    """An upload session opened before the chain rule existed cannot commit a version superseding nothing."""
+    batch = Batch.from_dir(
+        write_batch(tmp_path / "outbox", device_health_frame(PARTITION), partition=PARTITION)
+    )
+    opened = _init(receiver, batch.manifest)
+    assert opened.status_code == 201
+    batch_id = opened.json()["batch_id"]
+    session_path = receiver.store.root / "_staging" / batch_id / "session.json"
+    session = json.loads(session_path.read_text())
+    session["manifest"] = _correction(batch.manifest, 2, "f" * 32)  # as a pre-fix client would have sent
+    session_path.write_text(json.dumps(session))
+    for f in batch.files:
+        url = f"{receiver.base_url}/v1/batches/{batch_id}/files/{f.path}/chunks/0"
+        requests.put(url, data=batch.file_path(f.path).read_bytes(), auth=AUTH).raise_for_status()
+    commit = {"files": [{"path": f.path, "chunks": 1} for f in batch.files]}
+    response = requests.post(f"{receiver.base_url}/v1/batches/{batch_id}/commit", json=commit, auth=AUTH)
+    assert response.status_code == 409 and response.json()["error"] == "version_gap"
+    assert not (receiver.store.root / CONSUMER / DATASET / PARTITION).exists()
+
+
+# ----------------------------------------------------------------------------------------- socket timeouts
+
+
+@pytest.mark.parametrize(
+    "partial",
+    [
+        b"POST /v1/batches HTTP/1.1\r\nHost: x\r\n",  # stalls in the headers
+        b"POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",  # stalls in the body
+        b"",  # connects and says nothing
+    ],
+    ids=["headers", "body", "idle"],
+)
+def test_a_stalled_client_is_disconnected_after_the_request_timeout(
+    tmp_path: Path, contracts: Path, partial: bytes
+) -> None:
+    with run_in_thread(tmp_path / "store", contracts, KEYS, request_timeout=0.3) as rx:
+        assert rx.server.request_timeout == 0.3
+        with socket.create_connection(rx.server.server_address[:2], timeout=10) as sock:
+            sock.sendall(partial)
+            started = time.monotonic()
+            assert sock.recv(1024) == b""  # closed, without an answer
+            assert time.monotonic() - started < 5
+        assert requests.get(f"{rx.base_url}/healthz", timeout=5).status_code == 200  # still serving
+
+
+def test_request_timeout_defaults_to_60_s_and_must_be_positive(tmp_path: Path, contracts: Path) -> None:
+    with run_in_thread(tmp_path / "store", contracts, KEYS) as rx:
+        assert rx.server.request_timeout == 60
+    with pytest.raises(ValueError, match="request_timeout"):
+        make_server(tmp_path / "store", contracts, KEYS, request_timeout=0)
+    for bad in ("0", "-1", "nan", "soon"):
+        with pytest.raises(SystemExit) as exc:
+            main(
+                [
+                    "--store",
+                    str(tmp_path / "s"),
+                    "--contracts",
+                    str(contracts),
+                    "--keys",
+                    "a=b",
+                    "--request-timeout",
+                    bad,
+                ]
+            )
+        assert exc.value.code == 2
