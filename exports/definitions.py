@@ -99,8 +99,9 @@ def push_batch(contract: Contract, batch_path: Path, settings: Settings) -> dict
         latest = latest_receipt(publisher.receipts_dir, batch.dataset, batch.partition)
         return {"publisher": publisher.name, "pushed": False, "receipt_id": latest.receipt_id if latest else ""}
     receipt = publisher.publish(batch)
+    # the consumer's version (its own chain, from its receipts) can differ from the outbox's
     return {"publisher": publisher.name, "pushed": True, "receipt_id": receipt.receipt_id,
-            "receipt_status": receipt.status}
+            "receipt_status": receipt.status, "pushed_version": receipt.version, "outbox_version": batch.version}
 
 
 def export_key(contract: Contract) -> dg.AssetKey:

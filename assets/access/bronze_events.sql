@@ -1,10 +1,11 @@
--- One batch of landing lines (relation `lines_df`: source_file, source_line, community_id, line) -> tables
--- `acs_lines` (one row per line: face-artefact counts and the line-level verdict) and `acs_events` (one row
--- per event of a good envelope). json_transform into a declared struct is the whitelist: face pictures,
+-- One batch of landing lines (relation `lines_df`: source_file, source_line, community_id, line, file_error)
+-- -> tables `acs_lines` (one row per line: face-artefact counts and the line-level verdict) and `acs_events`
+-- (one row per event of a good envelope). A file that could not be read is one row (line NULL, source_line 0,
+-- file_error the detail): one line-level record, `unreadable_file`. json_transform into a declared struct is the whitelist: face pictures,
 -- URLs, base64 images, feature vectors and names are never copied out of the raw line, only counted.
 -- Placeholders: @face_counts@ (assets.privacy.biometrics.face_counts_sql over `line`).
 CREATE OR REPLACE TEMP TABLE acs_lines AS
-SELECT source_file, source_line, community_id, valid_json,
+SELECT source_file, source_line, community_id, file_error, valid_json,
     @face_counts@ AS face,
     len(regexp_extract_all(line, '"personName"[[:space:]]*:')) AS names,
     CASE WHEN valid_json THEN json_transform(line, '{
@@ -22,6 +23,7 @@ FROM (SELECT *, json_valid(line) AS valid_json FROM lines_df);
 CREATE OR REPLACE TEMP TABLE acs_lines AS
 SELECT * EXCLUDE (s),
     CASE
+        WHEN file_error IS NOT NULL THEN 'unreadable_file'
         WHEN NOT valid_json THEN 'malformed_json'
         WHEN s.method IS DISTINCT FROM 'OnEventNotify' OR s.params.events IS NULL THEN 'unknown_envelope'
         WHEN len(s.params.events) = 0 THEN 'no_events'

@@ -1,8 +1,10 @@
--- `acs_lines` + `acs_events` -> table `records`: one row per landed record (an event, or a line that yields
--- none), reason NULL = accepted. Inputs: `doors` (registry view), `event_types`, `verify_modes`,
--- `person_tokens`, `card_tokens`; placeholders @day_start@, @day_end@, @statuses@ and @conventions@ (SQL lists
--- from warehouse.domains.access: a status or door convention the silver suite would reject is quarantined here,
--- so one odd vendor value never blocks the day's exports).
+-- `acs_lines` + `acs_events` -> table `records`: one row per landed record (an event, a line that yields
+-- none, or a file that could not be read), reason NULL = accepted; `dup_cross_file` is set later for a
+-- rejected line repeating one of an earlier file (kernel.ndjson.RepeatedRejections).
+-- Inputs: `doors` (registry view), `event_types`, `verify_modes`, `person_tokens`, `card_tokens`; placeholders
+-- @day_start@, @day_end@, @statuses@ and @conventions@ (SQL lists from warehouse.domains.access: a status or
+-- door convention the silver suite would reject is quarantined here, so one odd vendor value never blocks the
+-- day's exports).
 CREATE OR REPLACE TEMP TABLE records AS
 WITH j AS (
     SELECT t.*, d.door_id IS NOT NULL AS known_door, d.vendor_convention, et.event_kind, et.result, vm.verify_mode,
@@ -66,15 +68,17 @@ SELECT v.event_id, v.community_id, v.door_id, v.event_type, v.event_kind, v.even
     END AS detail,
     v.reason IS NULL AND row_number() OVER (
         PARTITION BY v.source_file, v.event_id, v.status, v.reason IS NULL ORDER BY v.source_line, v.event_index) > 1
-        AS dup_in_file
+        AS dup_in_file,
+    false AS dup_cross_file
 FROM verdict v
 LEFT JOIN person_tokens p USING (person_raw)
 LEFT JOIN card_tokens c USING (card_raw)
 UNION ALL
 SELECT NULL, community_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, send_ts,
     NULL, source_file, source_line, line_reason,
-    CASE line_reason WHEN 'malformed_json' THEN 'line is not valid JSON (e.g. truncated)'
+    CASE line_reason WHEN 'unreadable_file' THEN file_error
+                     WHEN 'malformed_json' THEN 'line is not valid JSON (e.g. truncated)'
                      WHEN 'unknown_envelope' THEN 'not an ISC OnEventNotify envelope'
                      ELSE 'envelope carries no events' END,
-    false
+    false, false
 FROM acs_lines WHERE line_reason IS NOT NULL;

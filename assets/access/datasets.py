@@ -83,7 +83,8 @@ ACCESS_BRONZE = Dataset(
 )
 
 ACCESS_QUARANTINE = Dataset(
-    "quarantine", "access_events", "one row per rejected record (an event, or a line that yields none)",
+    "quarantine", "access_events", "one row per rejected record (an event, a line that yields none, or a whole "
+    "file that cannot be read: source_line 0, reason unreadable_file)",
     "Every access record that was not accepted, with exactly one reason and no raw identifier.",
     (
         C("community_id", "VARCHAR", "Community of the feed"),
@@ -107,6 +108,10 @@ ACCESS_INGEST = ingest_dataset(
         C("face_urls", "BIGINT", "Face picture URLs seen", False),
         C("face_embeddings", "BIGINT", "Face feature vectors seen", False),
         C("names_dropped", "BIGINT", "personName values dropped", False),
+        C("duplicates_cross_file", "BIGINT", "Rejected lines repeating, byte for byte, a rejected line of an earlier "
+          "file of the community (a re-delivered file): counted once in quarantine, here the copies", False),
+        C("files_quarantined", "BIGINT", "Files that could not be read (truncated or corrupt gzip, not UTF-8, "
+          "zero bytes...), each one record quarantined as unreadable_file", False),
     ),
 )
 

@@ -1,7 +1,9 @@
 """Landing ISC door events (gzipped NDJSON, OnEventNotify envelopes) to typed bronze rows plus a quarantine.
 
 Lines are read by Polars in bounded batches (``kernel.ndjson``), parsed and validated in DuckDB;
-the only Python-level work per value is the keyed token, computed once per distinct identifier.
+the only Python-level work per value is the keyed token, computed once per distinct identifier. A file that
+cannot be read (truncated gzip, junk, UTF-16, zero bytes...) is one landed record quarantined as
+``unreadable_file``; the rest of the day goes on.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from assets.privacy.biometrics import face_counts_sql
 from kernel.accounting import IngestStats
 from kernel.io import append_part
 from kernel.lake import Lake
-from kernel.ndjson import batches, prefetched
+from kernel.ndjson import RepeatedRejections, batches, line_count, prefetched, with_file_error
 from kernel.partitions import day_bounds
 from kernel.sqlfile import run_script
 
@@ -54,7 +56,7 @@ def _token_table(con: duckdb.DuckDBPyConnection, name: str, column: str, id_type
 def parse_batch(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, day: str, tz: str, tokenize: TokenFn) -> None:
     """Create temp table ``records`` (every landed record, reason NULL if accepted) for one batch of lines."""
     start, end = day_bounds(day, tz)
-    con.register("lines_df", lines)
+    con.register("lines_df", with_file_error(lines))
     try:
         run_script(con, HERE / "bronze_events.sql", face_counts=face_counts_sql("line"))
     finally:
@@ -74,12 +76,17 @@ def ingest_day(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: s
     files = landing_files(landing, day)
     load_vocabulary(con)
     stats = IngestStats(SOURCE, files=len(files))
+    repeated = RepeatedRejections(con)
     with lake.write_partition("bronze", ACCESS_BRONZE.name, day) as wb, \
             lake.write_partition("quarantine", ACCESS_QUARANTINE.name, day) as wq:
         for lines in prefetched(batches(files, batch_bytes) if files else iter([[]]), landing):
             parse_batch(con, lines, day, tz, tokenize)
             run_script(con, HERE / "bronze_outputs.sql")
-            stats.lines += lines.height
+            n_lines, n_bad_files = line_count(lines)
+            stats.lines += n_lines
+            stats.counters["files_quarantined"] += n_bad_files
+            # a rejected line re-delivered in a later file is a cross-file duplicate, not a second quarantine row
+            stats.duplicates_cross_file += repeated.flag(lines)
             landed, dups, *face, names = con.execute("SELECT * FROM batch_stats").fetchall()[0]
             stats.landed += landed
             stats.duplicates_in_file += dups
@@ -90,7 +97,8 @@ def ingest_day(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: s
             stats.bronze_rows += append_part(con, wb, ACCESS_BRONZE, "SELECT * FROM batch_bronze" + order)
             stats.quarantined += append_part(con, wq, ACCESS_QUARANTINE, "SELECT * FROM batch_quarantine" + order)
             stats.reasons.update(dict(con.execute(
-                "SELECT reason, count(*) FROM records WHERE reason IS NOT NULL GROUP BY 1").fetchall()))
+                "SELECT reason, count(*) FROM records WHERE reason IS NOT NULL AND NOT dup_cross_file "
+                "GROUP BY 1").fetchall()))
     return stats
 
 

@@ -17,10 +17,11 @@ import duckdb
 import polars as pl
 
 from assets.governance import datasets as g
-from assets.services.encoding import UNDECODABLE, UndecodableFile, decode_bytes
+from assets.services.encoding import UNDECODABLE, UndecodableFile, decode_bytes, read_landing_bytes
 from kernel.accounting import IngestStats
 from kernel.io import write_dataset
 from kernel.lake import Lake
+from kernel.ndjson import UnreadableFile
 from kernel.sqlfile import render, run_script
 from kernel.tokens import Tokenizer, tokenize_duckdb_column
 from quality.pii_scan import find_identifiers, scan_text
@@ -71,8 +72,8 @@ def split_lines(text: str) -> pl.Series:
 
 def read_lines(landing: Path, day: str) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, IngestStats]]:
     """Decoded non-blank data lines of the day's files (CSV headers dropped, physical 1-based line numbers),
-    the files refused whole (undecodable or unknown name: one record each, source_line 0) and per-source
-    file counts."""
+    the files refused whole (unreadable, undecodable or unknown name: one record each, source_line 0) and
+    per-source file counts."""
     stats = {s: IngestStats(s) for s in g.SOURCES}
     frames, bad = [], []
     day_dir = landing / "governance" / day
@@ -88,10 +89,13 @@ def read_lines(landing: Path, day: str) -> tuple[pl.DataFrame, pl.DataFrame, dic
         kind, source, is_csv = FILES[path.name]
         stats[source].files += 1
         try:
-            text, _ = decode_bytes(path.read_bytes())
-        except UndecodableFile:
-            bad.append({"source": source, "source_file": rel, "community_id": community, "reason": UNDECODABLE,
-                        "detail": "bytes are neither UTF-8 nor GB18030; file refused whole"})
+            text, _ = decode_bytes(read_landing_bytes(path))
+        except (UnreadableFile, UndecodableFile) as exc:
+            # zero bytes or no read permission (unreadable_file); junk, UTF-16, another encoding (undecodable_file).
+            # The messages are generic by construction: never file content
+            bad.append({"source": source, "source_file": rel, "community_id": community,
+                        "reason": exc.reason if isinstance(exc, UnreadableFile) else UNDECODABLE,
+                        "detail": f"{rel}: {exc}; file refused whole"})
             continue
         df = pl.DataFrame(split_lines(text)).with_columns(source_line=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
         if is_csv:

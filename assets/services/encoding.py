@@ -2,18 +2,24 @@
 then GB18030; anything else is refused whole, never guessed (GB18030 accepts most bytes, so order matters).
 
 A refused file becomes ONE quarantine record (source_line 0): its rows cannot be counted without decoding
-and parsing it, so the file itself is the landed record. Reasons: ``undecodable_file`` (bytes),
-``unparseable_file`` (CSV structure, e.g. an unclosed quote), ``unknown_header`` (no known id column, e.g.
-Big5 mojibake without private-use characters). Exceptions raised here never carry file content: the CSV
+and parsing it, so the file itself is the landed record. Reasons: ``unreadable_file`` (cannot be opened, a
+zero-byte file: ``kernel.ndjson.UnreadableFile``), ``undecodable_file`` (bytes: binary junk, UTF-16 with or
+without a byte-order mark, another encoding), ``unparseable_file`` (CSV structure, e.g. an unclosed quote),
+``unknown_header`` (no known id column, e.g. Big5 mojibake without private-use characters). A file cut in the
+middle of a character (a truncated transfer) loses only that partial character: its complete rows are read
+and the cut row is judged like any other. Exceptions raised here never carry file content: the CSV
 parser's own message quotes the offending row (names, phones), so it is dropped, not chained.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 from pathlib import Path
 
 import polars as pl
+
+from kernel.ndjson import UnreadableFile, probe
 
 ENCODINGS = ("utf-8", "gb18030")
 UNDECODABLE = "undecodable_file"
@@ -53,26 +59,47 @@ def _refused(text: str) -> bool:
     return any("\ue000" <= ch <= "\uf8ff" for ch in text)
 
 
+def _decode_complete(body: bytes, codec: str) -> str:
+    """``body`` decoded, an incomplete character at its very end (a file cut mid-character) dropped; any other
+    invalid sequence raises UnicodeDecodeError."""
+    return codecs.getincrementaldecoder(codec)().decode(body, final=False)
+
+
 def decode_bytes(data: bytes) -> tuple[str, str]:
     """``(text, encoding)`` with encoding ``utf-8-sig``, ``utf-8`` or ``gb18030``; raises UndecodableFile.
 
     Text containing NUL or other C0 controls (other than tab/CR/LF) is refused too: UTF-16 of ASCII is valid
     UTF-8 byte-wise but full of NULs, and a CSV export never holds control characters. So is text with
-    private-use characters: a Big5, EUC-KR or Shift-JIS file "decodes" as GB18030 into them.
+    private-use characters: a Big5, EUC-KR or Shift-JIS file "decodes" as GB18030 into them. A partial last
+    character (a truncated file) is dropped rather than refusing the file or falling back to GB18030.
     """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise UndecodableFile("UTF-16 text (byte-order mark): neither UTF-8 nor GB18030")
     if data.startswith(b"\xef\xbb\xbf"):
         candidates = (("utf-8-sig", data[3:]),)
     else:
         candidates = (("utf-8", data), ("gb18030", data))
     for name, body in candidates:
         try:
-            text = body.decode("utf-8" if name != "gb18030" else "gb18030")
+            text = _decode_complete(body, "utf-8" if name != "gb18030" else "gb18030")
         except UnicodeDecodeError:
             continue
         if _refused(text):
             break
         return text, name
+    if b"\x00" in data:
+        raise UndecodableFile("NUL bytes (UTF-16 without a byte-order mark, or binary): neither UTF-8 nor GB18030")
     raise UndecodableFile("neither UTF-8 nor GB18030")
+
+
+def read_landing_bytes(path: Path) -> bytes:
+    """The bytes of one landing file; raises UnreadableFile (reason ``unreadable_file``) for a file that cannot
+    be opened or read, a directory and a zero-byte file (nothing was delivered, not even a header)."""
+    probe(path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFile(f"cannot be read ({type(exc).__name__})") from None
 
 
 def _parse(text: str, width: int) -> pl.DataFrame | None:
@@ -124,6 +151,7 @@ def read_csv_text(text: str, columns: dict[str, str], required: tuple[str, ...] 
 
 
 def read_file(path: Path, columns: dict[str, str], required: tuple[str, ...] = ()) -> tuple[pl.DataFrame, str]:
-    """Decode and parse one export file; raises UndecodableFile, UnparseableFile or UnknownHeader."""
-    text, encoding = decode_bytes(path.read_bytes())
+    """Decode and parse one export file; raises UnreadableFile, UndecodableFile, UnparseableFile or
+    UnknownHeader."""
+    text, encoding = decode_bytes(read_landing_bytes(path))
     return read_csv_text(text, columns, required), encoding

@@ -21,6 +21,7 @@ from assets.services.encoding import RAGGED, UndecodableFile, UnknownHeader, Unp
 from kernel.accounting import IngestStats, write_ingest
 from kernel.io import write_dataset
 from kernel.lake import Lake
+from kernel.ndjson import UnreadableFile
 from kernel.sqlfile import render
 from quality.pii_patterns import SQL_FACE_PATTERNS, SQL_IDENTIFIER_FILTER
 from quality.pii_scan import redact, scan_text
@@ -106,9 +107,9 @@ def read_source(landing: Path, day: str, source: str, stats: IngestStats) -> tup
             continue
         try:
             df, enc = read_file(path, HEADERS[source], REQUIRED[source])
-        except (UndecodableFile, UnparseableFile, UnknownHeader) as exc:
+        except (UnreadableFile, UndecodableFile, UnparseableFile, UnknownHeader) as exc:
             # the message of these exceptions is generic by construction (never file content)
-            whole.append((rel, exc.reason, f"{exc}; quarantined whole"))
+            whole.append((rel, exc.reason, f"{rel}: {exc}; quarantined whole"))
             continue
         stats.counters[f"encoding/{enc}"] += 1
         stats.lines += df.height

@@ -1,12 +1,13 @@
--- One batch of landing lines (relation `lines_df`: source_file, source_line, community_id, line) -> table
--- `msgs`, one row per platform message with its message-level verdict.
+-- One batch of landing lines (relation `lines_df`: source_file, source_line, community_id, line, file_error)
+-- -> table `msgs`, one row per platform message with its message-level verdict. A file that could not be
+-- read is one row (line NULL, source_line 0, file_error the detail): one message, `unreadable_file`.
 -- One pass: each line is parsed once into a struct covering both envelope shapes (json_transform), and
 -- both shapes are normalised to a list of (event_time, properties) services that is unnested in place.
 -- Inputs: `registry`; placeholders @day_start@, @day_end@, @subject_expr@ and @ident_count@
 -- (the identifier properties, from vendor_keys.csv).
 CREATE OR REPLACE TEMP TABLE msgs AS
 WITH parsed AS (
-    SELECT source_file, source_line, community_id, valid_json,
+    SELECT source_file, source_line, community_id, file_error, valid_json,
         CASE WHEN valid_json THEN json_transform(line, '{
             "deviceId": "VARCHAR", "timestamp": "VARCHAR", "messageType": "VARCHAR",
             "payload": {"serviceData": "JSON"},
@@ -21,6 +22,7 @@ WITH parsed AS (
 typed AS (
     SELECT *,
         CASE
+            WHEN file_error IS NOT NULL THEN 'unreadable_file'
             WHEN NOT valid_json THEN 'malformed_json'
             WHEN s.messageType = 'dataReport' OR s.payload IS NOT NULL THEN 'ctwing'
             WHEN s.notify_data IS NOT NULL THEN 'iotda'
@@ -29,7 +31,7 @@ typed AS (
     FROM parsed
 ),
 services AS (
-    SELECT source_file, source_line, community_id, kind,
+    SELECT source_file, source_line, community_id, file_error, kind,
         CASE kind WHEN 'ctwing' THEN nullif(s.deviceId, '')
                   WHEN 'iotda' THEN nullif(s.notify_data.header.device_id, '') END AS device_id,
         CASE kind WHEN 'iotda' THEN timezone('UTC', TRY_STRPTIME(s.event_time, '%Y%m%dT%H%M%SZ')) END AS received_ts,
@@ -41,12 +43,12 @@ services AS (
     FROM typed
 ),
 m AS (
-    SELECT source_file, source_line, community_id, kind, device_id, received_ts,
+    SELECT source_file, source_line, community_id, file_error, kind, device_id, received_ts,
         unnest(svcs) AS svc, generate_subscripts(svcs, 1) - 1 AS svc_idx
     FROM services
 ),
 verdict AS (
-    SELECT m.source_file, m.source_line, m.svc_idx, m.community_id, m.kind,
+    SELECT m.source_file, m.source_line, m.svc_idx, m.community_id, m.file_error, m.kind,
         CASE WHEN m.kind IN ('ctwing', 'iotda') THEN m.kind END AS platform,
         m.device_id, m.received_ts,
         m.svc.event_time AS ts_raw,
@@ -61,7 +63,7 @@ SELECT m.* EXCLUDE (kind),
     @subject_expr@ AS subject_raw,
     CASE WHEN json_type(m.props) = 'OBJECT' THEN len(json_keys(m.props)) - @ident_count@ ELSE 0 END AS n_readings,
     CASE
-        WHEN m.kind IN ('malformed_json', 'unknown_envelope') THEN m.kind
+        WHEN m.kind IN ('unreadable_file', 'malformed_json', 'unknown_envelope') THEN m.kind
         WHEN m.device_id IS NULL THEN 'missing_device_id'
         WHEN m.ts_raw IS NULL THEN 'missing_timestamp'
         WHEN m.event_ts IS NULL THEN 'bad_timestamp'

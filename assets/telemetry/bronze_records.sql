@@ -1,5 +1,6 @@
 -- `msgs` -> table `records`: one row per landed record (a reading; or a message/line that yields none),
--- reason NULL = accepted. Inputs: `msgs`, `subject_tokens`, `vendor_keys`, `metrics`.
+-- reason NULL = accepted; `dup_cross_file` is set later for a rejected line that repeats one of an earlier
+-- file (kernel.ndjson.RepeatedRejections). Inputs: `msgs`, `subject_tokens`, `vendor_keys`, `metrics`.
 CREATE OR REPLACE TEMP TABLE records AS
 WITH kv AS (
     SELECT m.* EXCLUDE (props), unnest(map_entries(json_transform(m.props, '"MAP(VARCHAR, JSON)"'))) AS e
@@ -19,10 +20,11 @@ no_readings AS (
         NULL::VARCHAR AS vendor_key, NULL::VARCHAR AS raw_value, NULL::VARCHAR AS metric, NULL::DOUBLE AS value,
         NULL::VARCHAR AS unit, NULL::VARCHAR AS quality_flag, NULL::VARCHAR AS subject_token,
         coalesce(m.msg_reason, 'missing_payload') AS reason,
-        CASE WHEN m.msg_reason = 'malformed_json' THEN 'line is not valid JSON'
+        CASE WHEN m.msg_reason = 'unreadable_file' THEN m.file_error
+             WHEN m.msg_reason = 'malformed_json' THEN 'line is not valid JSON'
              WHEN m.msg_reason = 'unknown_envelope' THEN 'neither a CTWing nor an IoTDA envelope'
              ELSE 'message carries no readings' END AS detail,
-        false AS dup_in_file
+        false AS dup_in_file, false AS dup_cross_file
     -- identifier properties are not readings: a message holding only those yields none
     FROM msgs m WHERE m.n_readings <= 0
 ),
@@ -58,7 +60,7 @@ reading_level AS (
             WHEN NOT c.sign_restored AND (c.v0 < c.min_value OR c.v0 > c.max_value)
                 THEN format('{}={} outside [{}, {}] {}', c.metric, c.raw_value, c.min_value, c.max_value, c.unit)
         END AS detail,
-        c.dup_in_file
+        c.dup_in_file, false AS dup_cross_file
     FROM checked c LEFT JOIN subject_tokens t USING (subject_raw)
 )
 SELECT * FROM no_readings

@@ -54,7 +54,8 @@ TELEMETRY_BRONZE = Dataset(
 )
 
 TELEMETRY_QUARANTINE = Dataset(
-    "quarantine", "telemetry", "one row per rejected record (a reading, or a line that yields none)",
+    "quarantine", "telemetry", "one row per rejected record (a reading, a line that yields none, or a whole "
+    "file that cannot be read: source_line 0, reason unreadable_file)",
     "Every telemetry record that was not accepted, with exactly one reason.",
     (
         C("community_id", "VARCHAR", "Community code of the feed"),
@@ -197,7 +198,14 @@ ENVIRONMENT_HOURLY = Dataset(
 ROW_ACCOUNTING = accounting_dataset("telemetry")
 
 INGEST_STATS = ingest_dataset(
-    "ingest", "telemetry", "What the bronze parser read: files, lines, landed records, rows written, in-file duplicates.")
+    "ingest", "telemetry", "What the bronze parser read: files, lines, landed records, rows written, in-file duplicates.",
+    (
+        C("duplicates_cross_file", "BIGINT", "Rejected lines repeating, byte for byte, a rejected line of an earlier "
+          "file of the community (a re-delivered file): counted once in quarantine, here the copies", False),
+        C("files_quarantined", "BIGINT", "Files that could not be read (truncated or corrupt gzip, not UTF-8, "
+          "zero bytes...), each one record quarantined as unreadable_file", False),
+    ),
+)
 DATASETS = (
     DEVICE_REGISTRY, TELEMETRY_BRONZE, TELEMETRY_QUARANTINE, TELEMETRY_SILVER, DEVICE_ALARMS,
     DEVICE_HEALTH_DAILY, ENVIRONMENT_HOURLY, INGEST_STATS, ROW_ACCOUNTING,

@@ -1,7 +1,9 @@
 """Landing telemetry (gzipped NDJSON, CTWing and IoTDA envelopes) to typed readings plus a quarantine.
 
 Lines are read by Polars (exact line numbers, bounded batches), parsed and validated in DuckDB; the only
-Python-level work per value is the keyed token, computed once per distinct identifier.
+Python-level work per value is the keyed token, computed once per distinct identifier. A file that cannot be
+read (truncated gzip, junk, UTF-16, zero bytes...) is one landed record quarantined as ``unreadable_file``;
+the rest of the day goes on (``kernel.ndjson``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from assets.telemetry.datasets import TELEMETRY_BRONZE, TELEMETRY_QUARANTINE
 from kernel.accounting import IngestStats
 from kernel.io import append_part
 from kernel.lake import Lake
-from kernel.ndjson import batches, prefetched
+from kernel.ndjson import RepeatedRejections, batches, line_count, prefetched, with_file_error
 from kernel.partitions import day_bounds
 from kernel.sqlfile import run_script
 
@@ -58,7 +60,7 @@ def parse_batch(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, day: str, t
                 tokenize_person: TokenFn) -> None:
     """Create temp tables ``msgs`` and ``records`` (every landed record, reason NULL if accepted)."""
     start, end = day_bounds(day, tz)
-    con.register("lines_df", lines)
+    con.register("lines_df", with_file_error(lines))
     try:
         run_script(con, HERE / "bronze_messages.sql", day_start=start, day_end=end,
                    subject_expr=subject_expr(con), ident_count=ident_count_expr(con))
@@ -85,25 +87,32 @@ def ingest_day(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: s
     files = landing_files(landing, day)
     load_vocabulary(con)
     stats = IngestStats("telemetry", files=len(files))
+    repeated = RepeatedRejections(con)
     with lake.write_partition("bronze", "telemetry", day) as wb, \
             lake.write_partition("quarantine", "telemetry", day) as wq:
         for lines in prefetched(batches(files, batch_bytes) if files else iter([[]]), landing):
             parse_batch(con, lines, day, tz, tokenize_person)
-            stats.lines += lines.height
+            n_lines, n_bad_files = line_count(lines)
+            stats.lines += n_lines
+            stats.counters["files_quarantined"] += n_bad_files
+            # a rejected line re-delivered in a later file is a cross-file duplicate, not a second quarantine row
+            stats.duplicates_cross_file += repeated.flag(lines)
             landed, dups = con.execute(
                 "SELECT count(*), count(*) FILTER (WHERE dup_in_file) FROM records").fetchall()[0]
             stats.landed += landed
             stats.duplicates_in_file += dups
             stats.bronze_rows += append_part(con, wb, TELEMETRY_BRONZE, """
-                SELECT * EXCLUDE (dup_in_file, reason, detail) FROM records
+                SELECT * EXCLUDE (dup_in_file, dup_cross_file, reason, detail) FROM records
                 WHERE reason IS NULL AND NOT dup_in_file""")
             # raw text is withheld unless numeric: an unexpected vendor field may carry an identifier
             stats.quarantined += append_part(con, wq, TELEMETRY_QUARANTINE, """
                 SELECT community_id, platform, device_id, event_ts, vendor_key, reason, detail, source_file,
                     source_line, CAST(TRY_CAST(raw_value AS DOUBLE) AS VARCHAR) AS raw_value
-                FROM records WHERE reason IS NOT NULL ORDER BY source_file, source_line, vendor_key""")
+                FROM records WHERE reason IS NOT NULL AND NOT dup_cross_file
+                ORDER BY source_file, source_line, vendor_key""")
             stats.reasons.update(dict(con.execute(
-                "SELECT reason, count(*) FROM records WHERE reason IS NOT NULL GROUP BY 1").fetchall()))
+                "SELECT reason, count(*) FROM records WHERE reason IS NOT NULL AND NOT dup_cross_file "
+                "GROUP BY 1").fetchall()))
             stats.counters["subjects_tokenised"] += con.execute("SELECT count(*) FROM subject_tokens").fetchall()[0][0]
     return stats
 

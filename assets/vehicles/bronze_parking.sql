@@ -1,12 +1,14 @@
 -- Parking-cloud NDJSON pushes -> one row per push with its reason (NULL = accepted) and duplicate flags.
--- Inputs: temp table lines(source_file, source_line, community_id, file_rank, line); car_parks view.
+-- Inputs: temp table lines(source_file, source_line, community_id, file_rank, line, file_error); car_parks view.
+-- A file that could not be read is one row (line NULL, source_line 0): one record, unreadable_file. A rejected
+-- line repeating one of an earlier file is flagged dup_cross_file afterwards (kernel.ndjson.RepeatedRejections).
 CREATE OR REPLACE TEMP TABLE pk AS
 WITH j AS (
-    SELECT source_file, source_line, community_id, file_rank, json_valid(line) AS ok,
+    SELECT source_file, source_line, community_id, file_rank, file_error, json_valid(line) AS ok,
         CASE WHEN json_valid(line) THEN line::JSON END AS o
     FROM lines
 ), f AS (
-    SELECT source_file, source_line, community_id, file_rank, NOT ok AS bad_doc,
+    SELECT source_file, source_line, community_id, file_rank, file_error, NOT ok AS bad_doc,
         o->>'park_uuid' AS park_id,
         o->>'parking_serial' AS parking_serial,
         coalesce(o->>'event_type', CASE WHEN o->>'leave_time' IS NOT NULL THEN 'leave' ELSE 'enter' END) AS event,
@@ -40,13 +42,16 @@ WITH j AS (
 ), r AS (
     SELECT *,
         CASE
+            WHEN file_error IS NOT NULL THEN 'unreadable_file'
             WHEN bad_doc THEN 'bad_json'
             WHEN park_id IS NULL OR parking_serial IS NULL OR event NOT IN ('enter', 'leave') THEN 'missing_key'
             WHEN park_id NOT IN (SELECT park_id FROM car_parks) THEN 'unknown_park'
             WHEN enter_ms IS NULL OR (event = 'leave' AND (leave_ms IS NULL OR leave_ms < enter_ms)) THEN 'bad_time'
             WHEN len(bad_money_fields) > 0 OR bad_pays > 0 OR (event = 'leave' AND total_raw IS NULL) THEN 'bad_money'
         END AS reason,
-        CASE WHEN len(bad_money_fields) > 0 OR bad_pays > 0 THEN 'money not in whole fen'
+        CASE WHEN file_error IS NOT NULL THEN file_error
+             WHEN bad_doc THEN 'line is not valid JSON (e.g. truncated)'
+             WHEN len(bad_money_fields) > 0 OR bad_pays > 0 THEN 'money not in whole fen'
              WHEN event = 'leave' AND total_raw IS NULL THEN 'exit without total_value' END AS detail
     FROM m
 ), d AS (

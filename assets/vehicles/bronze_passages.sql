@@ -1,8 +1,13 @@
 -- GA/T 1400 MotorVehicle files -> one row per object with its reason (NULL = accepted) and duplicate flags.
--- Inputs: temp table docs(path, source_file, community_id, content); tollgates view. Output: temp table passages.
+-- Inputs: temp table docs(source_file, community_id, content, file_error); tollgates view. Output: temp table
+-- passages. A file that could not be read (content NULL, file_error the detail) is one record, unreadable_file.
 CREATE OR REPLACE TEMP TABLE pv_docs AS
-SELECT source_file, community_id, json_valid(content) AS ok,
-    CASE WHEN json_valid(content) THEN content::JSON END AS j
+SELECT source_file, community_id, file_error, json_valid(content) AS ok,
+    CASE WHEN json_valid(content) THEN content::JSON END AS j,
+    -- the document repeats, byte for byte, one of an earlier file of the community (a re-delivered file): its
+    -- rejected objects are cross-file duplicates of the first copy's, not quarantined a second time
+    content IS NOT NULL
+        AND source_file > min(source_file) OVER (PARTITION BY community_id, md5_number(content)) AS repeat_doc
 FROM docs;
 
 -- both wrappers: MotorVehicleListObject.MotorVehicleObject (standard) and MotorVehicleObjectList(.MotorVehicleObject).
@@ -11,29 +16,32 @@ FROM docs;
 -- document can never raise (a conversion error would echo the raw plate into the logs).
 CREATE OR REPLACE TEMP TABLE pv_objs AS
 WITH raw AS (
-    SELECT source_file, community_id, ok,
+    SELECT source_file, community_id, file_error, repeat_doc, ok,
         coalesce(json_extract(j, '$.MotorVehicleListObject.MotorVehicleObject'),
                  json_extract(j, '$.MotorVehicleObjectList.MotorVehicleObject'),
                  CASE WHEN json_type(json_extract(j, '$.MotorVehicleObjectList')) = 'ARRAY'
                       THEN json_extract(j, '$.MotorVehicleObjectList') END) AS list
     FROM pv_docs
 ), lists AS (
-    SELECT source_file, community_id, ok,
-        CASE WHEN NOT ok THEN 'bad_json'
+    SELECT source_file, community_id, file_error, repeat_doc, ok,
+        CASE WHEN file_error IS NOT NULL THEN 'unreadable_file'
+             WHEN NOT ok THEN 'bad_json'
              WHEN json_type(list) NOT IN ('ARRAY', 'OBJECT') OR list IS NULL THEN 'unknown_envelope' END AS doc_reason,
         CAST(CASE WHEN json_type(list) = 'ARRAY' THEN list
                   WHEN json_type(list) = 'OBJECT' THEN json_array(list) END AS JSON[]) AS arr
     FROM raw
 )
-SELECT source_file, community_id, unnest(arr) AS o, generate_subscripts(arr, 1) AS source_line, NULL::VARCHAR AS doc_reason
+SELECT source_file, community_id, file_error, repeat_doc, unnest(arr) AS o, generate_subscripts(arr, 1) AS source_line,
+    NULL::VARCHAR AS doc_reason
 FROM lists WHERE doc_reason IS NULL AND len(arr) > 0
 UNION ALL
-SELECT source_file, community_id, NULL::JSON, 0, doc_reason FROM lists WHERE doc_reason IS NOT NULL;
+SELECT source_file, community_id, file_error, repeat_doc, NULL::JSON, 0, doc_reason FROM lists
+WHERE doc_reason IS NOT NULL;
 
 CREATE OR REPLACE TEMP TABLE passages AS
 WITH f AS (
     SELECT source_file, community_id, CAST(source_line AS BIGINT) AS source_line,
-        doc_reason,
+        doc_reason, file_error, repeat_doc,
         o->>'MotorVehicleID' AS motor_vehicle_id,
         o->>'TollgateID' AS tollgate_id,
         coalesce(o->>'DeviceID', o->>'DeviceId') AS device_id,
@@ -81,7 +89,8 @@ WITH f AS (
                                  ORDER BY source_file, source_line) AS first_file
     FROM r
 )
-SELECT * EXCLUDE (rn_file, first_file),
+SELECT * EXCLUDE (rn_file, first_file, repeat_doc),
     reason IS NULL AND rn_file > 1 AS dup_in_file,
-    reason IS NULL AND rn_file = 1 AND source_file <> first_file AS dup_cross_file
+    (reason IS NULL AND rn_file = 1 AND source_file <> first_file) OR (reason IS NOT NULL AND repeat_doc)
+        AS dup_cross_file
 FROM d;

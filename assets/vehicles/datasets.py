@@ -99,14 +99,16 @@ PASSAGES_BRONZE = Dataset(
 )
 
 PASSAGES_QUARANTINE = Dataset(
-    "quarantine", "vehicle_passages", "one row per rejected MotorVehicle object",
+    "quarantine", "vehicle_passages", "one row per rejected MotorVehicle object (a document that yields none, or "
+    "a file that cannot be read, is one row with source_line 0)",
     "Passages not accepted, with one reason each (never a plate).",
     (
         C("community_id", "VARCHAR", "Community of the feed folder"),
         C("motor_vehicle_id", "VARCHAR", "MotorVehicleID, if 48 digits"),
         C("tollgate_id", "VARCHAR", "TollgateID, if 20 digits"),
-        C("reason", "VARCHAR", "bad_json | unknown_envelope (MotorVehicleObject neither list nor object) | "
-          "missing_id | bad_pass_time | pass_time_outside_day | unknown_tollgate | unknown_direction", False),
+        C("reason", "VARCHAR", "unreadable_file | bad_json | unknown_envelope (MotorVehicleObject neither list nor "
+          "object) | missing_id | bad_pass_time | pass_time_outside_day | unknown_tollgate | unknown_direction",
+          False),
         C("detail", "VARCHAR", "Human-readable detail"),
         *LINEAGE,
     ),
@@ -178,14 +180,16 @@ SESSIONS_BRONZE = Dataset(
 )
 
 SESSIONS_QUARANTINE = Dataset(
-    "quarantine", "parking_sessions", "one row per rejected parking push",
+    "quarantine", "parking_sessions", "one row per rejected parking push (a file that cannot be read is one row "
+    "with source_line 0)",
     "Parking pushes not accepted, with one reason each (never a plate).",
     (
         C("community_id", "VARCHAR", "Community of the feed folder"),
         C("park_id", "VARCHAR", "park_uuid, if it is a UUID (free text could carry a plate)"),
         C("parking_serial", "VARCHAR", "parking_serial, if it is a digit string"),
         C("event", "VARCHAR", "enter | leave, if recognised"),
-        C("reason", "VARCHAR", "bad_json | missing_key | unknown_park | bad_time | bad_money", False),
+        C("reason", "VARCHAR", "unreadable_file | bad_json | missing_key | unknown_park | bad_time | bad_money",
+          False),
         C("detail", "VARCHAR", "Human-readable detail (field names, never values)"),
         *LINEAGE,
     ),
@@ -285,7 +289,10 @@ def _ingest(source: str) -> Dataset:
     return ingest_dataset(
         f"ingest_{source}", "vehicles",
         f"What the {source} parser read: files, records, rows written, duplicates dropped in and across files.",
-        (C("duplicates_cross_file", "BIGINT", "Re-sent records dropped across the day's files", False),),
+        (C("duplicates_cross_file", "BIGINT", "Re-sent records dropped across the day's files (and rejected records "
+           "repeating, byte for byte, a rejected line or document of an earlier file)", False),
+         C("files_quarantined", "BIGINT", "Files that could not be read (zero bytes, not UTF-8, UTF-16...), each "
+           "one record quarantined as unreadable_file", False)),
     )
 
 

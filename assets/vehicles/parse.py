@@ -1,7 +1,9 @@
 """Landing vehicle feeds (GA/T 1400 passages, parking-cloud pushes, resident registers) to typed, tokenised rows.
 
 Parsing and validation run in DuckDB (the .sql files next to this module); plates are repaired, tokenised and
-reduced to attributes once per distinct value in Polars, and never written anywhere in raw form.
+reduced to attributes once per distinct value in Polars, and never written anywhere in raw form. Each landing
+file is read on its own (``kernel.ndjson``): one that cannot be opened or decoded as UTF-8 text is one landed
+record quarantined as ``unreadable_file`` and the rest of the day goes on.
 """
 
 from __future__ import annotations
@@ -13,6 +15,14 @@ import polars as pl
 
 from assets.privacy.plates import PROVINCES, ColorScheme, plate_attributes, plate_colour_expr
 from kernel.accounting import IngestStats
+from kernel.ndjson import (
+    RepeatedRejections,
+    UnreadableFile,
+    file_text,
+    line_count,
+    read_lines,
+    unreadable_detail,
+)
 from kernel.sqlfile import run_script
 from kernel.tokens import Tokenizer, normalise
 
@@ -118,21 +128,13 @@ def parse_passages(con: duckdb.DuckDBPyConnection, landing: Path, files: list[Pa
     later file is recognised here (bronze holds each passage once).
     """
     stats = IngestStats("vehicle_passages", files=len(files))
-    docs = pl.DataFrame({
-        "path": [str(f) for f in files],
-        "source_file": [str(f.relative_to(landing)) for f in files],
-        "community_id": [f.parent.name for f in files],
-    }, schema={"path": pl.String, "source_file": pl.String, "community_id": pl.String})
-    con.register("doc_index", docs)
-    if files:
-        listed = ", ".join(f"'{f}'" for f in files)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE docs AS
-            SELECT i.source_file, i.community_id, t.content
-            FROM read_text([{listed}]) t JOIN doc_index i ON t.filename = i.path""")
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE docs AS SELECT source_file, community_id, ''::VARCHAR AS content "
-                    "FROM doc_index")
-    con.unregister("doc_index")
+    docs = read_documents(files, landing)
+    stats.counters["files_quarantined"] = int(docs["file_error"].is_not_null().sum())
+    con.register("doc_frame", docs)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE docs AS SELECT * FROM doc_frame")
+    finally:
+        con.unregister("doc_frame")
     run_script(con, HERE / "bronze_passages.sql", tz=tz, day_start=day_start, day_end=day_end)
     con.execute("DROP TABLE docs; DROP TABLE pv_docs; DROP TABLE pv_objs")
     register_plates(con, "passages", tokenizer, "gat1400")
@@ -145,26 +147,28 @@ def parse_passages(con: duckdb.DuckDBPyConnection, landing: Path, files: list[Pa
     return stats
 
 
-def read_parking_lines(files: list[Path], landing: Path) -> pl.DataFrame:
-    """Non-blank NDJSON lines with 1-based line numbers; backfill files rank after live pushes."""
-    frames = []
+def read_documents(files: list[Path], landing: Path) -> pl.DataFrame:
+    """One row per GA/T 1400 file: source_file, community_id, content (its UTF-8 text) and, for a file that
+    cannot be read (zero bytes, not UTF-8, UTF-16, binary...), content null and ``file_error`` the detail."""
+    rows = []
     for f in files:
-        text = pl.read_csv(f, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"],
-                           schema_overrides={"line": pl.String}, infer_schema=False, raise_if_empty=False,
-                           truncate_ragged_lines=True)
-        if text.width == 0:
-            continue
-        frames.append(text.select(
-            pl.lit(str(f.relative_to(landing))).alias("source_file"),
-            (pl.int_range(pl.len(), dtype=pl.Int64) + 1).alias("source_line"),
-            pl.lit(f.parent.name).alias("community_id"),
-            pl.lit(1 if "backfill" in f.name else 0).alias("file_rank"),
-            pl.col("line"),
-        ).filter(pl.col("line").str.strip_chars() != ""))
-    if not frames:
-        return pl.DataFrame(schema={"source_file": pl.String, "source_line": pl.Int64, "community_id": pl.String,
-                                    "file_rank": pl.Int32, "line": pl.String})
-    return pl.concat(frames)
+        rel = str(f.relative_to(landing))
+        try:
+            rows.append((rel, f.parent.name, file_text(f), None))
+        except UnreadableFile as exc:
+            rows.append((rel, f.parent.name, None, unreadable_detail(rel, str(exc))))
+    return pl.DataFrame(rows, schema={"source_file": pl.String, "community_id": pl.String, "content": pl.String,
+                                      "file_error": pl.String}, orient="row")
+
+
+def read_parking_lines(files: list[Path], landing: Path) -> pl.DataFrame:
+    """Non-blank NDJSON lines with 1-based line numbers; backfill files rank after live pushes. A file that
+    cannot be read is one row (source_line 0, line null, ``file_error`` the detail)."""
+    lines = read_lines(files, landing, community=lambda f: f.parent.name)
+    name = pl.col("source_file").str.split("/").list.last()
+    return lines.select("source_file", "source_line", "community_id",
+                        pl.when(name.str.contains("backfill", literal=True)).then(1).otherwise(0)
+                        .cast(pl.Int32).alias("file_rank"), "line", "file_error")
 
 
 def parse_parking(con: duckdb.DuckDBPyConnection, landing: Path, files: list[Path], tokenizer: Tokenizer) -> IngestStats:
@@ -174,10 +178,13 @@ def parse_parking(con: duckdb.DuckDBPyConnection, landing: Path, files: list[Pat
     """
     stats = IngestStats("parking", files=len(files))
     lines = read_parking_lines(files, landing)
+    stats.counters["files_quarantined"] = line_count(lines)[1]
     con.register("lines_df", lines)
     con.execute("CREATE OR REPLACE TEMP TABLE lines AS SELECT * FROM lines_df")
     con.unregister("lines_df")
     run_script(con, HERE / "bronze_parking.sql")
+    # a rejected push re-sent byte for byte in a later file (a re-delivered file) is a cross-file duplicate
+    RepeatedRejections(con).flag("lines", "pk", order="(file_rank, source_file)")
     register_plates(con, "pk", tokenizer, "4pyun")
     n, dup_in, dup_cross = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE dup_in_file), count(*) FILTER (WHERE dup_cross_file) FROM pk"
