@@ -14,6 +14,7 @@ output the step did not write fails the step: an absent partition is never an em
 """
 
 # No ``from __future__ import annotations``: Dagster inspects the context and resource annotations.
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -236,7 +237,8 @@ def lake_asset(*outputs: Dataset, reads: Mapping[str, Dataset | Read] | None = N
         raise ValueError("a lake asset writes at least one dataset")
 
     def wrap(fn: StepFn) -> LakeAsset:
-        module_dir = Path(__import__(fn.__module__, fromlist=["_"]).__file__).parent
+        module_file = getattr(sys.modules.get(fn.__module__), "__file__", None)  # None for `python -c` code
+        module_dir = Path(module_file).parent if module_file else Path.cwd()
         return LakeAsset(
             fn=fn, outputs=tuple(outputs),
             reads={n: r if isinstance(r, Read) else Read(r) for n, r in (reads or {}).items()},

@@ -73,6 +73,11 @@ def _drive(day: str, point: str, parent: str | None, log: Path) -> int:
                               stderr=subprocess.STDOUT).returncode
 
 
+def _doctor(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", "doctor", *args], cwd=ROOT, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120)
+
+
 def _tail(log: Path) -> str:
     lines = [ln for ln in log.read_text(errors="replace").splitlines() if " - DEBUG - " not in ln]
     return "\n".join(lines[-40:])
@@ -108,6 +113,14 @@ def test_a_run_killed_inside_each_kind_of_step_recovers_to_the_clean_result(e2e_
                 assert killed.startswith(KILL_POINTS[point]) if point == "export_push" else killed == steps[point]
                 if point in POOLED:  # the fault of issue 12: the killed step's pool slot is never given back
                     assert run.run_id in instance.event_log_storage.get_concurrency_run_ids(), point
+            if point == chain[0]:  # what an operator sees, and repairs, after the first crash
+                doctor = _doctor(tmp_path)
+                assert doctor.returncode == 1 and f"run {run.run_id} is STARTED but its worker is gone" in \
+                    doctor.stdout and f"pool slots held by run {run.run_id}" in doctor.stdout, doctor.stdout
+                assert ".tmp-" in doctor.stdout, doctor.stdout  # the half-written partition
+                repaired = _doctor(tmp_path, "--repair")
+                assert repaired.returncode == 0 and f"marked run {run.run_id} failed" in repaired.stdout
+                assert "removed " in repaired.stdout and _doctor(tmp_path).returncode == 0
             parent = run.run_id
         log = tmp_path / "recovery.log"
         assert _drive(day, "none", parent, log) == 0, _tail(log)
