@@ -107,3 +107,12 @@ def test_push_correction_and_receiver_down(e2e_run, tmp_path: Path, monkeypatch:
     from kernel.settings import load_settings
 
     assert pending_days(load_contracts(), load_settings()) == [day]
+    # the retry schedule asks for a run of that day (and of no other)
+    from kernel.resource import NeuronResource
+    from pipelines.definitions import defs
+
+    retry = defs.resolve_schedule_def("publish_retry_schedule")
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_schedule_context(instance=instance, resources={"neuron": NeuronResource()})
+        requests = retry(ctx)
+    assert [r.partition_key for r in requests] == [day] and retry.job_name == "publish_job"
