@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from kernel.accounting import account, accounting_check_spec
 from kernel.dataset import Dataset
 from kernel.io import create_view, write_dataset, write_frame
-from kernel.lake import Lake
+from kernel.lake import Lake, remove_leftovers
 from kernel.metadata import asset_key, column_schema, preview
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
@@ -133,6 +133,7 @@ class Step:
         """Materialise ``sql`` once to a spill file and yield a relation over it (read by several queries)."""
         tmp = self.settings.duckdb_tmp / f"{self.decl.name}_{self.day}_{time.monotonic_ns()}.parquet"
         tmp.parent.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(tmp.parent, f"{self.decl.name}_{self.day}_*.parquet")  # a killed run of this step's
         try:
             self.con.execute(f"COPY ({sql}) TO '{tmp}' (FORMAT parquet)")
             yield f"read_parquet('{tmp}')"
