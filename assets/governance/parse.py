@@ -84,7 +84,7 @@ def read_lines(landing: Path, day: str) -> tuple[pl.DataFrame, pl.DataFrame, dic
             source = unknown_file_source(path.name)
             stats[source].files += 1
             bad.append({"source": source, "source_file": rel, "community_id": community, "reason": UNKNOWN_FILE,
-                        "detail": "file name is not one of the governance exports; file refused whole"})
+                        "detail": f"{rel}: file name is not one of the governance exports; file refused whole"})
             continue
         kind, source, is_csv = FILES[path.name]
         stats[source].files += 1

@@ -165,7 +165,7 @@ def read_parking_lines(files: list[Path], landing: Path) -> pl.DataFrame:
     """Non-blank NDJSON lines with 1-based line numbers; backfill files rank after live pushes. A file that
     cannot be read is one row (source_line 0, line null, ``file_error`` the detail)."""
     lines = read_lines(files, landing, community=lambda f: f.parent.name)
-    name = pl.col("source_file").str.split("/").list.last()
+    name = pl.col("source_file").str.extract(r"([^/\\]+)$")
     return lines.select("source_file", "source_line", "community_id",
                         pl.when(name.str.contains("backfill", literal=True)).then(1).otherwise(0)
                         .cast(pl.Int32).alias("file_rank"), "line", "file_error")
