@@ -233,6 +233,8 @@ INGEST = ingest_dataset(
     "ingest_property_services", D,
     "What the property-services parser read per source: files, rows, landed, bronze, quarantined, duplicates.",
     (
+        C("duplicates_cross_file", "BIGINT", "Rejected rows re-delivered in a later file of the community "
+          "(counted once; accepted copies are deduplicated in silver)", False),
         C("undecodable_files", "BIGINT", "Files neither UTF-8 nor GB18030 (quarantined whole)", False),
         C("files_quarantined", "BIGINT", "Files quarantined whole (undecodable, unparseable, unknown header "
           "or unknown name); each is one landed record", False),

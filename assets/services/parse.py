@@ -180,7 +180,9 @@ def prepare(source: str, raw: pl.DataFrame, tokenize: Callable[[pl.Series], pl.S
         raw = raw.with_columns(payer_token=tokenize(raw["payer_phone"].str.strip_chars().replace("", None)))
     raw = raw.drop([c for c in RAW_PII[source] if c in raw.columns])
     data = [c for c in raw.columns if c not in ("source_line",)]
-    return raw.with_columns(in_file_dup=~pl.struct(data).is_first_distinct())
+    content = [c for c in data if c != "source_file"]
+    # row_hash: the row's content wherever it was delivered, to count a re-delivered rejected row once
+    return raw.with_columns(in_file_dup=~pl.struct(data).is_first_distinct(), row_hash=pl.struct(content).hash())
 
 
 def ingest_day(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: str, tz: str,
@@ -203,6 +205,15 @@ def ingest_day(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: s
         con.execute("CREATE OR REPLACE TEMP TABLE whole_files AS SELECT * FROM whole_frame")
         con.unregister("whole_frame")
         con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {render(HERE / f'bronze_{source}.sql')}")
+        # a rejected row repeating, byte for byte, a row of an earlier file of its community (a re-delivered
+        # export) is a cross-file duplicate, not a second quarantine row; accepted copies are deduplicated in
+        # silver by their record key
+        con.execute("""CREATE OR REPLACE TEMP TABLE typed AS
+            SELECT t.*, coalesce(d.repeat, false) AND t.reason IS NOT NULL AS cross_dup FROM typed t
+            LEFT JOIN (SELECT source_file, source_line, row_number() OVER (
+                           PARTITION BY svc_community(source_file), row_hash ORDER BY source_file, source_line) > 1
+                           AS repeat
+                       FROM raw WHERE NOT in_file_dup) d USING (source_file, source_line)""")
         cols = ", ".join(BRONZE[source].column_names)
         st.bronze_rows = write_dataset(con, lake, BRONZE[source], day,
                                        f"SELECT {cols} FROM typed WHERE reason IS NULL AND NOT in_file_dup",
@@ -211,8 +222,10 @@ def ingest_day(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: s
                                        render(HERE / "quarantine.sql", id_col=QUARANTINE[source].columns[0].name),
                                        order_by="source_file, source_line")
         st.duplicates_in_file = con.execute("SELECT count(*) FROM typed WHERE in_file_dup").fetchall()[0][0]
-        st.reasons.update(dict(con.execute(
-            "SELECT reason, count(*) FROM typed WHERE reason IS NOT NULL AND NOT in_file_dup GROUP BY 1").fetchall()))
+        st.duplicates_cross_file = con.execute(
+            "SELECT count(*) FROM typed WHERE cross_dup AND NOT in_file_dup").fetchall()[0][0]
+        st.reasons.update(dict(con.execute("SELECT reason, count(*) FROM typed WHERE reason IS NOT NULL "
+                                           "AND NOT in_file_dup AND NOT cross_dup GROUP BY 1").fetchall()))
         if source == "work_orders":
             known = con.sql("SELECT DISTINCT order_id FROM typed WHERE reason IS NULL").pl()
     write_ingest(con, lake, INGEST, day, stats.values())

@@ -144,9 +144,6 @@ def test_accounting_balances_and_every_community_keeps_its_records(day, source):
         assert acc["quarantined"] == clean.quarantined + 1
 
 
-@pytest.mark.xfail(strict=True, reason="services keeps no cross-file duplicate count in its ingest audit "
-                   "(assets/services/datasets.py INGEST has no duplicates_cross_file column): a rejected row of a "
-                   "re-delivered export is quarantined again")
 def test_the_rejected_rows_of_a_redelivered_export_count_once(day):
     q = _lake(day, "quarantine", "fee_bills")
     orig = q.filter(pl.col("source_file") == _rel(day, "fee_bills_{c}.csv"))
