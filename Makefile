@@ -19,8 +19,9 @@ demo: install
 	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run neuron demo $(ARGS)
 
 # the layers contract (import-linter, pyproject.toml) first: an upward import fails the build before any test runs
+# two xdist workers on the two cores; the tests that share the simulated session day stay on one worker
 test: install layers
-	NEURON_MODE=test $(UV) run pytest $(PYTEST_ARGS)
+	NEURON_MODE=test $(UV) run pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 layers: install
 	$(UV) run lint-imports

@@ -70,6 +70,14 @@ def copy_of_day(run: DayRun, mp: pytest.MonkeyPatch, dest: Path) -> Path:
     return use_data_root(mp, root)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that reads the session day runs on one xdist worker (``make test`` runs two), so the day is
+    simulated and run once; the other worker takes everything else."""
+    for item in items:
+        if "e2e_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("session_day"))
+
+
 _exit_status = {"code": 0}
 
 
@@ -84,7 +92,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     duckdb's nanobind bindings print dozens of "leaked function" lines at teardown (cosmetic, see
     ../shared/reference/gx.md §6); they would bury pytest's closing line. The exit status is pytest's own.
     """
-    if os.environ.get("NEURON_PYTEST_CLEAN_EXIT", "1") == "1":
+    # an xdist worker must leave normally: the controller waits for it to close its channel
+    if os.environ.get("NEURON_PYTEST_CLEAN_EXIT", "1") == "1" and not os.environ.get("PYTEST_XDIST_WORKER"):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status["code"])

@@ -21,7 +21,10 @@ EXPORT = dg.AssetKey(["export", "public_security", "vehicle_passages"])
 BAD_DAY = "2026-01-02"  # the simulated gate firmware bug: negative dwell times on 7 rows
 CLEAN_DAY = "2026-01-03"
 NEGATIVE_DWELL_ROWS = list(range(100, 107))
-RESOURCES = {"neuron": NeuronResource()}  # settings read when a step runs: NEURON_QUALITY_DIR from the fixture
+def resources() -> dict:
+    """A fresh resource per run (one reused across runs would keep a reference to an earlier run's instance);
+    settings are read when a step runs: NEURON_QUALITY_DIR from the fixture."""
+    return {"neuron": NeuronResource()}
 
 
 def _token(value: str) -> str:
@@ -97,7 +100,7 @@ def test_bad_batch_fails_blocking_check_and_export_does_not_materialize(env) -> 
     result = dg.materialize(
         _definitions(lake, outbox),
         partition_key=BAD_DAY,
-        instance=dg.DagsterInstance.ephemeral(), resources=RESOURCES,
+        instance=dg.DagsterInstance.ephemeral(), resources=resources(),
         raise_on_error=False,
     )
     assert not result.success
@@ -119,7 +122,7 @@ def test_clean_batch_passes_and_export_materializes_despite_warn_failure(env) ->
     result = dg.materialize(
         _definitions(lake, outbox),
         partition_key=CLEAN_DAY,
-        instance=dg.DagsterInstance.ephemeral(), resources=RESOURCES,
+        instance=dg.DagsterInstance.ephemeral(), resources=resources(),
         raise_on_error=False,
     )
     assert result.success
@@ -141,7 +144,7 @@ def test_check_only_run_reads_the_partition_from_run_tags(env) -> None:
     lake, outbox, _ = env
     defs = _definitions(lake, outbox)
     instance = dg.DagsterInstance.ephemeral()
-    dg.materialize(defs, partition_key=BAD_DAY, instance=instance, raise_on_error=False, resources=RESOURCES)
+    dg.materialize(defs, partition_key=BAD_DAY, instance=instance, raise_on_error=False, resources=resources())
     # Dagster 1.13 cannot infer a partitions definition for a check-only selection, so a
     # re-check of one partition is launched with the partition tag instead of partition_key.
     result = dg.materialize(
@@ -150,7 +153,7 @@ def test_check_only_run_reads_the_partition_from_run_tags(env) -> None:
         tags={"dagster/partition": BAD_DAY},
         instance=instance,
         raise_on_error=False,
-        resources=RESOURCES,
+        resources=resources(),
     )
     evaluations = _evaluations(result)
     assert evaluations["dwell_seconds_between"].partition == BAD_DAY
@@ -164,7 +167,7 @@ def test_missing_partition_files_fail_the_row_count_check(env) -> None:
         _definitions(lake, outbox),
         selection=dg.AssetSelection.checks_for_assets(PASSAGES),
         tags={"dagster/partition": "2026-01-09"},
-        instance=dg.DagsterInstance.ephemeral(), resources=RESOURCES,
+        instance=dg.DagsterInstance.ephemeral(), resources=resources(),
         raise_on_error=False,
     )
     evaluations = _evaluations(result)
