@@ -41,9 +41,10 @@ def forgets_an_output(step: Step) -> None:
 
 def _materialize(tmp_path: Path, *steps) -> dg.ExecuteInProcessResult:
     area = Area(PARTITIONS, k_thresholds={DAILY.key: 7}, ingest_pool="test_pool")
-    return dg.materialize([s.build(area) for s in steps], partition_key=DAY, raise_on_error=False,
-                          resources={"neuron": NeuronResource(data_dir=str(tmp_path / "data"))},
-                          instance=dg.DagsterInstance.ephemeral())
+    with dg.DagsterInstance.ephemeral() as instance:
+        return dg.materialize([s.build(area) for s in steps], partition_key=DAY, raise_on_error=False,
+                              resources={"neuron": NeuronResource(data_dir=str(tmp_path / "data"))},
+                              instance=instance)
 
 
 def test_deps_are_the_reads_and_an_earlier_day_is_a_time_window_mapping():

@@ -21,6 +21,15 @@ EXPORT = dg.AssetKey(["export", "public_security", "vehicle_passages"])
 BAD_DAY = "2026-01-02"  # the simulated gate firmware bug: negative dwell times on 7 rows
 CLEAN_DAY = "2026-01-03"
 NEGATIVE_DWELL_ROWS = list(range(100, 107))
+def materialize(*args, instance: dg.DagsterInstance | None = None, **kwargs) -> dg.ExecuteInProcessResult:
+    """``dg.materialize`` inside an instance's context (a fresh ephemeral one unless the caller holds one open):
+    definitions loaded during the call then never see the state storage of an instance an earlier test left."""
+    if instance is not None:
+        return dg.materialize(*args, instance=instance, resources=resources(), **kwargs)
+    with dg.DagsterInstance.ephemeral() as inst:
+        return dg.materialize(*args, instance=inst, resources=resources(), **kwargs)
+
+
 def resources() -> dict:
     """A fresh resource per run (one reused across runs would keep a reference to an earlier run's instance);
     settings are read when a step runs: NEURON_QUALITY_DIR from the fixture."""
@@ -97,10 +106,10 @@ def test_check_definition_has_one_blocking_check_per_error_expectation(env) -> N
 
 def test_bad_batch_fails_blocking_check_and_export_does_not_materialize(env) -> None:
     lake, outbox, _ = env
-    result = dg.materialize(
+    result = materialize(
         _definitions(lake, outbox),
         partition_key=BAD_DAY,
-        instance=dg.DagsterInstance.ephemeral(), resources=resources(),
+        
         raise_on_error=False,
     )
     assert not result.success
@@ -119,10 +128,10 @@ def test_bad_batch_fails_blocking_check_and_export_does_not_materialize(env) -> 
 
 def test_clean_batch_passes_and_export_materializes_despite_warn_failure(env) -> None:
     lake, outbox, quality = env
-    result = dg.materialize(
+    result = materialize(
         _definitions(lake, outbox),
         partition_key=CLEAN_DAY,
-        instance=dg.DagsterInstance.ephemeral(), resources=resources(),
+        
         raise_on_error=False,
     )
     assert result.success
@@ -143,18 +152,17 @@ def test_clean_batch_passes_and_export_materializes_despite_warn_failure(env) ->
 def test_check_only_run_reads_the_partition_from_run_tags(env) -> None:
     lake, outbox, _ = env
     defs = _definitions(lake, outbox)
-    instance = dg.DagsterInstance.ephemeral()
-    dg.materialize(defs, partition_key=BAD_DAY, instance=instance, raise_on_error=False, resources=resources())
-    # Dagster 1.13 cannot infer a partitions definition for a check-only selection, so a
-    # re-check of one partition is launched with the partition tag instead of partition_key.
-    result = dg.materialize(
-        defs,
-        selection=dg.AssetSelection.checks_for_assets(PASSAGES),
-        tags={"dagster/partition": BAD_DAY},
-        instance=instance,
-        raise_on_error=False,
-        resources=resources(),
-    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        materialize(defs, partition_key=BAD_DAY, instance=instance, raise_on_error=False)
+        # Dagster 1.13 cannot infer a partitions definition for a check-only selection, so a
+        # re-check of one partition is launched with the partition tag instead of partition_key.
+        result = materialize(
+            defs,
+            selection=dg.AssetSelection.checks_for_assets(PASSAGES),
+            tags={"dagster/partition": BAD_DAY},
+            instance=instance,
+            raise_on_error=False,
+        )
     evaluations = _evaluations(result)
     assert evaluations["dwell_seconds_between"].partition == BAD_DAY
     assert evaluations["dwell_seconds_between"].metadata["unexpected_count"].value == 7
@@ -163,11 +171,11 @@ def test_check_only_run_reads_the_partition_from_run_tags(env) -> None:
 
 def test_missing_partition_files_fail_the_row_count_check(env) -> None:
     lake, outbox, _ = env
-    result = dg.materialize(
+    result = materialize(
         _definitions(lake, outbox),
         selection=dg.AssetSelection.checks_for_assets(PASSAGES),
         tags={"dagster/partition": "2026-01-09"},
-        instance=dg.DagsterInstance.ephemeral(), resources=resources(),
+        
         raise_on_error=False,
     )
     evaluations = _evaluations(result)
