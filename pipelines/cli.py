@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     ui.set_defaults(func=cmd_ui)
 
     doctor = sub.add_parser("doctor", help="list what a killed run left behind (dead runs, held pool slots, "
-                                           "day leases, temporary files); --repair clears it")
+                                           "temporary files); --repair clears it")
     doctor.add_argument("--repair", action="store_true")
     doctor.set_defaults(func=cmd_doctor)
 

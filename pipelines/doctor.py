@@ -2,11 +2,11 @@
 
 - runs recorded as STARTED whose worker process is gone: marked failed;
 - pool slots (``duckdb_warehouse``, ``neuron_ingest``) still held by runs that are no longer live: freed;
-- day leases held by runs that are no longer live: released;
 - temporary folders and files of interrupted writes (lake ``.tmp-date=…``/``.trash-date=…``, outbox
   ``.tmp-<day>-…``, warehouse ``.neuron.duckdb.*.tmp``, DuckDB spill and staging files): removed, but only
   while no run is live (a live run may be writing them).
 
+A day lease held by a run that is no longer live needs nothing: the next run of the day takes it over.
 Every step also removes the leftovers of its own partition before it writes, so a re-run repairs itself;
 the doctor is for an operator who wants to see the state, or to unblock a pool before the next run.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 
 from kernel.lake import Lake
-from kernel.runs import LIVE_STATUSES, bury, day_holder, dead_runs, run_is_live
+from kernel.runs import LIVE_STATUSES, bury, dead_runs, run_is_live
 from kernel.settings import Settings
 
 
@@ -53,10 +53,6 @@ def diagnose(instance: dg.DagsterInstance, settings: Settings, repair: bool = Fa
                                   if storage.supports_global_concurrency_limits else [])
             if not run_is_live(instance, run_id)]
     report.found += [f"pool slots held by run {run_id}, which is not live" for run_id in held]
-    leases = sorted(settings.leases_dir.glob("*.json")) if settings.leases_dir.exists() else []
-    stale_leases = [p for p in leases if (holder := day_holder(settings.leases_dir, p.stem))
-                    and not run_is_live(instance, holder)]
-    report.found += [f"day {p.stem} is leased to a run that is not live" for p in stale_leases]
     report.live_runs = [r.run_id for r in instance.get_runs(filters=dg.RunsFilter(statuses=list(LIVE_STATUSES)))
                         if r.run_id not in dead]
     temp = _temp_leftovers(settings)
@@ -66,9 +62,6 @@ def diagnose(instance: dg.DagsterInstance, settings: Settings, repair: bool = Fa
     burial = bury(instance)
     report.repaired += [f"marked run {run_id} failed" for run_id in burial.runs_failed]
     report.repaired += [f"freed pool slots of run {run_id}" for run_id in held] if burial.slots_freed or held else []
-    for p in stale_leases:
-        p.unlink(missing_ok=True)
-        report.repaired.append(f"released the lease of day {p.stem}")
     if not report.live_runs:  # a live run may be writing them: then they stay, and the report says why
         for p in temp:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
