@@ -12,10 +12,17 @@ rule can detect: bare names are always random residents, never a canary, so the 
 Canary names appear only labelled, or in name fields the pipeline never reads.
   app_activities.ndjson   activities held that day
   app_signin.csv          UTF-8-BOM CSV sign-in sheet (name, phone, sign-up, QR check-in, volunteer hours)
+A vote line: {"voteId", "subject", "matterCategory", "matterType", "beginTime", "endTime", "ownerTotal",
+"areaTotal", "status"}. ``matterCategory`` is the vendor's field for the kind of matter (表决事项类别), a label
+from the platform's dictionary: the wording of the Civil Code art. 278 item (current release) or a short label
+(older release), see ITEMS. ``matterType`` is the platform's own ordinary | major label, from a dictionary
+that predates the Civil Code (every maintenance-fund matter is "major"); the pipeline does not read it.
 Quirks (faults=True): co-owners and a transferred unit's new owner voting for the same room, paper ballots
 for rooms that also voted electronically, reused QR check-ins, exact duplicate lines, unknown votes and
-activities, ballots after the close, unreadable paper choices, bad hours, missing titles, and now and then a
-sign-in sheet with bytes that are neither UTF-8 nor GB18030 (the whole file is one quarantined record).
+activities, ballots after the close, unreadable paper choices, bad hours, missing titles, a vote whose matter
+category maps to no art. 278 item (the 2007 Property Law's joint "raising and using the fund", a bare "fund"
+or "other", or none: the vote and its ballots are quarantined), and now and then a sign-in sheet with bytes
+that are neither UTF-8 nor GB18030 (the whole file is one quarantined record).
 The month plan (register, votes, ballots) is a function of (seed, month); day-level records of (seed, day),
 so the truth for day D is recomputed from days 1..D without reading files.
 """
@@ -35,10 +42,36 @@ from simulator.canaries import Canary, id_check_char
 
 _SURNAMES = "王李张刘陈杨黄赵周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国文斌玉萍红春鹏飞"
-_ORDINARY = ("关于选聘物业服务企业的表决", "关于调整停车管理规约的表决", "关于修订管理规约的表决",
-             "关于业主委员会换届选举的表决", "关于小区绿化改造方案的表决")
-_MAJOR = ("关于使用专项维修资金更换电梯的表决", "关于筹集住宅专项维修资金的表决",
-          "关于改变共有部分用途增设充电车位的表决", "关于外墙及屋面改建工程的表决")
+# Civil Code art. 278 items: (share of votes, the platform's category label in its current dictionary (the
+# article's wording), the short label of its older release, subjects). Shares are a guess at what Shanghai
+# estates vote on: using the maintenance fund (lifts, roofs, walls, the smart-community retrofit: Putuo's
+# founding case spent about 1.06 million yuan of the fund on smart-community works) is the commonest matter,
+# hiring the property company next; rules of procedure and raising the fund are rare.
+ITEMS: dict[int, tuple[float, str, str, tuple[str, ...]]] = {
+    1: (0.04, "制定和修改业主大会议事规则", "议事规则", ("关于修订《业主大会议事规则》的表决",)),
+    2: (0.06, "制定和修改管理规约", "管理规约", ("关于修订管理规约的表决", "关于调整停车管理规约的表决")),
+    3: (0.10, "选举业主委员会或者更换业主委员会成员", "业委会选举",
+        ("关于业主委员会换届选举的表决", "关于增补业主委员会委员的表决")),
+    4: (0.14, "选聘和解聘物业服务企业或者其他管理人", "选聘解聘物业",
+        ("关于选聘物业服务企业的表决", "关于续聘物业服务企业的表决", "关于解聘物业服务企业的表决")),
+    5: (0.30, "使用建筑物及其附属设施的维修资金", "维修资金使用",
+        ("关于使用专项维修资金更换电梯的表决", "关于使用专项维修资金维修屋面防水的表决",
+         "关于使用专项维修资金实施智慧社区改造（约106万元）的表决", "关于使用专项维修资金修缮外墙的表决")),
+    6: (0.06, "筹集建筑物及其附属设施的维修资金", "维修资金筹集", ("关于续筹住宅专项维修资金的表决",)),
+    7: (0.08, "改建、重建建筑物及其附属设施", "改建重建",
+        ("关于外墙及屋面改建工程的表决", "关于小区出入口及围墙改建工程的表决")),
+    8: (0.10, "改变共有部分的用途或者利用共有部分从事经营活动", "共有部分改变用途或经营",
+        ("关于改变共有部分用途增设充电车位的表决", "关于利用共有部分设置广告位的表决")),
+    9: (0.12, "有关共有和共同管理权利的其他重大事项", "其他重大事项",
+        ("关于公共收益使用方案的表决", "关于共有部分经营收益分配的表决")),
+}
+THREE_QUARTER_ITEMS = (6, 7, 8)  # raising the fund, altering or rebuilding, changing the use of common parts
+# The platform's own two-way label (matterType), which the pipeline does not read: its dictionary predates the
+# Civil Code and still calls every maintenance-fund matter (using it included) major.
+LEGACY_MAJOR_ITEMS = (5, 6, 7, 8)
+# Categories the pipeline cannot map to one item (faults): the 2007 Property Law's joint item "raising and
+# using the fund" (two items with different majorities under the Civil Code), a bare "fund" or "other", none.
+UNMAPPABLE = ("筹集和使用建筑物及其附属设施的维修资金", "维修资金", "其他", None)
 _NOTICE_TITLES = {
     "property": ("停水通知", "电梯维保通知", "物业费缴纳提醒", "消防演练通知"),
     "owners_committee": ("业主大会会议公告", "表决结果公示", "维修资金使用公示"),
@@ -137,9 +170,17 @@ def month_plan(comms: pl.DataFrame, reg: pl.DataFrame, first: date, seed: int, f
     m = cidx.size
     dur = rng.integers(3, 11, m)
     start = 1 + (rng.random(m) * (ndays - dur + 1)).astype(np.int64)
-    major = rng.random(m) < 0.3
-    title = np.where(major, np.array(_MAJOR)[rng.integers(0, len(_MAJOR), m)],
-                     np.array(_ORDINARY)[rng.integers(0, len(_ORDINARY), m)])
+    # the matter: its art. 278 item, subject and the category label the platform exports (own stream)
+    ir = np.random.default_rng([seed, first.toordinal(), 7103])
+    items = np.array(list(ITEMS))
+    item = ir.choice(items, m, p=np.array([ITEMS[i][0] for i in items]))
+    title = [ITEMS[i][3][int(u * len(ITEMS[i][3]))] for i, u in zip(item, ir.random(m), strict=True)]
+    # a community's platform runs the current dictionary (the article's wording) or the older one (short)
+    short = np.random.default_rng([seed, 7104]).random(comms.height) < 0.25
+    category = [ITEMS[i][2] if short[c] else ITEMS[i][1] for i, c in zip(item, cidx, strict=True)]
+    unmapped = (ir.random(m) < 0.05) & faults
+    bad = ir.integers(0, len(UNMAPPABLE), m)
+    category = [UNMAPPABLE[b] if u else c for c, u, b in zip(category, unmapped, bad, strict=True)]
     cids = comms["community_id"].to_numpy()[cidx]
     j = np.concatenate([np.arange(k) for k in nv]) if m else np.zeros(0, np.int64)
     sizes = reg.group_by("community_id").agg(pl.len().alias("eligible_owners"),
@@ -147,13 +188,15 @@ def month_plan(comms: pl.DataFrame, reg: pl.DataFrame, first: date, seed: int, f
     votes = pl.DataFrame({
         "community_id": cids.astype(str),
         "vote_id": [f"TP{c[-6:]}{first:%Y%m}{k + 1:02d}" for c, k in zip(cids, j, strict=True)],
-        "title": title.astype(str), "matter_class": np.where(major, "major", "ordinary").astype(str),
+        "title": title, "art278_item": item.astype(np.int64), "matter_category": category,
+        "mapped": ~unmapped,
         "start_day": [first + timedelta(days=int(s) - 1) for s in start],
         "end_day": [first + timedelta(days=int(s + d) - 2) for s, d in zip(start, dur, strict=True)],
         # turnout propensity spread so that some votes miss the quorum
         "p_turn": rng.uniform(0.5, 0.95, m), "p_agree": rng.uniform(0.45, 0.95, m),
     }, schema_overrides={"start_day": pl.Date, "end_day": pl.Date, "p_turn": pl.Float64, "p_agree": pl.Float64,
-                         **{c: pl.String for c in ("community_id", "vote_id", "title", "matter_class")}},
+                         "art278_item": pl.Int64, "mapped": pl.Boolean,
+                         **{c: pl.String for c in ("community_id", "vote_id", "title", "matter_category")}},
     ).join(sizes, on="community_id", how="left")
 
     cand = votes.join(reg, on="community_id").sort("vote_id", "seq")
@@ -209,13 +252,20 @@ def month_plan(comms: pl.DataFrame, reg: pl.DataFrame, first: date, seed: int, f
         ballot_id=pl.format("B{}{}", pl.col("vote_id").str.slice(2),
                             (pl.int_range(pl.len()).over("vote_id") + 1).cast(pl.String).str.zfill(5)),
         cast_ts=_ts(pl.col("cast_day"), pl.col("secs")))
+    # a vote quarantined for its matter category takes every ballot cast in it along (the pipeline cannot
+    # count them until the vote is fixed)
+    quarantined = votes.filter(~pl.col("mapped"))["vote_id"]
+    ballots = ballots.with_columns(fate=pl.when(pl.col("vote_id").is_in(quarantined.implode()))
+                                   .then(pl.lit("q:vote_quarantined")).otherwise("fate"))
     return MonthPlan(votes.drop("p_turn", "p_agree"), ballots)
 
 
 # ---- vote outcome rule (independent of the pipeline's SQL on purpose: a second implementation) -----------
 def outcomes(votes: pl.DataFrame, ballots: pl.DataFrame) -> pl.DataFrame:
-    """Civil Code Art. 278 (UNVERIFIED): quorum 2/3 of area and of owners taking part (以上 includes the
-    bound, Art. 1259); ordinary: more than half of participating area and owners agree; major: at least 3/4."""
+    """Civil Code art. 278: quorum 2/3 of area and of owners taking part (以上 includes the bound, art. 1259);
+    items 6-8 (raising the maintenance fund, altering or rebuilding, changing the use of common parts) need at
+    least 3/4 of participating area and owners to agree (three_quarter); every other item, using the fund
+    included, more than half of both (ordinary)."""
     counted = ballots.filter(pl.col("fate") == "counted").with_columns(
         cents=(pl.col("area_m2") * 100).round(0).cast(pl.Int64))
     agg = counted.group_by("vote_id").agg(
@@ -229,10 +279,14 @@ def outcomes(votes: pl.DataFrame, ballots: pl.DataFrame) -> pl.DataFrame:
               & (3 * pl.col("participating_owners") >= 2 * pl.col("eligible_owners"))
               & (pl.col("participating_owners") > 0))
     ordinary = (2 * pl.col("agree_c") > pl.col("part_c")) & (2 * pl.col("agree_owners") > pl.col("participating_owners"))
-    major = (4 * pl.col("agree_c") >= 3 * pl.col("part_c")) & (4 * pl.col("agree_owners") >= 3 * pl.col("participating_owners"))
+    three_quarter = ((4 * pl.col("agree_c") >= 3 * pl.col("part_c"))
+                     & (4 * pl.col("agree_owners") >= 3 * pl.col("participating_owners")))
     return out.with_columns(
+        matter_class=pl.when(pl.col("art278_item").is_in(THREE_QUARTER_ITEMS)).then(pl.lit("three_quarter"))
+        .when(pl.col("art278_item").is_between(1, 9)).then(pl.lit("ordinary")),
         quorum_met=quorum,
-        passed=quorum & pl.when(pl.col("matter_class") == "major").then(major).otherwise(ordinary),
+        passed=quorum & pl.when(pl.col("art278_item").is_in(THREE_QUARTER_ITEMS)).then(three_quarter)
+        .when(pl.col("art278_item").is_between(1, 9)).then(ordinary),
         participating_area_m2=pl.col("part_c") / 100, agree_area_m2=pl.col("agree_c") / 100,
     ).drop("part_c", "agree_c", "elig_c")
 
@@ -409,8 +463,7 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
         e = e.with_columns(u0=pl.Series(x[0]), u1=pl.Series(x[1]), u2=pl.Series(x[2]), u3=pl.Series(x[3]),
                            closing=pl.col("cast_day") == pl.col("vote_id").replace_strict(ends, default=None))
         ecols = ballots.columns
-        ballots = pl.concat([
-            ballots,
+        injected = pl.concat([
             e.filter(pl.col("u0") < 0.01).with_columns(vote_id=pl.lit("TP000000000000"), fate=pl.lit("q:unknown_vote"))
             .select(ecols),
             e.filter((pl.col("u1") < 0.01) & pl.col("closing") & (pl.col("channel") != "paper"))
@@ -420,9 +473,9 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
                 room_id=pl.lit(""), fate=pl.lit("q:missing_room")).select(ecols),
             e.filter((pl.col("u3") < 0.02) & (pl.col("channel") == "paper")).with_columns(
                 choice=pl.lit("同意反对"), fate=pl.lit("q:invalid_choice")).select(ecols),
-        ]).with_columns(ballot_id=pl.when(pl.col("fate").str.starts_with("q:"))
-                        .then(pl.col("ballot_id") + pl.col("fate").str.slice(2, 3).str.to_uppercase())
-                        .otherwise("ballot_id"))
+        ])  # each injected copy gets its own ballot id (the original keeps its id)
+        ballots = pl.concat([ballots, injected.with_columns(
+            ballot_id=pl.col("ballot_id") + pl.col("fate").str.slice(2, 3).str.to_uppercase())])
     faces = 0
     # free-text names: labelled contacts and bare thank-yous, from their own stream (the rest stays unchanged)
     tr = np.random.default_rng([seed, day.toordinal(), 7800])
@@ -437,18 +490,22 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
 
     for cid in communities["community_id"].to_list():
         cdir = root / cid
-        vrows = [{"voteId": v["vote_id"], "subject": v["title"], "matterType": v["matter_class"],
+        cv = open_votes.filter(pl.col("community_id") == cid)
+        vrows = [{"voteId": v["vote_id"], "subject": v["title"],
+                  **({} if v["matter_category"] is None else {"matterCategory": v["matter_category"]}),
+                  "matterType": "major" if v["art278_item"] in LEGACY_MAJOR_ITEMS else "ordinary",
                   "beginTime": f"{v['start_day']} 08:00:00", "endTime": f"{v['end_day']} 20:00:00",
                   "ownerTotal": v["eligible_owners"], "areaTotal": f"{v['eligible_area_m2']:.2f}",
                   "status": "closing" if v["end_day"] == day else "voting"}
-                 for v in open_votes.filter(pl.col("community_id") == cid).iter_rows(named=True)]
+                 for v in cv.iter_rows(named=True)]
         for v in vrows:
             if tr.random() < 0.3:
                 name, phone = contact()
                 v["subject"] += f"（经办人：{name}，咨询电话：{phone}）"
         data, d = _ndjson(vrows, fr if faults else None)
         _write(cdir / "evote_votes.ndjson", data)
-        tally("votes", pl.Series(["accepted"] * len(vrows), dtype=pl.String))
+        tally("votes", cv.select(pl.when("mapped").then(pl.lit("accepted"))
+                                 .otherwise(pl.lit("q:unmapped_matter"))).to_series())
         dup_in_file("votes", d)
         cb = ballots.filter(pl.col("community_id") == cid)
         eb = cb.filter(pl.col("channel") != "paper")
@@ -542,12 +599,16 @@ def month_truth(comms: pl.DataFrame, reg: pl.DataFrame, plan: MonthPlan, day: da
                 faults: bool) -> dict[str, pl.DataFrame]:
     """Unsuppressed month-to-date figures per community, and the outcomes of votes closing on ``day``."""
     first = day.replace(day=1)
-    res = outcomes(plan.votes, plan.ballots)
+    votes = plan.votes.filter("mapped")  # a vote quarantined for its matter category is not held, nor decided
+    res = outcomes(votes, plan.ballots)
     closed = res.filter(pl.col("end_day") <= day)
-    held = plan.votes.filter(pl.col("start_day") <= day).group_by("community_id").agg(votes_held=pl.len())
+    held = votes.filter(pl.col("start_day") <= day).group_by("community_id").agg(votes_held=pl.len())
+    ordinary, tq = pl.col("matter_class") == "ordinary", pl.col("matter_class") == "three_quarter"
     cl = closed.group_by("community_id").agg(
         votes_closed=pl.len(), votes_quorum_met=pl.col("quorum_met").sum().cast(pl.Int64),
         votes_passed=pl.col("passed").sum().cast(pl.Int64),
+        votes_closed_ordinary=ordinary.sum(), votes_passed_ordinary=(ordinary & pl.col("passed")).sum(),
+        votes_closed_three_quarter=tq.sum(), votes_passed_three_quarter=(tq & pl.col("passed")).sum(),
         ballots_counted=pl.col("participating_owners").sum(), elig=pl.col("eligible_owners").sum(),
         part_area=pl.col("participating_area_m2").sum(), elig_area=pl.col("eligible_area_m2").sum())
     notices, acts, parts = [], [], []
@@ -567,18 +628,20 @@ def month_truth(comms: pl.DataFrame, reg: pl.DataFrame, plan: MonthPlan, day: da
                      on="community_id", how="left")
                .join(pl.concat(notices).group_by("community_id").agg(announcements=pl.len()), on="community_id",
                      how="left"))
+    by_class = ("votes_closed_ordinary", "votes_passed_ordinary", "votes_closed_three_quarter",
+                "votes_passed_three_quarter")
     monthly = monthly.with_columns(
-        pl.col("votes_held", "votes_closed", "votes_quorum_met", "votes_passed", "ballots_counted", "activities",
-               "participants",
-               "announcements").fill_null(0).cast(pl.Int64),
+        pl.col("votes_held", "votes_closed", "votes_quorum_met", "votes_passed", *by_class, "ballots_counted",
+               "activities", "participants", "announcements").fill_null(0).cast(pl.Int64),
         pl.col("volunteer_hours").fill_null(0.0).cast(pl.Float64),
         month=pl.lit(first),
         turnout_headcount_pct=(100 * pl.col("ballots_counted") / pl.col("elig")).round(2),
         turnout_area_pct=(100 * pl.col("part_area") / pl.col("elig_area")).round(2),
     ).select("community_id", "month", "votes_held", "votes_closed", "votes_quorum_met", "votes_passed",
-             "turnout_headcount_pct",
-             "turnout_area_pct", "ballots_counted", "activities", "participants", "volunteer_hours", "announcements")
+             *by_class, "turnout_headcount_pct", "turnout_area_pct", "ballots_counted", "activities",
+             "participants", "volunteer_hours", "announcements")
     out = res.filter(pl.col("end_day") == day).select(
-        "community_id", "vote_id", "matter_class", "eligible_owners", "eligible_area_m2", "participating_owners",
-        "participating_area_m2", "agree_owners", "agree_area_m2", "quorum_met", "passed")
+        "community_id", "vote_id", "art278_item", "matter_class", "eligible_owners", "eligible_area_m2",
+        "participating_owners", "participating_area_m2", "agree_owners", "agree_area_m2", "quorum_met",
+        "passed")
     return {"monthly": monthly.sort("community_id"), "outcomes": out.sort("vote_id")}

@@ -1,5 +1,7 @@
 -- E-ballot NDJSON and paper-ballot CSV lines -> temp table `p_ballots` (raw id_no / phone kept only in memory
--- for tokenising; never written). Inputs: `lines`, `registry`, `p_votes`; @tz@.
+-- for tokenising; never written). Inputs: `lines`, `registry`, `p_votes`; @tz@. A ballot for a vote that is
+-- in the day's snapshot but quarantined there (e.g. unmapped_matter) is quarantined as vote_quarantined, not
+-- as an unknown vote: once the vote is fixed and the days re-run, those ballots count.
 CREATE OR REPLACE TEMP TABLE p_ballots AS
 WITH e AS (
     SELECT *, json_valid(line) AS ok FROM lines WHERE kind = 'ebal'
@@ -38,6 +40,9 @@ SELECT u.*, v.start_ts AS vote_start_ts, CASE
         WHEN nfields <> 8 THEN 'malformed_row'
         WHEN u.community_id NOT IN (SELECT community_id FROM registry) THEN 'unknown_community'
         WHEN ballot_id IS NULL THEN 'missing_ballot_id'
+        WHEN v.v_id IS NULL AND EXISTS (
+                SELECT 1 FROM p_votes q WHERE q.vote_id = u.vote_id AND q.community_id = u.community_id
+                    AND q.reason <> 'duplicate_in_file') THEN 'vote_quarantined'
         WHEN v.v_id IS NULL THEN 'unknown_vote'
         WHEN room_id IS NULL THEN 'missing_room'
         WHEN id_no IS NULL AND phone IS NULL THEN 'missing_owner'

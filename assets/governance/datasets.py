@@ -1,6 +1,7 @@
 """Datasets of the governance domain (owners' votes, announcements, activities), declared once.
 
-Vote rule (Civil Code Art. 278, stated from memory and UNVERIFIED, formats.md §9): see assets/governance/rules.sql.
+Vote rule: Civil Code art. 278, a function of the matter's item (1-9), in assets/governance/rules.sql; the
+item comes from the e-voting platform's matter category through matter_categories.csv.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from kernel.dataset import (
 from kernel.expectations import Expect
 
 SOURCES = ("votes", "ballots", "announcements", "activities", "participation")
-MATTER_CLASSES = ("ordinary", "major")
+# the class of an art. 278 item (rules.sql::gov_matter_class): ordinary = more than half agree,
+# three_quarter = at least 3/4 agree
+MATTER_CLASSES = ("ordinary", "three_quarter")
+ART278_ITEMS = tuple(range(1, 10))
 CHOICES = ("agree", "oppose", "abstain")
 AUTH_METHODS = ("id_property_cert", "face", "paper")
 CHANNELS = ("app", "wechat", "paper")
@@ -52,7 +56,10 @@ _VOTE_COLS = (
     _COMMUNITY,
     C("vote_id", "VARCHAR", "E-voting platform vote id", False),
     C("title", "VARCHAR", "Matter put to the owners' assembly (identifiers and labelled names redacted)", False),
-    C("matter_class", "VARCHAR", "ordinary | major (Civil Code Art. 278 items 6-8 are major)", False),
+    C("matter_category", "VARCHAR", "Matter category as the e-voting platform files it (its matterCategory, "
+      "表决事项类别)", False),
+    C("art278_item", "INTEGER", "Item (1-9) of Civil Code art. 278 the category is, by "
+      "matter_categories.csv; a vote whose category maps to none is quarantined (unmapped_matter)", False),
     C("start_ts", "TIMESTAMPTZ", "Voting opens", False),
     C("end_ts", "TIMESTAMPTZ", "Voting closes (the vote closes on this local day)", False),
     C("eligible_owners", "INTEGER", "Owners entitled to vote, counted per unit (专有部分), co-owners as one", False),
@@ -70,7 +77,7 @@ VOTES_SILVER = Dataset(
     suite=(
         *(Expect.not_null(c.name) for c in _VOTE_COLS),
         Expect.unique("vote_id"),
-        Expect.in_set("matter_class", list(MATTER_CLASSES)),
+        Expect.in_set("art278_item", list(ART278_ITEMS)),
         Expect.between("eligible_owners", 1, 100_000),
         Expect.sql("period_ordered", "SELECT * FROM {batch} WHERE end_ts <= start_ts",
                    description="a vote closes after it opens"),
@@ -218,15 +225,17 @@ INGEST_GOVERNANCE = ingest_dataset(
 # ---- gold ----------------------------------------------------------------------------------------------------
 VOTE_OUTCOMES = Dataset(
     "gold", "vote_outcomes", "one row per vote closing on the partition day",
-    "Final result of each vote on its end day under Civil Code Art. 278 (UNVERIFIED, see rules.sql). Kept in "
-    "the warehouse, NOT exported (no contract, by decision): the per-vote result is published to the owners by "
-    "the committee; the district receives the outcomes as counts per community and complete month "
-    "(votes_closed, votes_quorum_met, votes_passed in governance_month_final). The owner counts here are "
-    "unsuppressed, so a per-vote export would need write_suppressed on them first.",
+    "Final result of each vote on its end day under Civil Code art. 278 (rules.sql: the majority is a "
+    "function of the matter's item). Kept in the warehouse, NOT exported (no contract, by decision): the "
+    "per-vote result is published to the owners by the committee; the district receives the outcomes as "
+    "counts per community, complete month and matter class (governance_month_final). The owner counts here "
+    "are unsuppressed, so a per-vote export would need write_suppressed on them first.",
     (
         _COMMUNITY,
         C("vote_id", "VARCHAR", "Vote", False),
-        C("matter_class", "VARCHAR", "ordinary | major", False),
+        C("art278_item", "INTEGER", "Civil Code art. 278 item (1-9) of the matter", False),
+        C("matter_class", "VARCHAR", "ordinary (items 1-5, 9: more than half of participating area and "
+          "owners agree) | three_quarter (items 6-8: at least 3/4 of both)", False),
         C("start_ts", "TIMESTAMPTZ", "Voting opened", False),
         C("end_ts", "TIMESTAMPTZ", "Voting closed", False),
         C("eligible_owners", "INTEGER", "Owners entitled (units)", False),
@@ -236,11 +245,14 @@ VOTE_OUTCOMES = Dataset(
         C("agree_owners", "INTEGER", "Units that agreed", False),
         C("agree_area_m2", "DECIMAL(12,2)", "Area of units that agreed, m²", False),
         C("quorum_met", "BOOLEAN", "Participating area >= 2/3 of eligible area AND participating owners >= 2/3", False),
-        C("passed", "BOOLEAN", "Quorum met and the majority of the matter class reached", False),
+        C("passed", "BOOLEAN", "Quorum met and the majority of the matter class reached (by area AND owners)",
+          False),
     ),
     domain="governance", order_by="community_id, vote_id",
     suite=(
         Expect.unique("vote_id"),
+        *(Expect.not_null(c) for c in ("art278_item", "matter_class", "quorum_met", "passed")),
+        Expect.in_set("art278_item", list(ART278_ITEMS)),
         Expect.in_set("matter_class", list(MATTER_CLASSES)),
         Expect.sql("participants_within_eligible",
                    "SELECT * FROM {batch} WHERE participating_owners > eligible_owners "
@@ -264,6 +276,13 @@ GOVERNANCE_MONTHLY = Dataset(
         C("votes_closed", "BIGINT", "Votes whose end day falls between the 1st and D", False),
         C("votes_quorum_met", "BIGINT", "Closed votes that reached the two-thirds participation quorum", False),
         C("votes_passed", "BIGINT", "Closed votes that passed", False),
+        C("votes_closed_ordinary", "BIGINT", "Closed votes on ordinary matters (Civil Code art. 278 items "
+          "1-5 and 9, maintenance-fund use included: more than half must agree)", False),
+        C("votes_passed_ordinary", "BIGINT", "Closed votes on ordinary matters that passed", False),
+        C("votes_closed_three_quarter", "BIGINT", "Closed votes on three-quarter matters (art. 278 items "
+          "6-8: raising the maintenance fund, altering or rebuilding, changing the use of common parts)",
+          False),
+        C("votes_passed_three_quarter", "BIGINT", "Closed votes on three-quarter matters that passed", False),
         C("turnout_headcount_pct", "DOUBLE", "Participating / eligible owners over closed votes, % (null: none "
           "closed, or suppressed)"),
         C("turnout_area_pct", "DOUBLE", "Participating / eligible area over closed votes, %"),
@@ -277,13 +296,22 @@ GOVERNANCE_MONTHLY = Dataset(
     domain="governance", keys=("community_id", "month"), counts=("ballots_counted", "participants"), derived=("turnout_headcount_pct", "turnout_area_pct", "volunteer_hours"), order_by="community_id",
     suite=(
         *(Expect.not_null(c) for c in ("community_id", "month", "votes_held", "votes_closed", "votes_quorum_met",
-                                       "votes_passed", "activities", "announcements", "suppressed")),
+                                       "votes_passed", "votes_closed_ordinary", "votes_passed_ordinary",
+                                       "votes_closed_three_quarter", "votes_passed_three_quarter",
+                                       "activities", "announcements", "suppressed")),
         Expect.unique("community_id", "month", name="one_row_per_community_month"),
         Expect.between("turnout_headcount_pct", 0, 100),
         Expect.between("turnout_area_pct", 0, 100),
         Expect.sql("passed_within_closed", "SELECT * FROM {batch} WHERE votes_passed > votes_quorum_met "
                    "OR votes_quorum_met > votes_closed",
                    description="passed <= quorum met <= closed: only closed votes with a quorum can pass"),
+        Expect.sql("classes_add_up",
+                   "SELECT * FROM {batch} "
+                   "WHERE votes_closed_ordinary + votes_closed_three_quarter <> votes_closed "
+                   "OR votes_passed_ordinary + votes_passed_three_quarter <> votes_passed "
+                   "OR votes_passed_ordinary > votes_closed_ordinary "
+                   "OR votes_passed_three_quarter > votes_closed_three_quarter",
+                   description="every closed vote is in one matter class; passed <= closed per class"),
         Expect.sql("one_month", "SELECT * FROM {batch} WHERE month <> (SELECT min(month) FROM {batch})",
                    description="a partition holds one month"),
     ),

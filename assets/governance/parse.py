@@ -5,6 +5,8 @@ tokens before anything is written; owner and participant names are never read. F
 body, vote subject, activity name and location) is small and cleaned in Python: HTML removed, identifiers and
 labelled names redacted, and a record whose text is still flagged afterwards is quarantined (pii_unredactable).
 Every file of the day folder is accounted for: a name that is not one of the six exports is an unknown_file.
+A vote's Civil Code art. 278 item comes from the platform's matter category through matter_categories.csv
+(vocabulary.sql); a category that maps to no item quarantines the vote (unmapped_matter), never a guess.
 """
 
 from __future__ import annotations
@@ -177,6 +179,11 @@ def _token_map(con: duckdb.DuckDBPyConnection, table: str, column: str, id_type:
     con.unregister(f"_{name}_arrow")
 
 
+def load_vocabulary(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table ``matter_categories``: the platform's matter category -> Civil Code art. 278 item."""
+    run_script(con, HERE / "vocabulary.sql", dir=HERE)
+
+
 def ingest(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: str, tz: str,
            tok: Tokenizer) -> dict[str, IngestStats]:
     """Parse the day's governance files and write the five bronze and quarantine partitions.
@@ -186,6 +193,7 @@ def ingest(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: str, 
     lines, unreadable, stats = read_lines(landing, day)
     con.register("lines", lines)
     con.register("unreadable", unreadable)
+    load_vocabulary(con)
     run_script(con, HERE / "bronze_votes.sql", tz=tz)
     _clean_table(con, "p_votes", {"title_raw": "title"}, "text_redactions")
     run_script(con, HERE / "bronze_ballots.sql", tz=tz)

@@ -1,10 +1,17 @@
-"""A small district month through the governance pipeline: days 1-5 through the plain functions (fast), day 6
-through Dagster up to the 智联普陀 export; every quirk, the accounting and gold checked against the simulator."""
+"""Governance through the pipeline, checked against the simulator.
+
+``month``: a small district (3 communities), 1-6 November: days 1-5 through the plain functions (fast), day 6
+through Dagster up to the 智联普陀 export; every quirk, the accounting and gold checked against the simulator.
+``october``: a larger district (8 communities) through the whole of October and 1-2 November (plain
+functions): every vote of the month closes, the votes cover all nine matters of Civil Code art. 278 (one
+vote's matter category maps to none and is quarantined), and on 1 November October is published once."""
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -14,12 +21,26 @@ import pytest
 from simulator import governance as sim
 
 pytestmark = pytest.mark.slow
-SEED, N, LAST = 10, 3, 6  # seed 10 closes an ordinary vote on 2026-11-05 and keeps two major votes open
+SEED, N, LAST = 10, 3, 6  # seed 10 closes a vote on 2026-11-05 and keeps two maintenance-fund votes open
 DAYS = [date(2026, 11, d).isoformat() for d in range(1, LAST + 1)]
 DAY = DAYS[-1]
+# seed 392, 8 communities: October's 12 votes cover all nine art. 278 items plus one unmappable category; a
+# maintenance-fund USE passes with less than 3/4 agreeing and a three-quarter matter fails with more than half
+OCT_SEED, OCT_N = 392, 8
+OCT_DAYS = [(date(2026, 10, 1) + timedelta(days=i)).isoformat() for i in range(33)]  # 1 Oct - 2 Nov
 
 
-def _simulate(root, day: str):
+@dataclass
+class Run:
+    root: Path
+    truth: dict  # day -> the simulator's summary
+    res: object  # the Dagster result of the last day, or None
+    lake: object
+    days: list[str]
+    extra_unknown: dict  # (day, source) -> files the fixture added
+
+
+def _simulate(root, day: str, seed: int = SEED, n: int = N):
     from simulator.canaries import canary_residents, write_canaries
     from simulator.district import REGISTRY_COLUMNS, district_registry
     from simulator.registry import communities
@@ -29,8 +50,8 @@ def _simulate(root, day: str):
     write_canaries(landing, day, canaries)
     reg_dir = landing / "device_registry" / day
     reg_dir.mkdir(parents=True, exist_ok=True)
-    district_registry(N, SEED).select(REGISTRY_COLUMNS).write_csv(reg_dir / "devices.csv")
-    return sim.simulate(landing, date.fromisoformat(day), communities(N, SEED), None, SEED, canaries)
+    district_registry(n, seed).select(REGISTRY_COLUMNS).write_csv(reg_dir / "devices.csv")
+    return sim.simulate(landing, date.fromisoformat(day), communities(n, seed), None, seed, canaries)
 
 
 def _direct(neuron, day: str) -> None:
@@ -86,7 +107,27 @@ def month(tmp_path_factory: pytest.TempPathFactory):
         with dg.DagsterInstance.get() as instance:
             res = job.resolve_job_def("gov").execute_in_process(partition_key=DAY, instance=instance,
                                                                 raise_on_error=False)
-        yield root, truth, res, neuron.lake
+        yield Run(root, truth, res, neuron.lake, DAYS, {(DAY, "ballots"): 1})
+
+
+@pytest.fixture(scope="module")
+def october(tmp_path_factory: pytest.TempPathFactory):
+    """1 Oct - 2 Nov through the plain functions: every October vote closes; 1 Nov publishes October once."""
+    from kernel.resource import NeuronResource
+    from tests.conftest import use_data_root
+
+    with pytest.MonkeyPatch.context() as mp:
+        root = use_data_root(mp, tmp_path_factory.mktemp("governance_october") / "data")
+        truth = {d: _simulate(root, d, OCT_SEED, OCT_N) for d in OCT_DAYS}
+        neuron = NeuronResource()
+        for d in OCT_DAYS:
+            _direct(neuron, d)
+        yield Run(root, truth, None, neuron.lake, OCT_DAYS, {})
+
+
+@pytest.fixture(params=["month", "october"])
+def run(request: pytest.FixtureRequest) -> Run:
+    return request.getfixturevalue(request.param)
 
 
 def _read(lake, layer: str, name: str, days=DAYS) -> pl.DataFrame:
@@ -95,43 +136,40 @@ def _read(lake, layer: str, name: str, days=DAYS) -> pl.DataFrame:
 
 
 def test_the_day_materialises_and_every_check_passes(month):
-    _, _, res, _ = month
-    assert res.success
-    failed = [(e.asset_key.to_user_string(), e.check_name) for e in res.get_asset_check_evaluations() if not e.passed]
+    assert month.res.success
+    failed = [(e.asset_key.to_user_string(), e.check_name) for e in month.res.get_asset_check_evaluations()
+              if not e.passed]
     assert failed == []
-    names = {e.check_name for e in res.get_asset_check_evaluations()}
+    names = {e.check_name for e in month.res.get_asset_check_evaluations()}
     assert "row_accounting" in names
 
 
-EXTRA_UNKNOWN = {(DAY, "ballots"): 1}  # the split-off file the fixture adds
-
-
-def test_row_accounting_balances_and_equals_the_simulator(month):
-    root, truth, _, lake = month
-    for d in DAYS:
+def test_row_accounting_balances_and_equals_the_simulator(run):
+    root, truth, lake = run.root, run.truth, run.lake
+    for d in run.days:
         for source, t in truth[d]["accounting"].items():
             row = _read(lake, "audit", f"row_accounting_governance_{source}", [d]).row(0, named=True)
             assert row["balanced"], (d, source)
             got = (row["landed"], row["accepted"], row["quarantined"], row["duplicates_in_file"],
                    row["duplicates_cross_file"])
-            extra = EXTRA_UNKNOWN.get((d, source), 0)
+            extra = run.extra_unknown.get((d, source), 0)
             assert got == (t["landed"] + extra, t["accepted"], t["quarantined"] + extra, t["duplicates_in_file"],
                            t["duplicates_silver"]), (d, source)
-    for source in truth[DAY]["accounting"]:
-        got_reasons = _read(lake, "quarantine", f"governance_{source}").group_by("reason").len()
+    for source in truth[run.days[-1]]["accounting"]:
+        got_reasons = _read(lake, "quarantine", f"governance_{source}", run.days).group_by("reason").len()
         want: dict[str, int] = {}
-        for d in DAYS:
+        for d in run.days:
             summary = json.loads((root / "landing" / "_truth" / "governance" / d / "summary.json").read_text())
             for r, n in summary["accounting"][source]["quarantined"].items():
                 want[r] = want.get(r, 0) + n
-            if (d, source) in EXTRA_UNKNOWN:
-                want["unknown_file"] = want.get("unknown_file", 0) + EXTRA_UNKNOWN[(d, source)]
+            if (d, source) in run.extra_unknown:
+                want["unknown_file"] = want.get("unknown_file", 0) + run.extra_unknown[(d, source)]
         assert dict(got_reasons.iter_rows()) == want, source
-    assert _read(lake, "quarantine", "governance_ballots")["reason"].n_unique() >= 2
+    assert _read(lake, "quarantine", "governance_ballots", run.days)["reason"].n_unique() >= 2
 
 
 def test_one_ballot_per_room_per_vote_e_ballot_wins_over_paper_and_co_owners(month):
-    _, _, _, lake = month
+    lake = month.lake
     from simulator.canaries import canary_residents
     from simulator.registry import communities
 
@@ -156,7 +194,7 @@ def test_one_ballot_per_room_per_vote_e_ballot_wins_over_paper_and_co_owners(mon
 
 
 def test_reused_qr_check_ins_count_once(month):
-    _, truth, _, lake = month
+    truth, lake = month.truth, month.lake
     silver = _read(lake, "silver", "governance_participation")
     bronze = _read(lake, "bronze", "governance_participation")
     assert silver.height == silver.select("activity_id", "person_token").unique().height
@@ -167,7 +205,7 @@ def test_reused_qr_check_ins_count_once(month):
 
 
 def test_notices_hold_plain_redacted_text(month):
-    root, _, _, lake = month
+    root, lake = month.root, month.lake
     from quality.pii_scan import load_canaries, scan_text
 
     notices = _read(lake, "silver", "governance_announcements")
@@ -179,7 +217,7 @@ def test_notices_hold_plain_redacted_text(month):
 
 def test_vote_subjects_and_activity_texts_are_redacted(month):
     """Labelled contacts (a canary among them) in vote subjects and activity locations are redacted by rule."""
-    root, _, _, lake = month
+    root, lake = month.root, month.lake
     from quality.pii_scan import load_canaries, scan_text
 
     canaries = load_canaries(root / "landing")
@@ -194,33 +232,84 @@ def test_vote_subjects_and_activity_texts_are_redacted(month):
             assert scan_text(text, canaries) == [], (layer, name)
 
 
-def test_vote_outcomes_equal_the_simulator(month):
-    root, _, _, lake = month
-    got = _read(lake, "gold", "vote_outcomes")
-    want = pl.concat([pl.read_parquet(root / "landing" / "_truth" / "governance" / d / "vote_outcomes.parquet")
-                      for d in DAYS])
+def _outcomes(run: Run) -> tuple[pl.DataFrame, pl.DataFrame]:
+    got = _read(run.lake, "gold", "vote_outcomes", run.days).sort("vote_id")
+    truth = run.root / "landing" / "_truth" / "governance"
+    want = pl.concat([pl.read_parquet(truth / d / "vote_outcomes.parquet") for d in run.days]).sort("vote_id")
+    return got, want
+
+
+def test_vote_outcomes_equal_the_simulator(run):
+    """Item, class, participation, agreement, quorum and result of every closed vote equal the simulator's
+    independent implementation of art. 278."""
+    got, want = _outcomes(run)
     assert got.height == want.height > 0
-    cols = ["vote_id", "participating_owners", "agree_owners", "quorum_met", "passed"]
-    assert got.select(cols).sort("vote_id").rows() == want.select(cols).sort("vote_id").cast(
-        {"participating_owners": pl.Int32, "agree_owners": pl.Int32}).rows()
-    assert [float(x) for x in got.sort("vote_id")["participating_area_m2"]] == pytest.approx(
-        want.sort("vote_id")["participating_area_m2"].to_list())
+    cols = ["vote_id", "art278_item", "matter_class", "participating_owners", "agree_owners", "quorum_met",
+            "passed"]
+    assert got.select(cols).rows() == want.select(cols).cast(
+        {"art278_item": pl.Int32, "participating_owners": pl.Int32, "agree_owners": pl.Int32}).rows()
+    for c in ("participating_area_m2", "agree_area_m2", "eligible_area_m2"):
+        assert [float(x) for x in got[c]] == pytest.approx(want[c].to_list()), c
 
 
-def test_governance_monthly_equals_truth_and_is_suppressed(month):
-    root, _, _, lake = month
+def test_a_month_of_votes_covers_all_nine_matters_of_article_278(october):
+    """Every October vote closes in October: all nine items are decided, each under its class, and the
+    corrected rule matters on the simulated data (a fund USE passes below 3/4; a three-quarter matter fails
+    above half)."""
+    got, _ = _outcomes(october)
+    assert sorted(set(got["art278_item"])) == list(range(1, 10))
+    classes = dict(got.select("art278_item", "matter_class").unique().iter_rows())
+    assert classes == {i: ("three_quarter" if i in (6, 7, 8) else "ordinary") for i in range(1, 10)}
+    share = got.with_columns(
+        owners=pl.col("agree_owners") / pl.col("participating_owners"),
+        area=(pl.col("agree_area_m2") / pl.col("participating_area_m2")).cast(pl.Float64))
+    fund_use = share.filter((pl.col("art278_item") == 5) & pl.col("passed"))
+    assert fund_use.filter((pl.col("owners") < 0.75) | (pl.col("area") < 0.75)).height >= 1
+    tq = share.filter((pl.col("matter_class") == "three_quarter") & pl.col("quorum_met") & ~pl.col("passed"))
+    assert tq.filter((pl.col("owners") > 0.5) & (pl.col("area") > 0.5)).height >= 1
+
+
+def test_an_unmappable_matter_category_quarantines_the_vote_and_its_ballots(october):
+    """The vote is quarantined with its reason on every day it is open, never guessed from its subject; its
+    ballots are quarantined as vote_quarantined; it is neither held nor decided."""
+    from simulator.canaries import canary_residents
+    from simulator.registry import communities
+
+    comms = communities(OCT_N, OCT_SEED)
+    plan = sim.month_plan(comms, sim.register(comms, OCT_SEED, canary_residents(OCT_SEED)), date(2026, 10, 1),
+                          OCT_SEED, True)
+    bad = plan.votes.filter(~pl.col("mapped"))
+    assert bad.height >= 1
+    q = _read(october.lake, "quarantine", "governance_votes", october.days)
+    unmapped = q.filter(pl.col("reason") == "unmapped_matter")
+    assert set(unmapped["record_id"]) == set(bad["vote_id"])
+    open_days = sum((e - s).days + 1 for s, e in bad.select("start_day", "end_day").iter_rows())
+    assert unmapped.height == open_days  # one snapshot line per day the vote is open
+    assert all("art. 278" in x and "never guessed" in x for x in unmapped["detail"])
+    qb = _read(october.lake, "quarantine", "governance_ballots", october.days)
+    bad_ballots = plan.ballots.filter(pl.col("vote_id").is_in(bad["vote_id"].implode()))
+    assert set(qb.filter(pl.col("reason") == "vote_quarantined")["record_id"]) == set(
+        bad_ballots["ballot_id"])
+    for layer, name in (("silver", "governance_votes"), ("silver", "governance_ballots"),
+                        ("gold", "vote_outcomes")):
+        assert not set(_read(october.lake, layer, name, october.days)["vote_id"]) & set(bad["vote_id"]), name
+
+
+def test_governance_monthly_equals_truth_and_is_suppressed(run):
+    root, lake = run.root, run.lake
     k = 5
-    for d in DAYS:
+    for d in run.days:
         got = _read(lake, "gold", "governance_monthly", [d]).sort("community_id")
         want = pl.read_parquet(root / "landing" / "_truth" / "governance" / d / "governance_monthly.parquet")
         assert got["community_id"].to_list() == want["community_id"].to_list()
         for g_row, w_row in zip(got.iter_rows(named=True), want.iter_rows(named=True), strict=True):
-            for c in ("votes_held", "votes_closed", "votes_quorum_met", "votes_passed", "activities", "announcements",
-                      "month"):
+            for c in ("votes_held", "votes_closed", "votes_quorum_met", "votes_passed",
+                      "votes_closed_ordinary", "votes_passed_ordinary", "votes_closed_three_quarter",
+                      "votes_passed_three_quarter", "activities", "announcements", "month"):
                 assert g_row[c] == w_row[c], (d, c)
             small = any(0 < w_row[c] < k for c in ("participants", "ballots_counted"))
             assert g_row["suppressed"] == small, d
-            if small:
+            if small:  # people counts are withheld; vote counts are not people counts and stay
                 assert g_row["participants"] is None and g_row["volunteer_hours"] is None
                 continue
             for c in ("participants", "ballots_counted"):
@@ -229,12 +318,25 @@ def test_governance_monthly_equals_truth_and_is_suppressed(month):
                 assert (g_row[c] is None) == (w_row[c] is None)
                 if w_row[c] is not None:
                     assert g_row[c] == pytest.approx(w_row[c], abs=0.011), (d, c)
-    final = _read(lake, "gold", "governance_monthly", [DAY])
+    month_end = max(d for d in run.days if d[:7] == run.days[0][:7])  # the last day of the run's first month
+    final = _read(lake, "gold", "governance_monthly", [month_end])
     assert final["votes_closed"].sum() >= 1 and final["participants"].drop_nulls().sum() > 0
 
 
+def test_october_reports_both_classes(october):
+    final = _read(october.lake, "gold", "governance_monthly", ["2026-10-31"])
+    totals = final.select(pl.col("votes_closed_ordinary", "votes_passed_ordinary",
+                                 "votes_closed_three_quarter", "votes_passed_three_quarter").sum()).row(0)
+    outcomes, _ = _outcomes(october)
+    oct_outcomes = outcomes.filter(pl.col("end_ts").dt.convert_time_zone("Asia/Shanghai").dt.month() == 10)
+    ordinary, tq = pl.col("matter_class") == "ordinary", pl.col("matter_class") == "three_quarter"
+    want = tuple(oct_outcomes.filter(f).height
+                 for f in (ordinary, ordinary & pl.col("passed"), tq, tq & pl.col("passed")))
+    assert totals == want and want[0] > 0 and want[2] > 0
+
+
 def test_export_batch_and_zero_pii_hits(month):
-    root, _, _, lake = month
+    root, lake = month.root, month.lake
     from quality.pii_scan import load_canaries, scan_parquet, scan_tree
 
     batch = root / "outbox" / "zhilian_putuo" / "governance_monthly" / DAY
@@ -272,7 +374,7 @@ def _small_count_differences(parts: dict[str, pl.DataFrame], k: int = 5) -> list
 
 def test_published_figures_cannot_be_differenced(month):
     """Month to date republished daily could be subtracted (37 - 35 = 2 people); what is published cannot."""
-    _, _, _, lake = month
+    lake = month.lake
     mtd = _read(lake, "gold", "governance_monthly", [DAY])
     grown = mtd.with_columns(pl.col("participants") + 2)  # the next day's month to date, two more people
     assert _small_count_differences({DAYS[-2]: mtd, DAY: grown}), "the check does catch a differencing pair"
@@ -282,28 +384,10 @@ def test_published_figures_cannot_be_differenced(month):
     assert sum(p.height for p in published.values()) == 0  # no October was built: nothing withheld is published
 
 
-@pytest.fixture(scope="module")
-def boundary(tmp_path_factory: pytest.TempPathFactory):
-    """Oct 30 - Nov 2 through the plain functions: the 1st publishes October's final figures once."""
-    from kernel.resource import NeuronResource
-    from tests.conftest import use_data_root
-
-    days = [date(2026, 10, 30).isoformat(), date(2026, 10, 31).isoformat(), date(2026, 11, 1).isoformat(),
-            date(2026, 11, 2).isoformat()]
-    with pytest.MonkeyPatch.context() as mp:
-        root = use_data_root(mp, tmp_path_factory.mktemp("governance_boundary") / "data")
-        for d in days:
-            _simulate(root, d)
-        neuron = NeuronResource()
-        for d in days:
-            _direct(neuron, d)
-        yield days, neuron.lake
-
-
-def test_a_complete_month_is_published_once_on_the_first(boundary):
-    days, lake = boundary
+def test_a_complete_month_is_published_once_on_the_first(october):
+    lake, days = october.lake, october.days
     published = {d: _read(lake, "gold", "governance_month_final", [d]) for d in days}
-    assert [published[d].height for d in days] == [0, 0, N, 0]
+    assert [published[d].height for d in days] == [OCT_N if d == "2026-11-01" else 0 for d in days]
     final = _read(lake, "gold", "governance_monthly", ["2026-10-31"]).sort("community_id")
     assert published["2026-11-01"].sort("community_id").rows() == final.rows()
     assert set(published["2026-11-01"]["month"]) == {date(2026, 10, 1)}
