@@ -16,6 +16,45 @@ from zoneinfo import ZoneInfo
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
 
+class CliError(Exception):
+    """A bad argument or setting, answered with one line on stderr (exit 2) before anything is written."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _date_arg(text: str) -> str:
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"must be a date as YYYY-MM-DD (e.g. 2026-11-20), got {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _closed_day(day: str | None, settings) -> str:
+    """``day`` (default yesterday), checked to be a closed daily partition: from the first partition to yesterday."""
+    yesterday = _yesterday(settings.timezone)
+    day = day or yesterday
+    if day < settings.partitions_start or day > yesterday:
+        raise CliError(f"--day {day} is not a closed day: days run from {settings.partitions_start} "
+                       f"(NEURON_PARTITIONS_START) to {yesterday} (yesterday, {settings.timezone})")
+    return day
+
+
 def _yesterday(tz: str) -> str:
     return (datetime.now(ZoneInfo(tz)).date() - timedelta(days=1)).isoformat()
 
@@ -50,7 +89,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from simulator.telemetry import FaultRates
 
     s = load_settings()
-    day = args.day or _yesterday(s.timezone)
+    day = _closed_day(args.day, s)
     t0 = time.monotonic()
     res = simulate_day(s.landing_dir, date.fromisoformat(day), args.communities, args.seed,
                        FaultRates.none() if args.no_faults else FaultRates())
@@ -154,8 +193,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     export_environment({"NEURON_MODE": "demo"}, only_if_unset=True)
     s = load_settings()
+    day = _closed_day(args.day, s)  # before anything is written
+    if s.mode != "production":
+        print(f"NEURON_MODE={s.mode}: tokens use the public demo key unless NEURON_TOKEN_KEY is set; "
+              "never run real data this way")
     _use_dagster_home(s.dagster_home)
-    day = args.day or _yesterday(s.timezone)
     if not args.skip_simulate:
         cmd_simulate(argparse.Namespace(day=day, communities=args.communities, seed=args.seed,
                                         no_faults=args.no_faults))
@@ -213,14 +255,14 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="neuron", description=__doc__)
+    parser = _Parser(prog="neuron", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="write one simulated district-day into the landing zone")
     demo = sub.add_parser("demo", help="simulate a day and materialise every asset for it through Dagster")
     for p in (sim, demo):
-        p.add_argument("--day", help="YYYY-MM-DD (default: yesterday, Asia/Shanghai)")
-        p.add_argument("--communities", type=int, default=6)
+        p.add_argument("--day", type=_date_arg, help="YYYY-MM-DD, a closed day (default: yesterday, local time)")
+        p.add_argument("--communities", type=_positive_int, default=6)
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--no-faults", action="store_true", help="simulate clean vendor data")
     sim.set_defaults(func=cmd_simulate)
@@ -239,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     doctor.set_defaults(func=cmd_doctor)
 
     purge = sub.add_parser("purge-landing", help="delete published landing day folders past retention")
-    purge.add_argument("--days", type=int, help="retention window (default NEURON_LANDING_RETENTION_DAYS or 30)")
+    purge.add_argument("--days", type=_positive_int, help="retention window (default NEURON_LANDING_RETENTION_DAYS or 30)")
     purge.add_argument("--dry-run", action="store_true")
     purge.set_defaults(func=cmd_purge)
 
@@ -254,7 +296,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return receiver_main(argv[1:])
     args = parser.parse_args(argv)
-    code = args.func(args)
+    from kernel.settings import SettingsError
+
+    try:
+        code = args.func(args)
+    except (CliError, SettingsError) as exc:
+        sys.stderr.write(f"neuron {args.command}: error: {exc}\n")
+        return 2
     if args.command == "demo":
         # skip interpreter teardown: duckdb's nanobind bindings print "leaked" noise under the summary
         sys.stdout.flush()

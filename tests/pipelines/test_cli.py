@@ -1,0 +1,41 @@
+"""The `neuron` CLI answers a bad argument or setting with one line on stderr, before anything is written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["demo", "--day", "2026-13-45"], "argument --day: must be a date as YYYY-MM-DD"),
+    (["demo", "--day", "yesterday"], "argument --day: must be a date as YYYY-MM-DD"),
+    (["simulate", "--day", "20261120"], "argument --day: must be a date as YYYY-MM-DD"),
+    (["demo", "--communities", "0"], "argument --communities: must be a whole number of at least 1"),
+    (["simulate", "--communities", "many"], "argument --communities: must be a whole number of at least 1"),
+    (["demo", "--day", "2099-01-01"], "is not a closed day"),
+    (["simulate", "--day", "2025-12-31"], "is not a closed day: days run from 2026-01-01"),
+    (["purge-landing", "--days", "-3"], "argument --days: must be a whole number of at least 1"),
+    (["demo", "--bogus"], "unrecognized arguments: --bogus"),
+    (["nonsense"], "invalid choice: 'nonsense'"),
+])
+def test_a_bad_argument_is_one_line_and_writes_nothing(args: list[str], says: str, data_root: Path):
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neuron") and says in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not any(data_root.glob("landing/*/*")), "nothing is simulated for a bad argument"
+
+
+def test_a_bad_setting_is_one_line(data_root: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NEURON_LANDING_RETENTION_DAYS", "thirty")
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "purge-landing", "--dry-run"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "NEURON_LANDING_RETENTION_DAYS must be a whole number" in proc.stderr
