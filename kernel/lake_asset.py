@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from kernel.accounting import account, accounting_check_spec
 from kernel.dataset import Dataset
-from kernel.io import create_view, write_dataset, write_frame
+from kernel.io import create_view, scan_sql, write_dataset, write_frame
 from kernel.lake import Lake, remove_leftovers
 from kernel.metadata import asset_key, column_schema, preview
 from kernel.resource import NeuronResource
@@ -116,9 +116,8 @@ class Step:
         return self.lake.files(ds.layer, ds.name, self.day)
 
     def read(self, ds: Dataset) -> str:
-        """SQL over this day's written partition of ``ds`` (for metadata computed after a write)."""
-        files = self.files(ds)
-        return f"read_parquet([{', '.join(repr(f) for f in files)}])" if files else f"({ds.empty_sql()})"
+        """A relation over this day's written partition of ``ds`` (for metadata computed after a write)."""
+        return f"({scan_sql(self.lake, ds, self.day)})"
 
     def write(self, sql: str, ds: Dataset | None = None, order_by: str | None = None) -> int:
         ds = ds or self.output

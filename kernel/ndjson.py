@@ -204,14 +204,9 @@ def read_lines(files: list[Path], landing: Path,
     return pl.concat(frames)
 
 
-def with_file_error(lines: pl.DataFrame) -> pl.DataFrame:
-    """``lines`` with a ``file_error`` column (null) when a caller built the frame without one."""
-    return lines if "file_error" in lines.columns else lines.with_columns(file_error=pl.lit(None, pl.String))
-
-
 def line_count(lines: pl.DataFrame) -> tuple[int, int]:
     """(non-blank lines read, files quarantined whole) of a ``read_lines`` frame."""
-    bad = int(lines["file_error"].is_not_null().sum()) if "file_error" in lines.columns else 0
+    bad = int(lines["file_error"].is_not_null().sum())
     return lines.height - bad, bad
 
 

@@ -19,7 +19,7 @@ from assets.privacy.biometrics import face_counts_sql
 from kernel.accounting import IngestStats
 from kernel.io import append_part
 from kernel.lake import Lake
-from kernel.ndjson import RepeatedRejections, batches, line_count, prefetched, with_file_error
+from kernel.ndjson import RepeatedRejections, batches, line_count, prefetched
 from kernel.partitions import day_bounds
 from kernel.sqlfile import run_script
 
@@ -56,7 +56,7 @@ def _token_table(con: duckdb.DuckDBPyConnection, name: str, column: str, id_type
 def parse_batch(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, day: str, tz: str, tokenize: TokenFn) -> None:
     """Create temp table ``records`` (every landed record, reason NULL if accepted) for one batch of lines."""
     start, end = day_bounds(day, tz)
-    con.register("lines_df", with_file_error(lines))
+    con.register("lines_df", lines)
     try:
         run_script(con, HERE / "bronze_events.sql", face_counts=face_counts_sql("line"))
     finally:

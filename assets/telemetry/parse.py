@@ -18,7 +18,7 @@ from assets.telemetry.datasets import TELEMETRY_BRONZE, TELEMETRY_QUARANTINE
 from kernel.accounting import IngestStats
 from kernel.io import append_part
 from kernel.lake import Lake
-from kernel.ndjson import RepeatedRejections, batches, line_count, prefetched, with_file_error
+from kernel.ndjson import RepeatedRejections, batches, line_count, prefetched
 from kernel.partitions import day_bounds
 from kernel.sqlfile import run_script
 
@@ -60,7 +60,7 @@ def parse_batch(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, day: str, t
                 tokenize_person: TokenFn) -> None:
     """Create temp tables ``msgs`` and ``records`` (every landed record, reason NULL if accepted)."""
     start, end = day_bounds(day, tz)
-    con.register("lines_df", with_file_error(lines))
+    con.register("lines_df", lines)
     try:
         run_script(con, HERE / "bronze_messages.sql", day_start=start, day_end=end,
                    subject_expr=subject_expr(con), ident_count=ident_count_expr(con))
