@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from exports.contracts import Contract
-from kernel.lake import remove_leftovers, swap_in
+from kernel.lake import remove_paths, swap_in
 
 BOM = b"\xef\xbb\xbf"
 
@@ -70,6 +70,12 @@ def batch_dir(outbox: Path, contract: Contract, day: str) -> Path:
     return outbox / contract.consumer / contract.dataset / day
 
 
+def leftovers(outbox: Path, consumer: str = "*", dataset: str = "*", day: str = "*") -> list[Path]:
+    """Staging folders (``.tmp-<day>-<id>``) a killed export left; runs of one day are serialised by the day
+    lease, so an export removes its own day's before it stages a batch."""
+    return sorted(outbox.glob(f"{consumer}/{dataset}/.tmp-{day}-*")) if outbox.exists() else []
+
+
 def publish_filedrop(
     con: duckdb.DuckDBPyConnection,
     relation_sql: str,
@@ -82,7 +88,7 @@ def publish_filedrop(
     """Write the batch for ``day`` from ``relation_sql`` (already in contract column order)."""
     final = batch_dir(outbox, contract, day)
     final.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(final.parent, f".tmp-{day}-*")  # one writer per day (the day lease): a killed one's leftovers
+    remove_paths(leftovers(outbox, contract.consumer, contract.dataset, day))
     tmp = final.with_name(f".tmp-{day}-{uuid.uuid4().hex[:10]}")
     tmp.mkdir()
     try:

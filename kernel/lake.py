@@ -12,7 +12,7 @@ import ctypes.util
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,13 +54,12 @@ def swap_in(tmp_dir: Path, final_dir: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def remove_leftovers(folder: Path, *patterns: str) -> int:
-    """Remove what a killed writer left in ``folder`` (files or folders matching ``patterns``)."""
+def remove_paths(paths: Iterable[Path]) -> int:
+    """Remove what a killed writer left (files or folders); returns how many were removed."""
     removed = 0
-    for pattern in patterns:
-        for p in folder.glob(pattern):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-            removed += 1
+    for p in paths:
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        removed += 1
     return removed
 
 
@@ -96,7 +95,7 @@ class Lake:
         """
         final = self.partition_dir(layer, dataset, date)
         final.parent.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(final.parent, f".tmp-{final.name}-*", f".trash-{final.name}-*")
+        remove_paths(self.stale_temp(date, layer, dataset))
         tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex[:12]}")
         tmp.mkdir()
         writer = PartitionWrite(tmp)
@@ -115,17 +114,15 @@ class Lake:
         with self.write_partition(layer, dataset, date) as w:
             return w.copy(con, sql)
 
-    def stale_temp(self, date: str | None = None) -> list[Path]:
-        """Temporary folders a killed writer left (of one day, or all)."""
+    def stale_temp(self, date: str | None = None, layer: str = "*", dataset: str = "*") -> list[Path]:
+        """Temporary folders a killed writer left (of one partition, one day, or all)."""
         day = f"date={date}-" if date else "date="
-        return sorted([*self.root.glob(f"*/*/.tmp-{day}*"), *self.root.glob(f"*/*/.trash-{day}*")])
+        where = f"{layer}/{dataset}"
+        return sorted([*self.root.glob(f"{where}/.tmp-{day}*"), *self.root.glob(f"{where}/.trash-{day}*")])
 
     def clean_stale_temp(self, date: str | None = None) -> int:
         """Remove temporary folders left by a killed writer; returns how many were removed."""
-        found = self.stale_temp(date)
-        for p in found:
-            shutil.rmtree(p, ignore_errors=True)
-        return len(found)
+        return remove_paths(self.stale_temp(date))
 
 
 class PartitionWrite:

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from kernel.accounting import account, accounting_check_spec
 from kernel.dataset import Dataset
 from kernel.io import create_view, scan_sql, write_dataset, write_frame
-from kernel.lake import Lake, remove_leftovers
+from kernel.lake import Lake, remove_paths
 from kernel.metadata import asset_key, column_schema, preview
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
@@ -132,7 +132,7 @@ class Step:
         """Materialise ``sql`` once to a spill file and yield a relation over it (read by several queries)."""
         tmp = self.settings.duckdb_tmp / f"{self.decl.name}_{self.day}_{time.monotonic_ns()}.parquet"
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(tmp.parent, f"{self.decl.name}_{self.day}_*.parquet")  # a killed run of this step's
+        remove_paths(tmp.parent.glob(f"{self.decl.name}_{self.day}_*.parquet"))  # a killed run of this step's
         try:
             self.con.execute(f"COPY ({sql}) TO '{tmp}' (FORMAT parquet)")
             yield f"read_parquet('{tmp}')"

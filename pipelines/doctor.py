@@ -13,15 +13,16 @@ the doctor is for an operator who wants to see the state, or to unblock a pool b
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
-from kernel.lake import Lake
+from exports import filedrop
+from kernel.lake import Lake, remove_paths
 from kernel.runs import LIVE_STATUSES, bury, dead_runs, run_is_live
 from kernel.settings import Settings
+from warehouse import catalog
 
 
 @dataclass
@@ -36,12 +37,10 @@ class Report:
 
 
 def _temp_leftovers(settings: Settings) -> list[Path]:
-    wh = settings.warehouse_path
-    found = Lake(settings.lake_dir).stale_temp()
-    found += sorted(wh.parent.glob(f".{wh.name}.*.tmp*")) if wh.parent.exists() else []
-    found += sorted(settings.outbox_dir.glob("*/*/.tmp-*")) if settings.outbox_dir.exists() else []
-    found += sorted(settings.duckdb_tmp.iterdir()) if settings.duckdb_tmp.exists() else []
-    return found
+    """What each writer calls its own leftovers (lake, warehouse, outbox), plus DuckDB spill and staging files."""
+    found = [*Lake(settings.lake_dir).stale_temp(), *catalog.leftovers(settings.warehouse_path),
+             *filedrop.leftovers(settings.outbox_dir)]
+    return found + (sorted(settings.duckdb_tmp.iterdir()) if settings.duckdb_tmp.exists() else [])
 
 
 def diagnose(instance: dg.DagsterInstance, settings: Settings, repair: bool = False) -> Report:
@@ -64,7 +63,7 @@ def diagnose(instance: dg.DagsterInstance, settings: Settings, repair: bool = Fa
     report.repaired += [f"freed pool slots of run {run_id}" for run_id in held] if burial.slots_freed or held else []
     if not report.live_runs:  # a live run may be writing them: then they stay, and the report says why
         for p in temp:
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            remove_paths([p])
             report.repaired.append(f"removed {p}")
     return report
 

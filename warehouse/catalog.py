@@ -15,7 +15,7 @@ import duckdb
 
 from assets.registry import datasets as declared_datasets
 from kernel.dataset import Dataset
-from kernel.lake import Lake, remove_leftovers
+from kernel.lake import Lake, remove_paths
 
 
 def _q(s: str) -> str:
@@ -29,14 +29,19 @@ def _view_sql(lake: Lake, ds: Dataset) -> str:
             "hive_types = {'date': DATE}, union_by_name = true)")
 
 
+def leftovers(path: Path) -> list[Path]:
+    """Temp files (``.neuron.duckdb.<id>.tmp`` and its WAL) a killed build of ``path`` left behind; one builder
+    runs at a time (the duckdb_warehouse pool), so a build removes them before it starts."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp*")) if path.parent.exists() else []
+
+
 def build_warehouse(path: Path, lake: Lake, outbox: Path, contracts: list | None = None,
                     datasets: dict[str, Dataset] | None = None) -> dict[str, int]:
     """(Re)build the warehouse file at ``path`` over ``datasets`` (every declared one by default); returns row
     counts per view."""
     DATASETS = declared_datasets() if datasets is None else datasets  # noqa: N806
     path.parent.mkdir(parents=True, exist_ok=True)
-    # one builder at a time (the duckdb_warehouse pool): temp files found here were left by a killed build
-    remove_leftovers(path.parent, f".{path.name}.*.tmp", f".{path.name}.*.tmp.wal")
+    remove_paths(leftovers(path))
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     counts: dict[str, int] = {}
     con = duckdb.connect(str(tmp))
