@@ -7,6 +7,7 @@ import duckdb
 
 from kernel.lake import Lake
 from kernel.settings import Settings, load_settings
+from kernel.times import install_time_macros
 from kernel.tokens import Tokenizer
 
 
@@ -33,4 +34,4 @@ class NeuronResource(dg.ConfigurableResource):
         s.duckdb_tmp.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET temp_directory = '{s.duckdb_tmp}'")
         con.execute(f"SET TimeZone = '{s.timezone}'")
-        return con
+        return install_time_macros(con)
