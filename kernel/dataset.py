@@ -105,7 +105,8 @@ def accounting_dataset(source: str) -> Dataset:
     """``audit/row_accounting_<source>``: one row per partition proving landed = accepted + quarantined + dups.
 
     One dataset per source so that each domain writes its own partition; the warehouse unions them all in
-    the view ``audit.row_accounting``.
+    the view ``audit.row_accounting``. Accepted records are those in silver plus those a parser routed to
+    another dataset instead (access events of other abilities go to ``bronze/access_other_events``).
     """
     return Dataset(
         "audit", f"row_accounting_{source}", "one row per source per partition",
@@ -115,6 +116,7 @@ def accounting_dataset(source: str) -> Dataset:
             C("files", "BIGINT", "Landing files read", False),
             C("lines", "BIGINT", "Non-blank landing lines (or CSV rows) read", False),
             C("landed", "BIGINT", "Records landed", False),
+            # silver rows plus routed records (access: bronze/access_other_events), see the docstring
             C("accepted", "BIGINT", "Records in silver", False),
             C("quarantined", "BIGINT", "Records in quarantine", False),
             C("duplicates_in_file", "BIGINT", "Duplicates dropped within a file (bronze)", False),

@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from kernel.settings import Settings, SettingsError, load_settings
 
-ID_TYPES: Final = ("person", "plate", "phone", "id_card", "card", "name")
+# location: a place as written by a vendor (work-order 报事位置), tokenised because a room is a home address
+ID_TYPES: Final = ("person", "plate", "phone", "id_card", "card", "name", "location")
 KEY_ENV: Final = "NEURON_TOKEN_KEY"
 VERSION_ENV: Final = "NEURON_TOKEN_KEY_VERSION"
 # Public on purpose: demo/test data must tokenise reproducibly on every laptop. Rejected in production mode.
@@ -28,7 +29,7 @@ MIN_KEY_CHARS: Final = 16
 MAX_VERSION: Final = 999  # three digits at most, so the version can never start a long digit run
 TOKEN_RE: Final = re.compile(rf"^({'|'.join(ID_TYPES)})_v([1-9][0-9]{{0,2}})_([a-z2-7]{{32}})$")
 
-_SEPARATED_TYPES: Final = frozenset({"plate", "id_card", "phone", "card"})
+_SEPARATED_TYPES: Final = frozenset({"plate", "id_card", "phone", "card", "location"})
 # NFKC already folds full-width forms (－ ． ＿ ･ and the ideographic space) into these.
 _SEPARATORS: Final = re.compile(r"[\s·•・‧∙⋅.。\-‐‑‒–—―−_]+")
 _WHITESPACE: Final = re.compile(r"\s+")
@@ -49,7 +50,7 @@ def _check_type(id_type: str) -> None:
 
 def normalise(value: object, id_type: str) -> str | None:
     """Canonical form that is HMAC'd: NFKC, whitespace removed, upper case (not for names), separators
-    stripped for plate/id_card/phone/card, and a +86/0086/86 prefix dropped before an 11-digit mobile.
+    stripped for plate/id_card/phone/card/location, and a +86/0086/86 prefix dropped before an 11-digit mobile.
 
     Returns None for None or a value that is empty after normalisation.
     """

@@ -29,10 +29,32 @@ CANARY_SEPARATOR_CLASS = r"[ \t\r\n\f\v·•・._\-]"
 # Shared cores (valid in both Python re and RE2)
 _DATE8 = r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
 _DATE6 = r"[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-ID18_CORE = rf"[1-9][0-9]{{5}}[ \-]?{_DATE8}[ \-]?[0-9]{{3}}[0-9Xx]"
+_ID_SEP = "[ \\-]"
+# 6-8-4 (optionally unseparated), 6-4-4-4 and 4-4-4-4-2 groupings; the validator checks date and checksum
+# after stripping the separators.
+ID18_CORE = (
+    rf"(?:[1-9][0-9]{{5}}{_ID_SEP}?{_DATE8}{_ID_SEP}?[0-9]{{3}}[0-9Xx]"
+    rf"|[1-9][0-9]{{5}}{_ID_SEP}(?:19|20)[0-9]{{2}}{_ID_SEP}[0-9]{{4}}{_ID_SEP}[0-9]{{3}}[0-9Xx]"
+    rf"|[1-9][0-9]{{3}}{_ID_SEP}[0-9]{{4}}{_ID_SEP}[0-9]{{4}}{_ID_SEP}[0-9]{{4}}{_ID_SEP}[0-9][0-9Xx])"
+)
 ID15_CORE = rf"(?:{'|'.join(ID15_PROVINCES)})[0-9]{{4}}{_DATE6}[0-9]{{3}}"
 # Masked phones (138****5678) are deliberately not matched: masking is the approved display form.
-PHONE_CORE = r"(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9](?:[0-9]{8}|[ .\-][0-9]{4}[ .\-][0-9]{4})"
+_PH_SEP = "[ .\\-]"
+# +86 / 0086 / 86, or the same in brackets: "(+86) 138...".
+PHONE_PREFIX = r"(?:(?:\+|00)?86[ \-]?|\( ?(?:\+|00)?86 ?\) ?)"
+PHONE_CORE = (
+    rf"{PHONE_PREFIX}?(?:1[3-9][0-9](?:[0-9]{{8}}|{_PH_SEP}[0-9]{{4}}{_PH_SEP}[0-9]{{4}}"
+    rf"|[0-9]{_PH_SEP}[0-9]{{3}}{_PH_SEP}[0-9]{{4}})"  # 3-4-4 and 4-3-4 groupings
+    rf"|\(1[3-9][0-9]\) ?[0-9]{{4}}[ \-]?[0-9]{{4}})"  # (138)0013-8000
+)
+# Chinese numerals for phone digits (一三八〇〇一三八〇〇〇, 幺 for 1, 两 for 2), mixed freely with digits.
+CN_DIGITS = "〇零一二三四五六七八九幺两"
+CN_TO_DIGIT = str.maketrans(CN_DIGITS, "0012345678912")
+_CND = f"[0-9{CN_DIGITS}]"
+CN_PHONE_CORE = (
+    rf"{PHONE_PREFIX}?[1一幺][3-9三四五六七八九]{_CND}(?:{_CND}{{8}}|{_PH_SEP}{_CND}{{4}}{_PH_SEP}{_CND}{{4}}"
+    rf"|{_CND}{_PH_SEP}{_CND}{{3}}{_PH_SEP}{_CND}{{4}})"
+)
 _PLATE_SEP = "[ ·•・\\-]"
 _PLATE_SUFFIX = "(?:[警学挂港澳领试]|应急)"
 _NUM = r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
@@ -41,7 +63,89 @@ JPEG_B64 = r"/9j/[A-Za-z0-9+/]{100,}"
 PNG_B64 = r"iVBORw0KGgo[A-Za-z0-9+/]{20,}"
 DATA_URI = r"(?i:data:image/[a-z0-9.+\-]+;base64,)"
 _URL_CHAR = "[^\\s\"'<>\\\\]"
-_IMAGE_HINT = r"(?:\.(?:jpe?g|png|bmp)|[/?&=](?:pics?|faces?|pictures?))"
+# After the image type a URL ends at CJK text or a comma (a CSV field, a sentence), so redaction stops there.
+_URL_TAIL = "[^\\s\"'<>\\\\,\u3000-\u9fff\uff00-\uffef]"
+# Raster image types (photos); vector icons (.svg, .ico) are not pictures of people.
+IMAGE_EXTENSIONS = ("jpe?g", "jfif", "png", "bmp", "webp", "gif", "tiff?", "heic", "heif", "avif")
+_IMAGE_HINT = rf"(?:\.(?:{'|'.join(IMAGE_EXTENSIONS)})|[/?&=](?:pics?|faces?|pictures?))"
+
+# Names after a label (报修人张三, 联系人：李 四, 业主欧阳娜娜): the label, then a common surname and one or two
+# given-name characters. A surname first and a stop list keep ordinary words after the same labels (业主大会,
+# 住户周知, 联系方式, 户主关系) out; a bare name without a label is found only as a canary.
+NAME_LABELS = (
+    "紧急联系人", "联系人", "联络人", "报修人", "报事人", "报案人", "报警人", "投诉人", "举报人", "求助人", "反映人",
+    "申请人", "登记人", "来访人", "被访人", "收件人", "寄件人", "收货人", "取件人", "签收人", "缴费人", "付款人",
+    "承租人", "出租人", "租住人", "监护人", "代理人", "委托人", "负责人", "经办人", "办理人", "户主", "业主", "住户",
+    "租户", "租客", "房东", "车主", "访客", "居民", "客户", "用户", "姓名", "已联系", "联系",
+)  # fmt: skip
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜"
+    "崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔汤易常乔赖文樊兰"
+    "殷施洪翟安颜倪牛温芦季俞章鲁葛伍庞聂焦柴祝欧柳耿辛路申邢骆鲍卓蒲岳齐梅庄包宁詹左靳祁尚舒宫霍阮涂翁苗毕谷"
+    "饶关鞠凌牟邬苑符滕管柯卜裴童阎游项连尤麦祖冉宿仇晏戚屈简巫池蓝景盛丛冷卫杭桂丰姬晋闵娄荣容储栾郎仲佟郁冼"
+    "佘苟鄢寇凤戈桑邰揭阙湛粟邝汝习"
+)
+COMPOUND_SURNAMES = (
+    "欧阳", "上官", "司马", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "轩辕",
+    "令狐", "端木", "澹台", "南宫", "西门", "独孤", "呼延", "申屠", "闻人", "万俟", "钟离", "赫连", "百里", "拓跋",
+)  # fmt: skip
+# Characters that end a name rather than continue it (particles, titles, verbs that follow a name): 王先生 and
+# 李某 are not names here, and 王五也反映 is the name 王五.
+_NOT_GIVEN = "的了也和与及或在是请已等说称要来电家先女士生师傅老阿姨叔婶某氏总经理主任姐哥弟妹爸妈们对向将被把从到为就都还又再很不没未无可会能需须应该反映投诉报修联系手机号码身份证楼室单元栋幢门口于"
+# Ordinary words that start with a surname character and follow these labels in notices and work orders.
+NAME_STOP_WORDS = frozenset((
+    "张贴", "陈述", "陈列", "黄色", "黄金", "周知", "周末", "周边", "周围", "周期", "周年", "周一", "周二", "周三", "周四", "周五", "周六", "周日", "孙子",
+    "孙女", "马上", "马路", "胡同", "何时", "何处", "何种", "林地", "高度", "高层", "高空", "高峰", "高温", "高速", "高压", "郑重", "谢谢", "谢绝", "许可",
+    "许多", "曾经", "董事", "余额", "余下", "杜绝", "程序", "程度", "任何", "任务", "任意", "钟点", "陆续", "范围", "金额", "石材", "夏季", "夏天", "付款",
+    "付费", "付清", "方式", "方法", "方面", "方便", "方可", "方案", "方向", "方能", "白天", "白色", "雷电", "龙头", "黎明", "顾客", "顾问", "毛坯", "万一",
+    "万元", "钱款", "严禁", "严格", "严重", "常住", "常年", "常用", "文件", "文明", "文化", "施工", "洪水", "安全", "安装", "安排", "安置", "安心", "安静",
+    "安放", "温馨", "温度", "季度", "章程", "祝福", "祝愿", "辛苦", "路过", "路面", "路灯", "路口", "申请", "申报", "申领", "齐全", "齐心", "包括", "包裹",
+    "包含", "左侧", "左右", "左边", "尚未", "尚无", "舒适", "涂料", "涂鸦", "毕业", "关系", "关于", "关注", "关闭", "关门", "关联", "关键", "关心", "凌晨",
+    "符合", "管理", "管道", "管家", "管控", "游泳", "游戏", "项目", "连续", "连接", "尤其", "宿舍", "简单", "简称", "蓝色", "景观", "冷水", "冷气", "卫生",
+    "容易", "容量", "储物", "储藏", "戴口", "戴好", "方同", "方提", "方认", "方签", "方负", "方承", "方出", "方表", "方委", "方代",
+))  # fmt: skip
+_NAME_SEP = r"(?:[：:=\s]|为)*"
+_PY_NAME = (
+    r"(?<!物)(?<![住用客租账开商])(?<!拜)(?:"
+    + "|".join(NAME_LABELS)
+    + ")"
+    + _NAME_SEP
+    + r"(?P<v>(?:"
+    + "|".join(COMPOUND_SURNAMES)
+    + f"|[{SURNAMES}])[ \u3000]?"
+    + rf"(?:(?![{_NOT_GIVEN}])[\u4e00-\u9fff]){{1,2}})"
+)
+# E-mail; a "TLD" that is a file type (logo@2x.png) is a file name.
+EMAIL_CORE = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}"
+FILE_TLDS = frozenset((
+    "png", "jpg", "jpeg", "gif", "bmp", "webp", "svg", "ico", "tif", "tiff", "heic", "js", "css", "json", "html",
+    "htm", "py", "txt", "csv", "parquet", "md", "yaml", "yml", "xml", "sql", "zip", "gz", "log", "pdf",
+))  # fmt: skip
+# WeChat: a wxid, or an id (6-20 characters, a letter first) after a 微信/WeChat label. After an English label
+# and only a space, the id must hold a digit, _ or - ("WeChat payment" is prose).
+_WX_ID = r"[A-Za-z][A-Za-z0-9_\-]{5,19}"
+_WXID = r"(?i:wxid_)[A-Za-z0-9_\-]{6,32}"
+_PY_WXID = rf"(?<![A-Za-z0-9_])(?P<v>{_WXID})(?![A-Za-z0-9_\-])"
+_PY_WECHAT_ZH = rf"微信(?:\s?(?:号码?|账号|ID|id|Id))?\s*[:：=]?\s*(?P<v>{_WX_ID})(?![A-Za-z0-9_\-])"
+_PY_WECHAT_EN = (
+    r"(?<![A-Za-z0-9_])(?:[Ww]e[Cc]hat|WECHAT|[Ww]eixin)(?:\s?(?:ID|id|Id))?"
+    rf"(?:\s*[:：=]\s*|\s+(?=[A-Za-z]+[0-9_\-]))(?P<v>{_WX_ID})(?![A-Za-z0-9_\-])"
+)
+# QQ numbers after a QQ label (QQ号 12345678).
+_PY_QQ = r"(?<![A-Za-z0-9_])(?:QQ|qq|Qq|扣扣)(?:号码?)?\s*[:：=]?\s*(?P<v>[1-9][0-9]{4,10})(?![0-9A-Za-z])"
+# Room-level addresses: 3号楼502室, 5幢2单元301, 12号楼1单元1203室, 2单元301室, 3号楼 502. A building alone
+# (3号楼, 310107001001-B03) or a building entrance (3号楼2单元) is not personal; a room is.
+_BNUM = "[0-9一二三四五六七八九十]"
+_ROOM_SEP = r"[\s,，、\-]{0,2}"
+_ROOM_END = (
+    r"(?:[室房]|号(?!楼)|(?![0-9A-Za-z./%_\-]|\s*[年月日时分秒点米元个人辆次件台平万千百户层楼栋幢号套间%]))"
+)
+_PY_ROOM = (
+    rf"(?<![0-9A-Za-z])(?:{_BNUM}{{1,3}}(?:号楼|幢|栋|座)|[A-Za-z](?:座|栋|幢))"
+    rf"{_ROOM_SEP}(?:{_BNUM}{{1,2}}单元{_ROOM_SEP})?[0-9]{{3,4}}{_ROOM_END}"
+    rf"|(?<![0-9A-Za-z]){_BNUM}{{1,3}}号{_ROOM_SEP}(?:{_BNUM}{{1,2}}单元{_ROOM_SEP})?[0-9]{{3,4}}[室房]"
+    rf"|(?<![0-9A-Za-z一二三四五六七八九十]){_BNUM}{{1,2}}单元{_ROOM_SEP}[0-9]{{3,4}}{_ROOM_END}"
+)
 
 # ---------------------------------------------------------------------------------------------------------
 # Python flavour: applied to NFKC-normalised, JSON-unescaped text. Boundaries: no ASCII letter/digit on
@@ -52,7 +156,7 @@ _POST = r"(?![0-9A-Za-z])(?!\.0*[1-9])"
 _END = r"(?![0-9A-Za-z])"
 _PY_PLATE = (
     rf"[Ww][Jj][{PROVINCES}]{_PLATE_SEP}?[0-9A-Za-z]{{4,5}}{_END}"
-    rf"|[{PROVINCES}][A-Za-z]{_PLATE_SEP}?(?:[0-9A-Za-z]{{4,5}}{_PLATE_SUFFIX}|[0-9A-Za-z]{{5,6}}{_END})"
+    rf"|[{PROVINCES}]{_PLATE_SEP}?[A-Za-z]{_PLATE_SEP}?(?:[0-9A-Za-z]{{4,5}}{_PLATE_SUFFIX}|[0-9A-Za-z]{{5,6}}{_END})"
     rf"|使[0-9]{{6}}{_END}"
 )
 
@@ -76,19 +180,108 @@ _SQL_B0 = r"(?:^|[^0-9A-Za-z]|\\u[0-9a-fA-F]{4})"
 _SQL_B1 = r"(?:$|[^0-9A-Za-z])"
 _SQL_PLATE_CORE = (
     f"(?:(?:[Ww]|\\\\u[fF][fF][35]7)(?:[Jj]|\\\\u[fF][fF][24][aA]){_SQL_PROV}{_PLATE_SEP}?{_SQL_ALNUM}{{4,5}}"
-    f"|{_SQL_PROV}{_SQL_LETTER}{_PLATE_SEP}?{_SQL_ALNUM}{{4,6}}"
+    f"|{_SQL_PROV}{_PLATE_SEP}?{_SQL_LETTER}{_PLATE_SEP}?{_SQL_ALNUM}{{4,6}}"
     f"|{_sql_chars('使')}[0-9]{{6}})"
+)
+
+
+def _sql_word(word: str) -> str:
+    """RE2 for ``word`` with each character raw or JSON-escaped."""
+    return "".join(_sql_chars(ch) for ch in word)
+
+
+def _sql_ascii_word(word: str) -> str:
+    """RE2 for an ASCII word in any case, each letter raw or as an escaped full-width letter."""
+    units = []
+    for ch in word:
+        up, lo = ord(ch.upper()) - 0x20, ord(ch.lower()) - 0x20
+        units.append(f"(?:[{ch.upper()}{ch.lower()}]|\\\\u(?i:ff{up:02x}|ff{lo:02x}))")
+    return "".join(units)
+
+
+_SQL_ESC = r"\\u[0-9a-fA-F]{4}"
+_SQL_HAN = f"(?:[\u3400-\u4dbf\u4e00-\u9fff]|{_SQL_ESC})"
+_SQL_CND = f"(?:[0-9]|{_sql_chars(CN_DIGITS)})"
+_SQL_CN_PHONE = (
+    f"{PHONE_PREFIX}?(?:1|{_sql_chars('一幺')})(?:[3-9]|{_sql_chars('三四五六七八九')}){_SQL_CND}"
+    f"(?:{_SQL_CND}{{8}}|{_PH_SEP}{_SQL_CND}{{4}}{_PH_SEP}{_SQL_CND}{{4}}|{_SQL_CND}{_PH_SEP}{_SQL_CND}{{3}}"
+    f"{_PH_SEP}{_SQL_CND}{{4}})"
+)
+
+
+def _han_except(chars: str) -> str:
+    """RE2 class of the CJK unified ideographs except ``chars``."""
+    ranges, lo = [], 0x4E00
+    for code in sorted({ord(c) for c in chars}) + [0xA000]:
+        if code > lo:
+            ranges.append(chr(lo) if code - 1 == lo else f"{chr(lo)}-{chr(code - 1)}")
+        lo = code + 1
+    return "[" + "".join(ranges) + "]"
+
+
+def _sql_name_start() -> str:
+    """A surname and the next character, never a stop word (住户周知, 联系方式) so notices stay off the
+    Python path; an escaped second character is always a candidate."""
+    stops: dict[str, str] = {}
+    for word in NAME_STOP_WORDS:
+        stops[word[0]] = stops.get(word[0], "") + word[1]
+    firsts = SURNAMES + "".join(sorted({c[0] for c in COMPOUND_SURNAMES} - set(SURNAMES)))
+    plain = "".join(c for c in firsts if c not in stops)
+    alternatives = [f"{_sql_chars(plain)}\\s?{_SQL_HAN}"]
+    for first, seconds in sorted(stops.items()):
+        alternatives.append(
+            f"(?:{first}\\s?(?:{_han_except(seconds)}|{_SQL_ESC})|\\\\u(?i:{ord(first):04x})\\s?{_SQL_HAN})"
+        )
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+_SQL_NAME_HEAD = (
+    "(?:"
+    + "|".join(_sql_word(w) for w in NAME_LABELS)
+    + f")(?:[:：=\\s]|{_sql_chars('为')})*"
+    + _sql_name_start()
+)
+_SQL_WORD = f"(?:[A-Za-z0-9_\\-]|{_SQL_LETTER})"
+_SQL_EMAIL = (
+    f"(?:[A-Za-z0-9._%+\\-]|{_SQL_LETTER})+@(?:[A-Za-z0-9\\-]|{_SQL_LETTER})+"
+    f"(?:\\.(?:[A-Za-z0-9\\-]|{_SQL_LETTER})+)*\\.{_SQL_LETTER}{{2,}}"
+)
+_SQL_GAP = f"(?:[^A-Za-z\\\\]|{_SQL_ESC}){{0,8}}"
+_SQL_WECHAT = (
+    f"(?:{_sql_ascii_word('wxid')}_{_SQL_WORD}{{6}}"
+    f"|(?:{_sql_word('微信')}|{_sql_ascii_word('wechat')}|{_sql_ascii_word('weixin')})"
+    f"(?:\\s?{_sql_ascii_word('id')})?{_SQL_GAP}{_SQL_LETTER}"
+    f"{_SQL_WORD}{{5}})"
+)
+_SQL_QQ = f"(?:{_sql_ascii_word('qq')}|{_sql_word('扣扣')})(?:[^0-9\\\\]|{_SQL_ESC}){{0,8}}[1-9][0-9]{{4}}"
+_SQL_BNUM = f"(?:[0-9A-Za-z]|{_sql_chars('一二三四五六七八九十')})"
+_SQL_ROOM_SEP = f"(?:[\\s,、\\-]|{_sql_chars('，')}){{0,2}}"
+_SQL_ROOM = (
+    f"{_SQL_BNUM}{{1,3}}(?:(?:{_sql_word('号楼')}|{_sql_chars('号幢栋座')}){_SQL_ROOM_SEP}"
+    f"(?:{_SQL_BNUM}{{1,2}}{_sql_word('单元')}{_SQL_ROOM_SEP})?|{_sql_word('单元')}{_SQL_ROOM_SEP})[0-9]{{3,4}}"
 )
 # Context characters kept around a candidate so Python can re-check boundaries and undo escapes.
 _SQL_CTX = r"[0-9A-Za-z.\\]*"
+_SQL_CTX_W = r"[0-9A-Za-z._\\]*"
+_SQL_ANY = f"(?:{_SQL_ESC}|[^\\\\])"
 SQL_IDENTIFIER_FILTER = (
-    f"{_SQL_B0}(?:{ID18_CORE}|{ID15_CORE}|{PHONE_CORE}){_SQL_B1}|{_SQL_PLATE_CORE}(?:{_SQL_SUFFIX}|{_SQL_B1})"
+    f"{_SQL_B0}(?:{ID18_CORE}|{ID15_CORE}|{PHONE_CORE}|{_SQL_CN_PHONE}){_SQL_B1}"
+    f"|{_SQL_PLATE_CORE}(?:{_SQL_SUFFIX}|{_SQL_B1})"
+    f"|{_SQL_NAME_HEAD}|{_SQL_EMAIL}|{_SQL_WECHAT}|{_SQL_QQ}|{_SQL_ROOM}"
 )
 # Candidates are extracted per family group: one regexp_extract_all pass cannot return overlapping matches,
-# and a plate's serial may overlap the first group of a spaced ID ("沪W 110000 20000101 0000").
+# and a plate's serial may overlap the first group of a spaced ID ("沪W 110000 20000101 0000"). Each token
+# keeps the context Python needs: a character before a name's label (物业主管 is no label), the characters
+# after a room number (3号楼 300米 is a distance), the whole run of numerals around a phone.
 SQL_IDENTIFIER_TOKENS = (
     f"{_SQL_CTX}(?:{ID18_CORE}|{ID15_CORE}|{PHONE_CORE}){_SQL_CTX}",
     f"{_SQL_CTX}{_SQL_PLATE_CORE}{_SQL_SUFFIX}?{_SQL_CTX}",
+    f"{_SQL_CTX}{_SQL_CND}*{_SQL_CN_PHONE}{_SQL_CND}*{_SQL_CTX}",
+    f"{_SQL_ANY}?{_SQL_NAME_HEAD}\\s?{_SQL_HAN}{{0,2}}",
+    f"(?:{_SQL_ESC})*{_SQL_EMAIL}{_SQL_CTX}",
+    f"{_SQL_CTX_W}{_SQL_WECHAT}{_SQL_WORD}*",
+    f"{_SQL_CTX_W}{_SQL_QQ}[0-9A-Za-z]*",
+    f"{_SQL_CTX}{_SQL_ROOM}{_SQL_ANY}{{0,4}}",
 )
 SQL_FACE_PATTERNS: dict[str, str] = {
     "jpeg": f"(?:^|[^A-Za-z0-9+/]){JPEG_B64}",
@@ -97,6 +290,9 @@ SQL_FACE_PATTERNS: dict[str, str] = {
     "image_url": f"(?i:https?://{_URL_CHAR}*?{_IMAGE_HINT}(?:$|[^A-Za-z0-9_\\-]))",
 }
 SQL_NUMBER_LIST = NUMBER_LIST
+# JSON-escaped full-width ASCII (\uff48\uff54\uff54\uff50 is "http") that the SQL patterns above do not all
+# read: such a cell is rare and goes to the Python check whole, so the prefilter is never stricter.
+SQL_ESCAPED_FULLWIDTH = r"\\u[fF][fF][0-5][0-9a-fA-F]"
 # Undo the JSON escapes that hide digits and separators from the SQL patterns (full-width digits, Ｘ/ｘ,
 # \n-style whitespace, slashes, plate/phone separators). Province characters and letters stay escaped
 # and are matched as such.
@@ -112,6 +308,11 @@ SQL_UNESCAPES: tuple[tuple[str, str], ...] = (
     (r"\\u[fF][fF]0[bB]", "+"),
     (r"\\u[fF][fF]0[dD]", "-"),
     (r"\\u[fF][fF]0[eE]", "."),
+    (r"\\u[fF][fF]08", "("),
+    (r"\\u[fF][fF]09", ")"),
+    (r"\\u[fF][fF]1[aA]", ":"),
+    (r"\\u[fF][fF]20", "@"),
+    (r"\\u[fF][fF]3[fF]", "_"),
 )
 FULLWIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
 HALFWIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
@@ -167,6 +368,31 @@ def validate_plate(text: str) -> str | None:
     return value if sum(ch.isdigit() for ch in serial) >= 2 else None
 
 
+def validate_cn_phone(text: str) -> str | None:
+    """A phone written (partly) in Chinese numerals; all-digit phones are the digit family's."""
+    if not any(ch in CN_DIGITS for ch in text):
+        return None
+    digits = re.sub(r"[^0-9]", "", text.translate(CN_TO_DIGIT))
+    return digits[-11:] if len(digits) >= 11 and re.fullmatch(r"1[3-9][0-9]{9}", digits[-11:]) else None
+
+
+def validate_name(text: str) -> str | None:
+    name = re.sub(r"\s", "", text)
+    return None if name[:2] in NAME_STOP_WORDS else name
+
+
+def validate_email(text: str) -> str | None:
+    # file names (x@2x.png) and Python/Dagster dunder names (Dagster's run tag __repository__@<code location>)
+    # are not addresses
+    if text.rsplit(".", 1)[-1].lower() in FILE_TLDS or text.split("@", 1)[0].endswith("__"):
+        return None
+    return text.lower()
+
+
+def validate_room(text: str) -> str | None:
+    return re.sub(r"[\s,，、\-]", "", text)
+
+
 def validate_embedding(text: str) -> str | None:
     n = text.count(",") + 1
     return f"float[{n}]" if n in EMBEDDING_LENGTHS else None
@@ -183,17 +409,39 @@ class Family:
     validate: Callable[[str], str | None]
     # Cheap necessary condition (a literal or character class) that skips the full pattern on most text.
     hint: re.Pattern[str] | None = None
+    # Named group holding the identifier when the pattern also matches its label (联系人 in 联系人张三): the
+    # span redacted and the text validated.
+    group: str | None = None
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         if self.hint is None or self.hint.search(text):
             yield from self.pattern.finditer(text)
 
 
+_CN_NOT_DIGIT = f"(?<![0-9A-Za-z{CN_DIGITS}])"
 IDENTIFIER_FAMILIES: tuple[Family, ...] = (
     Family("resident_id", re.compile(_PRE + ID18_CORE + _POST), validate_id18),
     Family("resident_id_15", re.compile(_PRE + ID15_CORE + _POST), validate_id15),
     Family("phone", re.compile(_PRE + PHONE_CORE + _POST), validate_phone),
+    Family(
+        "phone",
+        re.compile(_CN_NOT_DIGIT + CN_PHONE_CORE + f"(?![0-9A-Za-z{CN_DIGITS}])"),
+        validate_cn_phone,
+        re.compile(f"[{CN_DIGITS}]"),
+    ),
     Family("plate", re.compile(_PY_PLATE), validate_plate, re.compile(f"[{PROVINCES}使]")),
+    Family("name", re.compile(_PY_NAME), validate_name, re.compile("|".join(NAME_LABELS)), "v"),
+    Family(
+        "email",
+        re.compile(r"(?<![A-Za-z0-9._%+\-])" + EMAIL_CORE + r"(?![A-Za-z0-9\-])"),
+        validate_email,
+        re.compile("@"),
+    ),
+    Family("wechat", re.compile(_PY_WXID), _identity, re.compile("(?i:wxid_)"), "v"),
+    Family("wechat", re.compile(_PY_WECHAT_ZH), _identity, re.compile("微信"), "v"),
+    Family("wechat", re.compile(_PY_WECHAT_EN), _identity, re.compile("(?i:wechat|weixin)"), "v"),
+    Family("qq", re.compile(_PY_QQ), _identity, re.compile("(?i:qq)|扣扣"), "v"),
+    Family("room_address", re.compile(_PY_ROOM), validate_room, re.compile("[楼幢栋座号元]")),
 )
 FACE_FAMILIES: tuple[Family, ...] = (
     Family("face_image", re.compile(r"(?<![A-Za-z0-9+/])" + JPEG_B64), _identity, re.compile("/9j/")),
@@ -201,7 +449,7 @@ FACE_FAMILIES: tuple[Family, ...] = (
     Family("face_image", re.compile(DATA_URI + r"[A-Za-z0-9+/=]*"), _identity, re.compile("(?i);base64,")),
     Family(
         "image_url",
-        re.compile(f"(?i:https?://{_URL_CHAR}*?{_IMAGE_HINT}(?![A-Za-z0-9_\\-]){_URL_CHAR}*)"),
+        re.compile(f"(?i:https?://{_URL_CHAR}*?{_IMAGE_HINT}(?![A-Za-z0-9_\\-]){_URL_TAIL}*)"),
         _identity,
         re.compile("://"),
     ),

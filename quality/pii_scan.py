@@ -31,6 +31,7 @@ from quality.pii_patterns import (
     FULLWIDTH,
     HALFWIDTH,
     IDENTIFIER_FAMILIES,
+    SQL_ESCAPED_FULLWIDTH,
     SQL_FACE_PATTERNS,
     SQL_IDENTIFIER_FILTER,
     SQL_IDENTIFIER_TOKENS,
@@ -224,10 +225,11 @@ def _find(text: str, index: _CanaryIndex, families: Sequence[Family] | None = No
     norm = normalise(text)
     found: list[Finding] = []
     for family in IDENTIFIER_FAMILIES + FACE_FAMILIES if families is None else families:
+        group = family.group or 0
         for m in family.finditer(norm.text):
-            value = family.validate(m.group())
+            value = family.validate(m.group(group))
             if value is not None and not _safe(family.kind, value):
-                found.append(Finding(family.kind, *norm.to_original(m.start(), m.end()), value))
+                found.append(Finding(family.kind, *norm.to_original(*m.span(group)), value))
     if index and families is None:
         for kind, start, end, canon in index.find(norm.text):
             found.append(Finding(kind, *norm.to_original(start, end), canon))
@@ -440,6 +442,9 @@ def _scan_cells(
             for i, (key, pattern) in enumerate(faces.items())
         ),
     ]
+    per_cell.append(
+        f"CASE WHEN contains(v, '\\u') AND regexp_matches(v, {_lit(SQL_ESCAPED_FULLWIDTH)}) THEN v END AS whole"
+    )
     per_col = [
         "list_distinct(flatten(list(toks) FILTER (WHERE len(toks) > 0)))",
         "count(*) FILTER (WHERE len(emb) > 0)",
@@ -450,6 +455,7 @@ def _scan_cells(
             for i in range(len(faces))
         ),
     ]
+    per_col.append("list_distinct(list(whole) FILTER (WHERE whole IS NOT NULL))")
     if index:
         pattern = _lit(index.sql_pattern())
         per_cell.append(
@@ -460,10 +466,14 @@ def _scan_cells(
         cells
         + f"SELECT col, {', '.join(per_col)} FROM (SELECT col, {', '.join(per_cell)} FROM u) GROUP BY col"
     ).fetchall()
+    n_faces = len(faces)
     for col, tokens, n_emb, emb_len, *rest in rows:
         name = names[col]
         for token in tokens or ():
             for f in _find(token, _NO_CANARIES, IDENTIFIER_FAMILIES):
+                add(f.kind, name, _sample(f.kind, f.value), f.value)
+        for cell in rest[3 * n_faces] or ():
+            for f in _find(cell, _NO_CANARIES):
                 add(f.kind, name, _sample(f.kind, f.value), f.value)
         if n_emb:
             add("face_embedding", name, f"float[{emb_len}]", "text")

@@ -4,6 +4,13 @@ Writes gzipped NDJSON per community (one envelope a line, several events an enve
 (simulator.sites), and a ground truth computed from the same deliveries: accounting and gold with the pipeline's
 documented rules, but an event's final status from the vendor's status progression (the highest status sent).
 Communities are generated CHUNK_COMMUNITIES at a time so memory stays flat as the district grows.
+
+Deployments differ per community, as real ones do (docs/vendors/access.md): a *platform* community pushes what
+the ISC platform sends (no currentVerifyMode and no UserType, the verify mode implied by eventType;
+ExtReceiveTime in epoch microseconds; happenTime with offset or local without one; ExtEventPersonNo "0" for a
+stranger; one door controller whose clock is years off); a *legacy* community's integration adds
+currentVerifyMode and UserType and sends ISO receive times. Every community's subscription also carries
+field-detection (event_rule), people-counting (event_pdc) and video (event_vss) events from cameras.
 """
 
 from __future__ import annotations
@@ -24,15 +31,27 @@ from simulator.canaries import Canary
 # ISC eventType codes; the first three are seen in public code, the rest are this integration's choices
 # (documented in assets/access/event_types.csv, which the parser reads).
 FACE_PASS, ID_MATCH, CARD_PASS, OTHER_PASS, DENIED, FORCED = 196893, 197162, 198914, 196888, 197151, 199428
+# seen in a public ISC payload (successMultipleAuthCard); the two denials are this integration's codes
+MULTI_PASS, FACE_DENIED, CARD_DENIED = 196883, 197160, 198916
+# the modes a platform community's face-and-card terminals verify with (each implied by its eventType)
+PLATFORM_MODES = ("face", "card", "id_card", "multi")
+PLATFORM_PASS = {"face": FACE_PASS, "card": CARD_PASS, "id_card": ID_MATCH, "multi": MULTI_PASS}
+# other abilities on the same subscription: (ability, eventType, class, events per community-day); the
+# people-counting code is a placeholder ([UNVERIFIED]: the pipeline maps the whole event_pdc ability)
+OTHER_EVENTS = (("event_rule", 131588, "field_detection", 14), ("event_pdc", 1644175361, "people_counting", 12),
+                ("event_vss", 131331, "motion_detection", 8), ("event_vss", 131329, "video_loss", 2))
+# the door controller whose clock is years off (a platform community's last unit door) runs this far behind
+CLOCK_OFF_MS = 3 * 365 * 86_400_000
+SHANGHAI_MS = 8 * 3_600_000
 MODES = ("face", "card", "qr", "password", "fingerprint", "id_card", "remote", "multi")
 MODE_STRING = {"face": "face", "card": "card", "qr": "qrCode", "password": "password", "fingerprint": "fp",
                "id_card": "idCard", "remote": "remote", "multi": "cardOrFaceOrFp"}
 MODE_NUMBER = {m: i + 1 for i, m in enumerate(("card", "password", "fingerprint", "face", "id_card", "qr", "remote",
                                                  "multi"))}
-MODE_EVENT = {"face": FACE_PASS, "multi": FACE_PASS, "card": CARD_PASS, "id_card": ID_MATCH}
 USER_CODES = {"stranger": 0, "resident": 1, "visitor": 2, "blacklist": 3, "staff": 4}
 EVENTS_PER_COMMUNITY = 6700
-TIME_FAULTS = ("space_colon", "space_t", "sentinel", "missing_time")
+# glued: date and hour run together with spaces after the colons ("2017-12-2823: 00: 03.000", seen in ISC code)
+TIME_FAULTS = ("space_colon", "space_t", "sentinel", "missing_time", "glued")
 SENTINEL = "1900-01-00T00:00:00.000+08:00"
 _SURNAMES = "王李张刘陈杨黄赵周吴徐孙马朱胡郭何高林罗"
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"
@@ -129,8 +148,12 @@ def _door_index(comms: pl.DataFrame, doors: pl.DataFrame) -> tuple[np.ndarray, n
 
 
 def _events(rng: np.random.Generator, comms: pl.DataFrame, c0: int, door_index: tuple[np.ndarray, ...],
-            conventions: np.ndarray, people: dict[str, pl.DataFrame], day: date) -> pl.DataFrame:
-    """One row per logical event (before faults and re-deliveries) of the chunk of communities from ``c0``."""
+            conventions: np.ndarray, people: dict[str, pl.DataFrame], day: date,
+            platform: np.ndarray | None = None) -> pl.DataFrame:
+    """One row per logical event (before faults and re-deliveries) of the chunk of communities from ``c0``.
+
+    ``platform`` (by district community position) marks the communities whose feed is the ISC platform's own.
+    """
     nc = comms.height
     n_per = rng.poisson(EVENTS_PER_COMMUNITY * comms["size_factor"].to_numpy())
     cidx = np.repeat(np.arange(c0, c0 + nc), n_per)
@@ -158,19 +181,19 @@ def _events(rng: np.random.Generator, comms: pl.DataFrame, c0: int, door_index: 
     mode = np.where(np.isin(cat, ["stranger", "blacklist"]), "face", mode)
     mode = np.where(cat == "resident_denied", np.where(rng.random(n) < 0.5, "card", "face"), mode)
     mode = np.where(cat == "visitor", np.where(rng.random(n) < 0.7, "qr", "face"), mode)
+    on_platform = np.zeros(n, dtype=bool) if platform is None else platform[cidx]
+    # a platform community's terminals read faces and cards: other credentials show as a face verification
+    mode = np.where(on_platform & ~np.isin(mode, PLATFORM_MODES), "face", mode)
 
     kind = np.where(np.isin(cat, ["resident", "visitor", "staff"]), "pass",
                     np.where(cat == "forced", "door_forced", "denied"))
-    etype = np.where(kind == "door_forced", FORCED, np.where(kind == "denied", DENIED, OTHER_PASS))
-    for m, code in MODE_EVENT.items():
-        etype = np.where((kind == "pass") & (mode == m), code, etype)
     user = np.where(np.isin(cat, ["resident", "resident_denied"]), "resident", cat)
     user = np.where(cat == "forced", "unknown", user)
 
     ev = pl.DataFrame({
         "cidx": cidx, "cat": cat, "ts_ms": ts, "door_row": door_row, "direction": direction, "mode": mode,
-        "event_kind": kind, "event_type": etype, "user_type": user, "u": rng.random(n),
-        "numeric_mode": rng.random(n) < 0.3, "with_name": rng.random(n) < 0.3,
+        "event_kind": kind, "user_type": user, "u": rng.random(n),
+        "numeric_mode": rng.random(n) < 0.3, "with_name": rng.random(n) < 0.3, "platform": on_platform,
     })
     # pick the person behind each event from the matching population
     ev = ev.with_columns(pop=pl.when(pl.col("user_type").is_in(["resident", "visitor", "staff", "blacklist"]))
@@ -186,7 +209,8 @@ def _events(rng: np.random.Generator, comms: pl.DataFrame, c0: int, door_index: 
     ev = pl.concat([*parts, rest]).sort("cidx", "ts_ms", "door_row")
     # a card number is only sent when a card took part in the verification
     return ev.with_row_index("seq").with_columns(
-        card_no=pl.when(pl.col("mode").is_in(["card", "multi", "id_card"])).then(pl.col("card_no")))
+        card_no=pl.when(pl.col("mode").is_in(["card", "multi", "id_card"])).then(pl.col("card_no")),
+        event_type=_event_type())
 
 
 def _plant_canaries(ev: pl.DataFrame, people: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -210,7 +234,7 @@ def _plant_patterns(rng: np.random.Generator, ev: pl.DataFrame, nc: int) -> pl.D
     bursts = []
     for i in range(3 + int(rng.integers(0, 2))):
         bursts.append(burst_src.with_columns(
-            ts_ms=pl.col("ts_ms") + 20_000 + i * 90_000, event_kind=pl.lit("denied"), event_type=pl.lit(DENIED),
+            ts_ms=pl.col("ts_ms") + 20_000 + i * 90_000, event_kind=pl.lit("denied"),
             cat=pl.lit("resident_denied"), mode=pl.lit("card"),
             card_no=pl.coalesce(pl.col("card_no"), pl.lit("00000000"))))
     extra = pl.concat([tail, *bursts], how="vertical_relaxed").select(ev.columns)
@@ -218,7 +242,21 @@ def _plant_patterns(rng: np.random.Generator, ev: pl.DataFrame, nc: int) -> pl.D
     return out.sort("cidx", "ts_ms", "door_row", nulls_last=True).drop("seq").with_row_index("seq")
 
 
-def _faults(rng: np.random.Generator, ev: pl.DataFrame, faults: bool) -> pl.DataFrame:
+def _event_type() -> pl.Expr:
+    """The eventType an event is sent with: a platform community's implies the verify mode; a legacy one's passes
+    other credentials and all denials with generic codes and says the mode in currentVerifyMode."""
+    kind, mode = pl.col("event_kind"), pl.col("mode")
+    legacy_pass = (pl.when(mode.is_in(["face", "multi"])).then(FACE_PASS).when(mode == "card").then(CARD_PASS)
+                   .when(mode == "id_card").then(ID_MATCH).otherwise(OTHER_PASS))
+    platform_pass = mode.replace_strict(PLATFORM_PASS, default=FACE_PASS, return_dtype=pl.Int64)
+    return (pl.when(kind == "door_forced").then(FORCED)
+            .when((kind == "denied") & pl.col("platform")).then(pl.when(mode == "card").then(CARD_DENIED)
+                                                                 .otherwise(FACE_DENIED))
+            .when(kind == "denied").then(DENIED)
+            .when(pl.col("platform")).then(platform_pass).otherwise(legacy_pass)).cast(pl.Int64)
+
+
+def _faults(rng: np.random.Generator, ev: pl.DataFrame, faults: bool, clock_off_row: int = -1) -> pl.DataFrame:
     n = ev.height
     u = rng.random(n)
     tod = ev["ts_ms"].to_numpy() % 86_400_000
@@ -245,7 +283,11 @@ def _faults(rng: np.random.Generator, ev: pl.DataFrame, faults: bool) -> pl.Data
         recv_ms=pl.col("ts_ms") + pl.Series(rng.integers(200, 3000, n)),
         face_extra=pl.Series(rng.choice(3, n, p=[0.985, 0.008, 0.007]) if faults else np.zeros(n, dtype=np.int64)),
         event_id=_fmt("acs{}e{}", pl.lit(f"{rng.integers(1 << 40):010x}"), pl.col("seq")),
-    )
+        # a platform community's happenTime: half ISO with offset, half local "yyyy-MM-dd HH:mm:ss" (whole seconds)
+        local_form=pl.Series(rng.random(n) < 0.5) & pl.col("platform"),
+        # the controller with the clock years off; kept to 01:00-22:00 so its receive times stay in the day
+        clock_off=pl.Series((ev["door_row"].to_numpy() == clock_off_row) & safe & faults),
+    ).with_columns(event_type=_event_type())  # again: the planted denial bursts changed kind and mode
 
 
 # an envelope holds the events sent within one ENVELOPE_WINDOW_MS window (and at most 3-10 of them), so two
@@ -300,11 +342,20 @@ def _render(rng: np.random.Generator, ev: pl.DataFrame, dl: pl.DataFrame, d: pl.
               .when(pl.col("vendor_convention") == "inout_10").then(pl.lit(0)).otherwise(pl.lit(2)))
     mode_str = pl.col("mode").replace_strict(MODE_STRING, return_dtype=pl.String)
     mode_num = pl.col("mode").replace_strict(MODE_NUMBER, return_dtype=pl.Int64).cast(pl.String)
-    verify = pl.when(pl.col("event_kind") == "door_forced").then(pl.lit("")).when(pl.col("numeric_mode")).then(
-        _fmt(',"currentVerifyMode":{}', mode_num)).otherwise(_fmt(',"currentVerifyMode":"{}"', mode_str))
-    happen = _iso(pl.col("ts_ms"))
+    platform = pl.col("platform")
+    verify = pl.when((pl.col("event_kind") == "door_forced") | platform).then(pl.lit("")).when(
+        pl.col("numeric_mode")).then(_fmt(',"currentVerifyMode":{}', mode_num)).otherwise(
+        _fmt(',"currentVerifyMode":"{}"', mode_str))
+    # what the device's clock said (years behind on the faulty controller)
+    device_ms = pl.col("ts_ms") - pl.when(pl.col("clock_off")).then(pl.lit(CLOCK_OFF_MS)).otherwise(pl.lit(0))
+    local = device_ms.cast(pl.Datetime("ms"))
+    happen = pl.when(pl.col("local_form")).then(local.dt.strftime("%Y-%m-%d %H:%M:%S")).otherwise(_iso(device_ms))
+    glued = _fmt("{}{}.{}", local.dt.strftime("%Y-%m-%d"), local.dt.strftime("%H: %M: %S"),
+                 (device_ms % 1000).cast(pl.String).str.zfill(3))
     happen = (pl.when(pl.col("time_fault") == "space_colon").then(happen.str.replace_all(":", ": ", literal=True))
-              .when(pl.col("time_fault") == "space_t").then(happen.str.replace("T", "T ", literal=True))
+              .when(pl.col("time_fault") == "space_t").then(
+                  happen.str.replace("T", "T ", literal=True).str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}  "))
+              .when(pl.col("time_fault") == "glued").then(glued)
               .when(pl.col("time_fault") == "sentinel").then(pl.lit(SENTINEL)).otherwise(happen))
     happen_kv = pl.when(pl.col("time_fault") == "missing_time").then(pl.lit("")).otherwise(
         _fmt('"happenTime":"{}",', happen))
@@ -323,24 +374,31 @@ def _render(rng: np.random.Generator, ev: pl.DataFrame, dl: pl.DataFrame, d: pl.
     for i, vec in enumerate(feats):
         extra = pl.when(face & (pl.col("face_extra") == 2) & (feat == i)).then(
             pl.lit(',"faceFeature":' + vec)).otherwise(extra)
+    # the platform sends "0" for nobody; a legacy integration leaves the field out
     person = pl.when(pl.col("person_no").is_not_null()).then(_fmt(',"ExtEventPersonNo":"{}"', pl.col("person_no"))
-                                                             ).otherwise(pl.lit(""))
+                                                             ).when(platform).then(pl.lit(',"ExtEventPersonNo":"0"')
+                                                                                   ).otherwise(pl.lit(""))
     card = pl.when(pl.col("card_no").is_not_null()).then(_fmt(',"ExtEventCardNo":"{}"', pl.col("card_no"))
                                                          ).otherwise(pl.lit(',"ExtEventCardNo":""'))
     name = pl.when(pl.col("with_name") & pl.col("name").is_not_null()).then(
         _fmt(',"personName":"{}"', pl.col("name"))).otherwise(pl.lit(""))
-    src = pl.when(pl.col("unknown_door")).then(_fmt("ACS{}999", pl.col("door_id").str.slice(3, 12))).otherwise(
+    # an unregistered door: a registry code with its first 8 digits set to f (sites never issues such a code)
+    src = pl.when(pl.col("unknown_door")).then(_fmt("ffffffff{}", pl.col("door_id").str.slice(8))).otherwise(
         pl.col("door_id"))
-    user = pl.col("user_type").replace_strict({**USER_CODES, "unknown": 0}, return_dtype=pl.Int64)
+    user = pl.when(platform).then(pl.lit("")).otherwise(_fmt(',"UserType":{}', pl.col("user_type").replace_strict(
+        {**USER_CODES, "unknown": 0}, return_dtype=pl.Int64)))
+    # ISC platform: epoch microseconds as a string; a legacy integration: ISO with offset
+    received = pl.when(platform).then(((pl.col("recv_ms") - SHANGHAI_MS) * 1000).cast(pl.String)).otherwise(
+        _iso(pl.col("recv_ms")))
     body = ev.select(
         "seq",
         head=_fmt('{"eventId":"{}","eventType":{},', pl.col("event_id"), pl.col("event_type")),
         tail=_fmt(
             '"srcIndex":"{}","srcType":"door","srcName":"{}","srcParentIndex":"{}","eventLvl":0,"timeout":0,'
             '"data":{"ExtEventInOut":{},"ExtEventDoorID":"1","ExtEventReaderID":"{}","ExtReceiveTime":"{}",'
-            '"Seq":{},"UserType":{},"svrIndexCode":"isc-{}"{}{}{}{}{}{}}}',
+            '"Seq":{}{},"svrIndexCode":"isc-{}"{}{}{}{}{}{}}}',
             src, pl.col("gate_name"), pl.col("device_gb_code"), in_out,
-            pl.when(pl.col("direction") == "out").then(pl.lit("2")).otherwise(pl.lit("1")), _iso(pl.col("recv_ms")),
+            pl.when(pl.col("direction") == "out").then(pl.lit("2")).otherwise(pl.lit("1")), received,
             pl.col("seq"), user, pl.col("cidx"), person, card, name, verify, pic, extra),
         happen=happen_kv,
     )
@@ -406,12 +464,20 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
     (and so event ids) run on across chunks.
     """
     landing = Path(landing)
+    # which communities' feed is the ISC platform's own (the first is a legacy integration, the second not)
+    platform = np.random.default_rng([seed, 43]).random(communities.height) < 0.5
+    platform[0:1] = False
+    platform[1:2] = True
     doors = sites.doors(communities, seed)
     sites.write_doors(landing, day, doors)
     d = doors.with_row_index("door_row").with_columns(pl.col("door_row").cast(pl.Int64))
     door_index = _door_index(communities, doors)
     conventions = doors["vendor_convention"].to_numpy()
     population = _population(communities, np.random.default_rng([seed, 41]))
+    # the controller with the clock years off: the last door of the first platform community
+    on_platform = np.flatnonzero(platform)
+    clock_off_row = (int(door_index[0][on_platform[0]] + door_index[1][on_platform[0]] + door_index[2][on_platform[0]]
+                         - 1) if on_platform.size else -1)
     truth = _Truth(communities, d)
     seq0 = 0
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -419,26 +485,72 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
             c1 = min(c0 + CHUNK_COMMUNITIES, communities.height)
             rng = np.random.default_rng([seed, day.toordinal(), 40, k])
             people = _people(communities, population, canaries, c0, c1)
-            ev = _events(rng, communities.slice(c0, c1 - c0), c0, door_index, conventions, people, day)
+            ev = _events(rng, communities.slice(c0, c1 - c0), c0, door_index, conventions, people, day, platform)
             if c0 == 0:
                 ev = _plant_canaries(ev, people)
             ev = _plant_patterns(rng, ev, c1 - c0).with_columns(seq=pl.col("seq") + seq0)
             seq0 += ev.height
-            _deliver(rng, landing, day, communities, d, ev, faults, truth, pool)
+            _deliver(rng, landing, day, communities, d, ev, faults, truth, pool, clock_off_row, (c0, c1))
     return truth.write(landing, day, doors)
 
 
 # the event columns the truth tables are computed from
 _TRUTH_COLUMNS = ("seq", "cidx", "door_row", "ts_ms", "recv_ms", "time_fault", "event_kind", "event_id", "direction",
-                  "mode", "user_type", "person_no", "card_no")
+                  "mode", "user_type", "person_no", "card_no", "platform", "local_form", "clock_off")
+
+
+def _other_events(rng: np.random.Generator, c0: int, c1: int, day: date, door_env: pl.DataFrame) -> pl.DataFrame:
+    """Field-detection, people-counting and video events of cameras on the same subscription, one envelope each,
+    appended to the community's file of their sending hour: (cidx, file_seq, line, send_ms, max_status, text,
+    ability, event_class, event_type, hour_start, time_quality)."""
+    midnight = int((np.datetime64(day.isoformat(), "ms") - np.datetime64("1970-01-01", "ms")).astype(np.int64))
+    parts = []
+    for ability, code, cls, per_day in OTHER_EVENTS:
+        cidx = np.repeat(np.arange(c0, c1), per_day)
+        ts = midnight + (rng.uniform(0.5, 23.5, cidx.size) * 3_600_000).astype(np.int64)
+        parts.append(pl.DataFrame({"cidx": cidx, "ts_ms": ts, "ability": ability, "event_type": code,
+                                   "event_class": cls, "u": rng.integers(0, 1 << 62, cidx.size)}))
+    ot = pl.concat(parts).with_columns(send_ms=pl.col("ts_ms") + 900)
+    # ISC's own sample of a video-loss event carries the sentinel happenTime (and no data block at all)
+    sentinel = pl.col("event_class") == "video_loss"
+    happen = pl.when(sentinel).then(pl.lit(SENTINEL)).otherwise(_iso(pl.col("ts_ms")))
+    data = pl.when(pl.col("ability") == "event_rule").then(_fmt(
+        ',"data":{"dataType":"behavioralAnalysis","recvTime":"{}","eventType":"fielddetection",'
+        '"fielddetection":[{"imageUrl":"http://10.3.{}.{}:8080/pic/{}.jpg","detectionTarget":1}]}',
+        _iso(pl.col("ts_ms") + 400), pl.col("cidx") % 250, pl.col("u") % 250, pl.col("u") % 99991)).when(sentinel).then(
+        pl.lit("")).otherwise(_fmt(',"data":{"ExtReceiveTime":"{}"}', ((pl.col("ts_ms") + 400 - SHANGHAI_MS) * 1000)))
+    src = _fmt("{}", pl.col("u").hash(7).cast(pl.String).str.zfill(20).str.slice(0, 20))
+    ot = ot.with_columns(
+        file_seq=((pl.col("send_ms") - midnight) // 3_600_000).clip(0, 23),
+        text=_fmt('{"method":"OnEventNotify","params":{"ability":"{}","events":[{"eventId":"{}","eventType":{},'
+                  '"happenTime":"{}","srcIndex":"{}","srcName":"","srcParentIndex":"","srcType":"camera",'
+                  '"status":0,"timeout":0{}}],"sendTime":"{}"}}',
+                  pl.col("ability"), _fmt("oth{}", pl.col("u")), pl.col("event_type"), happen, src, data,
+                  _iso(pl.col("send_ms"))),
+        hour_start=pl.when(sentinel).then(None).otherwise(pl.col("ts_ms") // 3_600_000 * 3_600_000)
+        .cast(pl.Datetime("ms")),
+        time_quality=pl.when(sentinel).then(pl.lit("missing")).otherwise(pl.lit("ok")),
+        max_status=pl.lit(0),
+    )
+    last = door_env.group_by("cidx", "file_seq").agg(last=pl.col("line").max())
+    ot = ot.sort("cidx", "file_seq", "send_ms", "u").join(last, on=["cidx", "file_seq"], how="left")
+    ot = ot.with_columns(line=pl.col("last").fill_null(0) + pl.int_range(pl.len()).over("cidx", "file_seq") + 1)
+    return ot.select(*(pl.col(c).cast(door_env.schema[c]) for c in door_env.columns), "ability", "event_class",
+                     "event_type", "hour_start", "time_quality")
 
 
 def _deliver(rng: np.random.Generator, landing: Path, day: date, communities: pl.DataFrame, d: pl.DataFrame,
-             ev: pl.DataFrame, faults: bool, truth: _Truth, pool: ThreadPoolExecutor) -> None:
-    """Faults, deliveries, envelopes and files of one chunk's events, reduced into the truth."""
-    ev = _faults(rng, ev, faults)
+             ev: pl.DataFrame, faults: bool, truth: _Truth, pool: ThreadPoolExecutor, clock_off_row: int = -1,
+             chunk: tuple[int, int] | None = None) -> None:
+    """Faults, deliveries, envelopes and files of one chunk's events (door events, then the chunk's
+    other-ability events appended to their files), reduced into the truth."""
+    ev = _faults(rng, ev, faults, clock_off_row)
     dl = _deliveries(rng, ev)
     env = _render(rng, ev, dl, d)
+    c0, c1 = chunk if chunk else (int(ev["cidx"].min()), int(ev["cidx"].max()) + 1)
+    other = _other_events(rng, c0, c1, day, env)
+    env = pl.concat([env.with_columns(other=pl.lit(False)),
+                     other.select(env.columns).with_columns(other=pl.lit(True))]).sort("cidx", "file_seq", "line")
     truncated = np.zeros(env.height, dtype=bool)
     bad_send = np.zeros(env.height, dtype=bool)
     if faults:
@@ -451,8 +563,11 @@ def _deliver(rng: np.random.Generator, landing: Path, day: date, communities: pl
         env = env.with_columns(text=pl.when(pl.Series(truncated)).then(
             pl.col("text").str.slice(0, pl.col("text").str.len_chars() // 2)).otherwise(pl.col("text")))
     files = _write(landing, day, communities, env, pool)
-    truth.add(ev, dl, env.select("cidx", "file_seq", "line", truncated=pl.Series(truncated),
-                                 bad_send=pl.Series(bad_send)), files)
+    marks = env.select("cidx", "file_seq", "line", "other", truncated=pl.Series(truncated),
+                       bad_send=pl.Series(bad_send))
+    truth.add(ev, dl, marks.filter(~pl.col("other")), files)
+    truth.add_other(other.join(marks.filter(pl.col("other")).select("cidx", "file_seq", "line", "truncated",
+                                                                    "bad_send"), on=["cidx", "file_seq", "line"]))
 
 
 class _Truth:
@@ -467,8 +582,23 @@ class _Truth:
         self.tables: dict[str, list[pl.DataFrame]] = {"gate_hour": [], "access_daily": [], "security_events": []}
         self.counts = dict.fromkeys(("files", "lines", "landed", "accepted", "malformed_json", "unknown_door",
                                      "duplicates_in_file", "duplicates_cross_file", "time_repaired",
-                                     "time_from_receive", "bad_send_time", "stale_resends"), 0)
+                                     "time_from_receive", "clock_skew", "bad_send_time", "stale_resends",
+                                     "routed_non_door", "stranger_person_zero"), 0)
         self.final_status: dict[int, int] = {}
+        self.other: list[pl.DataFrame] = []
+
+    def add_other(self, other: pl.DataFrame) -> None:
+        """Other-ability events (one a line): landed and routed unless their line was truncated."""
+        kept = other.filter(~pl.col("truncated"))
+        self.counts["lines"] += other.height
+        self.counts["landed"] += kept.height
+        self.counts["accepted"] += kept.height
+        self.counts["routed_non_door"] += kept.height
+        # a truncated line is one malformed_json record (counted with the door lines' truncations)
+        n_trunc = int(other["truncated"].sum())
+        self.counts["landed"] += n_trunc
+        self.counts["malformed_json"] += n_trunc
+        self.other.append(kept.group_by("ability", "event_class").agg(events=pl.len()))
 
     def add(self, ev: pl.DataFrame, dl: pl.DataFrame, env: pl.DataFrame, files: int) -> None:
         """Reduce one chunk's events, deliveries and envelopes (cidx, file_seq, line, truncated) to truth."""
@@ -482,8 +612,17 @@ class _Truth:
         final = bronze.group_by("seq").agg(status=pl.col("status").max(), versions=pl.len())
         trunc_lines = int(env["truncated"].sum())
         acc = ev.select(_TRUTH_COLUMNS).join(final, on="seq").join(self.d, on="door_row").join(self.ids, on="cidx")
-        acc = acc.with_columns(eff_ms=pl.when(pl.col("time_fault").is_in(["sentinel", "missing_time"]))
-                               .then(pl.col("recv_ms")).otherwise(pl.col("ts_ms")))
+        # what the pipeline reads as the event time: the receive time when happenTime is unusable or the clock is
+        # off; a local "yyyy-MM-dd HH:mm:ss" happenTime is whole seconds
+        whole_s = pl.col("local_form") & (pl.col("time_fault").is_null() | pl.col("time_fault").is_in(
+            ["space_colon", "space_t"]))
+        from_receive = pl.col("time_fault").is_in(["sentinel", "missing_time"]).fill_null(False) | pl.col("clock_off")
+        acc = acc.with_columns(
+            eff_ms=pl.when(from_receive).then(pl.col("recv_ms")).when(whole_s).then(pl.col("ts_ms") // 1000 * 1000)
+            .otherwise(pl.col("ts_ms")),
+            # a platform feed has no UserType: who passed is unknown unless nobody was matched (a stranger)
+            user_type=pl.when(pl.col("platform") & (pl.col("user_type") != "stranger")).then(pl.lit("unknown"))
+            .otherwise(pl.col("user_type")))
         flows = acc.filter(pl.col("event_kind") != "door_forced").with_columns(
             hour_start=(pl.col("eff_ms") // 3_600_000 * 3_600_000).cast(pl.Datetime("ms")))
         self.tables["gate_hour"].append(flows.group_by(
@@ -511,8 +650,12 @@ class _Truth:
         c["unknown_door"] += rec_events.height - ok.height
         c["duplicates_in_file"] += int(ok["dup_in"].sum())
         c["duplicates_cross_file"] += bronze.height - final.height
-        c["time_repaired"] += int(acc["time_fault"].is_in(["space_colon", "space_t"]).sum())
-        c["time_from_receive"] += int(acc["time_fault"].is_in(["sentinel", "missing_time"]).sum())
+        receive = acc["time_fault"].is_in(["sentinel", "missing_time"]).fill_null(False)
+        c["time_repaired"] += int((acc["time_fault"].is_in(["space_colon", "space_t", "glued"]).fill_null(False)
+                                   & ~acc["clock_off"]).sum())
+        c["time_from_receive"] += int(receive.sum())
+        c["clock_skew"] += int((acc["clock_off"] & ~receive).sum())
+        c["stranger_person_zero"] += int((acc["platform"] & (acc["user_type"] == "stranger")).sum())
         c["bad_send_time"] += int((env["bad_send"] & ~env["truncated"]).sum())
         # accepted copies that re-send an older status after a newer one was sent
         stale = bronze.join(final.select("seq", final_status="status"), on="seq").filter(
@@ -536,12 +679,18 @@ class _Truth:
         c = self.counts
         quarantine = {k: c[k] for k in ("malformed_json", "unknown_door") if c[k]}
         security = frames["security_events"]
+        other = (pl.concat(self.other).group_by("ability", "event_class").agg(pl.col("events").sum())
+                 .sort("ability", "event_class") if self.other else pl.DataFrame())
         summary = {
             "day": day.isoformat(), "files": c["files"], "lines": c["lines"], "landed": c["landed"],
-            "accepted": c["accepted"], "quarantined": sum(quarantine.values()),
+            "accepted": c["accepted"], "door_events": c["accepted"] - c["routed_non_door"],
+            "quarantined": sum(quarantine.values()),
             "duplicates_in_file": c["duplicates_in_file"], "duplicates_cross_file": c["duplicates_cross_file"],
             "quarantine_by_reason": quarantine,
+            "routed_non_door": c["routed_non_door"],
+            "routed_by_class": {f"{a}/{k}": int(n) for a, k, n in other.iter_rows()},
             "time_repaired": c["time_repaired"], "time_from_receive": c["time_from_receive"],
+            "clock_skew": c["clock_skew"], "stranger_person_zero": c["stranger_person_zero"],
             "bad_send_time": c["bad_send_time"], "stale_resends": c["stale_resends"],
             "final_status": {str(k): v for k, v in sorted(self.final_status.items())},
             "security_events": {str(k): int(v) for k, v in security.group_by("event_type").agg(

@@ -23,12 +23,25 @@ NETWORK = "7"  # Internet
 SERIAL_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # GA 36: no I or O
 SH_AUTHORITY = "ABCDEFGHJKLMN"
 OTHER_PROVINCES = "苏浙皖鲁豫赣闽鄂湘粤京川"
+# Deployments differ per community (``feed_of``): which GA/T 1400 notification shape its cameras send and which
+# parking cloud its car parks push to. Communities 0, 3, 6... standard; 1, 4, ... subscription notifications with
+# 10-digit ids, epoch-ms PassTime and short TollgateIDs, and the method/data parking cloud; 2, 5, ... subscription
+# notifications with bare lists, empty MotorVehicleID and TollgateID (the gate is found by its camera).
+FEEDS = ("standard", "subscription", "subscription_bare")
+# GA/T 1400 travel direction codes of a gate's (entry lane, exit lane), by gate number: Direction says where the
+# lane goes (east to west...), never whether it enters; gate 1's entry lane travels west to east (code 2)
+LANE_TRAVEL = ((3, 4), (2, 1), (1, 2), (6, 5))
+
+
+def feed_of(index: int) -> str:
+    return FEEDS[index % len(FEEDS)]
 
 
 @dataclass(frozen=True)
 class Sites:
-    tollgates: pl.DataFrame  # community_id, gate_id, gate_name, tollgate_id, device_id, lanes, park_id
-    car_parks: pl.DataFrame  # park_id, community_id, park_name, capacity, gates
+    tollgates: pl.DataFrame  # community_id, gate_id, gate_name, tollgate_id, device_id, lanes, park_id,
+    #                          tollgate_alias, in_out, lane_in_out (lane 1 enters, lane 2 leaves)
+    car_parks: pl.DataFrame  # park_id, community_id, park_name, capacity, gates, vendor, vendor_park_id
     residents: pl.DataFrame  # community_id, plate, plate_color (4pyun code), car_type
 
 
@@ -82,13 +95,17 @@ def build(communities: pl.DataFrame, seed: int, canaries: list[Canary]) -> Sites
                 "community_id": cid, "gate_id": f"{cid}-G{g}", "gate_name": f"{row['community_name']}{g}号车行口",
                 "tollgate_id": _gb_code(cid, TOLLGATE_TYPE, g), "device_id": _gb_code(cid, CAMERA_TYPE, g),
                 "lanes": 2, "park_id": _park_uuid(cid, park_k, seed),
+                # the serial part of the code is what the short-id deployments send as TollgateID
+                "tollgate_alias": _gb_code(cid, TOLLGATE_TYPE, g)[-6:], "in_out": "both", "lane_in_out": "1:in;2:out",
             })
         n_res = int(round(230 * size))
         for k in range(n_parks):
             gates = ",".join(f"{cid}-G{g}" for g in range(1, n_gates + 1) if (g - 1) % n_parks == k)
             park_rows.append({"park_id": _park_uuid(cid, k, seed), "community_id": cid,
                               "park_name": f"{row['community_name']}{'地面' if k == 0 else '地下'}停车场",
-                              "capacity": int(round(n_res * 1.1 / n_parks)) + 30, "gates": gates})
+                              "capacity": int(round(n_res * 1.1 / n_parks)) + 30, "gates": gates,
+                              "vendor": "method_data" if feed_of(ci) == "subscription" else "4pyun",
+                              "vendor_park_id": f"{k + 1:03d}" if feed_of(ci) == "subscription" else ""})
         plates, colours = random_plates(rng, n_res, local_share=0.9, nev_share=0.22)
         # canary residents own a car in the community given by their index
         for i, c in enumerate(canaries):

@@ -23,10 +23,51 @@ _NAME_SUFFIX = ("新村", "小区", "苑", "公寓", "花园", "坊")
 @dataclass(frozen=True)
 class DeviceType:
     name: str
-    platform: str
+    platform: str  # the platform of the type's first (default) model
     per_community: int
     interval_s: int
     model: str
+
+
+@dataclass(frozen=True)
+class ProductModel:
+    """One vendor product model as deployed: the platform it reports through and the payload shape it sends.
+
+    Shapes (what ``simulator.telemetry`` writes, and ``assets/telemetry`` parses):
+    ``thing`` CTWing thing-model ``payload.serviceData``; ``thing_lian`` the LiAn NB smoke detector's thing model
+    (``Alarm_Status`` codes, ``IMEI``, ``Cell_ID``, ``CSQ``, positive RSRP); ``appdata`` CTWing transparent
+    ``payload.APPdata`` (base64 bytes, decoded by the model's codec); ``flat`` CTWing flat payload;
+    ``property`` IoTDA ``device.property``; ``property_ms`` the same with only ``event_time_ms`` on the envelope;
+    ``tb_gateway`` ThingsBoard gateway telemetry; ``tb_device`` ThingsBoard device telemetry (ts/values, some flat).
+    """
+
+    model: str
+    platform: str
+    shape: str
+    product_id: str
+
+
+# Per device type, the models deployed; a community gets one model per type (index by community), so a
+# district mixes vendors the way real deployments do.
+MODELS: dict[str, tuple[ProductModel, ...]] = {
+    "smoke": (ProductModel("JTY-GD-NB01", "ctwing", "thing", "15000000"),
+              ProductModel("LA-NB-SMOKE", "ctwing", "thing_lian", "15014772")),
+    "gas": (ProductModel("GT-NB-CH4", "ctwing", "thing", "15001111"),),
+    "water_meter": (ProductModel("LXSY-NB-20", "ctwing", "appdata", "15002222"),),
+    "manhole": (ProductModel("MH-NB-TILT", "ctwing", "flat", "15003333"),),
+    "sos_button": (ProductModel("SOS-NB-01", "ctwing", "thing", "15004444"),),
+    "elec_meter": (ProductModel("DDZY-IOT", "iotda", "property", "5f3a0005"),
+                   ProductModel("DDZY-IOT-MS", "iotda", "property_ms", "5f3a000c")),
+    "env": (ProductModel("AQM-PM-N", "iotda", "property", "5f3a0006"),
+            ProductModel("AQM-TB-GW", "thingsboard", "tb_gateway", ""),
+            ProductModel("AQM-TB", "thingsboard", "tb_device", "")),
+    "streetlight": (ProductModel("SLC-IOT", "iotda", "property", "5f3a0007"),),
+    "ev_charger": (ProductModel("EVC-7KW", "iotda", "property", "5f3a0008"),),
+    "wearable": (ProductModel("OLD-BAND-4G", "iotda", "property", "5f3a0009"),),
+    "e_fence": (ProductModel("PF-9KV", "iotda", "property", "5f3a000a"),),
+    "nmv_gate": (ProductModel("NMV-GATE", "iotda", "property_ms", "5f3a000b"),),
+}
+MODEL_BY_NAME = {m.model: m for models in MODELS.values() for m in models}
 
 
 # Counts and report intervals give ~67k readings per community-day, the design's district-day volume.
@@ -80,22 +121,29 @@ def devices(comms: pl.DataFrame, seed: int) -> pl.DataFrame:
         comm_ids = comms["community_id"].to_numpy()[comm_idx]
         buildings = comms["buildings"].to_numpy()[comm_idx]
         bld = rng.integers(0, 1 << 30, n) % buildings + 1
-        if dt.platform == "ctwing":
-            product = f"{15000000 + t_idx * 1111:08d}"
-            imei = 860000000000000 + rng.integers(0, 10**9, n) * 1000 + seq % 1000
-            dev_ids = [f"{product}{i:015d}" for i in imei]
-        else:
-            product = f"{(0x5F3A0000 + t_idx):08x}{'a1b2c3d4e5f6a7b8'}"
-            dev_ids = [f"{product}_{c}{dt.name[:2].upper()}{s:04d}" for c, s in zip(comm_ids, seq, strict=True)]
+        options = MODELS[dt.name]
+        model_idx = comm_idx % len(options)
+        model = np.array([m.model for m in options], dtype=object)[model_idx]
+        platform = np.array([m.platform for m in options], dtype=object)[model_idx]
+        product = np.array([m.product_id for m in options], dtype=object)[model_idx]
+        # a CTWing deviceId is the productId and a 15-digit serial (not the IMEI, which the device reports apart)
+        serial = 100000000000000 + rng.integers(0, 10**9, n) * 1000 + seq % 1000
+        iotda_product = f"{(0x5F3A0000 + t_idx):08x}{'a1b2c3d4e5f6a7b8'}"
+        dev_ids = [
+            f"{p}{s:015d}" if pf == "ctwing"
+            else f"{iotda_product}_{c}{dt.name[:2].upper()}{q:04d}" if pf == "iotda"
+            else f"{dt.name[:3].upper()}-{c}-{q:02d}"  # a ThingsBoard device name
+            for p, s, pf, c, q in zip(product, serial, platform, comm_ids, seq, strict=True)
+        ]
         frames.append(
             pl.DataFrame(
                 {
                     "device_id": dev_ids,
-                    "platform": dt.platform,
+                    "platform": platform.astype(str),
                     "community_id": comm_ids,
                     "building_id": [f"{c}-B{b:02d}" for c, b in zip(comm_ids, bld, strict=True)],
                     "device_type": dt.name,
-                    "vendor_model": dt.model,
+                    "vendor_model": model.astype(str),
                     "installed_on": pl.Series(
                         np.datetime64("2024-01-01") + rng.integers(0, 600, n).astype("timedelta64[D]")
                     ),

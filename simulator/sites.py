@@ -5,6 +5,7 @@ Deterministic from the communities and the seed; written to ``landing/sites/<day
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 
@@ -18,11 +19,25 @@ _GATE_NAMES = ("南门", "北门", "东门", "西门", "东南门", "西北门")
 _GB_PREFIX = "310107" + "00" + "08" + "137" + "8"
 
 
+def _index_code(seed: int, cid: str, j: int, uuid: bool) -> str:
+    """An ISC resource index code: 32 lower-case hex digits, or the same as a dashed UUID (both seen in ISC
+    payloads' srcIndex)."""
+    h = hashlib.md5(f"{seed}/{cid}/{j}".encode()).hexdigest()
+    # never starts with 8 f: the simulator's unregistered doors do (simulator.access)
+    h = ("e" + h[1:]) if h.startswith("ffffffff") else h
+    if uuid:
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    # a 32-hex code starting with a letter: a leading run of 11+ digits would read as a phone or ID number to the
+    # PII scanner
+    return "abcdef"[int(h[0], 16) % 6] + h[1:] if h[0].isdigit() else h
+
+
 def doors(comms: pl.DataFrame, seed: int) -> pl.DataFrame:
     """Two to four pedestrian gates plus one unit door per building for every community.
 
     Each community's integration uses one ExtEventInOut convention; both occur in any district of two or
-    more communities (the first community is inout_10, the second inout_12).
+    more communities (the first community is inout_10, the second inout_12). Door ids are ISC resource index
+    codes: 32-hex in some communities, UUIDs in others (the first is 32-hex, the second UUID).
     """
     rng = np.random.default_rng([seed, 30])
     n = comms.height
@@ -30,6 +45,9 @@ def doors(comms: pl.DataFrame, seed: int) -> pl.DataFrame:
     conv = np.where(rng.random(n) < 0.5, "inout_10", "inout_12")
     conv[0:1] = "inout_10"
     conv[1:2] = "inout_12"
+    uuid = rng.random(n) < 0.5
+    uuid[0:1] = False
+    uuid[1:2] = True
     rows: dict[str, list] = {c: [] for c in DOOR_COLUMNS}
     serial = 0
     for i, (cid, buildings) in enumerate(zip(comms["community_id"], comms["buildings"], strict=True)):
@@ -37,7 +55,7 @@ def doors(comms: pl.DataFrame, seed: int) -> pl.DataFrame:
         items += [("unit_door", f"{cid}-B{b:02d}", f"{b}号楼单元门") for b in range(1, int(buildings) + 1)]
         for j, (kind, building, name) in enumerate(items):
             serial += 1
-            rows["door_id"].append(f"ACS{cid}{j + 1:03d}")
+            rows["door_id"].append(_index_code(seed, cid, j, bool(uuid[i])))
             rows["device_gb_code"].append(f"{_GB_PREFIX}{serial:06d}")
             rows["community_id"].append(cid)
             rows["building_id"].append(building)

@@ -104,6 +104,9 @@ def _sessions(sites: carparks.Sites, comms: pl.DataFrame, day: date, seed: int, 
     pick = (lambda u: pl.col("gate_id").list.get((pl.col(u) * pl.col("gate_id").list.len()).cast(pl.Int64)))  # noqa: E731
     s = s.join(gate_list, on="park_id").with_columns(enter_gate=pick("u_g1"), leave_gate=pick("u_g2"))
     s = s.drop("u_park", "u_g1", "u_g2", "gate_id").sort("park_id", "enter_ts", "plate")
+    # car parks on the method/data cloud: no serial, no money, no enter_time on the exit (only a duration)
+    vendor = sites.car_parks.select("park_id", "vendor_park_id", method=pl.col("vendor") == "method_data")
+    s = s.join(vendor, on="park_id", how="left", maintain_order="left")
     s = s.with_columns(
         parking_serial=pl.concat_str(
             pl.col("enter_ts").dt.strftime("%Y%m%d"),
@@ -122,8 +125,9 @@ def _sessions(sites: carparks.Sites, comms: pl.DataFrame, day: date, seed: int, 
         online=pl.Series(u[:, 1] < 0.85),
         lost_entry=pl.Series(u[:, 2] < 0.02) & (pl.col("kind") == "visit") & (pl.col("status") == "closed") & faults,
         enter_changed=pl.Series(u[:, 3] < 0.03) & (pl.col("kind") == "visit") & (pl.col("status") == "closed")
-        & faults,
-        bad_money=pl.Series(u[:, 4] < 0.012) & (pl.col("kind") == "visit") & (pl.col("status") == "closed") & faults,
+        & faults & ~pl.col("method"),
+        bad_money=pl.Series(u[:, 4] < 0.012) & (pl.col("kind") == "visit") & (pl.col("status") == "closed") & faults
+        & ~pl.col("method"),
         missed_exit=pl.Series(u[:, 5] < 0.012) & (pl.col("kind") == "visit") & (pl.col("status") == "closed")
         & pl.col("plate").str.starts_with("无").not_() & faults,
         shift_s=pl.Series(rng.choice([-1, 1], s.height) * rng.integers(30, 300, s.height)),
@@ -151,6 +155,16 @@ def _sessions(sites: carparks.Sites, comms: pl.DataFrame, day: date, seed: int, 
     s = s.join(nxt, on=["park_id", "plate"], how="left").with_columns(
         next_enter=pl.when(pl.col("missed_exit")).then(pl.col("next_enter")))
     s = s.unique(subset=["park_id", "parking_serial"], keep="first", maintain_order=True)
+    # the method/data cloud's times: float epoch seconds to the microsecond (the fraction drawn here so pushes and
+    # truth agree), the duration in hours with two decimals
+    frac = np.random.default_rng([seed, day.toordinal(), 7103]).integers(0, 10**6, (s.height, 2))
+    us = lambda c, k: (c.dt.replace_time_zone("Asia/Shanghai").dt.epoch("us") // 10**6 * 10**6  # noqa: E731
+                       + pl.Series(frac[:, k]))
+    digits = lambda e: pl.concat_str((e // 10**6).cast(pl.String), pl.lit("."),  # noqa: E731
+                                     (e % 10**6).cast(pl.String).str.zfill(6))
+    s = s.with_columns(in_text=digits(us(pl.col("enter_ts"), 0)), out_text=digits(us(pl.col("leave_ts"), 1)),
+                       dur_text=((pl.col("leave_ts") - pl.col("enter_ts")).dt.total_seconds() / 3600)
+                       .map_elements(lambda v: f"{v:.2f}", return_dtype=pl.String))
     return s.with_columns(
         rec_enter=pl.when(pl.col("enter_changed")).then(pl.col("enter_ts") + pl.duration(seconds=pl.col("shift_s")))
         .otherwise(pl.col("enter_ts")),
@@ -181,7 +195,13 @@ def _pushes(s: pl.DataFrame, sites: carparks.Sites, day: date, rng: np.random.Ge
         body=pl.struct(event_type=pl.lit("enter"), **common, enter_time=_ms(pl.col("enter_ts")),
                        enter_gate=pl.col("enter_gate"), total_parking_space=pl.col("capacity"),
                        remain_parking_space=(pl.col("capacity") - 20).clip(lower_bound=0),
-                       enter_release_reason=pl.lit("auto"), is_sync=pl.lit(0)))
+                       enter_release_reason=pl.lit("auto"), is_sync=pl.lit(0)),
+        # the method/data cloud (blue-bxy/park-api ParkCallbackService.php): float seconds, its own car-park id
+        mline=pl.when(pl.col("method")).then(pl.concat_str(
+            pl.lit('{"method":"in","data":{"inTime":'), "in_text", pl.lit(',"plateNo":"'), plate,
+            pl.lit('","carType":0,"parkinglotId":"'), "vendor_park_id",
+            pl.lit('","pictureIn":"https://park-img.oss-cn-shanghai.aliyuncs.com/car/'),
+            pl.col("in_text").str.replace(".", "", literal=True), pl.lit('.jpg"}}'))))
     paid = pl.col("total_value") - pl.col("free_value")
     fen = lambda e: e.cast(pl.String)  # noqa: E731  (the cloud sends fen as strings)
     bad = pl.when(pl.col("u_bad") < 0.5).then(pl.lit("")).otherwise(
@@ -202,11 +222,17 @@ def _pushes(s: pl.DataFrame, sites: carparks.Sites, day: date, rng: np.random.Ge
             total_parking_space=pl.col("capacity"), remain_parking_space=(pl.col("capacity") - 20).clip(lower_bound=0),
             payment_list=pl.when(paid > 0).then(pl.concat_list(payment)).otherwise(pl.concat_list(payment).list.head(0)),
             is_sync=pl.lit(0)),
-        paid=pl.when(pl.col("bad_money")).then(0).otherwise(paid).cast(pl.Int64),
+        paid=pl.when(pl.col("bad_money") | pl.col("method")).then(0).otherwise(paid).cast(pl.Int64),
         bad=pl.col("bad_money"),
-        n_pay=pl.when(pl.col("bad_money") | (paid <= 0)).then(0).otherwise(1).cast(pl.Int64))
+        n_pay=pl.when(pl.col("bad_money") | pl.col("method") | (paid <= 0)).then(0).otherwise(1).cast(pl.Int64),
+        mline=pl.when(pl.col("method")).then(pl.concat_str(
+            pl.lit('{"method":"out","data":{"outTime":'), "out_text", pl.lit(',"duration":'), "dur_text",
+            pl.lit(',"plateNo":"'), plate, pl.lit('","parkinglotId":"'), "vendor_park_id",
+            pl.lit('","pictureOut":"https://park-img.oss-cn-shanghai.aliyuncs.com/car/'),
+            pl.col("out_text").str.replace(".", "", literal=True), pl.lit('.jpg"}}'))))
     ent = ent.with_columns(paid=pl.lit(0, pl.Int64), bad=pl.lit(False), n_pay=pl.lit(0, pl.Int64))
-    enc = [f.with_columns(line=pl.col("body").struct.json_encode()).drop("body") for f in (ent, lv)]
+    enc = [f.with_columns(line=pl.coalesce("mline", pl.col("body").struct.json_encode())).drop("body", "mline")
+           for f in (ent, lv)]
     p = pl.concat([enc[0], enc[1].select(enc[0].columns)]).sort("community_id", "t")
     n = p.height
     u = rng.random((n, 3))
@@ -226,10 +252,11 @@ def _pushes(s: pl.DataFrame, sites: carparks.Sites, day: date, rng: np.random.Ge
     return pl.concat([base, extra_in, extra_cross]).sort("community_id", "file", "t")
 
 
-def _passages(s: pl.DataFrame, sites: carparks.Sites, day: date, rng: np.random.Generator, faults: bool
-              ) -> pl.DataFrame:
+def _passages(s: pl.DataFrame, sites: carparks.Sites, day: date, rng: np.random.Generator, faults: bool,
+              feeds: pl.DataFrame) -> pl.DataFrame:
     """One row per camera passage (the camera sees true times, and exits the cloud missed)."""
-    g = sites.tollgates.select("gate_id", "tollgate_id", "device_id", gate_no=pl.col("gate_id").str.extract(r"G(\d+)$"))
+    g = sites.tollgates.select("gate_id", "tollgate_id", "device_id", "tollgate_alias",
+                               gate_no=pl.col("gate_id").str.extract(r"G(\d+)$"))
     ins = s.filter(pl.col("enter_ts").dt.date() == day).select(
         "community_id", "plate", "plate_color", "resident", gate_id=pl.col("enter_gate"), ts=pl.col("enter_ts"),
         direction=pl.lit("in"))
@@ -239,12 +266,18 @@ def _passages(s: pl.DataFrame, sites: carparks.Sites, day: date, rng: np.random.
     p = pl.concat([ins, outs]).join(g, on="gate_id").sort("gate_id", "ts", "plate")
     n = p.height
     u = rng.random((n, 8))
+    travel = pl.DataFrame({"gate_mod": list(range(len(carparks.LANE_TRAVEL))),
+                           "in_code": [str(a) for a, _ in carparks.LANE_TRAVEL],
+                           "out_code": [str(b) for _, b in carparks.LANE_TRAVEL]})
     p = p.with_columns(
         ts=pl.col("ts").dt.truncate("1s"),
         seq=(pl.int_range(pl.len()).over("gate_id") + 1).cast(pl.String).str.zfill(5),
         lane=pl.when(pl.col("direction") == "in").then(1).otherwise(2),
         no_plate=pl.col("plate").str.starts_with("无"),
-    )
+        gate_mod=pl.col("gate_no").cast(pl.Int64) % len(carparks.LANE_TRAVEL),
+    ).join(travel, on="gate_mod", how="left", maintain_order="left").with_columns(
+        travel=pl.when(pl.col("direction") == "in").then(pl.col("in_code")).otherwise(pl.col("out_code")),
+    ).drop("gate_mod", "in_code", "out_code").join(feeds, on="community_id", how="left", maintain_order="left")
     pass_time = pl.col("ts").dt.strftime("%Y%m%d%H%M%S")
     source_id = pl.concat_str("device_id", pl.lit("02"), pass_time, "seq")
     p = p.with_columns(motor_vehicle_id=pl.concat_str(source_id, pl.lit("02"), pl.col("seq")), source_id=source_id,
@@ -276,33 +309,59 @@ def _passages(s: pl.DataFrame, sites: carparks.Sites, day: date, rng: np.random.
 
 
 def _vehicle_json(p: pl.DataFrame, rng: np.random.Generator, faults: bool) -> pl.DataFrame:
-    """The GA/T 1400 MotorVehicleObject JSON text per passage, quirks applied."""
+    """The GA/T 1400 MotorVehicleObject JSON text per passage, in its community's feed shape, quirks applied.
+
+    standard: 48-digit MotorVehicleID, YYYYMMDDhhmmss PassTime, 20-digit TollgateID, HasPlate "1"/"0", and on
+    odd gates a Zhejiang-style explicit "InOut"; subscription: 10-digit MotorVehicleID, epoch-ms PassTime, the
+    short TollgateID (alias), boolean HasPlate/IsDecked; subscription_bare: empty MotorVehicleID and TollgateID
+    (the gate is its camera's), IsDecked "0". Direction is always the lane's travel direction code.
+    """
     n = p.height
     u = rng.random((n, 3))
     img = lambda t: pl.struct(ImageID=pl.concat_str("source_id", pl.lit(t)), EventSort=pl.lit(10),  # noqa: E731
                               DeviceID=pl.col("device_id"), Type=pl.lit(t), FileFormat=pl.lit("Jpeg"),
                               ShotTime=pl.col("pass_time"), Width=pl.lit(1920), Height=pl.lit(1080),
-                              StoragePath=pl.concat_str(pl.lit("http://10.31.7.20:8080/viid/img/"), "motor_vehicle_id",
+                              StoragePath=pl.concat_str(pl.lit("http://10.31.7.20:8080/viid/img/"), "source_id",
                                                         pl.lit(f"_{t}.jpg")))
     sub = pl.struct(SubImageInfoObject=pl.concat_list(img("01"), img("02")))
-    tollgate = pl.when(pl.col("unknown_gate")).then(pl.concat_str(pl.lit("3101079900121"),
-                                                                  pl.col("seq"), pl.lit("99")))
-    tollgate = tollgate.otherwise(pl.col("tollgate_id"))
-    pt = pl.when(pl.col("bad_time")).then(pl.concat_str(pl.col("pass_time").str.slice(0, 4), pl.lit("1345"),
-                                                          pl.col("pass_time").str.slice(8, 6)))
+    feed = pl.col("feed")
+    # an unknown gate names neither a registered TollgateID nor a registered camera
+    fake_gate = pl.concat_str(pl.lit("3101079900121"), pl.col("seq"), pl.lit("99"))
+    fake_device = pl.concat_str(pl.lit("3101079900132"), pl.col("seq"), pl.lit("99"))
+    tollgate = (pl.when(pl.col("unknown_gate")).then(pl.when(feed == "subscription").then(pl.col("seq").str.slice(0, 3)
+                                                                                             + pl.lit("999"))
+                                                     .when(feed == "subscription_bare").then(pl.lit(""))
+                                                     .otherwise(fake_gate))
+                .when(feed == "subscription").then(pl.col("tollgate_alias"))
+                .when(feed == "subscription_bare").then(pl.lit(""))
+                .otherwise(pl.col("tollgate_id")))
+    device = pl.when(pl.col("unknown_gate")).then(fake_device).otherwise(pl.col("device_id"))
+    pt = (pl.when(pl.col("bad_time")).then(pl.concat_str(pl.col("pass_time").str.slice(0, 4), pl.lit("1345"),
+                                                         pl.col("pass_time").str.slice(8, 6)))
+          .when(feed == "subscription").then(_ms(pl.col("ts")).cast(pl.String))
+          .otherwise(pl.col("pass_time")))
+    mvid = (pl.when(feed == "subscription").then(pl.concat_str(pl.lit("1"), pl.col("gate_no").str.zfill(4), "seq"))
+            .when(feed == "subscription_bare").then(pl.lit(""))
+            .otherwise(pl.col("motor_vehicle_id")))
     colour = pl.col("plate_color").replace_strict(_GAT_COLOUR, default="99", return_dtype=pl.String)
     obj = pl.struct(
-        MotorVehicleID=pl.col("motor_vehicle_id"), InfoKind=pl.lit(1), SourceID=pl.col("source_id"),
-        TollgateID=tollgate, DeviceID=pl.col("device_id"), StorageUrl1=pl.concat_str(
-            pl.lit("http://10.31.7.20:8080/viid/img/"), "motor_vehicle_id", pl.lit(".jpg")),
+        MotorVehicleID=mvid, InfoKind=pl.lit(1), SourceID=pl.col("source_id"),
+        TollgateID=tollgate, DeviceID=device, StorageUrl1=pl.concat_str(
+            pl.lit("http://10.31.7.20:8080/viid/img/"), "source_id", pl.lit(".jpg")),
         LaneNo=pl.col("lane"), HasPlate=pl.when(pl.col("no_plate")).then(pl.lit("0")).otherwise(pl.lit("1")),
         PlateClass=pl.when(pl.col("plate_color") == 2).then(pl.lit("01")).otherwise(pl.lit("02")),
         PlateColor=colour, PlateNo=pl.col("plate_read"),
         PlateReliability=pl.lit("9") + pl.Series((u[:, 0] * 10).astype(int).astype(str)),
         VehicleClass=pl.lit("K33"), VehicleColor=pl.Series(np.array(list("ABCJ"))[rng.integers(0, 4, n)]),
-        PassTime=pt.otherwise(pl.col("pass_time")),
+        IsDecked=pl.lit("0"), Direction=pl.col("travel"),
+        PassTime=pt,
     )
     out = p.with_columns(obj=obj.struct.json_encode(), sub=sub.struct.json_encode())
+    # the subscription platform sends JSON booleans where the standard sends "1"/"0"
+    out = out.with_columns(obj=pl.when(feed == "subscription").then(
+        pl.col("obj").str.replace('"HasPlate":"1"', '"HasPlate":true', literal=True)
+        .str.replace('"HasPlate":"0"', '"HasPlate":false', literal=True)
+        .str.replace('"IsDecked":"0"', '"IsDecked":false', literal=True)).otherwise(pl.col("obj")))
     if faults:
         # base64 image data in some sub-images; SubImageList sent as a JSON string in others
         out = out.with_columns(sub=pl.when(pl.Series(u[:, 2] < 0.1))
@@ -318,30 +377,45 @@ def _vehicle_json(p: pl.DataFrame, rng: np.random.Generator, faults: bool) -> pl
                                .then(pl.col("obj").str.replace('"InfoKind":1', '"InfoKind":"1"', literal=True))
                                .otherwise(pl.col("obj")))
     gate_no = pl.col("gate_no").cast(pl.Int64)
-    # odd gates' vendor says "InOut":"in"/"out"; even gates' vendor says "Direction":"1"/"2" (1 in, 2 out)
-    dir_field = pl.when(gate_no % 2 == 1).then(pl.concat_str(pl.lit(',"InOut":"'), "direction", pl.lit('"}')))
-    dir_field = dir_field.otherwise(pl.concat_str(pl.lit(',"Direction":"'), pl.when(pl.col("direction") == "in")
-                                                  .then(pl.lit("1")).otherwise(pl.lit("2")), pl.lit('"}')))
+    # odd gates of the standard feed add the Zhejiang-style explicit "InOut"; every other object leaves in/out to
+    # the registered lane
+    explicit = (feed == "standard") & (gate_no % 2 == 1)
+    in_out = pl.when(explicit).then(pl.concat_str(pl.lit(',"InOut":"'), "direction", pl.lit('"'))).otherwise(pl.lit(""))
     out = out.with_columns(obj=pl.concat_str(pl.col("obj").str.strip_suffix("}"), pl.lit(',"SubImageList":'),
-                                             pl.col("sub"), dir_field))
+                                             pl.col("sub"), in_out, pl.lit("}")))
     return out
 
 
-def _write_passages(landing: Path, day: date, p: pl.DataFrame, rng: np.random.Generator, faults: bool) -> dict:
-    """Per community and 4-hour window one JSON file; re-sent objects repeat in the same or the next file.
+def _notification(objs: list[str], cid: str, k: int, bare: bool) -> str:
+    """One SubscribeNotificationObject carrying ``objs`` (its MotorVehicleObjectList a wrapper or a bare list)."""
+    body = "[" + ",".join(objs) + "]"
+    vehicles = body if bare else '{"MotorVehicleObject":' + body + "}"
+    return ('{"NotificationID":"' + f"{cid}04{k:019d}"[:33] + '","SubscribeID":"' + f"{cid}03{0:019d}"[:33]
+            + '","Title":"motor vehicles","TriggerTime":"","InfoIDs":"","ExecuteOperation":1,'
+            + '"MotorVehicleObjectList":' + vehicles + "}")
 
-    With faults about 1 % of the objects (never re-sent ones) come alone, as a single-object document whose
-    MotorVehicleObject is the bare object instead of a one-element list. A re-sent copy of a rejected object is
-    rejected again (quarantined, not a duplicate): the counts in the summary say so.
+
+def _write_passages(landing: Path, day: date, p: pl.DataFrame, rng: np.random.Generator, faults: bool) -> dict:
+    """Per community and 4-hour window one JSON file in the community's feed shape; re-sent objects repeat in the
+    same or the next file.
+
+    standard: MotorVehicleListObject documents; with faults about 1 % of the objects (never re-sent ones) come
+    alone, as a single-object document whose MotorVehicleObject is the bare object, every 4th file writes DeviceId
+    and every 5th wraps in MotorVehicleObjectList. subscription / subscription_bare: SubscribeNotificationListObject
+    documents of notifications of up to 50 objects (MotorVehicleObjectList.MotorVehicleObject, or the bare list);
+    with faults, a subscription_bare community also gets watch-list alarms (DispositionNotificationListObject)
+    that carry again, one object each, passages of its notifications: duplicates across files. A re-sent copy of
+    a rejected object is rejected again (quarantined, not a duplicate): the counts in the summary say so.
     """
     d = day.isoformat()
     files = lines = 0
-    variants = {"device_id_key": 0, "object_list_wrapper": 0, "single_object": 0}
+    variants = {"device_id_key": 0, "object_list_wrapper": 0, "single_object": 0, "subscription_notification": 0,
+                "bare_notification_list": 0, "disposition_alarm": 0}
     resend = p.filter("resend")
     same_file = pl.Series(rng.random(resend.height) < 0.5)
     late = resend.filter(~same_file).with_columns(window=pl.col("window") + 1)
-    single = (~pl.col("resend")) & (pl.col("seq").cast(pl.Int64) % 97 == 13) & faults
-    for row in p.filter(single).select("community_id", "motor_vehicle_id", "obj").iter_rows():
+    single = (~pl.col("resend")) & (pl.col("seq").cast(pl.Int64) % 97 == 13) & faults & (pl.col("feed") == "standard")
+    for row in p.filter(single).select("community_id", "source_id", "obj").iter_rows():
         # one file per object is the vendor's quirk itself; the loop is over these few files only
         doc = '{"MotorVehicleListObject":{"MotorVehicleObject":' + row[2] + "}}"
         _write(landing / "vehicle_passages" / d / str(row[0]) / f"single-{row[1]}.json", doc)
@@ -349,22 +423,44 @@ def _write_passages(landing: Path, day: date, p: pl.DataFrame, rng: np.random.Ge
         lines += 1
         variants["single_object"] += 1
     bad = pl.col("bad_time") | pl.col("unknown_gate")
+    # alarms: a few accepted, never re-sent passages of the bare-list communities, sent again as dispositions
+    alarm = (~pl.col("resend")) & (~bad) & (pl.col("seq").cast(pl.Int64) % 61 == 7) & faults \
+        & (pl.col("feed") == "subscription_bare")
+    alarms = p.filter(alarm)
     copies = pl.concat([resend.filter(same_file).with_columns(kind=pl.lit("dup_in_file")),
+                        late.with_columns(kind=pl.lit("dup_cross_file")),
+                        alarms.with_columns(kind=pl.lit("dup_cross_file"))])
+    for (cid,), grp in alarms.group_by("community_id", maintain_order=True):
+        notes = ",".join('{"NotificationID":"' + f"{cid}05{i:019d}"[:33] + '","DispositionID":"'
+                         + f"{cid}06{0:019d}"[:33] + '","Title":"watch list","TriggerTime":"",'
+                         '"CntObjectID":"","MotorVehicleObject":' + o + "}" for i, o in enumerate(grp["obj"].to_list()))
+        doc = '{"DispositionNotificationListObject":{"DispositionNotificationObject":[' + notes + "]}}"
+        _write(landing / "vehicle_passages" / d / str(cid) / "zz-dispositions.json", doc)
+        files += 1
+        lines += grp.height
+        variants["disposition_alarm"] += 1
+    resent = pl.concat([resend.filter(same_file).with_columns(kind=pl.lit("dup_in_file")),
                         late.with_columns(kind=pl.lit("dup_cross_file"))])
-    rows = pl.concat([p.filter(~single).with_columns(kind=pl.lit("record")), copies]).sort("community_id", "window",
-                                                                                           "ts")
-    # every 4th file's vendor writes DeviceId, every 5th wraps objects in MotorVehicleObjectList
-    for k, ((cid, window), grp) in enumerate(rows.group_by("community_id", "window", maintain_order=True)):
+    rows = pl.concat([p.filter(~single).with_columns(kind=pl.lit("record")), resent]).sort("community_id", "window",
+                                                                                          "ts")
+    for k, ((cid, window, feed), grp) in enumerate(rows.group_by("community_id", "window", "feed",
+                                                                 maintain_order=True)):
         objs = grp["obj"].to_list()
-        text = ",".join(objs)
-        if faults and k % 4 == 1:
-            text = text.replace('"DeviceID":', '"DeviceId":')
-            variants["device_id_key"] += 1
-        if faults and k % 5 == 2:
-            doc = '{"MotorVehicleObjectList":{"MotorVehicleObject":[' + text + "]}}"
-            variants["object_list_wrapper"] += 1
+        if feed == "standard":
+            text = ",".join(objs)
+            if faults and k % 4 == 1:
+                text = text.replace('"DeviceID":', '"DeviceId":')
+                variants["device_id_key"] += 1
+            if faults and k % 5 == 2:
+                doc = '{"MotorVehicleObjectList":{"MotorVehicleObject":[' + text + "]}}"
+                variants["object_list_wrapper"] += 1
+            else:
+                doc = '{"MotorVehicleListObject":{"MotorVehicleObject":[' + text + "]}}"
         else:
-            doc = '{"MotorVehicleListObject":{"MotorVehicleObject":[' + text + "]}}"
+            bare = feed == "subscription_bare"
+            notes = [_notification(objs[i:i + 50], str(cid), i // 50, bare) for i in range(0, len(objs), 50)]
+            doc = '{"SubscribeNotificationListObject":{"SubscribeNotificationObject":[' + ",".join(notes) + "]}}"
+            variants["bare_notification_list" if bare else "subscription_notification"] += 1
         _write(landing / "vehicle_passages" / d / str(cid) / f"passages-{int(window) * 4:02d}.json", doc)
         files += 1
         lines += len(objs)
@@ -373,6 +469,34 @@ def _write_passages(landing: Path, day: date, p: pl.DataFrame, rng: np.random.Ge
             "dup_cross_file": int(copies.filter(~bad, pl.col("kind") == "dup_cross_file").height),
             "bad_time_copies": int(copies["bad_time"].sum()),
             "unknown_gate_copies": int(copies.filter(~pl.col("bad_time"))["unknown_gate"].sum()), **variants}
+
+
+def _session_truth(s: pl.DataFrame, day: date) -> pl.DataFrame:
+    """The sessions the pipeline must derive (rec_status, rec_enter, rec_leave per park and serial).
+
+    A 4pyun car park's session is the cloud's. A method/data car park has no serial: an entry's serial is its
+    time digits; an exit is paired with its plate's entry (the plate's previous push at the car park), else it is
+    exit-only with its own time digits as serial and the entry derived from the exit time and the duration in
+    hours (to the second, floored). A car without a plate cannot be paired: its entry stays open and its exit is
+    exit-only.
+    """
+    has_in = (pl.col("enter_ts").dt.date() == day) & ~pl.col("lost_entry")
+    has_out = pl.col("leave_ts").is_not_null() & ~pl.col("missed_exit")
+    plated = ~pl.col("plate").str.starts_with("无")
+    derived = (pl.col("out_text").cast(pl.Float64) - pl.col("dur_text").cast(pl.Float64) * 3600.0).floor()
+    derived = pl.from_epoch(derived.cast(pl.Int64), time_unit="s").dt.replace_time_zone("UTC") \
+        .dt.convert_time_zone("Asia/Shanghai").dt.replace_time_zone(None).cast(pl.Datetime("ms"))
+    digits = lambda c: pl.col(c).str.replace(".", "", literal=True)  # noqa: E731
+    m = s.filter("method")
+    entry_side = m.filter(has_in).with_columns(
+        parking_serial=digits("in_text"),
+        rec_status=pl.when(has_out & ~plated).then(pl.lit("open")).otherwise(pl.col("rec_status")),
+        rec_leave=pl.when(has_out & ~plated).then(None).otherwise(pl.col("rec_leave")))
+    exit_only = m.filter(has_out & (~has_in | ~plated)).with_columns(
+        parking_serial=digits("out_text"), rec_status=pl.lit("exit_only"), rec_enter=derived,
+        rec_leave=pl.col("leave_ts"))
+    cols = ["community_id", "park_id", "parking_serial", "rec_status", "rec_enter", "rec_leave"]
+    return pl.concat([s.filter(~pl.col("method")).select(cols), entry_side.select(cols), exit_only.select(cols)])
 
 
 def _truth_groups(frame: pl.DataFrame, residents: pl.DataFrame) -> pl.DataFrame:
@@ -395,10 +519,12 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
     d = day.isoformat()
     sites = carparks.build(communities, seed, canaries)
     carparks.write(landing, day, sites)
+    feeds = pl.DataFrame({"community_id": communities["community_id"],
+                          "feed": [carparks.feed_of(i) for i in range(communities.height)]})
     rng = np.random.default_rng([seed, day.toordinal(), 7102])
     sessions = _sessions(sites, communities, day, seed, canaries, faults)
     # --- passages ---------------------------------------------------------------------------------------
-    passages = _vehicle_json(_passages(sessions, sites, day, rng, faults), rng, faults)
+    passages = _vehicle_json(_passages(sessions, sites, day, rng, faults, feeds), rng, faults)
     pstats = _write_passages(landing, day, passages, rng, faults)
     # --- parking pushes --------------------------------------------------------------------------------
     pushes = _pushes(sessions, sites, day, rng, faults)
@@ -413,8 +539,7 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
                            plate_group="plate_group", plate_type="plate_type", residency="residency")
                  .agg(vehicles=pl.len()).sort(pl.all()))
     gate_hour.write_parquet(truth_dir / "gate_hour.parquet")
-    rec = sessions.with_columns(
-        rec_enter=pl.col("rec_enter"), in_day=(pl.col("rec_enter").dt.date() == day) | pl.col("rec_leave").is_not_null())
+    rec = _session_truth(sessions, day)
     rec.select("community_id", "park_id", "parking_serial", "rec_status", "rec_enter", "rec_leave").rename(
         {"rec_status": "status", "rec_enter": "enter_ts", "rec_leave": "leave_ts"}).write_parquet(
         truth_dir / "sessions.parquet")
@@ -447,7 +572,8 @@ def simulate(landing: Path, day: date, communities: pl.DataFrame, devices: pl.Da
                             "unknown_tollgate": int(passages["unknown_gate"].sum()) + pstats["unknown_gate_copies"]},
             "visitor_share": round(float((_truth_groups(ok, sites.residents)["residency"] == "visitor").mean() or 0), 4),
             "variants": {k: v for k, v in pstats.items()
-                         if k in ("device_id_key", "object_list_wrapper", "single_object")},
+                         if k in ("device_id_key", "object_list_wrapper", "single_object", "subscription_notification",
+                                  "bare_notification_list", "disposition_alarm")},
         },
         "parking": {
             "files": int(pushes.select("community_id", "file").unique().height), "landed": pushes.height,

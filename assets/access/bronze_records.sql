@@ -1,42 +1,52 @@
 -- `acs_lines` + `acs_events` -> table `records`: one row per landed record (an event, a line that yields
--- none, or a file that could not be read), reason NULL = accepted; `dup_cross_file` is set later for a
--- rejected line repeating one of an earlier file (kernel.ndjson.RepeatedRejections).
--- Inputs: `doors` (registry view), `event_types`, `verify_modes`, `person_tokens`, `card_tokens`; placeholders
--- @day_start@, @day_end@, @statuses@ and @conventions@ (SQL lists from warehouse.domains.access: a status or
--- door convention the silver suite would reject is quarantined here, so one odd vendor value never blocks the
--- day's exports).
+-- none, or a file that could not be read), reason NULL = accepted; `routed` marks an accepted event of another
+-- ability or class (field detection, people counting, video...) that goes to bronze/access_other_events as a
+-- count, never to the door tables and never to quarantine; `dup_cross_file` is set later for a rejected line
+-- repeating one of an earlier file (kernel.ndjson.RepeatedRejections).
+-- Inputs: `doors` (registry view), `vendors`, `event_types`, `verify_modes`, `user_types`, `person_tokens`,
+-- `card_tokens`; placeholders @day_start@, @day_end@, @tz@, @statuses@ and @conventions@ (SQL lists from
+-- assets.access.datasets: a status or door convention the silver suite would reject is quarantined here, so one
+-- odd vendor value never blocks the day's exports).
 CREATE OR REPLACE TEMP TABLE records AS
 WITH j AS (
-    SELECT t.*, d.door_id IS NOT NULL AS known_door, d.vendor_convention, et.event_kind, et.result, vm.verify_mode,
-        -- a missing, unparseable or sentinel ("1900-01-00T00:00:00.000+08:00") happenTime: use the receive time
-        t.happen_ts >= TIMESTAMPTZ '2000-01-01 00:00:00+00' AS happen_ok
-    FROM acs_events t
+    SELECT ae.*, d.door_id IS NOT NULL AS known_door, d.vendor_convention,
+        -- the exact eventType row, else the default row of the envelope's ability
+        coalesce(et.event_class, ab.event_class) AS mapped_class,
+        et.event_kind, et.result, et.verify_mode AS type_mode, vm.verify_mode AS explicit_mode,
+        ut.user_type AS mapped_user,
+        neuron_event_time(ae.happen_raw, ae.received_ts, '@tz@', ae.max_clock_skew) AS et_
+    FROM acs_events ae
     LEFT JOIN (SELECT DISTINCT ON (door_id) door_id, vendor_convention FROM doors) d USING (door_id)
-    LEFT JOIN event_types et USING (event_type)
-    LEFT JOIN verify_modes vm ON vm.raw = t.mode_raw
+    LEFT JOIN event_types et ON et.vendor = ae.vendor AND et.event_type = ae.event_type
+    LEFT JOIN (SELECT DISTINCT ON (vendor, ability) * FROM event_types WHERE event_type IS NULL) ab
+        ON ab.vendor = ae.vendor AND ab.ability = ae.ability
+    LEFT JOIN verify_modes vm ON vm.vendor = ae.vendor AND vm.raw = ae.mode_raw
+    LEFT JOIN user_types ut ON ut.vendor = ae.vendor AND ut.raw = ae.user_raw
 ),
 typed AS (
     SELECT j.*,
-        CASE WHEN happen_ok THEN happen_ts ELSE received_ts END AS event_ts,
-        CASE WHEN NOT coalesce(happen_ok, false) THEN 'receive_time'
-             WHEN contains(happen_raw, ' ') THEN 'repaired' ELSE 'ok' END AS time_quality,
+        -- the class decides; an unmapped eventType is a door record (and a vocabulary gap) only on a door ability
+        CASE WHEN mapped_class = 'door' THEN false WHEN mapped_class IS NOT NULL THEN true
+             ELSE NOT door_ability END AS routed,
+        et_.ts AS event_ts, et_.quality AS time_quality,
         CASE vendor_convention
             WHEN 'inout_10' THEN CASE inout_raw WHEN '1' THEN 'in' WHEN '0' THEN 'out' ELSE 'unknown' END
             WHEN 'inout_12' THEN CASE inout_raw WHEN '1' THEN 'in' WHEN '2' THEN 'out' ELSE 'unknown' END
             ELSE 'unknown'
         END AS direction,
-        CASE user_raw
-            WHEN '1' THEN 'resident' WHEN '2' THEN 'visitor' WHEN '3' THEN 'blacklist' WHEN '4' THEN 'staff'
-            -- UserType 0 on a verification nobody could be matched to is a stranger
-            WHEN '0' THEN CASE WHEN person_raw IS NULL AND event_kind IN ('pass', 'denied') THEN 'stranger'
-                               ELSE 'unknown' END
-            ELSE 'unknown'
-        END AS user_type
+        -- an explicit currentVerifyMode wins; ISC platform pushes carry none, and the eventType implies the mode
+        CASE WHEN mode_raw IS NOT NULL THEN explicit_mode ELSE type_mode END AS verify_mode,
+        -- an absent or unknown UserType is unknown (allowed); a verification nobody could be matched to (no
+        -- person behind it, and no UserType saying who it was) is a stranger
+        CASE WHEN coalesce(mapped_user, 'unknown') = 'unknown' AND person_raw IS NULL
+                  AND event_kind IN ('pass', 'denied') THEN 'stranger'
+             ELSE coalesce(mapped_user, 'unknown') END AS user_type
     FROM j
 ),
 verdict AS (
     SELECT typed.*,
         CASE
+            WHEN routed THEN NULL
             WHEN event_id IS NULL THEN 'missing_event_id'
             WHEN event_type IS NULL OR event_kind IS NULL THEN 'unknown_event_type'
             WHEN door_id IS NULL THEN 'missing_door'
@@ -63,22 +73,26 @@ SELECT v.event_id, v.community_id, v.door_id, v.event_type, v.event_kind, v.even
         WHEN 'missing_event_id' THEN 'no eventId'
         WHEN 'missing_door' THEN 'no srcIndex'
         WHEN 'missing_timestamp' THEN 'no usable happenTime and no ExtReceiveTime'
-        WHEN 'unknown_verify_mode' THEN 'currentVerifyMode not in assets/access/verify_modes.csv'
+        WHEN 'unknown_verify_mode' THEN CASE WHEN v.mode_raw IS NULL
+            THEN 'no currentVerifyMode and the eventType implies no verify mode (assets/access/event_types.csv)'
+            ELSE 'currentVerifyMode not in assets/access/verify_modes.csv' END
         WHEN 'outside_partition_day' THEN 'event time outside the partition day'
     END AS detail,
-    v.reason IS NULL AND row_number() OVER (
-        PARTITION BY v.source_file, v.event_id, v.status, v.reason IS NULL ORDER BY v.source_line, v.event_index) > 1
-        AS dup_in_file,
-    false AS dup_cross_file
+    v.reason IS NULL AND (NOT v.routed OR v.event_id IS NOT NULL) AND row_number() OVER (
+        PARTITION BY v.source_file, v.event_id, v.status, v.reason IS NULL, v.routed
+        ORDER BY v.source_line, v.event_index) > 1 AS dup_in_file,
+    false AS dup_cross_file,
+    v.routed, v.vendor, v.ability, CASE WHEN v.routed THEN coalesce(v.mapped_class, 'unmapped') END AS event_class,
+    v.src_type
 FROM verdict v
-LEFT JOIN person_tokens p USING (person_raw)
-LEFT JOIN card_tokens c USING (card_raw)
+LEFT JOIN person_tokens p ON NOT v.routed AND p.person_raw = v.person_raw
+LEFT JOIN card_tokens c ON NOT v.routed AND c.card_raw = v.card_raw
 UNION ALL
 SELECT NULL, community_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, send_ts,
     NULL, source_file, source_line, line_reason,
     CASE line_reason WHEN 'unreadable_file' THEN file_error
                      WHEN 'malformed_json' THEN 'line is not valid JSON (e.g. truncated)'
-                     WHEN 'unknown_envelope' THEN 'not an ISC OnEventNotify envelope'
+                     WHEN 'unknown_envelope' THEN 'not an envelope of a vendor in assets/access/vendors.csv'
                      ELSE 'envelope carries no events' END,
-    false, false
+    false, false, false, vendor, ability, NULL, NULL
 FROM acs_lines WHERE line_reason IS NOT NULL;

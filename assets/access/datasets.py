@@ -20,7 +20,7 @@ VERIFY_MODES = ("face", "card", "qr", "password", "fingerprint", "id_card", "rem
 EVENT_KINDS = ("pass", "denied", "door_forced")
 RESULTS = ("granted", "denied")
 USER_TYPES = ("resident", "visitor", "stranger", "blacklist", "staff", "unknown")
-TIME_QUALITY = ("ok", "repaired", "receive_time")
+TIME_QUALITY = ("ok", "repaired", "receive_time", "clock_skew")
 # ISC event statuses this integration knows (0 new; 1/2 and 4/5 the two update steps); bronze quarantines any
 # other value (reason bad_status) so one odd vendor status never reaches the blocking silver suite
 STATUSES = (0, 1, 2, 4, 5)
@@ -58,7 +58,8 @@ _EVENT_COLUMNS = (
     C("event_kind", "VARCHAR", "pass | denied | door_forced", False),
     C("event_ts", "TIMESTAMPTZ", "Event time (happenTime repaired, or the receive time when unusable)", False),
     C("received_ts", "TIMESTAMPTZ", "Platform receive time (ExtReceiveTime)"),
-    C("time_quality", "VARCHAR", "ok | repaired (spaces removed) | receive_time (happenTime missing or sentinel)",
+    C("time_quality", "VARCHAR", "ok | repaired (spaces removed) | receive_time (happenTime missing, unparseable "
+      "or sentinel) | clock_skew (device clock off by more than the vendor's max_clock_skew: receive time used)",
       False),
     C("direction", "VARCHAR", "in | out | unknown, normalised through the door's convention", False),
     C("verify_mode", "VARCHAR", "face, card, qr, password, fingerprint, id_card, remote, multi (null for "
@@ -112,7 +113,45 @@ ACCESS_INGEST = ingest_dataset(
           "file of the community (a re-delivered file): counted once in quarantine, here the copies", False),
         C("files_quarantined", "BIGINT", "Files that could not be read (truncated or corrupt gzip, not UTF-8, "
           "zero bytes...), each one record quarantined as unreadable_file", False),
+        C("routed_non_door", "BIGINT", "Events of other abilities or classes (field detection, people counting, "
+          "video...) routed to bronze/access_other_events: landed and accepted there, never door events", False),
+        C("vocabulary_gaps", "BIGINT", "Door-ability events whose eventType is not in event_types.csv "
+          "(quarantined as unknown_event_type, counted per type in audit/access_vocabulary_gaps)", False),
     ),
+)
+
+ACCESS_OTHER = Dataset(
+    "bronze", "access_other_events",
+    "one row per community, ability, event class, eventType, source type, local hour and time quality",
+    "Events of other abilities on the same ISC subscription (field detection, people counting, video, IO...), "
+    "routed by class from event_types.csv and counted; no identifier, no image, no source code.",
+    (
+        C("community_id", "VARCHAR", "Community of the feed", False),
+        C("vendor", "VARCHAR", "Vendor of the envelope (vendors.csv)", False),
+        C("ability", "VARCHAR", "Envelope ability (event_rule, event_pdc, event_vss...; '' when absent)", False),
+        C("event_class", "VARCHAR", "Class from event_types.csv (unmapped when neither the eventType nor the "
+          "ability has a row)", False),
+        C("event_type", "INTEGER", "Vendor eventType code (null when not numeric)"),
+        C("src_type", "VARCHAR", "Vendor source type (camera, door, ...; '' when absent)", False),
+        C("hour_start", "TIMESTAMP", "Local hour of the event time (null when the event carries no usable time)"),
+        C("time_quality", "VARCHAR", "ok | repaired | receive_time | clock_skew | missing", False),
+        C("events", "BIGINT", "Events (re-sends of an eventId and status already counted today dropped)", False),
+    ),
+    domain="access", order_by="community_id, ability, event_class, event_type, hour_start",
+)
+
+ACCESS_VOCABULARY_GAPS = Dataset(
+    "audit", "access_vocabulary_gaps", "one row per community, vendor, ability and unmapped eventType",
+    "Door-ability events whose eventType is not in assets/access/event_types.csv: the vocabulary gap an operator "
+    "closes with a CSV row. Each of these events is also quarantined as unknown_event_type.",
+    (
+        C("community_id", "VARCHAR", "Community of the feed", False),
+        C("vendor", "VARCHAR", "Vendor of the envelope", False),
+        C("ability", "VARCHAR", "Envelope ability ('' when absent)", False),
+        C("event_type", "INTEGER", "The unmapped eventType (null when not numeric)"),
+        C("events", "BIGINT", "Events quarantined for it", False),
+    ),
+    domain="access", order_by="community_id, ability, event_type",
 )
 
 ACCESS_SILVER = Dataset(
@@ -254,6 +293,7 @@ ACCESS_DAILY = Dataset(
 ROW_ACCOUNTING = accounting_dataset("access_events")
 
 DATASETS: tuple[Dataset, ...] = (
-    ACCESS_DOORS, ACCESS_BRONZE, ACCESS_QUARANTINE, ACCESS_INGEST, ACCESS_SILVER, GATE_FLOW_HOURLY,
+    ACCESS_DOORS, ACCESS_BRONZE, ACCESS_QUARANTINE, ACCESS_INGEST, ACCESS_OTHER, ACCESS_VOCABULARY_GAPS,
+    ACCESS_SILVER, GATE_FLOW_HOURLY,
     SECURITY_EVENTS, ACCESS_DAILY, ROW_ACCOUNTING,
 )

@@ -128,6 +128,9 @@ def clean_text(raw: str | None) -> tuple[str | None, int, bool]:
         return None, 0, False
     text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", raw))).strip()
     text, n_names = _LABELLED_NAME.subn(r"\1[REDACTED:name]", text)
+    # judged before the scanner redacts: a labelled value the rule could not take whole (an over-long name)
+    # would otherwise be cut by the scanner's name family and leave its tail in the text
+    dangling = bool(_DANGLING_LABEL.search(text))
     spans: list[list] = []
     for f in find_identifiers(text):
         if spans and f.start < spans[-1][1]:
@@ -140,7 +143,7 @@ def clean_text(raw: str | None) -> tuple[str | None, int, bool]:
         last = end
     out.append(text[last:])
     text = "".join(out)
-    return text, n_names + len(spans), bool(_DANGLING_LABEL.search(text) or scan_text(text))
+    return text, n_names + len(spans), bool(dangling or _DANGLING_LABEL.search(text) or scan_text(text))
 
 
 def clean_series(s: pl.Series) -> pl.DataFrame:

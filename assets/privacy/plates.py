@@ -6,6 +6,8 @@ Validation is strict (GA 36-2018 grammar) but only flags: unreadable plates stay
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Final, Literal
 
 import polars as pl
@@ -25,7 +27,7 @@ PLATE_TYPES: Final = (
     "other",
     "none",
 )
-ColorScheme = Literal["4pyun", "gat1400", "text"]
+ColorScheme = Literal["4pyun", "gat1400", "luoyang", "jtt415", "text"] | str
 
 _P = PROVINCES
 _L = "A-HJ-NP-Z"  # serial letters: A-Z without I and O
@@ -53,19 +55,22 @@ _NEV_SHAPE = f"^[{_P}][A-Z](?:[{_NEV_FIRST}][A-Z0-9][0-9]{{4}}|[0-9]{{5}}[DF])$"
 _ARMY_SHAPE = f"^[{_L}]{{2}}[0-9]{{5}}$"
 _PLACEHOLDER = "无牌|无车牌|未识别|未上牌|未知|^NONE$|^NULL$|^UNKNOWN$|^NOPLATE$"
 
-_4PYUN_COLOURS: Final = {
-    "1": "blue",
-    "2": "yellow",
-    "3": "white",
-    "4": "black",
-    "5": "green",
-    "-1": "unknown",
-}
-# GA/T 1400.3 ColorType codes as recalled, not checked against the standard text [U].
-_GAT1400_COLOURS: Final = {
-    "1": "black", "2": "white", "3": "grey", "4": "red", "5": "blue", "6": "yellow", "7": "orange",
-    "8": "brown", "9": "green", "10": "purple", "11": "cyan", "12": "pink", "13": "transparent", "99": "other",
-}  # fmt: skip
+# Vendor colour codes live in one table an operator extends without code: scheme, code, colour (and where it
+# was seen). A code a scheme does not list counts as "other" (a colour the table does not name), never as an
+# error; an empty value is "unknown".
+COLOUR_TABLE: Final = Path(__file__).parents[1] / "vehicles" / "plate_colours.csv"
+
+
+@lru_cache(maxsize=1)
+def colour_codes() -> dict[str, dict[str, str]]:
+    """{scheme: {code: colour}} from ``COLOUR_TABLE`` (read once)."""
+    table = pl.read_csv(COLOUR_TABLE, schema_overrides={"scheme": pl.String, "code": pl.String, "colour": pl.String})
+    out: dict[str, dict[str, str]] = {}
+    for scheme, code, colour in table.select("scheme", "code", "colour").iter_rows():
+        out.setdefault(scheme, {})[code.strip()] = colour
+    return out
+
+
 _TEXT_COLOURS: Final = (  # order matters: 黄绿 before 黄 and 绿
     ("黄绿|YELLOW_?GREEN|YELLOWGREEN", "yellow_green"),
     ("蓝|BLUE", "blue"),
@@ -97,16 +102,28 @@ def _text_colour(expr: pl.Expr) -> pl.Expr:
 
 
 def plate_colour_expr(color_col: str, color_scheme: ColorScheme = "4pyun") -> pl.Expr:
-    """Canonical colour name (blue, yellow, green, white, black, yellow_green, ..., unknown) from vendor codes."""
-    code = pl.col(color_col).cast(pl.String).str.strip_chars()
-    if color_scheme in ("4pyun", "gat1400"):
-        codes = _4PYUN_COLOURS if color_scheme == "4pyun" else _GAT1400_COLOURS
-        # Vendors mix codes and words in one feed; words fall through to the text parser.
-        mapped = code.replace_strict(codes, default=_text_colour(pl.col(color_col)), return_dtype=pl.String)
-        return mapped.fill_null("unknown")
+    """Canonical colour name (blue, yellow, green, white, black, yellow_green, ..., other, unknown) from vendor codes.
+
+    Code schemes come from ``plate_colours.csv``. Vendors mix codes and words in one feed: a word falls through to
+    the text parser; a number the scheme does not list is ``other`` (not an error, not unknown); empty is unknown.
+    """
     if color_scheme == "text":
         return _text_colour(pl.col(color_col))
-    raise ValueError(f"unknown color_scheme {color_scheme!r}; expected '4pyun', 'gat1400' or 'text'")
+    codes = colour_codes().get(color_scheme)
+    if codes is None:
+        raise ValueError(f"unknown color_scheme {color_scheme!r}; expected 'text' or one of {sorted(colour_codes())}")
+    code = pl.col(color_col).cast(pl.String).str.strip_chars()
+    fallback = (pl.when(code.str.contains(r"^-?[0-9]+$")).then(pl.lit("other"))
+                .otherwise(_text_colour(pl.col(color_col))))
+    return code.replace_strict(codes, default=fallback, return_dtype=pl.String).fill_null("unknown")
+
+
+def plate_colour_by_scheme(color_col: str, scheme_col: str) -> pl.Expr:
+    """``plate_colour_expr`` chosen per row by the scheme named in ``scheme_col`` (feeds with several vendors)."""
+    out = pl.when(pl.col(scheme_col) == "text").then(_text_colour(pl.col(color_col)))
+    for scheme in colour_codes():
+        out = out.when(pl.col(scheme_col) == scheme).then(plate_colour_expr(color_col, scheme))
+    return out.otherwise(_text_colour(pl.col(color_col)))
 
 
 def plate_attributes(
@@ -114,6 +131,7 @@ def plate_attributes(
     plate_col: str,
     color_col: str | None = None,
     color_scheme: ColorScheme = "4pyun",
+    scheme_col: str | None = None,
 ) -> pl.DataFrame:
     """Add plate_normalised, plate_province, plate_region_group, plate_type and plate_valid.
 
@@ -123,7 +141,12 @@ def plate_attributes(
     (yellow -> large_yellow, white/black -> other).
     """
     n = pl.col("plate_normalised")
-    colour = plate_colour_expr(color_col, color_scheme) if color_col is not None else pl.lit("unknown")
+    if color_col is None:
+        colour = pl.lit("unknown")
+    elif scheme_col is not None:
+        colour = plate_colour_by_scheme(color_col, scheme_col)
+    else:
+        colour = plate_colour_expr(color_col, color_scheme)
     first = n.str.slice(0, 1)
     third = n.str.slice(2, 1)
     province = (

@@ -46,7 +46,7 @@ def bronze_property_services(step: Step) -> dict:
     # the canaries are deliberately NOT given to the redactor: generic rules must catch them (or quarantine
     # the record), so the zero-hit scan of the lake is a real test
     stats = ingest_day(step.con, step.lake, step.landing_dir, step.day, step.tz,
-                       lambda v: tokenizer.tokenize_series(v, "phone"))
+                       tokenizer.tokenize_series)
     if not any(st.files for st in stats.values()):
         step.context.log.warning(f"no property-services landing files for {step.day}")
     return {ds: meta for source, st in stats.items()

@@ -17,7 +17,7 @@ WITH t AS (
     FROM raw
 )
 SELECT oid AS order_id, coalesce(svc_null(community_id), svc_community(source_file)) AS community_id,
-    category, channel, svc_null(location) AS location, description, reporter_token,
+    category, channel, svc_null(location) AS location, location_token, description, reporter_token,
     created_ts, appointment_ts, dispatched_ts, completed_ts, closed_ts, status, satisfaction, reopened_count,
     created_ts + to_hours(CASE category WHEN 'repair' THEN 48 WHEN 'complaint' THEN 24 WHEN 'inquiry' THEN 8
         WHEN 'suggestion' THEN 72 WHEN 'delivery' THEN 4 WHEN 'alarm' THEN 2 END) AS sla_due_ts,

@@ -27,7 +27,10 @@ _WO = (
     C("community_id", "VARCHAR", "Community code", False),
     C("category", "VARCHAR", "repair, complaint, inquiry, suggestion, delivery, alarm", False),
     C("channel", "VARCHAR", "app, wechat, phone, 12345, grid, device", False),
-    C("location", "VARCHAR", "Where the problem is (building/unit/room or public place)"),
+    C("location", "VARCHAR", "Where the problem is: building and entrance (3号楼2单元) or a public place; "
+      "a room number is generalised away"),
+    C("location_token", "VARCHAR", "Keyed token of the location as written (room included): the dedup key",
+      pii=PII_TOKEN),
     C("description", "VARCHAR", "Problem description, personal identifiers redacted"),
     C("reporter_token", "VARCHAR", "Keyed token of the reporter's phone number", pii=PII_TOKEN),
     C("created_ts", "TIMESTAMPTZ", "Filed at", False),

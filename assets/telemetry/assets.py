@@ -1,4 +1,4 @@
-"""Telemetry steps: device registry and carrier-platform NDJSON -> bronze (+ quarantine) -> silver -> gold.
+"""Telemetry steps: device registry and IoT-platform NDJSON -> bronze (+ quarantine, vocabulary gaps) -> silver -> gold.
 
 Business logic lives in the .sql files and ``parse.py``; each step says what it reads and writes.
 """
@@ -16,7 +16,7 @@ from assets.telemetry.datasets import (
     TELEMETRY_SILVER,
     alarm_columns,
 )
-from assets.telemetry.parse import ingest_day, landing_files
+from assets.telemetry.parse import ingest_day, landing_files, vocabulary_gap_summary
 from kernel.accounting import write_ingest
 from kernel.lake_asset import Step, lake_asset
 from kernel.metadata import md_table
@@ -37,7 +37,11 @@ def bronze_telemetry(step: Step) -> dict:
     stats = ingest_day(step.con, step.lake, step.landing_dir, step.day, step.tz,
                        lambda v: tokenizer.tokenize_series(v, "person"))
     write_ingest(step.con, step.lake, INGEST_STATS, step.day, [stats])
-    return {TELEMETRY_BRONZE: stats.bronze_metadata(), TELEMETRY_QUARANTINE: stats.quarantine_metadata()}
+    # vendor keys of registered devices that no adapter row maps (audit/telemetry_vocabulary_gaps has them all)
+    gaps = vocabulary_gap_summary(step.con)
+    bronze = {**stats.bronze_metadata(), "vocabulary_gap_records": sum(int(g[3]) for g in gaps),
+              "vocabulary_gaps": md_table(gaps, ("platform", "vendor_model", "vendor_key", "records"))}
+    return {TELEMETRY_BRONZE: bronze, TELEMETRY_QUARANTINE: stats.quarantine_metadata()}
 
 
 @lake_asset(TELEMETRY_SILVER, reads={"bronze": TELEMETRY_BRONZE, "registry": DEVICE_REGISTRY,

@@ -17,15 +17,16 @@ DEVICE_REGISTRY = Dataset(
     "bronze", "device_registry", "one row per registered device, snapshot as of the partition day",
     "Device registry snapshot (carrier-platform devices and where they are installed).",
     (
-        C("device_id", "VARCHAR", "Platform device id (CTWing deviceId or IoTDA device_id)", False),
-        C("platform", "VARCHAR", "ctwing | iotda", False),
+        C("device_id", "VARCHAR", "Platform device id (CTWing deviceId, IoTDA device_id or ThingsBoard device name)",
+          False),
+        C("platform", "VARCHAR", "ctwing | iotda | thingsboard", False),
         C("community_id", "VARCHAR", "Community code (district 310107 + street + community)", False),
         C("community_name", "VARCHAR", "Community name"),
         C("street", "VARCHAR", "Sub-district (街镇)"),
         C("building_id", "VARCHAR", "Building within the community"),
         C("device_type", "VARCHAR", "smoke, gas, water_meter, elec_meter, env, streetlight, manhole, "
           "ev_charger, wearable, sos_button, e_fence, nmv_gate", False),
-        C("vendor_model", "VARCHAR", "Vendor product model"),
+        C("vendor_model", "VARCHAR", "Vendor product model (assets/telemetry/vendors/models.csv)"),
         C("installed_on", "DATE", "Installation date"),
         C("report_interval_s", "INTEGER", "Expected seconds between reports", False),
     ),
@@ -34,10 +35,12 @@ DEVICE_REGISTRY = Dataset(
 
 TELEMETRY_BRONZE = Dataset(
     "bronze", "telemetry", "one row per reading (device, event time, metric) as delivered, deduplicated per file",
-    "Typed long-format device telemetry parsed from CTWing- and IoTDA-style NDJSON; identifiers tokenised.",
+    "Typed long-format device telemetry parsed from CTWing, IoTDA and ThingsBoard payloads through the vendor "
+    "adapters (assets/telemetry/vendors/); identifiers dropped or tokenised.",
     (
         C("community_id", "VARCHAR", "Community code of the feed", False),
-        C("platform", "VARCHAR", "Carrier platform envelope: ctwing | iotda", False),
+        C("platform", "VARCHAR", "Platform envelope: ctwing | iotda | thingsboard", False),
+        C("vendor_model", "VARCHAR", "Product model whose adapter mapped the reading"),
         C("device_id", "VARCHAR", "Platform device id", False),
         C("event_ts", "TIMESTAMPTZ", "Device event time", False),
         C("received_ts", "TIMESTAMPTZ", "Platform receive time"),
@@ -45,7 +48,7 @@ TELEMETRY_BRONZE = Dataset(
         C("value", "DOUBLE", "Value in the canonical unit", False),
         C("unit", "VARCHAR", "Canonical unit", False),
         C("vendor_key", "VARCHAR", "Property name as the vendor sent it", False),
-        C("raw_value", "VARCHAR", "Value as the vendor sent it"),
+        C("raw_value", "VARCHAR", "Value as the vendor sent it (decoded field for transparent payloads)"),
         C("quality_flag", "VARCHAR", "ok, or the correction applied (e.g. rsrp_sign_restored)", False),
         C("subject_token", "VARCHAR", "Keyed token of the wearer (wristbands only)", pii=PII_TOKEN),
         *LINEAGE,
@@ -63,7 +66,8 @@ TELEMETRY_QUARANTINE = Dataset(
         C("device_id", "VARCHAR", "Platform device id, if present"),
         C("event_ts", "TIMESTAMPTZ", "Event time, if parseable"),
         C("vendor_key", "VARCHAR", "Vendor property name, for reading-level rejections"),
-        C("raw_value", "VARCHAR", "Vendor value, for reading-level rejections (never an identifier)"),
+        C("raw_value", "VARCHAR", "Vendor value, only for keys mapped to a metric (out_of_range...); withheld for "
+          "unknown keys and codes, which may carry an identifier"),
         C("reason", "VARCHAR", "Machine-readable reason", False),
         C("detail", "VARCHAR", "Human-readable detail"),
         *LINEAGE,
@@ -79,7 +83,7 @@ TELEMETRY_SILVER = Dataset(
         C("building_id", "VARCHAR", "Building code"),
         C("device_id", "VARCHAR", "Platform device id", False),
         C("device_type", "VARCHAR", "Device type from the registry", False),
-        C("platform", "VARCHAR", "ctwing | iotda", False),
+        C("platform", "VARCHAR", "ctwing | iotda | thingsboard", False),
         C("event_ts", "TIMESTAMPTZ", "Device event time", False),
         C("metric", "VARCHAR", "Canonical metric", False),
         C("value", "DOUBLE", "Value in the canonical unit", False),
@@ -90,7 +94,7 @@ TELEMETRY_SILVER = Dataset(
     domain="telemetry",
     suite=(
         *(Expect.not_null(c) for c in ("community_id", "device_id", "device_type", "event_ts", "metric", "value")),
-        Expect.in_set("platform", ["ctwing", "iotda"]),
+        Expect.in_set("platform", ["ctwing", "iotda", "thingsboard"]),
         Expect.in_set("device_type", list(DEVICE_TYPES)),
         Expect.in_set("quality_flag", ["ok", "rsrp_sign_restored"]),
         # vendors drop RSRP's sign; silver must hold the restored negative dBm
@@ -103,8 +107,9 @@ TELEMETRY_SILVER = Dataset(
         Expect.sql("one_local_day", "SELECT * FROM {batch} WHERE CAST(timezone('@tz@', event_ts) AS DATE) "
                    "<> (SELECT min(CAST(timezone('@tz@', event_ts) AS DATE)) FROM {batch})",
                    description="a partition holds readings of one local day only (the partition time zone)"),
-        Expect.regex("device_id", r"^([0-9]{23}|[0-9a-f]{24}_[0-9A-Z_]+)$", severity="WARN",
-                     description="device ids follow the CTWing (23 digits) or IoTDA (product_node) form"),
+        Expect.regex("device_id", r"^([0-9]{23}|[0-9a-f]{32}|[0-9a-f]{24}_[0-9A-Z_]+|[A-Z]{3}-[0-9]{12}-[0-9]{2,})$",
+                     severity="WARN", description="device ids follow the CTWing (23 digits or 32 hex), IoTDA "
+                     "(product_node) or ThingsBoard device-name form"),
         Expect.regex("subject_token", r"^person_v[0-9]+_[a-z2-7]+$",
                      description="wearer identifiers are keyed tokens, never raw ids"),
     ),
@@ -150,7 +155,8 @@ DEVICE_HEALTH_DAILY = Dataset(
         C("community_id", "VARCHAR", "Community code", False),
         C("device_type", "VARCHAR", "Device type", False),
         C("devices", "BIGINT", "Devices registered", False),
-        C("reporting", "BIGINT", "Devices with at least one accepted reading", False),
+        C("reporting", "BIGINT", "Devices with at least one accepted reading or an ONLINE status message (an "
+          "OFFLINE message alone does not count)", False),
         C("online_rate", "DOUBLE", "reporting / devices", False),
         C("low_battery", "BIGINT", "Devices whose battery fell below 20 %", False),
         *(C(f"alarms_{t}", "BIGINT", f"Alarm episodes of type {t}", False) for t in ALARM_TYPES),
@@ -197,6 +203,22 @@ ENVIRONMENT_HOURLY = Dataset(
 
 ROW_ACCOUNTING = accounting_dataset("telemetry")
 
+VOCABULARY_GAPS = Dataset(
+    "audit", "telemetry_vocabulary_gaps", "one row per day, platform, product model and unmapped vendor key",
+    "Vendor keys (and status/alarm codes) of registered devices that no adapter row maps: each such reading is "
+    "quarantined (unknown_metric, unknown_code, no_codec) and counted here, so an operator sees which CSV rows "
+    "to add (docs/vendors/telemetry.md).",
+    (
+        C("day", "DATE", "Partition day", False),
+        C("platform", "VARCHAR", "ctwing | iotda | thingsboard", False),
+        C("vendor_model", "VARCHAR", "Product model of the device (registry, else the CTWing productId)"),
+        C("vendor_key", "VARCHAR", "Unmapped property name ('<payload>' for a transparent payload with no codec)",
+          False),
+        C("records", "BIGINT", "Readings quarantined for it", False),
+    ),
+    domain="telemetry", asset=False, order_by="platform, vendor_model, vendor_key",
+)
+
 INGEST_STATS = ingest_dataset(
     "ingest", "telemetry", "What the bronze parser read: files, lines, landed records, rows written, in-file duplicates.",
     (
@@ -208,5 +230,5 @@ INGEST_STATS = ingest_dataset(
 )
 DATASETS = (
     DEVICE_REGISTRY, TELEMETRY_BRONZE, TELEMETRY_QUARANTINE, TELEMETRY_SILVER, DEVICE_ALARMS,
-    DEVICE_HEALTH_DAILY, ENVIRONMENT_HOURLY, INGEST_STATS, ROW_ACCOUNTING,
+    DEVICE_HEALTH_DAILY, ENVIRONMENT_HOURLY, INGEST_STATS, ROW_ACCOUNTING, VOCABULARY_GAPS,
 )

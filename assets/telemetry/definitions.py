@@ -1,4 +1,4 @@
-"""The telemetry domain: carrier IoT platform feeds (CTWing, IoTDA) and the device registry."""
+"""The telemetry domain: IoT platform feeds (CTWing, IoTDA, ThingsBoard) and the device registry."""
 
 from assets.telemetry import assets
 from assets.telemetry.datasets import DATASETS
@@ -10,7 +10,7 @@ domain = Domain(
     datasets=DATASETS,
     steps=assets.STEPS,
     landing=(
-        LandingSource("telemetry", 2.0, "Carrier-platform telemetry NDJSON (CTWing, IoTDA envelopes)"),
+        LandingSource("telemetry", 2.0, "IoT-platform telemetry NDJSON (CTWing, IoTDA, ThingsBoard)"),
         LandingSource("device_registry", 26.0, "Device registry snapshots (devices.csv)"),
     ),
 )

@@ -1,42 +1,53 @@
 -- silver/device_alarms for one day: an episode starts when a state flag turns on (or the battery drops
--- below 20 %); offline = a registered device that reported nothing, or went silent for 4 report intervals.
--- Inputs: views `silver`, `registry`; placeholders @day_start@, @day_end@.
+-- below 20 %); offline = a registered device that reported nothing, went silent for 4 report intervals, or
+-- whose platform said OFFLINE (CTWing deviceOnlineOfflineReport, IoTDA device.status: metric `online` = 0).
+-- The OFFLINE message starts its episode: neither the silence it ends (the platform saw the device until its
+-- own timeout) nor the silence that follows it is a second one. A vendor alarm code
+-- (e.g. the LiAn smoke detector's Alarm_Status 1) reaches here already mapped to its flag by
+-- vendors/vendor_codes.csv. Inputs: views `silver`, `registry`; placeholders @day_start@, @day_end@.
 WITH flagged AS (
     SELECT *,
         CASE metric WHEN 'smoke_alarm' THEN 'smoke' WHEN 'gas_alarm' THEN 'gas' WHEN 'sos' THEN 'sos'
             WHEN 'fall' THEN 'fall' WHEN 'intrusion' THEN 'fence_intrusion' WHEN 'cover_open' THEN 'manhole_open'
-            WHEN 'battery_pct' THEN 'low_battery' END AS alarm_type,
-        CASE WHEN metric = 'battery_pct' THEN value < 20 ELSE value >= 1 END AS is_on
+            WHEN 'battery_pct' THEN 'low_battery' WHEN 'online' THEN 'offline' END AS alarm_type,
+        CASE WHEN metric = 'battery_pct' THEN value < 20 WHEN metric = 'online' THEN value = 0 ELSE value >= 1 END
+            AS is_on
     FROM silver
-    WHERE metric IN ('smoke_alarm', 'gas_alarm', 'sos', 'fall', 'intrusion', 'cover_open', 'battery_pct')
+    WHERE metric IN ('smoke_alarm', 'gas_alarm', 'sos', 'fall', 'intrusion', 'cover_open', 'battery_pct', 'online')
 ),
 episodes AS (
     SELECT *, lag(is_on) OVER (PARTITION BY device_id, metric ORDER BY event_ts) AS was_on
     FROM flagged
 ),
 state_alarms AS (
-    SELECT community_id, building_id, device_id, device_type, alarm_type, event_ts, value, subject_token
+    SELECT community_id, building_id, device_id, device_type, alarm_type, event_ts,
+        CASE WHEN alarm_type = 'offline' THEN NULL ELSE value END AS value, subject_token
     FROM episodes WHERE is_on AND was_on IS DISTINCT FROM true
 ),
 reports AS (
-    SELECT DISTINCT device_id, event_ts FROM silver
+    -- what proves a device alive: any reading, or an ONLINE message (an OFFLINE message is not one)
+    SELECT device_id, event_ts, bool_or(metric = 'online' AND value = 0) AS said_offline
+    FROM silver GROUP BY ALL
 ),
 gaps AS (
     SELECT r.device_id, r.event_ts,
-        coalesce(lag(r.event_ts) OVER (PARTITION BY r.device_id ORDER BY r.event_ts), TIMESTAMPTZ '@day_start@')
-            AS prev_ts
+        coalesce(lag(r.event_ts) OVER w, TIMESTAMPTZ '@day_start@') AS prev_ts,
+        coalesce(lag(r.said_offline) OVER w, false) AS prev_said_offline, r.said_offline
     FROM reports r
+    WINDOW w AS (PARTITION BY r.device_id ORDER BY r.event_ts)
 ),
 silent AS (
     SELECT g.community_id, g.building_id, g.device_id, g.device_type, 'offline' AS alarm_type,
         x.prev_ts AS event_ts, epoch(x.event_ts - x.prev_ts) / 3600.0 AS value, NULL AS subject_token
     FROM gaps x JOIN registry g USING (device_id)
-    WHERE x.event_ts - x.prev_ts > to_seconds(4 * g.report_interval_s)
+    WHERE x.event_ts - x.prev_ts > to_seconds(4 * g.report_interval_s) AND NOT x.prev_said_offline
+        AND NOT x.said_offline
 ),
 never AS (
     SELECT g.community_id, g.building_id, g.device_id, g.device_type, 'offline' AS alarm_type,
         TIMESTAMPTZ '@day_start@' AS event_ts, 24.0 AS value, NULL AS subject_token
-    FROM registry g WHERE g.device_id NOT IN (SELECT device_id FROM reports)
+    FROM registry g WHERE g.device_id NOT IN (SELECT device_id FROM reports WHERE NOT said_offline)
+        AND g.device_id NOT IN (SELECT device_id FROM flagged WHERE alarm_type = 'offline' AND is_on)
 )
 SELECT md5(device_id || '|' || alarm_type || '|' || epoch_ms(event_ts)) AS alarm_id, *
 FROM (SELECT * FROM state_alarms UNION ALL SELECT * FROM silent UNION ALL SELECT * FROM never)

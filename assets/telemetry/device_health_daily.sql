@@ -1,7 +1,9 @@
 -- gold/device_health_daily: one row per community and device type.
+-- A device is reporting when silver holds any reading of it or an ONLINE status message (heartbeat evidence
+-- from CTWing deviceOnlineOfflineReport / IoTDA device.status); a device that only said OFFLINE is not.
 -- Inputs: views `registry`, `silver`, `alarms`; placeholders @alarm_columns@, @alarm_select@
 -- (one FILTERed count per alarm type, and its zero-filled projection).
-WITH reporting AS (SELECT DISTINCT device_id FROM silver),
+WITH reporting AS (SELECT DISTINCT device_id FROM silver WHERE NOT (metric = 'online' AND value = 0)),
 low AS (SELECT DISTINCT device_id FROM silver WHERE metric = 'battery_pct' AND value < 20),
 fleet AS (
     SELECT g.community_id, g.device_type,

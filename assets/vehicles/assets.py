@@ -120,7 +120,7 @@ def bronze_parking(step: Step) -> dict:
             step.lake.write_partition("quarantine", SESSIONS_QUARANTINE.name, step.day) as wq, \
             step.lake.write_partition("bronze", PAYMENTS_BRONZE.name, step.day) as wp:
         for batch in community_batches(files):
-            part = parse_parking(step.con, step.landing_dir, batch, tokenizer)
+            part = parse_parking(step.con, step.landing_dir, batch, tokenizer, step.tz)
             part.reasons.update(_reasons(step.con, "pk"))
             part.bronze_rows = append_part(step.con, wb, SESSIONS_BRONZE, step.sql("bronze_parking_rows.sql",
                                                                                     plates=PLATES))

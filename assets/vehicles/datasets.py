@@ -46,6 +46,11 @@ TOLLGATES = Dataset(
         C("device_id", "VARCHAR", "Plate camera DeviceID (20 digits)", False),
         C("lanes", "INTEGER", "Lanes"),
         C("park_id", "VARCHAR", "Car park the gate serves (parking-cloud park_uuid)", False),
+        C("tollgate_alias", "VARCHAR", "Short TollgateID a deployment sends instead of the 20 digits (resolved "
+          "within the community)"),
+        C("in_out", "VARCHAR", "in (entry-only gate) | out (exit-only gate) | both (lanes decide)"),
+        C("lane_in_out", "VARCHAR", "Per lane whether it is an entry or an exit, e.g. '1:in;2:out' (GA/T 1400 "
+          "Direction is the lane's travel direction and never says in or out)"),
     ),
     domain="vehicles", order_by="gate_id",
 )
@@ -59,6 +64,8 @@ CAR_PARKS = Dataset(
         C("park_name", "VARCHAR", "Car park name"),
         C("capacity", "INTEGER", "Parking spaces", False),
         C("gates", "VARCHAR", "Comma-separated gate ids"),
+        C("vendor", "VARCHAR", "Parking cloud that pushes this car park's sessions (parking_vendors.csv)"),
+        C("vendor_park_id", "VARCHAR", "The car park's id in that cloud when it is not the park_uuid (e.g. '001')"),
     ),
     domain="vehicles", order_by="park_id",
 )
@@ -76,22 +83,32 @@ REGISTERED_VEHICLES = Dataset(
 )
 
 PASSAGES_BRONZE = Dataset(
-    "bronze", "vehicle_passages", "one row per GA/T 1400 MotorVehicle object, deduplicated per day on MotorVehicleID",
+    "bronze", "vehicle_passages", "one row per GA/T 1400 MotorVehicle object, deduplicated per day on passage_key",
     "Typed plate-camera passages; plates tokenised, images and image URLs dropped (counted only).",
     (
         C("community_id", "VARCHAR", "Community of the feed folder", False),
-        C("motor_vehicle_id", "VARCHAR", "MotorVehicleID (48 digits)", False),
-        C("tollgate_id", "VARCHAR", "TollgateID", False),
-        C("device_id", "VARCHAR", "DeviceID (or the DeviceId variant)"),
+        C("passage_key", "VARCHAR", "The 48-digit MotorVehicleID, else k + md5(gate, lane, pass second, plate "
+          "token) (or the 48-digit ID of the passage with that composite): the identity a re-send keeps", False),
+        C("motor_vehicle_id", "VARCHAR", "MotorVehicleID as sent when it is a digit string (48 in the standard, "
+          "10 in practice); null when empty"),
+        C("tollgate_id", "VARCHAR", "Registered TollgateID of the gate (resolved from TollgateID, its alias or "
+          "the DeviceID)", False),
+        C("gate_match", "VARCHAR", "How the gate was found: tollgate_id | alias | device_id", False),
+        C("device_id", "VARCHAR", "DeviceID (or the DeviceId variant), if 20 digits"),
         C("lane_no", "INTEGER", "Lane number"),
         C("info_kind", "INTEGER", "InfoKind (1 automatic), whether sent as number or string"),
-        C("has_plate", "BOOLEAN", "HasPlate"),
+        C("has_plate", "BOOLEAN", "HasPlate (true/false or 1/0)"),
+        C("is_decked", "BOOLEAN", "IsDecked (false or \"0\" both read as false)"),
         *_PLATE_ATTRS,
         C("plate_reliability", "DOUBLE", "PlateReliability (0-100)"),
         C("vehicle_class", "VARCHAR", "VehicleClass code"),
         C("vehicle_color", "VARCHAR", "VehicleColor code"),
-        C("direction", "VARCHAR", "in | out (from InOut, or Direction 1 in / 2 out)", False),
-        C("pass_ts", "TIMESTAMPTZ", "PassTime (local, no zone in the feed)", False),
+        C("direction", "VARCHAR", "in | out: an explicit InOut/ParkingInOutType, else the registered lane or gate",
+          False),
+        C("direction_source", "VARCHAR", "explicit | lane | gate", False),
+        C("travel_direction", "VARCHAR", "GA/T 1400 Direction: the lane's travel direction code (1-9), not in/out"),
+        C("pass_ts", "TIMESTAMPTZ", "PassTime to the second (YYYYMMDDhhmmss local, epoch s/ms or ISO)", False),
+        C("pass_time_form", "VARCHAR", "Form PassTime arrived in (compact_local, epoch_ms, ...)", False),
         C("images_dropped", "INTEGER", "SubImage objects and storage URLs dropped from the record", False),
         *LINEAGE,
     ),
@@ -104,11 +121,11 @@ PASSAGES_QUARANTINE = Dataset(
     "Passages not accepted, with one reason each (never a plate).",
     (
         C("community_id", "VARCHAR", "Community of the feed folder"),
-        C("motor_vehicle_id", "VARCHAR", "MotorVehicleID, if 48 digits"),
-        C("tollgate_id", "VARCHAR", "TollgateID, if 20 digits"),
-        C("reason", "VARCHAR", "unreadable_file | bad_json | unknown_envelope (MotorVehicleObject neither list nor "
-          "object) | missing_id | bad_pass_time | pass_time_outside_day | unknown_tollgate | unknown_direction",
-          False),
+        C("motor_vehicle_id", "VARCHAR", "MotorVehicleID, if a digit string (6-48 digits)"),
+        C("tollgate_id", "VARCHAR", "TollgateID as sent, if a digit string"),
+        C("reason", "VARCHAR", "unreadable_file | bad_json | unknown_envelope (no vehicle list under a known "
+          "wrapper, or not an object) | bad_pass_time | pass_time_outside_day | unknown_tollgate | "
+          "unknown_direction", False),
         C("detail", "VARCHAR", "Human-readable detail"),
         *LINEAGE,
     ),
@@ -116,15 +133,18 @@ PASSAGES_QUARANTINE = Dataset(
 )
 
 PASSAGES_SILVER = Dataset(
-    "silver", "vehicle_passages", "one row per distinct passage (MotorVehicleID)",
+    "silver", "vehicle_passages", "one row per distinct passage (passage_key)",
     "Passages joined to gate and community, direction normalised, resident or visitor by token.",
     (
-        C("motor_vehicle_id", "VARCHAR", "MotorVehicleID", False),
+        C("passage_key", "VARCHAR", "MotorVehicleID when 48 digits, else the composite key", False),
+        C("motor_vehicle_id", "VARCHAR", "MotorVehicleID as sent (digits), null when empty"),
         C("community_id", "VARCHAR", "Community code", False),
         C("gate_id", "VARCHAR", "Gate id", False),
         C("park_id", "VARCHAR", "Car park behind the gate", False),
         C("lane_no", "INTEGER", "Lane"),
         C("direction", "VARCHAR", "in | out", False),
+        C("direction_source", "VARCHAR", "explicit | lane | gate", False),
+        C("travel_direction", "VARCHAR", "GA/T 1400 travel direction code of the lane"),
         C("pass_ts", "TIMESTAMPTZ", "Passage time", False),
         C("hour_start", "TIMESTAMP", "Local hour of the passage", False),
         *_PLATE_ATTRS,
@@ -134,9 +154,11 @@ PASSAGES_SILVER = Dataset(
     ),
     domain="vehicles", order_by="community_id, pass_ts, motor_vehicle_id",
     suite=(
-        *(Expect.not_null(c) for c in ("motor_vehicle_id", "community_id", "gate_id", "direction", "pass_ts")),
-        Expect.unique("motor_vehicle_id", description="a re-sent MotorVehicle object is kept once"),
-        Expect.regex("motor_vehicle_id", r"^[0-9]{48}$", description="MotorVehicleID is 48 digits"),
+        *(Expect.not_null(c) for c in ("passage_key", "community_id", "gate_id", "direction", "pass_ts")),
+        Expect.unique("passage_key", description="a re-sent MotorVehicle object is kept once"),
+        Expect.regex("passage_key", r"^([0-9]{48}|k[0-9a-f]{32})$",
+                     description="the 48-digit MotorVehicleID or the composite key"),
+        Expect.in_set("direction_source", ["explicit", "lane", "gate"]),
         Expect.in_set("direction", list(DIRECTIONS)),
         Expect.in_set("plate_group", list(PLATE_GROUPS)),
         Expect.in_set("plate_type", list(PLATE_TYPES)),
@@ -157,8 +179,10 @@ SESSIONS_BRONZE = Dataset(
     "Parking-cloud entry and exit pushes, typed; money in fen; plates tokenised.",
     (
         C("community_id", "VARCHAR", "Community of the feed folder", False),
-        C("park_id", "VARCHAR", "park_uuid", False),
-        C("parking_serial", "VARCHAR", "parking_serial (unique per car park)", False),
+        C("vendor", "VARCHAR", "Parking cloud whose shape the push had (parking_vendors.csv)", False),
+        C("park_id", "VARCHAR", "park_uuid (resolved from the vendor's car-park id)", False),
+        C("parking_serial", "VARCHAR", "parking_serial (unique per car park); for a cloud without one, the entry's "
+          "time digits (an exit takes its paired entry's)", False),
         C("event", "VARCHAR", "enter | leave", False),
         *_PLATE_ATTRS,
         C("car_type", "INTEGER", "1 temporary, 2 monthly, 3 VIP/free, 4 stored value"),
@@ -170,6 +194,7 @@ SESSIONS_BRONZE = Dataset(
         C("free_fen", "BIGINT", "free_value, fen"),
         C("online_fen", "BIGINT", "online_value, fen"),
         C("cash_fen", "BIGINT", "cash_value, fen"),
+        C("duration_s", "BIGINT", "Parking duration as pushed, in seconds (a cloud sending hours)"),
         C("total_spaces", "INTEGER", "total_parking_space as pushed"),
         C("remain_spaces", "INTEGER", "remain_parking_space as pushed (drifts after outages)"),
         C("is_sync", "BOOLEAN", "Offline backfill (is_sync=1)", False),
@@ -188,8 +213,9 @@ SESSIONS_QUARANTINE = Dataset(
         C("park_id", "VARCHAR", "park_uuid, if it is a UUID (free text could carry a plate)"),
         C("parking_serial", "VARCHAR", "parking_serial, if it is a digit string"),
         C("event", "VARCHAR", "enter | leave, if recognised"),
-        C("reason", "VARCHAR", "unreadable_file | bad_json | missing_key | unknown_park | bad_time | bad_money",
-          False),
+        C("vendor", "VARCHAR", "Parking cloud shape recognised, if any"),
+        C("reason", "VARCHAR", "unreadable_file | bad_json | unknown_vendor | missing_key | unknown_park | bad_time "
+          "| bad_money", False),
         C("detail", "VARCHAR", "Human-readable detail (field names, never values)"),
         *LINEAGE,
     ),

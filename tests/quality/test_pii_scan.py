@@ -466,3 +466,193 @@ def test_vendored_tool_assets_are_not_hits_but_other_images_are(tmp_path):
     assert [h.location.rsplit("/", 1)[-1] for h in hits] == ["someone.png"]
     assert scan_text('<img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png">') == []
     assert scan_text('<img src="https://evil.example.com/great-expectations-web-assets/face.png">')
+
+
+# --- identifier variants vendors and adversaries use (issue 14) --------------------------------------------
+VARIANTS = [
+    # (text, kind, canonical value)
+    ("电话一三八〇〇一三八〇〇〇", "phone", "13800138000"),
+    ("幺三八零零幺三八零零零", "phone", "13800138000"),
+    ("手机：一三八 〇〇一三 八〇〇〇", "phone", "13800138000"),
+    ("tel 1三8００13八000", "phone", "13800138000"),
+    ("１３８００１３８０００", "phone", "13800138000"),
+    ("1380 013 8000", "phone", "13800138000"),
+    ("1380-013-8000", "phone", "13800138000"),
+    ("(+86) 138-0013-8000", "phone", "13800138000"),
+    ("(138)0013-8000", "phone", "13800138000"),
+    ("（138）0013 8000", "phone", "13800138000"),
+    ("身份证 1101 0519 4912 3100 2X", "resident_id", KNOWN_ID),
+    ("身份证 1101-0519-4912-3100-2x", "resident_id", KNOWN_ID),
+    ("身份证 110105 1949 1231 002X", "resident_id", KNOWN_ID),
+    ("车牌沪 A12345进入", "plate", "沪A12345"),
+    ("车牌沪 A·12345", "plate", "沪A12345"),
+    ("沪-A 12345", "plate", "沪A12345"),
+    ("报修人张三，", "name", "张三"),
+    ("联络人：李四", "name", "李四"),
+    ("租客王五反映噪音", "name", "王五"),
+    ("业主：赵 六请回电", "name", "赵六"),
+    ("联系人欧阳娜娜（电话见工单）", "name", "欧阳娜娜"),
+    ("住户王芳也反映", "name", "王芳"),
+    ("车主 刘伟", "name", "刘伟"),
+    ("申请人为陈静", "name", "陈静"),
+    ("访客林平来访", "name", "林平"),
+    ("房东：周杰", "name", "周杰"),
+    ("投诉人孙丽", "name", "孙丽"),
+    ("收件人:黄秀英", "name", "黄秀英"),
+    ("登记人=马超", "name", "马超"),
+    ("邮箱 Zhang.San+1@Example.com.cn。", "email", "zhang.san+1@example.com.cn"),
+    ("mail:li_si@163.com", "email", "li_si@163.com"),
+    ("wxid_a1b2c3d4e5f6g7", "wechat", "wxid_a1b2c3d4e5f6g7"),
+    ("加微信zhangsan1990", "wechat", "zhangsan1990"),
+    ("微信号：zhang_san", "wechat", "zhang_san"),
+    ("WeChat: lisi_88", "wechat", "lisi_88"),
+    ("wechat id wang-wu", "wechat", "wang-wu"),
+    ("QQ：123456789", "qq", "123456789"),
+    ("qq号 10001", "qq", "10001"),
+    ("扣扣 2233445566", "qq", "2233445566"),
+    ("https://oss.example.com/snap/a.webp", "image_url", "https://oss.example.com/snap/a.webp"),
+    ("http://10.0.0.5/x/b.GIF?x=1&y=2", "image_url", "http://10.0.0.5/x/b.GIF?x=1&y=2"),
+    ("https://cdn.example.com/c.tiff", "image_url", "https://cdn.example.com/c.tiff"),
+    ("https://cdn.example.com/c.tif", "image_url", "https://cdn.example.com/c.tif"),
+    ("https://cdn.example.com/IMG_0001.HEIC", "image_url", "https://cdn.example.com/IMG_0001.HEIC"),
+    ("https://cdn.example.com/d.jpeg?sign=abc", "image_url", "https://cdn.example.com/d.jpeg?sign=abc"),
+    ("住3号楼502室", "room_address", "3号楼502室"),
+    ("5幢2单元301漏水", "room_address", "5幢2单元301"),
+    ("12号楼1单元1203室", "room_address", "12号楼1单元1203室"),
+    ("3号楼，502室", "room_address", "3号楼502室"),
+    ("B座1203室", "room_address", "B座1203室"),
+    ("2单元301室", "room_address", "2单元301室"),
+    ("7栋 1502，门口", "room_address", "7栋1502"),
+    ("十二号楼二单元1203", "room_address", "十二号楼二单元1203"),
+]
+
+
+@pytest.mark.parametrize("text,kind,value", VARIANTS)
+def test_identifier_variants_are_found_in_text(text: str, kind: str, value: str) -> None:
+    assert value in values(text, kind)
+    assert kind in kinds(scan_text(text))
+
+
+@pytest.mark.parametrize("ascii_only", [True, False])
+@pytest.mark.parametrize("text,kind,value", VARIANTS)
+def test_identifier_variants_are_found_in_json_escaped_text(
+    text: str, kind: str, value: str, ascii_only: bool
+) -> None:
+    document = json.dumps({"event": "work_order", "note": text}, ensure_ascii=ascii_only)
+    assert value in values(document, kind)
+
+
+def test_identifier_variants_are_found_in_parquet_columns(tmp_path: Path) -> None:
+    """Each variant in its own column, raw and as an ASCII-escaped JSON document: the SQL prefilter must pass
+    it to the Python check, which must confirm it."""
+    columns = {}
+    for i, (text, _, _) in enumerate(VARIANTS):
+        columns[f"raw{i}"] = ["e1", text, None]
+        columns[f"json{i}"] = [None, json.dumps({"note": text}), "{}"]
+    path = tmp_path / "variants.parquet"
+    pq.write_table(pa.table(columns), path)
+    found = {(h.location.split("::")[-1], h.kind) for h in scan_parquet([path])}
+    missing = [
+        (col, kind, text)
+        for i, (text, kind, _) in enumerate(VARIANTS)
+        for col in (f"raw{i}", f"json{i}")
+        if (col, kind) not in found
+    ]
+    assert missing == []
+
+
+def test_redact_covers_the_new_families_and_keeps_labels() -> None:
+    text = "联系人张三，电话一三八〇〇一三八〇〇〇，住3号楼502室，微信号：zhang_san，邮箱 a@b.cn"
+    assert redact(text) == (
+        "联系人[REDACTED:name]，电话[REDACTED:phone]，住[REDACTED:room_address]，微信号：[REDACTED:wechat]，"
+        "邮箱 [REDACTED:email]"
+    )
+    escaped = json.dumps({"n": "报修人：李四 QQ：12345678"}, ensure_ascii=True)
+    assert redact(escaped) == '{"n": "\\u62a5\\u4fee\\u4eba\\uff1a[REDACTED:name] QQ\\uff1a[REDACTED:qq]"}'
+
+
+BENIGN = [
+    # Dagster's own run tags (runs.db), as a string and glued to the tag key in the raw SQLite page
+    "__repository__@pipelines.definitions",
+    "dagster/repository__repository__@pipelines.definitions:defs",
+    # platform values
+    "2026-12-04T13:45:00+08:00",
+    "2026-12-04",
+    "20261204134500",
+    "1732000000000",
+    "31011500001320000105",  # GB/T 28181 device code
+    "10100000000000000000123",  # CTWing device id (23 digits)
+    "310115000013200001050220261204134500000011234567",  # GA/T 1400 id (48 digits)
+    "person_v1_abqq234567xyzwxidqq2345672",
+    "plate_v1_wechat234567abcdefgh",
+    "310107001001",
+    "310107001001-B03",
+    "310107001001-B03-U2",
+    "1380.25",
+    "0.13800138000",
+    "13800138000.25",
+    hashlib.sha256(b"x").hexdigest(),
+    str(uuid.UUID(int=12345678901234567890)),
+    # building labels, places and counts
+    "3号楼",
+    "12号楼单元门",
+    "3号楼2单元门口",
+    "3号楼架空层",
+    "3号楼 100米",
+    "5栋 1200人",
+    "3号楼 2026-12-04",
+    "共3栋 200户",
+    "第5单元",
+    # labels followed by ordinary words
+    "业主大会会议公告",
+    "各位业主、住户：",
+    "请各位住户周知。",
+    "联系方式见工单",
+    "户主关系",
+    "物业主管部门",
+    "物业主任",
+    "业主委员会换届选举",
+    "问题复现，业主要求重新处理",
+    "业主方同意",
+    "业主管理规约",
+    "请业主文明养犬",
+    "联系人王先生",
+    "业主李某",
+    "姓名,手机号,报名时间",
+    "业主姓名",
+    "访客登记",
+    "车主信息",
+    "拜访客户",
+    "已联系业主",
+    # ASCII look-alikes
+    "微信公众号",
+    "WeChat payment",
+    "wechat_pay",
+    "WeChatPayment channel",
+    "QQ音乐",
+    "QQ群",
+    "logo@2x.png",
+    "git@host",
+    "https://example.com/icon.svg",
+    "https://example.com/report.pdf",
+    "一二三四五六七",
+    "二〇二六年十二月",
+]
+
+
+@pytest.mark.parametrize("text", BENIGN)
+def test_platform_values_and_ordinary_words_are_not_hits(text: str) -> None:
+    assert find_identifiers(text) == [], text
+    assert find_identifiers(json.dumps({"v": text})) == []
+
+
+def test_platform_values_and_ordinary_words_are_not_hits_in_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "benign.parquet"
+    pq.write_table(
+        pa.table({"v": BENIGN, "j": [json.dumps({"v": t}) for t in BENIGN], "n": list(range(len(BENIGN)))}), path
+    )
+    assert scan_parquet([path]) == []
+
+
+def test_a_stop_word_after_a_label_does_not_hide_a_real_name_elsewhere() -> None:
+    assert values("请各位住户周知，联系人周杰", "name") == ["周杰"]

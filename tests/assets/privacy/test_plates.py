@@ -143,3 +143,39 @@ def test_resident_or_visitor_is_decided_by_token():
     passages = passages.with_columns(plate_token=tok.tokenize_series(passages["plate"], "plate")).drop("plate")
     out = mark_residents(passages, "plate_token", registry)
     assert out["is_resident_vehicle"].to_list() == [True, False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "codes", "colours"),
+    [
+        # an unlisted code is "other" (a colour the table does not name), never an error; empty is unknown
+        ("gat1400", ["5", "9", "20", "", None, " 6 "], ["blue", "green", "other", "unknown", "unknown", "yellow"]),
+        ("4pyun", ["1", "5", "-1", "9", "7"], ["blue", "green", "unknown", "other", "other"]),
+        ("luoyang", ["0", "1", "4", "9", "10", "11"], ["unknown", "blue", "black", "orange", "other", "other"]),
+        ("jtt415", ["1", "2", "3", "4", "5"], ["blue", "yellow", "black", "white", "other"]),
+        ("gat1400", ["蓝", "黄绿", "其他"], ["blue", "yellow_green", "unknown"]),  # words fall through to text
+    ],
+)
+def test_colour_codes_come_from_the_table_and_unlisted_codes_are_other(scheme: str, codes: list, colours: list) -> None:
+    from assets.privacy.plates import plate_colour_expr
+
+    got = pl.DataFrame({"c": codes}, schema={"c": pl.String}).select(plate_colour_expr("c", scheme))["c"].to_list()
+    assert got == colours
+
+
+def test_the_colour_table_is_data_an_operator_extends() -> None:
+    from assets.privacy.plates import COLOUR_TABLE, colour_codes
+
+    table = pl.read_csv(COLOUR_TABLE, infer_schema=False)
+    assert set(table.columns) >= {"scheme", "code", "colour", "source"}
+    assert table.filter(pl.col("source").is_null()).height == 0  # every code says where it was seen
+    assert table.select("scheme", "code").is_duplicated().sum() == 0
+    assert set(colour_codes()) == set(table["scheme"])
+
+
+def test_colour_scheme_per_row_for_feeds_with_several_vendors() -> None:
+    from assets.privacy.plates import plate_colour_by_scheme
+
+    df = pl.DataFrame({"c": ["5", "5", "5", "蓝"], "s": ["gat1400", "4pyun", "luoyang", "text"]})
+    got = df.select(colour=plate_colour_by_scheme("c", "s"))["colour"].to_list()
+    assert got == ["blue", "green", "green", "blue"]

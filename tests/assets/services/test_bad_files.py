@@ -85,7 +85,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
         tok = neuron.tokenizer()
         clean_lake = Lake(root / "clean_lake")
         stats = ingest_day(duckdb.connect(), clean_lake, clean, DAY, neuron.settings.timezone,
-                           lambda v: tok.tokenize_series(v, "phone"))
+                           tok.tokenize_series)
         yield {"root": root, "c": c, "res": res, "clean_lake": clean_lake.root, "clean_stats": stats,
                "summary": summary, "folder": f"property_services/{DAY}/{c}"}
 

@@ -182,3 +182,25 @@ def test_simulated_texts_leave_nothing_for_the_scanner(tmp_path):
         assert kept.len() > 0
         assert all(scan_text(v, cans) == [] for v in kept.unique().to_list())
     assert wo["description_raw"].str.contains("住户").any() and wo["location_raw"].str.contains("业主").any()
+
+
+def test_a_room_is_generalised_to_its_building_and_entrance_and_only_its_token_tells_rooms_apart():
+    from assets.services.parse import prepare
+    from kernel.tokens import Tokenizer
+
+    locs = ["3号楼2单元502室", "3号楼2单元502室", "3号楼 2单元 601", "5幢1203室漏水", "B座 1203", "十二号楼二单元1203",
+            "2号楼东侧停车场", "3号楼 300米外", "小区东门", None]
+    raw = pl.DataFrame({"location_raw": locs, "description_raw": ["漏水"] * len(locs),
+                        "reporter_name": ["王五"] * len(locs), "reporter_phone": ["13812345678"] * len(locs),
+                        "source_line": list(range(len(locs))), "source_file": ["f.csv"] * len(locs)},
+                       schema_overrides={"location_raw": pl.String})
+    tok = Tokenizer(b"k" * 32, 1)
+    out = prepare("work_orders", raw, tok.tokenize_series, [])
+    assert out["location"].to_list()[:7] == ["3号楼2单元", "3号楼2单元", "3号楼2单元", "5幢漏水", "B座", "十二号楼二单元",
+                                             "2号楼东侧停车场"]
+    assert out["location"].to_list()[7:] == ["3号楼 300米外", "小区东门", None]
+    tokens = out["location_token"].to_list()
+    assert tokens[0] == tokens[1] and tokens[0] != tokens[2] and tokens[-1] is None
+    assert all(t.startswith("location_v1_") for t in tokens[:-1])
+    assert not any(scan_text(v) for v in out["location"].drop_nulls().to_list())
+    assert not out["pii_left"].any()

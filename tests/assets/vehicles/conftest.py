@@ -19,7 +19,7 @@ class Landed:
     canaries: list
 
 
-def simulate_landing(landing: Path, day: str = DAY, n: int = 2, seed: int = 5, faults: bool = True) -> Landed:
+def simulate_landing(landing: Path, day: str = DAY, n: int = 3, seed: int = 5, faults: bool = True) -> Landed:
     from simulator import vehicles
     from simulator.canaries import canary_residents, write_canaries
     from simulator.registry import communities

@@ -45,12 +45,14 @@ PARKING_CUT, PARKING_REDELIVERED = "pushes_cut.ndjson", "pushes_redelivered.ndjs
 
 
 def _with_rejected_objects(doc: str) -> str:
-    """The document with three objects every parse rejects (bad PassTime, unknown tollgate, no id) added."""
+    """The document with three objects every parse rejects (bad PassTime, a gate neither by TollgateID nor by
+    camera, a lane registered neither as entry nor as exit and no InOut) added."""
     data = json.loads(doc)
     objs = data["MotorVehicleListObject"]["MotorVehicleObject"]
-    first = objs[0]
-    objs += [{**first, "PassTime": "2026-13-45"}, {**first, "TollgateID": "99999999999999999999"},
-             {**first, "MotorVehicleID": "not-an-id"}]
+    first = {k: v for k, v in objs[0].items() if k not in ("InOut", "DeviceId")}
+    objs += [{**first, "PassTime": "2026-13-45"},
+             {**first, "TollgateID": "99999999999999999999", "DeviceID": "99999999999999999999"},
+             {**first, "LaneNo": 9}]
     return json.dumps(data, ensure_ascii=False)
 
 

@@ -273,3 +273,33 @@ def test_a_passage_lost_in_the_gate_join_fails_the_row_accounting(run, tmp_path:
     assert not check.passed
     assert check.metadata["lost_in_silver"].value == lost > 0
     assert check.metadata["difference"].value == lost
+
+
+def test_no_raw_plate_of_any_landing_file_is_in_any_written_parquet(run) -> None:
+    """Every plate string the vendors sent (as sent and as repaired) is absent from every Parquet file the day wrote:
+    bronze, silver, gold, quarantine and audit of every domain, scanned value by value."""
+    import re
+
+    from assets.vehicles.parse import repair_plate
+
+    root, _, _ = run
+    sent: set[str] = set()
+    for f in [*(root / "landing" / "vehicle_passages").rglob("*.json"), *(root / "landing" / "parking").rglob("*.ndjson")]:
+        sent |= set(re.findall(r'"(?:PlateNo|plate|plateNo)"\s*:\s*"([^"]+)"', f.read_text(encoding="utf-8")))
+    for f in (root / "landing" / "parking").rglob("registered_vehicles.csv"):
+        sent |= set(pl.read_csv(f, infer_schema=False)["plate"].drop_nulls())
+    plates = {p for p in sent | {repair_plate(p) for p in sent} if p and not p.startswith(("无", "未"))}
+    assert len(plates) > 1000
+    # a value "looks like" a plate when it holds a province character followed by a letter; every such value
+    # must not be (or contain) a plate that was sent
+    province = re.compile(r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]\s*[A-Za-zＡ-Ｚ]")
+    files = list((root / "lake").rglob("*.parquet"))
+    assert len(files) > 10
+    leaks = []
+    for f in files:
+        frame = pl.read_parquet(f)
+        for col in frame.select(pl.col(pl.String)).columns:
+            values = set(frame[col].drop_nulls().unique())
+            leaks += [(f.name, col, v) for v in values if v in plates or (province.search(v) and any(
+                p in v for p in plates))]
+    assert leaks == []
