@@ -500,6 +500,7 @@ VARIANTS = [
     ("投诉人孙丽", "name", "孙丽"),
     ("收件人:黄秀英", "name", "黄秀英"),
     ("登记人=马超", "name", "马超"),
+    ("住户 付款人王伟", "name", "王伟"),  # two labels: 付款 is not the name after 住户 (found by hypothesis)
     ("邮箱 Zhang.San+1@Example.com.cn。", "email", "zhang.san+1@example.com.cn"),
     ("mail:li_si@163.com", "email", "li_si@163.com"),
     ("wxid_a1b2c3d4e5f6g7", "wechat", "wxid_a1b2c3d4e5f6g7"),
