@@ -116,8 +116,8 @@ def accounting_dataset(source: str) -> Dataset:
             C("files", "BIGINT", "Landing files read", False),
             C("lines", "BIGINT", "Non-blank landing lines (or CSV rows) read", False),
             C("landed", "BIGINT", "Records landed", False),
-            # silver rows plus routed records (access: bronze/access_other_events), see the docstring
-            C("accepted", "BIGINT", "Records in silver", False),
+            C("accepted", "BIGINT", "Records in silver, or routed to a bronze dataset of their own "
+              "(access: access_other_events)", False),
             C("quarantined", "BIGINT", "Records in quarantine", False),
             C("duplicates_in_file", "BIGINT", "Duplicates dropped within a file (bronze)", False),
             C("duplicates_cross_file", "BIGINT", "Duplicates dropped across files (silver)", False),

@@ -138,8 +138,13 @@ _PY_QQ = r"(?<![A-Za-z0-9_])(?:QQ|qq|Qq|扣扣)(?:号码?)?\s*[:：=]?\s*(?P<v>[
 # (3号楼, 310107001001-B03) or a building entrance (3号楼2单元) is not personal; a room is.
 _BNUM = "[0-9一二三四五六七八九十]"
 _ROOM_SEP = r"[\s,，、\-]{0,2}"
-_ROOM_END = (
-    r"(?:[室房]|号(?!楼)|(?![0-9A-Za-z./%_\-]|\s*[年月日时分秒点米元个人辆次件台平万千百户层楼栋幢号套间%]))"
+_NOT_ROOM_AFTER = "年月日时分秒点米元个人辆次件台平万千百户层楼栋幢号套间%"  # 3号楼 300米 is a distance
+_ROOM_END = rf"(?:[室房]|号(?!楼)|(?![0-9A-Za-z./%_\-]|\s*[{_NOT_ROOM_AFTER}]))"
+# The same room in Rust-regex syntax (no look-around), for Polars: building (b) and entrance (u) captured, the
+# room dropped, the character after it (t) kept. Producers use it to generalise a place to 3号楼2单元.
+ROOM_GENERALISE_RX = (
+    rf"(?P<b>{_BNUM}{{1,3}}(?:号楼|幢|栋|座)|[A-Za-z](?:座|栋|幢)){_ROOM_SEP}(?P<u>{_BNUM}{{1,2}}单元)?{_ROOM_SEP}"
+    rf"[0-9]{{3,4}}(?:[室房]|号)?(?P<t>[^0-9A-Za-z{_NOT_ROOM_AFTER}]|$)"
 )
 _PY_ROOM = (
     rf"(?<![0-9A-Za-z])(?:{_BNUM}{{1,3}}(?:号楼|幢|栋|座)|[A-Za-z](?:座|栋|幢))"
@@ -211,16 +216,6 @@ _SQL_CN_PHONE = (
     f"(?:{_SQL_CND}{{8}}|{_PH_SEP}{_SQL_CND}{{4}}{_PH_SEP}{_SQL_CND}{{4}}|{_SQL_CND}{_PH_SEP}{_SQL_CND}{{3}}"
     f"{_PH_SEP}{_SQL_CND}{{4}})"
 )
-
-
-def _han_except(chars: str) -> str:
-    """RE2 class of the CJK unified ideographs except ``chars``."""
-    ranges, lo = [], 0x4E00
-    for code in sorted({ord(c) for c in chars}) + [0xA000]:
-        if code > lo:
-            ranges.append(chr(lo) if code - 1 == lo else f"{chr(lo)}-{chr(code - 1)}")
-        lo = code + 1
-    return "[" + "".join(ranges) + "]"
 
 
 def _sql_name_start() -> str:

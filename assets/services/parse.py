@@ -23,7 +23,7 @@ from kernel.io import write_dataset
 from kernel.lake import Lake
 from kernel.ndjson import UnreadableFile
 from kernel.sqlfile import render
-from quality.pii_patterns import SQL_FACE_PATTERNS, SQL_IDENTIFIER_FILTER
+from quality.pii_patterns import ROOM_GENERALISE_RX, SQL_FACE_PATTERNS, SQL_IDENTIFIER_FILTER
 from quality.pii_scan import redact, scan_text
 
 HERE = Path(__file__).parent
@@ -68,11 +68,6 @@ PHONE_RX = _B0 + r"(1[3-9][0-9]{9})" + _B1
 ID_RX = _B0 + r"([1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx])" + _B1
 # what can still hide an identifier after the rules: the scanner's own prefilter, face artefacts, and text
 # the scanner normalises first (full-width/non-ASCII digits, \u and %-escapes)
-# a room-level address (3号楼2单元502室, 5幢 301) keeps its building and entrance, never its room: the location
-# column generalises to 3号楼2单元 and the dedup rule uses the keyed token of the whole written location
-_BN = "[0-9一二三四五六七八九十]"
-ROOM_RX = (rf"(?P<b>{_BN}{{1,3}}(?:号楼|幢|栋|座)|[A-Za-z](?:座|栋|幢))[\s,，、\-]{{0,2}}(?P<u>{_BN}{{1,2}}单元)?"
-           r"[\s,，、\-]{0,2}[0-9]{3,4}(?:[室房]|号)?(?P<t>[^0-9A-Za-z年月日时分秒点米元个人辆次件台平万千百户层楼栋幢号套间%]|$)")
 SUSPECT_RX = "|".join([SQL_IDENTIFIER_FILTER, *SQL_FACE_PATTERNS.values(), r"[\d&&[^0-9]]", r"[Ａ-Ｚａ-ｚ]",
                        r"\\u[0-9a-fA-F]{4}", r"%[0-9A-Fa-f]{2}"])
 
@@ -173,7 +168,9 @@ def prepare(source: str, raw: pl.DataFrame, tokenize: Callable[[pl.Series, str],
     """Tokens and redacted text in, raw identifiers out (the frame DuckDB types)."""
     if source == "work_orders":
         desc, left_d = redact_texts(raw["description_raw"], names)
-        loc, left_l = redact_texts(raw["location_raw"].str.replace_all(ROOM_RX, "${b}${u}${t}"), names)
+        # a room is a home address: the location keeps building and entrance (3号楼2单元), and the dedup rule
+        # compares the keyed token of the place as written
+        loc, left_l = redact_texts(raw["location_raw"].str.replace_all(ROOM_GENERALISE_RX, "${b}${u}${t}"), names)
         raw = raw.with_columns(description=desc, location=loc, pii_left=left_d | left_l,
                                location_token=tokenize(raw["location_raw"].str.strip_chars().replace("", None),
                                                        "location"),
