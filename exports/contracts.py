@@ -13,6 +13,8 @@ import yaml
 
 from assets.registry import datasets as declared_datasets
 from kernel.dataset import Dataset
+from kernel.disclosure import METHODS, Disclosure
+from quality.cellkey import PTable, PTableError
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 REQUIRED = (
@@ -89,6 +91,15 @@ class Contract:
         return bool(self.raw.get("counts_people", False))
 
     @property
+    def disclosure(self) -> Disclosure:
+        """The method that protects the people counts (suppression with ``k_threshold`` when none is named)."""
+        raw = self.raw.get("disclosure") or {}
+        if raw.get("method", "suppression") == "cell_key":
+            return Disclosure("cell_key", k=self.k_threshold, max_deviation=int(raw["max_deviation"]),
+                              variance=float(raw["variance"]), js=int(raw.get("js", 0)))
+        return Disclosure("suppression", k=self.k_threshold)
+
+    @property
     def count_columns(self) -> list[str]:
         """Columns that count people: published only as 0 or >= k, or withheld (null) on suppressed rows."""
         return list(self.raw.get("count_columns") or [])
@@ -135,10 +146,28 @@ def validate(raw: dict, path: Path, datasets: dict[str, Dataset] | None = None) 
         if sorted(counted) != sorted(src.counts):
             raise ContractError(f"{where}: count_columns {counted} differ from the people counts {list(src.counts)} "
                                 f"declared for {raw['source']}")
+        disclosure_problem = _disclosure_problem(raw.get("disclosure"))
+        if disclosure_problem:
+            raise ContractError(f"{where}: {disclosure_problem}")
     elif src.counts:
         raise ContractError(f"{where}: {raw['source']} declares people counts {list(src.counts)}, so the contract "
                             "must say counts_people: true")
     return Contract(raw, path)
+
+
+def _disclosure_problem(raw: object) -> str | None:
+    """What is wrong with a contract's ``disclosure`` block (None: it names a method with valid parameters)."""
+    if not isinstance(raw, dict) or raw.get("method") not in METHODS:
+        return f"counts people, so disclosure.method must be one of {', '.join(METHODS)} (got {raw!r})"
+    if raw["method"] == "cell_key":
+        missing = [k for k in ("max_deviation", "variance") if k not in raw]
+        if missing:
+            return f"disclosure: cell_key needs {missing}"
+        try:
+            PTable(int(raw["max_deviation"]), float(raw["variance"]), int(raw.get("js", 0)))
+        except (PTableError, TypeError, ValueError) as exc:
+            return f"disclosure: {exc}"
+    return None
 
 
 def load_contracts(root: Path = CONTRACTS_DIR, datasets: dict[str, Dataset] | None = None) -> list[Contract]:
@@ -156,4 +185,23 @@ def k_thresholds(contracts: list[Contract]) -> dict[str, int]:
     out: dict[str, int] = {}
     for c in contracts:
         out[c.source] = max(out.get(c.source, 0), c.k_threshold)
+    return out
+
+
+def disclosures(contracts: list[Contract]) -> dict[str, Disclosure]:
+    """Per published people-count dataset, the disclosure method of its contracts (they must agree: one gold
+    table is protected once). Suppression takes the strictest k."""
+    out: dict[str, Disclosure] = {}
+    for c in contracts:
+        if not c.counts_people:
+            continue
+        mine, seen = c.disclosure, out.get(c.source)
+        if seen is None:
+            out[c.source] = mine
+        elif seen.is_cell_key or mine.is_cell_key:
+            if seen != mine:
+                raise ContractError(f"{c.path.name}: {c.source} is published by several contracts that name "
+                                    f"different disclosure methods or parameters ({seen} vs {mine})")
+        elif mine.k > seen.k:
+            out[c.source] = mine
     return out

@@ -55,9 +55,18 @@ def contract_problems(con, relation_sql: str, contract: Contract) -> list[str]:
 
 
 def small_cell_problems(con, relation_sql: str, contract: Contract) -> list[str]:
-    """A people count between 1 and k-1 on a row that is not suppressed must never leave Neuron."""
+    """A people count between 1 and k-1 on a row that is not suppressed must never leave Neuron (suppression);
+    under the cell key method every count is perturbed, and no positive count up to js may appear."""
     if not contract.counts_people:
         return []
+    disclosure = contract.disclosure
+    if disclosure.is_cell_key:
+        if not disclosure.js:
+            return []
+        cols = contract.count_columns
+        counts = con.execute("SELECT " + ", ".join(f'count(*) FILTER (WHERE "{c}" BETWEEN 1 AND {disclosure.js})'
+                                                   for c in cols) + f" FROM ({relation_sql})").fetchall()[0]
+        return [f"{c}: {n} cells between 1 and js={disclosure.js}" for c, n in zip(cols, counts, strict=True) if n]
     k = contract.k_threshold
     cols = contract.count_columns
     counts = con.execute(

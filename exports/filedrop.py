@@ -136,6 +136,7 @@ def publish_filedrop(
             "supersedes": previous["version"] if previous else None,
             "row_count": rows,
             "content_sha256": content_sha,
+            **({"disclosure": contract.disclosure.describe()} if contract.counts_people else {}),
             "files": [
                 {
                     "path": name,

@@ -45,6 +45,8 @@ class Dataset:
     derived: tuple[str, ...] = ()
     # totals published elsewhere that suppression must protect (groupings of ``keys``)
     margins: tuple[tuple[str, ...], ...] = ()
+    # (part, whole) pairs of counts: a perturbed part is clamped to its whole (visitors never exceed passes)
+    subsets: tuple[tuple[str, str], ...] = ()
     # False for datasets written as a side product of another asset (row accounting), not assets themselves
     asset: bool = True
 
@@ -89,7 +91,8 @@ LINEAGE = (
 # Every gold table that counts people carries these two columns, filled by quality.suppression.suppress.
 SUPPRESSION_COLUMNS = (
     C("suppressed", "BOOLEAN", "True when the row's counts are withheld (fewer than k contributors, or "
-      "withheld so that such a cell cannot be recomputed from totals)", False),
+      "withheld so that such a cell cannot be recomputed from totals); always false under the cell key method, "
+      "which perturbs every count instead", False),
     C("suppression", "VARCHAR", "primary | complementary | null: why the row's counts are withheld"),
 )
 

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from kernel.accounting import account, accounting_check_spec
 from kernel.dataset import Dataset
+from kernel.disclosure import DEFAULT_K, Disclosure
 from kernel.io import create_view, scan_sql, write_dataset, write_frame
 from kernel.lake import Lake, remove_paths
 from kernel.metadata import asset_key, column_schema, preview
@@ -37,7 +38,6 @@ from kernel.runs import claim_day
 from kernel.settings import Settings
 from kernel.sqlfile import render
 
-DEFAULT_K = 5
 KINDS = frozenset({"duckdb", "parquet"})
 
 
@@ -55,11 +55,16 @@ class Area:
 
     partitions: dg.TimeWindowPartitionsDefinition
     k_thresholds: Mapping[str, int] = field(default_factory=dict)  # dataset key -> strictest contract k
+    # dataset key -> the disclosure method its contracts name (suppression with the strictest k if none)
+    disclosures: Mapping[str, Disclosure] = field(default_factory=dict)
     # the pool of the heavy ingest steps (the parsers: steps that write a quarantine), None for no pool
     ingest_pool: str | None = None
 
     def k(self, ds: Dataset) -> int:
         return self.k_thresholds.get(ds.key, DEFAULT_K)
+
+    def disclosure(self, ds: Dataset) -> Disclosure:
+        return self.disclosures.get(ds.key) or Disclosure("suppression", k=self.k(ds))
 
 
 def previous_day(day: str, days_back: int) -> str:
@@ -104,6 +109,9 @@ class Step:
 
     def k(self, ds: Dataset | None = None) -> int:
         return self.area.k(ds or self.output)
+
+    def disclosure(self, ds: Dataset | None = None) -> Disclosure:
+        return self.area.disclosure(ds or self.output)
 
     def sql(self, name: str, **params: object) -> str:
         """The text of ``<name>`` in the domain's SQL folder with ``@param@`` placeholders filled."""

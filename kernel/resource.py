@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 
 from kernel.lake import Lake
+from kernel.record_keys import install_record_key
 from kernel.settings import Settings, load_settings
 from kernel.times import install_time_macros
 from kernel.tokens import Tokenizer
@@ -34,4 +35,4 @@ class NeuronResource(dg.ConfigurableResource):
         s.duckdb_tmp.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET temp_directory = '{s.duckdb_tmp}'")
         con.execute(f"SET TimeZone = '{s.timezone}'")
-        return install_time_macros(con)
+        return install_record_key(install_time_macros(con), s)

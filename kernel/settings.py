@@ -56,6 +56,7 @@ class Settings:
     partitions_start: str
     token_key: str = field(default="", repr=False)
     token_key_version: str = "1"
+    perturbation_key: str = field(default="", repr=False)  # cell key method (kernel.record_keys)
     landing_retention_days_raw: str = str(DEFAULT_RETENTION_DAYS)
     code_version: str = ""
     publish_max_retries: int = 4
@@ -141,6 +142,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         partitions_start=env.get("NEURON_PARTITIONS_START", "2026-01-01"),
         token_key=env.get("NEURON_TOKEN_KEY", "").strip(),
         token_key_version=(env.get("NEURON_TOKEN_KEY_VERSION", "1") or "1").strip(),
+        perturbation_key=env.get("NEURON_PERTURBATION_KEY", "").strip(),
         landing_retention_days_raw=env.get("NEURON_LANDING_RETENTION_DAYS", str(DEFAULT_RETENTION_DAYS)),
         code_version=env.get("NEURON_CODE_VERSION", ""),
         publish_max_retries=int(_number(env, "NEURON_PUBLISH_MAX_RETRIES", "4", int)),

@@ -112,6 +112,16 @@ def _encode_digest(digest: bytes) -> str:
     return "".join(out)
 
 
+def _is_demo(raw_key: str) -> bool:
+    """The demo key however it is written: plainly, hex-encoded (decoded key material is compared), or with
+    surrounding space."""
+    try:
+        material = _parse_key(raw_key, KEY_ENV)
+    except TokenKeyError:
+        return False
+    return hmac.compare_digest(material, DEMO_KEY.encode("utf-8"))
+
+
 class Tokenizer:
     """Deterministic tokens for one key version: ``<type>_v<version>_<32 base32 chars>``.
 
@@ -145,7 +155,7 @@ class Tokenizer:
                     f"{MIN_KEY_CHARS} characters (or 32+ hex digits). Only demo/test mode may use the demo key."
                 )
             raw_key = DEMO_KEY
-        elif raw_key == DEMO_KEY and not settings.is_demo_or_test:
+        elif not settings.is_demo_or_test and _is_demo(raw_key):
             raise TokenKeyError(
                 f"{KEY_ENV} is the public demo key; NEURON_MODE={settings.mode} needs a secret key"
             )

@@ -16,8 +16,9 @@ import dagster as dg
 
 from assets import registry
 from exports import definitions as exports_area
-from exports.contracts import Contract, k_thresholds, load_contracts
+from exports.contracts import Contract, disclosures, k_thresholds, load_contracts
 from exports.definitions import export_files, export_key
+from kernel import record_keys
 from kernel.dataset import Dataset, small_cells_suppressed
 from kernel.expectations import Spec, localised
 from kernel.lake_asset import Area
@@ -49,7 +50,8 @@ def suite(ds: Dataset, area: Area) -> tuple[Spec, ...]:
     """A dataset's declared suite (in the partition time zone) plus the small-cell rule of its people counts,
     with the contracts' k."""
     tz = area.partitions.timezone
-    return (*(localised(s, tz) for s in ds.suite), *((small_cells_suppressed(ds.counts, area.k(ds)),) if ds.counts else ()))
+    suppressed = ds.counts and not area.disclosure(ds).is_cell_key
+    return (*(localised(s, tz) for s in ds.suite), *((small_cells_suppressed(ds.counts, area.k(ds)),) if suppressed else ()))
 
 
 def quality_checks(datasets: dict[str, Dataset], contracts: list[Contract], area: Area) -> list:
@@ -77,9 +79,11 @@ def _owned_and_tagged(spec: dg.AssetSpec) -> dg.AssetSpec:
 def build_definitions(settings: Settings) -> dg.Definitions:
     if settings.mode == "production":
         Tokenizer.from_settings(settings)  # fail at load, naming NEURON_TOKEN_KEY, not in the first run
+        record_keys.secret(settings)  # and NEURON_PERTURBATION_KEY
     contracts = load_contracts()
     datasets = registry.datasets()
     area = Area(partitions=daily_partitions(settings), k_thresholds=k_thresholds(contracts),
+                disclosures=disclosures(contracts),
                 ingest_pool=INGEST_POOL)
     areas = [domain.definitions(area) for domain in registry.domains()]
     areas.append(exports_area.definitions(area, datasets, contracts))

@@ -18,7 +18,7 @@ from assets.access.datasets import (
     VERIFY_MODES,
 )
 from assets.access.parse import SOURCE, ingest_day, landing_files
-from assets.suppressed import write_suppressed
+from assets.disclosure import write_protected
 from assets.telemetry.datasets import DEVICE_ALARMS
 from kernel.accounting import write_ingest
 from kernel.lake_asset import Step, lake_asset
@@ -68,7 +68,7 @@ def silver_access_events(step: Step) -> dict:
 def gold_gate_flow_hourly(step: Step) -> dict:
     sql = step.sql("gate_flow_hourly.sql", day=step.day, tz=step.tz, directions=_sql_list(DIRECTIONS),
                    modes=_sql_list(VERIFY_MODES))
-    return write_suppressed(step, sql).metadata()
+    return write_protected(step, sql).metadata()
 
 
 @lake_asset(SECURITY_EVENTS, reads={"silver": ACCESS_SILVER, "alarms": DEVICE_ALARMS})
@@ -81,7 +81,7 @@ def gold_security_events(step: Step) -> dict:
 
 @lake_asset(ACCESS_DAILY, reads={"silver": ACCESS_SILVER, "doors": ACCESS_DOORS})
 def gold_access_daily(step: Step) -> dict:
-    return write_suppressed(step, step.sql("access_daily.sql")).metadata()
+    return write_protected(step, step.sql("access_daily.sql", day=step.day)).metadata()
 
 
 STEPS = (bronze_access_doors, bronze_access_events, silver_access_events, gold_gate_flow_hourly, gold_security_events,

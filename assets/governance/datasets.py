@@ -229,7 +229,7 @@ VOTE_OUTCOMES = Dataset(
     "function of the matter's item). Kept in the warehouse, NOT exported (no contract, by decision): the "
     "per-vote result is published to the owners by the committee; the district receives the outcomes as "
     "counts per community, complete month and matter class (governance_month_final). The owner counts here "
-    "are unsuppressed, so a per-vote export would need write_suppressed on them first.",
+    "are unsuppressed, so a per-vote export would need write_protected on them first.",
     (
         _COMMUNITY,
         C("vote_id", "VARCHAR", "Vote", False),

@@ -12,9 +12,9 @@ from datetime import date, timedelta
 
 import duckdb
 
+from assets.disclosure import Suppressed, write_suppressed_grid
 from assets.governance import datasets as g
 from assets.governance.parse import BRONZE, HERE, QUARANTINE
-from assets.suppressed import Suppressed, write_suppressed_grid
 from kernel.dataset import Dataset
 from kernel.io import create_view, write_dataset
 from kernel.lake import Lake

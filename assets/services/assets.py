@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from assets.disclosure import Suppressed, write_suppressed_grid
 from assets.services.datasets import (
     ACCOUNTING,
     ALARM_COLUMNS,
@@ -20,7 +21,6 @@ from assets.services.datasets import (
     WORK_ORDERS_DAILY,
 )
 from assets.services.parse import ingest_day
-from assets.suppressed import Suppressed, write_suppressed_grid
 from assets.telemetry.datasets import (
     DEVICE_ALARMS,
     DEVICE_HEALTH_DAILY,

@@ -7,8 +7,8 @@ register, gold counts are suppressed below k. Logic lives in ``parse.py``, ``occ
 import duckdb
 import polars as pl
 
+from assets.disclosure import summarise, write_protected
 from assets.privacy.plates import mark_residents
-from assets.suppressed import summarise, write_suppressed
 from assets.vehicles.datasets import (
     ACCOUNTING_PARKING,
     ACCOUNTING_PASSAGES,
@@ -154,12 +154,12 @@ def silver_parking(step: Step) -> dict:
 
 @lake_asset(VEHICLE_FLOW_HOURLY, reads={"silver": PASSAGES_SILVER, "tollgates": TOLLGATES})
 def gold_vehicle_flow_hourly(step: Step) -> dict:
-    return write_suppressed(step, step.sql("vehicle_flow_hourly.sql", day=step.day)).metadata()
+    return write_protected(step, step.sql("vehicle_flow_hourly.sql", day=step.day)).metadata()
 
 
 @lake_asset(PARKING_OCCUPANCY_15MIN, reads={"sessions": SESSIONS_SILVER, "car_parks": CAR_PARKS})
 def gold_parking_occupancy_15min(step: Step) -> dict:
-    # not write_suppressed: the stock columns need the run rule of occupancy.protect_occupancy
+    # not write_protected: the stock columns need the run rule of occupancy.protect_occupancy
     frame = step.con.sql(step.sql("parking_occupancy_15min.sql", day=step.day, tz=step.tz)).pl()
     out = protect_occupancy(frame, step.k())
     return summarise(out, step.write_frame(out), step.k()).metadata()

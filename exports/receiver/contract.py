@@ -29,6 +29,19 @@ class Contract:
     dataset: str
     version: str
     columns: tuple[ContractColumn, ...]
+    # the contract's disclosure block (method and parameters), None for a dataset that counts no people
+    disclosure: Mapping[str, Any] | None = None
+
+    def disclosure_problems(self, stated: Any) -> list[str]:
+        """A batch must state the disclosure method and parameters its contract names (manifest.disclosure)."""
+        if not self.disclosure:
+            return []
+        if not isinstance(stated, Mapping):
+            return [f"manifest.disclosure is missing; contract {self.id} requires {dict(self.disclosure)}"]
+        keys = ("method", "max_deviation", "variance", "js") if self.disclosure.get("method") == "cell_key" \
+            else ("method",)
+        return [f"manifest.disclosure.{k} is {stated.get(k)!r}; contract {self.id} requires {self.disclosure.get(k, 0)!r}"
+                for k in keys if stated.get(k) != self.disclosure.get(k, 0)]
 
     @property
     def major(self) -> str:
@@ -61,6 +74,7 @@ def contract_from_dict(data: Mapping[str, Any], con: duckdb.DuckDBPyConnection |
         dataset=str(data["dataset"]),
         version=str(data["version"]),
         columns=columns,
+        disclosure=dict(data["disclosure"]) if data.get("counts_people") and data.get("disclosure") else None,
     )
 
 

@@ -221,6 +221,7 @@ class ReceiverStore:
             reasons.append(
                 f"contract_version {manifest['contract_version']} is incompatible with {contract.version}"
             )
+        reasons += contract.disclosure_problems(manifest.get("disclosure"))
         if reasons:
             raise ApiError(
                 422, "contract_mismatch", "the manifest does not match the receiver's contract", reasons

@@ -44,10 +44,10 @@ def arm(point: str) -> None:
         from kernel.lake import PartitionWrite
 
         _after(PartitionWrite, "copy", lambda self, con, sql: "silver/access_events" in str(self.dir))
-    elif point == "gold_suppression":  # the grid suppressed, the partition not yet written
-        import assets.suppressed as suppressed
+    elif point == "gold_suppression":  # the grid protected (perturbed or suppressed), the partition not yet written
+        import assets.disclosure as disclosure
 
-        _after(suppressed, "suppress_grid", lambda frame, ds, k, *a, **kw: ds.name == "gate_flow_hourly")
+        _after(disclosure, "protect_grid", lambda frame, ds, *a, **kw: ds.name == "gate_flow_hourly")
     elif point == "blocking_check":  # the privacy scan of a silver asset, before its result is recorded
         import quality.pii_checks as pii
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from assets.suppressed import write_suppressed_grid
+from assets.disclosure import write_suppressed_grid
 from kernel.dataset import SUPPRESSION_COLUMNS, C, Dataset
 from kernel.lake import Lake
 

@@ -1,0 +1,155 @@
+"""Gold tables that count people: aggregate in DuckDB, protect the counts as the contracts say, write the partition.
+
+One mechanism for every people-count gold. What to protect is read from the dataset's declaration (``keys``
+are the grid's dimensions, ``counts`` the people counts, ``derived`` what is nulled with them, ``margins`` the
+totals published elsewhere, ``subsets`` counts that may not exceed another); how, from the contracts that
+publish it (``Step.disclosure``: the method and its parameters, resolved by the root), so the gold table and
+what the district receives can never disagree.
+
+* ``suppression`` (``quality.suppression``): small cells withheld with complementary cells.
+* ``cell_key`` (``quality.cellkey``): the SQL adds, next to each count ``c``, a column ``ck_c``: the sum of
+  ``neuron_record_key(identity)`` over the records ``c`` counts (``kernel.record_keys``). Each count is replaced
+  by its perturbed value and the ``ck_`` columns are dropped; nothing is withheld (``suppressed`` is false).
+  Derived columns (averages, rates) are not defined for it yet: a dataset with ``derived`` columns must use
+  suppression until they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from kernel.dataset import Dataset
+from kernel.disclosure import Disclosure
+from kernel.io import write_frame
+from kernel.lake import Lake
+from kernel.lake_asset import Step
+from quality.cellkey import PTable
+from quality.suppression import suppress
+
+CELL_KEY_PREFIX = "ck_"
+
+
+@dataclass(frozen=True)
+class Protected:
+    """What the protection did, for the step's metadata (no count of people, only of cells)."""
+
+    rows: int
+    disclosure: Disclosure
+    primary: int = 0
+    complementary: int = 0
+    cells_perturbed: int = 0
+    max_abs_deviation: int = 0
+    mean_abs_deviation: float = 0.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, object]:
+        d = self.disclosure
+        if d.is_cell_key:
+            return {"disclosure": "cell_key", "max_deviation": d.max_deviation, "variance": d.variance,
+                    "js": d.js, "cells_perturbed": self.cells_perturbed,
+                    "max_abs_deviation": self.max_abs_deviation,
+                    "mean_abs_deviation": round(self.mean_abs_deviation, 4), **self.extra}
+        return {"disclosure": "suppression", "suppressed_primary": self.primary,
+                "suppressed_complementary": self.complementary, "k_threshold": d.k, **self.extra}
+
+
+# kept for callers that only suppress (parking occupancy's own rule)
+Suppressed = Protected
+
+
+def summarise(out: pl.DataFrame, rows: int, k: int) -> Protected:
+    counts = dict(out["suppression"].value_counts().iter_rows()) if out.height else {}
+    return Protected(rows=rows, disclosure=Disclosure("suppression", k=k), primary=int(counts.get("primary", 0)),
+                     complementary=int(counts.get("complementary", 0)))
+
+
+def _unprotected(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.lit(False).alias("suppressed"), pl.lit(None, pl.String).alias("suppression"))
+
+
+def _clamp_subsets(out: pl.DataFrame, ds: Dataset) -> pl.DataFrame:
+    """A part never exceeds its whole after perturbation (post-processing of published values only)."""
+    if not ds.subsets:
+        return out
+    return out.with_columns([pl.min_horizontal(part, whole).alias(part) for part, whole in ds.subsets])
+
+
+def perturb_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure) -> tuple[pl.DataFrame, dict[str, float]]:
+    """``frame`` with every count of ``ds.counts`` replaced by its cell-key perturbation (``ck_<count>`` columns
+    carry the cell keys and are dropped). Returns the frame and deviation statistics over all cells."""
+    missing = [CELL_KEY_PREFIX + c for c in ds.counts if CELL_KEY_PREFIX + c not in frame.columns]
+    if missing:
+        raise ValueError(f"{ds.key}: cell_key disclosure needs the cell-key columns {missing} from the SQL")
+    if ds.derived:
+        raise ValueError(f"{ds.key}: cell_key disclosure does not define derived columns {list(ds.derived)}; "
+                         "publish it with suppression")
+    table = PTable(disclosure.max_deviation, disclosure.variance, disclosure.js)
+    cols, devs = [], []
+    for c in ds.counts:
+        true = frame[c].to_numpy().astype(np.int64)
+        dev = table.perturbation(true, frame[CELL_KEY_PREFIX + c].to_numpy().astype(np.int64))
+        devs.append(dev)
+        cols.append(pl.Series(c, true + dev, dtype=frame.schema[c]))
+    out = frame.with_columns(cols).drop([CELL_KEY_PREFIX + c for c in ds.counts])
+    out = _clamp_subsets(out, ds)
+    all_dev = np.abs(np.concatenate(devs)) if devs and frame.height else np.zeros(0, dtype=np.int64)
+    stats = {"cells_perturbed": int((all_dev > 0).sum()), "max_abs_deviation": int(all_dev.max(initial=0)),
+             "mean_abs_deviation": float(all_dev.mean()) if all_dev.size else 0.0}
+    return _unprotected(out), stats
+
+
+def protect_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure,
+                 on_unprotectable: str = "raise") -> tuple[pl.DataFrame, dict[str, float]]:
+    """``frame`` (a *complete* grid over ``ds.keys``, zeros included) protected as ``disclosure`` says.
+
+    Suppression: ``ds.counts`` (non-negative, no nulls) are nulled together on suppressed rows, ``ds.derived``
+    (rates, averages, medians computed from those people) with them. ``on_unprotectable="warn"``: a cell the
+    declared ``margins`` themselves disclose stays suppressed with a warning instead of failing the step; the
+    caller must then withhold that margin where it publishes it.
+    """
+    if not ds.counts or not ds.keys:
+        raise ValueError(f"{ds.key} declares no keys/counts; it is not a people-count dataset")
+    if disclosure.is_cell_key:
+        return perturb_grid(frame, ds, disclosure)
+    frame = frame.drop([c for c in frame.columns if c.startswith(CELL_KEY_PREFIX)
+                        and c.removeprefix(CELL_KEY_PREFIX) in ds.counts])
+    if not frame.height:
+        return _unprotected(frame), {}
+    margins = [list(m) for m in ds.margins] or None
+    out = suppress(frame, list(ds.keys), list(ds.counts), disclosure.k, margins, on_unprotectable=on_unprotectable)
+    if ds.derived:
+        out = out.with_columns([pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
+                                for c in ds.derived])
+    return out, {}
+
+
+def suppress_grid(frame: pl.DataFrame, ds: Dataset, k: int, on_unprotectable: str = "raise") -> pl.DataFrame:
+    """``protect_grid`` with suppression at ``k`` (tests and callers that need exact-or-nothing)."""
+    return protect_grid(frame, ds, Disclosure("suppression", k=k), on_unprotectable)[0]
+
+
+def write_protected_grid(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset, day: str, sql: str,
+                         disclosure: Disclosure, on_unprotectable: str = "raise") -> Protected:
+    """Run ``sql``, protect it as ``ds`` and ``disclosure`` say, write the partition (``ds`` carries
+    SUPPRESSION_COLUMNS)."""
+    out, stats = protect_grid(con.sql(sql).pl(), ds, disclosure, on_unprotectable)
+    rows = write_frame(con, lake, ds, day, out, order_by=ds.order_by)
+    if disclosure.is_cell_key:
+        return Protected(rows=rows, disclosure=disclosure, **stats)
+    return summarise(out, rows, disclosure.k)
+
+
+def write_protected(step: Step, sql: str, ds: Dataset | None = None, on_unprotectable: str = "raise") -> Protected:
+    """``write_protected_grid`` for a lake step's output, with the disclosure the root resolved from the contracts."""
+    ds = ds or step.output
+    return write_protected_grid(step.con, step.lake, ds, step.day, sql, step.disclosure(ds), on_unprotectable)
+
+
+def write_suppressed_grid(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset, day: str, sql: str, k: int,
+                          on_unprotectable: str = "raise") -> Protected:
+    """``write_protected_grid`` with suppression at ``k`` (datasets with derived columns: see the module doc)."""
+    return write_protected_grid(con, lake, ds, day, sql, Disclosure("suppression", k=k), on_unprotectable)
