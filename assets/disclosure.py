@@ -10,12 +10,14 @@ what the district receives can never disagree.
 * ``cell_key`` (``quality.cellkey``): the SQL adds, next to each count ``c``, a column ``ck_c``: the sum of
   ``neuron_record_key(identity)`` over the records ``c`` counts (``kernel.record_keys``). Each count is replaced
   by its perturbed value and the ``ck_`` columns are dropped; nothing is withheld (``suppressed`` is false).
-  Derived columns (averages, rates) are not defined for it yet: a dataset with ``derived`` columns must use
-  suppression until they are.
+  A derived column is recomputed from the published counts (``recompute``: parking's available = capacity -
+  published occupied); a dataset whose derived columns have no such rule (averages of ratings, rates) must
+  use suppression.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import duckdb
@@ -78,15 +80,18 @@ def _clamp_subsets(out: pl.DataFrame, ds: Dataset) -> pl.DataFrame:
     return out.with_columns([pl.min_horizontal(part, whole).alias(part) for part, whole in ds.subsets])
 
 
-def perturb_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure) -> tuple[pl.DataFrame, dict[str, float]]:
+def perturb_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure,
+                 recompute: Mapping[str, pl.Expr] | None = None) -> tuple[pl.DataFrame, dict[str, float]]:
     """``frame`` with every count of ``ds.counts`` replaced by its cell-key perturbation (``ck_<count>`` columns
-    carry the cell keys and are dropped). Returns the frame and deviation statistics over all cells."""
+    carry the cell keys and are dropped); each derived column is recomputed from the published counts by
+    ``recompute`` (post-processing of published values only). Returns the frame and deviation statistics."""
+    recompute = dict(recompute or {})
     missing = [CELL_KEY_PREFIX + c for c in ds.counts if CELL_KEY_PREFIX + c not in frame.columns]
     if missing:
         raise ValueError(f"{ds.key}: cell_key disclosure needs the cell-key columns {missing} from the SQL")
-    if ds.derived:
-        raise ValueError(f"{ds.key}: cell_key disclosure does not define derived columns {list(ds.derived)}; "
-                         "publish it with suppression")
+    if set(ds.derived) - set(recompute):
+        raise ValueError(f"{ds.key}: cell_key disclosure needs a recomputation from the published counts for "
+                         f"derived columns {sorted(set(ds.derived) - set(recompute))}; else publish it with suppression")
     table = PTable(disclosure.max_deviation, disclosure.variance, disclosure.js)
     cols, devs = [], []
     for c in ds.counts:
@@ -96,14 +101,16 @@ def perturb_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure) -> tu
         cols.append(pl.Series(c, true + dev, dtype=frame.schema[c]))
     out = frame.with_columns(cols).drop([CELL_KEY_PREFIX + c for c in ds.counts])
     out = _clamp_subsets(out, ds)
+    if recompute:
+        out = out.with_columns([expr.cast(frame.schema[name]).alias(name) for name, expr in recompute.items()])
     all_dev = np.abs(np.concatenate(devs)) if devs and frame.height else np.zeros(0, dtype=np.int64)
     stats = {"cells_perturbed": int((all_dev > 0).sum()), "max_abs_deviation": int(all_dev.max(initial=0)),
              "mean_abs_deviation": float(all_dev.mean()) if all_dev.size else 0.0}
     return _unprotected(out), stats
 
 
-def protect_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure,
-                 on_unprotectable: str = "raise") -> tuple[pl.DataFrame, dict[str, float]]:
+def protect_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure, on_unprotectable: str = "raise",
+                 recompute: Mapping[str, pl.Expr] | None = None) -> tuple[pl.DataFrame, dict[str, float]]:
     """``frame`` (a *complete* grid over ``ds.keys``, zeros included) protected as ``disclosure`` says.
 
     Suppression: ``ds.counts`` (non-negative, no nulls) are nulled together on suppressed rows, ``ds.derived``
@@ -114,7 +121,7 @@ def protect_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure,
     if not ds.counts or not ds.keys:
         raise ValueError(f"{ds.key} declares no keys/counts; it is not a people-count dataset")
     if disclosure.is_cell_key:
-        return perturb_grid(frame, ds, disclosure)
+        return perturb_grid(frame, ds, disclosure, recompute)
     frame = frame.drop([c for c in frame.columns if c.startswith(CELL_KEY_PREFIX)
                         and c.removeprefix(CELL_KEY_PREFIX) in ds.counts])
     if not frame.height:

@@ -361,26 +361,27 @@ VEHICLE_FLOW_HOURLY = Dataset(
 
 PARKING_OCCUPANCY_15MIN = Dataset(
     "gold", "parking_occupancy_15min", "one row per car park and 15-minute slot (96 per day)",
-    "Car-park occupancy at each slot end from the day's sessions, with entries and exits in the slot (small "
-    "counts suppressed: a handful of movements in 15 minutes can single out a resident). A car with no push on "
-    "the day (parked throughout) is not seen, so occupied is a lower bound. Because occupied(t) - occupied(t-1) "
-    "= entries(t) - exits(t), occupied and available are null on suppressed rows too, and every run of "
-    "consecutive suppressed slots hides at least two non-zero movement cells (a run is widened to the nearest "
-    "slot with movements otherwise): the stocks around a run reveal only its net movement, which then "
-    "determines no single hidden cell. Rounding the stock instead would not be sound: with exact flows the "
-    "rounding steps it crosses pin it down.",
+    "Car-park occupancy at each slot end from the day's sessions, with entries and exits in the slot. A handful "
+    "of movements in 15 minutes can single out a resident, so the counts are protected as the contract says: "
+    "under the cell key method entries, exits and occupied are each perturbed (at most +-D, zeros stay zero; a "
+    "slot where nobody moved keeps its stock's value) and available is capacity - published occupied; the "
+    "stock identity occupied(t) = occupied(t-1) + entries(t) - exits(t) then holds only within the "
+    "perturbation. Under suppression, occupied and available are null on suppressed rows too and every run of "
+    "consecutive suppressed slots hides at least two non-zero movement cells (assets/vehicles/occupancy.py). A "
+    "car with no push on the day (parked throughout) is not seen, so occupied is a lower bound.",
     (
         C("community_id", "VARCHAR", "Community code", False),
         C("park_id", "VARCHAR", "Car park id", False),
         C("slot_start", "TIMESTAMP", "Start of the 15-minute slot, local time", False),
         C("capacity", "INTEGER", "Parking spaces", False),
-        C("occupied", "BIGINT", "Cars parked at the slot end (sessions seen that day); null when suppressed"),
-        C("available", "BIGINT", "capacity - occupied (never below 0); null when suppressed"),
-        C("entries", "BIGINT", "Entries in the slot (null when suppressed)"),
-        C("exits", "BIGINT", "Exits in the slot (null when suppressed)"),
+        C("occupied", "BIGINT", "Cars parked at the slot end (sessions seen that day); perturbed (cell key) or "
+          "null when suppressed"),
+        C("available", "BIGINT", "capacity - occupied as published (never below 0); null when suppressed"),
+        C("entries", "BIGINT", "Entries in the slot; perturbed (cell key) or null when suppressed"),
+        C("exits", "BIGINT", "Exits in the slot; perturbed (cell key) or null when suppressed"),
         *SUPPRESSION_COLUMNS,
     ),
-    domain="vehicles", keys=("community_id", "park_id", "slot_start"), counts=("entries", "exits"), derived=("occupied", "available"), order_by="community_id, park_id, slot_start",
+    domain="vehicles", keys=("community_id", "park_id", "slot_start"), counts=("entries", "exits", "occupied"), derived=("available",), order_by="community_id, park_id, slot_start",
     suite=(
         *(Expect.not_null(c) for c in ("park_id", "slot_start", "capacity")),
         Expect.unique("park_id", "slot_start", name="one_row_per_park_slot"),

@@ -17,10 +17,10 @@ import polars as pl
 from assets.vehicles.datasets import PARKING_OCCUPANCY_15MIN
 from quality.suppression import suppress
 
-# from the declaration: the grid, the movement counts and the stocks nulled with them
+# the grid from the declaration; the movements suppressed below k and the stocks nulled with them
 DIMS = list(PARKING_OCCUPANCY_15MIN.keys)
-FLOWS = list(PARKING_OCCUPANCY_15MIN.counts)
-STOCKS = list(PARKING_OCCUPANCY_15MIN.derived)
+FLOWS = ["entries", "exits"]
+STOCKS = ["occupied", "available"]
 
 
 def _runs(df: pl.DataFrame) -> pl.DataFrame:
@@ -46,6 +46,7 @@ def protect_occupancy(frame: pl.DataFrame, k: int) -> pl.DataFrame:
     """
     if frame.height == 0:
         return frame.with_columns(pl.lit(False).alias("suppressed"), pl.lit(None, pl.String).alias("suppression"))
+    frame = frame.drop([c for c in frame.columns if c.startswith("ck_")])
     cells = frame.with_columns(nonzero=(pl.col("entries") > 0).cast(pl.Int64) + (pl.col("exits") > 0).cast(pl.Int64))
     out = suppress(cells, DIMS, FLOWS, k).sort("park_id", "slot_start").with_columns(
         i=pl.int_range(pl.len()).over("park_id"), n=pl.len().over("park_id"))
@@ -77,4 +78,5 @@ def protect_occupancy(frame: pl.DataFrame, k: int) -> pl.DataFrame:
     hidden = pl.col("suppressed")
     return out.with_columns(
         [pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c) for c in (*FLOWS, *STOCKS)]
-    ).drop("i", "n", "nonzero").select(*frame.columns, "suppressed", "suppression")
+    ).drop("i", "n", "nonzero").select(*[c for c in frame.columns if not c.startswith("ck_")], "suppressed",
+                                       "suppression")

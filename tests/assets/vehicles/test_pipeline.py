@@ -89,27 +89,36 @@ def test_vehicle_flow_is_the_truth_perturbed_by_the_cell_key_of_its_passages(run
     assert gold.select(*FLOW_DIMS, "vehicles").sort(FLOW_DIMS).equals(want.sort(FLOW_DIMS))
 
 
-def test_small_parking_cells_are_suppressed(run) -> None:
-    root, _, _ = run
-    occ = _read(root, "gold", "parking_occupancy_15min")
-    small = pl.col("entries").is_between(1, 4) | pl.col("exits").is_between(1, 4)
-    assert occ.filter(~pl.col("suppressed") & small).height == 0
-    assert occ["capacity"].null_count() == 0
-    # the stock is hidden exactly where the movements are (it would give them back), published elsewhere
-    assert (occ["occupied"].is_null() == occ["suppressed"]).all()
-    assert (occ["available"].is_null() == occ["suppressed"]).all()
-    assert 0 < occ["occupied"].null_count() < occ.height
+PARK_DIMS = ["park_id", "slot_start"]
+PARK_COUNTS = ["entries", "exits", "occupied"]
 
 
-def test_parking_occupancy_equals_truth(run) -> None:
+def test_parking_occupancy_is_the_truth_perturbed_by_the_cell_key_of_its_sessions(run) -> None:
+    """Entries, exits and the stock within +-2 of the truth (zeros zero), exactly the p-table value for the
+    cell keys recomputed here from silver's sessions; available follows the published stock."""
     root, _, _ = run
     occ = _read(root, "gold", "parking_occupancy_15min")
-    truth = _truth(root, "occupancy_15min.parquet")
-    joined = occ.join(truth, on=["park_id", "slot_start"], suffix="_truth")
-    assert joined.height == occ.height == truth.height
-    shown = joined.filter(~pl.col("suppressed"))
-    assert shown.height > 0 and (shown["occupied"] == shown["occupied_truth"]).all()
-    assert (shown["entries"] == shown["entries_truth"]).all() and (shown["exits"] == shown["exits_truth"]).all()
+    truth = _truth(root, "occupancy_15min.parquet").with_columns(pl.col("slot_start").cast(occ.schema["slot_start"]))
+    assert occ.height == truth.height and occ["capacity"].null_count() == 0
+    stats = cellkey_check.assert_perturbed(occ, truth.select(*PARK_DIMS, *PARK_COUNTS), PARK_DIMS, PARK_COUNTS)
+    assert stats["changed"] > 0.0
+    assert (occ["available"] == (occ["capacity"].cast(pl.Int64) - occ["occupied"]).clip(0)).all()
+    sessions = _read(root, "silver", "parking_sessions")
+    sessions = sessions.with_columns(
+        rk=cellkey_check.record_keys(sessions["park_id"] + "/" + sessions["parking_serial"]),
+        e=pl.col("enter_ts").dt.convert_time_zone("Asia/Shanghai").dt.replace_time_zone(None).cast(occ.schema["slot_start"]),
+        l=pl.col("leave_ts").dt.convert_time_zone("Asia/Shanghai").dt.replace_time_zone(None).cast(occ.schema["slot_start"]))
+    grid = occ.select(PARK_DIMS).with_columns(slot_end=pl.col("slot_start") + pl.duration(minutes=15))
+    pairs = grid.join(sessions.select("park_id", "rk", "e", "l"), on="park_id", how="left")
+    keys = pairs.group_by(PARK_DIMS).agg(
+        ck_occupied=pl.col("rk").filter((pl.col("e") < pl.col("slot_end"))
+                                        & (pl.col("l").is_null() | (pl.col("l") >= pl.col("slot_end")))).sum(),
+        ck_entries=pl.col("rk").filter((pl.col("e") >= pl.col("slot_start")) & (pl.col("e") < pl.col("slot_end"))).sum(),
+        ck_exits=pl.col("rk").filter((pl.col("l") >= pl.col("slot_start")) & (pl.col("l") < pl.col("slot_end"))).sum())
+    true_grid = occ.select(PARK_DIMS).join(truth, on=PARK_DIMS, how="left").select(
+        *PARK_DIMS, *[pl.col(c).cast(pl.Int64) for c in PARK_COUNTS])
+    want = cellkey_check.expected(true_grid, keys, PARK_DIMS, PARK_COUNTS)
+    assert occ.select(*PARK_DIMS, *PARK_COUNTS).sort(PARK_DIMS).equals(want.sort(PARK_DIMS))
 
 
 def test_sessions_statuses_and_payments_equal_truth(run) -> None:
@@ -232,17 +241,64 @@ def _derivable(pub: pl.DataFrame, truth: pl.DataFrame) -> list[tuple[str, object
     return found
 
 
-def test_no_suppressed_movement_can_be_derived_from_the_published_occupancy(run) -> None:
+def test_under_suppression_no_hidden_movement_can_be_derived_from_the_published_occupancy(run) -> None:
+    """The suppression fallback (occupancy.protect_occupancy) applied to the day's true grid."""
+    from assets.vehicles.occupancy import protect_occupancy
+
     root, _, _ = run
     occ = _read(root, "gold", "parking_occupancy_15min")
-    truth = _truth(root, "occupancy_15min.parquet").rename(
-        {"entries": "entries_truth", "exits": "exits_truth", "occupied": "occupied_truth"})
-    assert occ.filter("suppressed").height > 0
-    assert _derivable(occ, truth) == []
+    truth = _truth(root, "occupancy_15min.parquet").with_columns(pl.col("slot_start").cast(occ.schema["slot_start"]))
+    grid = occ.select("community_id", "park_id", "slot_start", "capacity").join(
+        truth.select("park_id", "slot_start", "occupied", "entries", "exits"), on=["park_id", "slot_start"]
+    ).with_columns(available=(pl.col("capacity").cast(pl.Int64) - pl.col("occupied")).clip(0),
+                   **{c: pl.col(c).cast(pl.Int64) for c in ("occupied", "entries", "exits")})
+    sup = protect_occupancy(grid.select(occ.drop("suppressed", "suppression").columns), 5)
+    truth = truth.rename({"entries": "entries_truth", "exits": "exits_truth", "occupied": "occupied_truth"})
+    assert sup.filter("suppressed").height > 0
+    assert _derivable(sup, truth) == []
     # the audit can fail: publish the true stock on every row (the old table) and hidden cells come back
-    naive = occ.drop("occupied").join(truth.select("park_id", "slot_start", occupied="occupied_truth"),
+    naive = sup.drop("occupied").join(truth.select("park_id", "slot_start", occupied="occupied_truth"),
                                       on=["park_id", "slot_start"])
     assert len(_derivable(naive, truth)) > 0
+
+
+def test_under_the_cell_key_method_the_stock_chain_pins_no_small_movement(run) -> None:
+    """A reader who knows occupied(t) = occupied(t-1) + entries(t) - exits(t) (true in the data) and the
+    p-table bounds every published value and solves the LP for each small movement: an interval, never a count."""
+    from scipy.optimize import linprog
+
+    from quality.cellkey import PTable
+    from quality.disclosure_audit import preimage_bounds
+
+    root, _, _ = run
+    table = PTable(2, 1.0, 0)
+    occ = _read(root, "gold", "parking_occupancy_15min").sort("park_id", "slot_start")
+    truth = _truth(root, "occupancy_15min.parquet").with_columns(
+        pl.col("slot_start").cast(occ.schema["slot_start"])).sort("park_id", "slot_start")
+    attacked = 0
+    for park in occ["park_id"].unique().sort().to_list():
+        pub = occ.filter(pl.col("park_id") == park)
+        tru = truth.filter(pl.col("park_id") == park)
+        n = pub.height
+        o, e, x = (tru[c].to_numpy() for c in ("occupied", "entries", "exits"))
+        assert (o[1:] - o[:-1] == e[1:] - x[1:]).all()  # the identity the reader uses holds in the truth
+        box = []
+        for c in ("occupied", "entries", "exits"):
+            lo, hi = preimage_bounds(pub[c].to_numpy(), table)
+            box += list(zip(lo.tolist(), hi.tolist(), strict=True))
+        a_eq = np.zeros((n - 1, 3 * n))  # variables: occupied 0..n-1, entries n..2n-1, exits 2n..3n-1
+        for t in range(1, n):
+            a_eq[t - 1, [t, t - 1, n + t, 2 * n + t]] = [1, -1, -1, 1]
+        small = [n + t for t in range(n) if 1 <= e[t] <= 4] + [2 * n + t for t in range(n) if 1 <= x[t] <= 4]
+        for v in small[:40]:
+            c = np.zeros(3 * n)
+            c[v] = 1
+            lo = linprog(c, A_eq=a_eq, b_eq=np.zeros(n - 1), bounds=box, method="highs")
+            hi = linprog(-c, A_eq=a_eq, b_eq=np.zeros(n - 1), bounds=box, method="highs")
+            assert lo.status == 0 and hi.status == 0
+            assert np.floor(-hi.fun + 1e-9) - np.ceil(lo.fun - 1e-9) >= 1, (park, v)
+            attacked += 1
+    assert attacked > 20
 
 
 def test_a_passage_lost_in_the_gate_join_fails_the_row_accounting(run, tmp_path: Path) -> None:
