@@ -81,28 +81,40 @@ def _clamp_subsets(out: pl.DataFrame, ds: Dataset) -> pl.DataFrame:
 
 
 def perturb_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure,
-                 recompute: Mapping[str, pl.Expr] | None = None) -> tuple[pl.DataFrame, dict[str, float]]:
+                 recompute: Mapping[str, pl.Expr] | None = None,
+                 magnitudes: Mapping[str, int] | None = None) -> tuple[pl.DataFrame, dict[str, float]]:
     """``frame`` with every count of ``ds.counts`` replaced by its cell-key perturbation (``ck_<count>`` columns
-    carry the cell keys and are dropped); each derived column is recomputed from the published counts by
-    ``recompute`` (post-processing of published values only). Returns the frame and deviation statistics."""
-    recompute = dict(recompute or {})
-    missing = [CELL_KEY_PREFIX + c for c in ds.counts if CELL_KEY_PREFIX + c not in frame.columns]
+    carry the cell keys). Auxiliary counts (any other column with a ``ck_`` partner: on-time orders, rated
+    orders) are perturbed the same way, and ``magnitudes`` (sums of bounded values: a rating sum, each
+    contribution at most ``m``) get ``m`` x a perturbation of the table's interior row; both only feed
+    ``recompute``, which derives each derived column from published values (post-processing only), and are
+    dropped. Returns the frame and deviation statistics of the published counts."""
+    recompute, magnitudes = dict(recompute or {}), dict(magnitudes or {})
+    missing = [CELL_KEY_PREFIX + c for c in [*ds.counts, *magnitudes] if CELL_KEY_PREFIX + c not in frame.columns]
     if missing:
         raise ValueError(f"{ds.key}: cell_key disclosure needs the cell-key columns {missing} from the SQL")
     if set(ds.derived) - set(recompute):
         raise ValueError(f"{ds.key}: cell_key disclosure needs a recomputation from the published counts for "
                          f"derived columns {sorted(set(ds.derived) - set(recompute))}; else publish it with suppression")
     table = PTable(disclosure.max_deviation, disclosure.variance, disclosure.js)
+    keyed = [c[len(CELL_KEY_PREFIX):] for c in frame.columns if c.startswith(CELL_KEY_PREFIX)]
+    aux = [c for c in keyed if c not in ds.counts and c not in magnitudes]
     cols, devs = [], []
-    for c in ds.counts:
+    for c in [*ds.counts, *aux]:
         true = frame[c].to_numpy().astype(np.int64)
         dev = table.perturbation(true, frame[CELL_KEY_PREFIX + c].to_numpy().astype(np.int64))
-        devs.append(dev)
+        if c in ds.counts:
+            devs.append(dev)
         cols.append(pl.Series(c, true + dev, dtype=frame.schema[c]))
-    out = frame.with_columns(cols).drop([CELL_KEY_PREFIX + c for c in ds.counts])
+    for c, bound in magnitudes.items():
+        interior = np.full(frame.height, table.last_row)  # the full +-D row, whatever the sum
+        dev = table.perturbation(interior, frame[CELL_KEY_PREFIX + c].to_numpy().astype(np.int64))
+        cols.append(pl.Series(c, frame[c].cast(pl.Float64).fill_null(0).to_numpy() + bound * dev))
+    out = frame.with_columns(cols)
     out = _clamp_subsets(out, ds)
     if recompute:
         out = out.with_columns([expr.cast(frame.schema[name]).alias(name) for name, expr in recompute.items()])
+    out = out.drop([CELL_KEY_PREFIX + c for c in keyed] + aux + [c for c in magnitudes if c not in ds.column_names])
     all_dev = np.abs(np.concatenate(devs)) if devs and frame.height else np.zeros(0, dtype=np.int64)
     stats = {"cells_perturbed": int((all_dev > 0).sum()), "max_abs_deviation": int(all_dev.max(initial=0)),
              "mean_abs_deviation": float(all_dev.mean()) if all_dev.size else 0.0}
@@ -110,7 +122,8 @@ def perturb_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure,
 
 
 def protect_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure, on_unprotectable: str = "raise",
-                 recompute: Mapping[str, pl.Expr] | None = None) -> tuple[pl.DataFrame, dict[str, float]]:
+                 recompute: Mapping[str, pl.Expr] | None = None,
+                 magnitudes: Mapping[str, int] | None = None) -> tuple[pl.DataFrame, dict[str, float]]:
     """``frame`` (a *complete* grid over ``ds.keys``, zeros included) protected as ``disclosure`` says.
 
     Suppression: ``ds.counts`` (non-negative, no nulls) are nulled together on suppressed rows, ``ds.derived``
@@ -121,9 +134,11 @@ def protect_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure, on_un
     if not ds.counts or not ds.keys:
         raise ValueError(f"{ds.key} declares no keys/counts; it is not a people-count dataset")
     if disclosure.is_cell_key:
-        return perturb_grid(frame, ds, disclosure, recompute)
-    frame = frame.drop([c for c in frame.columns if c.startswith(CELL_KEY_PREFIX)
-                        and c.removeprefix(CELL_KEY_PREFIX) in ds.counts])
+        return perturb_grid(frame, ds, disclosure, recompute, magnitudes)
+    keyed = [c.removeprefix(CELL_KEY_PREFIX) for c in frame.columns if c.startswith(CELL_KEY_PREFIX)]
+    frame = frame.drop([CELL_KEY_PREFIX + c for c in keyed]
+                       + [c for c in keyed if c not in ds.column_names]
+                       + [c for c in (magnitudes or {}) if c not in ds.column_names])
     if not frame.height:
         return _unprotected(frame), {}
     margins = [list(m) for m in ds.margins] or None
@@ -140,10 +155,12 @@ def suppress_grid(frame: pl.DataFrame, ds: Dataset, k: int, on_unprotectable: st
 
 
 def write_protected_grid(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset, day: str, sql: str,
-                         disclosure: Disclosure, on_unprotectable: str = "raise") -> Protected:
+                         disclosure: Disclosure, on_unprotectable: str = "raise",
+                         recompute: Mapping[str, pl.Expr] | None = None,
+                         magnitudes: Mapping[str, int] | None = None) -> Protected:
     """Run ``sql``, protect it as ``ds`` and ``disclosure`` say, write the partition (``ds`` carries
     SUPPRESSION_COLUMNS)."""
-    out, stats = protect_grid(con.sql(sql).pl(), ds, disclosure, on_unprotectable)
+    out, stats = protect_grid(con.sql(sql).pl(), ds, disclosure, on_unprotectable, recompute, magnitudes)
     rows = write_frame(con, lake, ds, day, out, order_by=ds.order_by)
     if disclosure.is_cell_key:
         return Protected(rows=rows, disclosure=disclosure, **stats)

@@ -6,8 +6,9 @@ import warnings
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
-from assets.disclosure import Suppressed, write_suppressed_grid
+from assets.disclosure import Protected, write_protected_grid
 from assets.services.datasets import (
     ACCOUNTING,
     ALARM_COLUMNS,
@@ -28,6 +29,7 @@ from assets.telemetry.datasets import (
     ENVIRONMENT_HOURLY,
     alarm_columns,
 )
+from kernel.disclosure import Disclosure
 from kernel.lake import Lake
 from kernel.lake_asset import LakeAsset, Step, lake_asset
 from kernel.sqlfile import render
@@ -77,24 +79,51 @@ def _silver(source: str) -> LakeAsset:
     return lake_asset(ds, reads=reads, accounting=[ds])(silver)
 
 
-def build_work_orders_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str, k: int) -> Suppressed:
+# Under the cell key method the order statistics are recomputed from published values only: rates from the
+# perturbed on-time and closed counts, the mean rating from the perturbed rating sum (each rating at most 5, so
+# the sum's noise is 5 x a deviation of at most D: one resident's rating is lost in it) over the perturbed
+# number of rated orders; the duration quantiles, which no count perturbation covers, only where at least
+# MIN_ORDERS_FOR_HOURS orders were closed (as published), rounded to whole hours.
+MIN_ORDERS_FOR_HOURS = 10
+RATING_MAX = 5
+
+
+def order_stats_recompute(closed: str) -> dict[str, pl.Expr]:
+    n = pl.col(closed)
+    return {
+        "on_time_rate": pl.when(n > 0).then((pl.col("on_time") / n).clip(0, 1).round(4)),
+        "satisfaction_avg": pl.when(pl.col("rated") > 0).then(
+            (pl.col("rating_sum") / pl.col("rated")).clip(1, RATING_MAX).round(2)),
+        "median_hours_to_close": pl.when(n >= MIN_ORDERS_FOR_HOURS).then(pl.col("median_hours_to_close").round(0)),
+        "p90_hours_to_close": pl.when(n >= MIN_ORDERS_FOR_HOURS).then(pl.col("p90_hours_to_close").round(0)),
+    }
+
+
+def _disclosure(d: Disclosure | int) -> Disclosure:
+    return d if isinstance(d, Disclosure) else Disclosure("suppression", k=d)
+
+
+def build_work_orders_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str,
+                            disclosure: Disclosure | int) -> Protected:
     """Write gold/work_orders_daily from the views ``orders`` (silver) and ``registry``.
 
-    community_daily publishes each community's totals, so they are declared margins of this grid. A cell
-    that its own margin discloses (the community's only non-zero category, so the total equals it and is
-    < k) cannot be protected here: it stays suppressed with a warning, and community_daily withholds that
-    total (it suppresses every work-order total < k), so the margin is never actually published.
+    Under suppression (``disclosure`` an int k, or a Disclosure), community_daily publishes each community's
+    totals, so they are declared margins of this grid. A cell that its own margin discloses (the community's
+    only non-zero category, so the total equals it and is < k) cannot be protected here: it stays suppressed
+    with a warning, and community_daily withholds that total (it suppresses every work-order total < k), so the
+    margin is never actually published. Under the cell key method every cell and total is perturbed.
     """
     stats = render(HERE / "work_order_stats.sql", keys="community_id, category", tz=tz, day=day)
     sql = render(HERE / "work_orders_daily.sql", stats=stats, categories=list(CATEGORIES))
-    return write_suppressed_grid(con, lake, WORK_ORDERS_DAILY, day, sql, k, on_unprotectable="warn")
+    return write_protected_grid(con, lake, WORK_ORDERS_DAILY, day, sql, _disclosure(disclosure), on_unprotectable="warn",
+                                recompute=order_stats_recompute("closed"), magnitudes={"rating_sum": RATING_MAX})
 
 
 @lake_asset(WORK_ORDERS_DAILY, reads={"orders": SILVER["work_orders"], "registry": DEVICE_REGISTRY})
 def gold_work_orders_daily(step: Step) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnprotectedCellWarning)
-        res = build_work_orders_daily(step.con, step.lake, step.day, step.tz, step.k())
+        res = build_work_orders_daily(step.con, step.lake, step.day, step.tz, step.disclosure())
     unprotectable = sum(1 for w in caught if issubclass(w.category, UnprotectedCellWarning))
     if unprotectable:
         step.context.log.warning("work_orders_daily: cells disclosed by their community total stay suppressed; "
@@ -107,18 +136,22 @@ COMMUNITY_DAILY_INPUTS = {"orders": SILVER["work_orders"], "bills": SILVER["fee_
                           "env": ENVIRONMENT_HOURLY}
 
 
-def build_community_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str, k: int) -> Suppressed:
+def build_community_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz: str,
+                          disclosure: Disclosure | int) -> Protected:
     """Write gold/community_daily from the views of community_daily.sql (``COMMUNITY_DAILY_INPUTS``). The
-    work-order totals are people counts: any total in 1..k-1 is suppressed (with the row), which is what lets
-    work_orders_daily declare them as margins."""
+    work-order totals are people counts: under suppression any total in 1..k-1 is suppressed (with the row),
+    which is what lets work_orders_daily declare them as margins; under the cell key method they are cells of
+    their own (the same orders' keys as the categories they sum)."""
     stats = render(HERE / "work_order_stats.sql", keys="community_id", tz=tz, day=day)
-    sql = render(HERE / "community_daily.sql", stats=stats, **alarm_columns(ALARM_COLUMNS))
-    return write_suppressed_grid(con, lake, COMMUNITY_DAILY, day, sql, k)
+    sql = render(HERE / "community_daily.sql", stats=stats, day=day, **alarm_columns(ALARM_COLUMNS))
+    return write_protected_grid(con, lake, COMMUNITY_DAILY, day, sql, _disclosure(disclosure),
+                                recompute=order_stats_recompute("work_orders_closed"),
+                                magnitudes={"rating_sum": RATING_MAX})
 
 
 @lake_asset(COMMUNITY_DAILY, reads=COMMUNITY_DAILY_INPUTS)
 def gold_community_daily(step: Step) -> dict:
-    return build_community_daily(step.con, step.lake, step.day, step.tz, step.k()).metadata()
+    return build_community_daily(step.con, step.lake, step.day, step.tz, step.disclosure()).metadata()
 
 
 STEPS = (bronze_property_services, *(_silver(s) for s in SOURCES), gold_work_orders_daily, gold_community_daily)

@@ -11,7 +11,11 @@ al AS (
     SELECT community_id, @alarm_columns@,
         count(*) FILTER (WHERE alarm_type IN ('sos', 'fall')) AS sos_fall,
         count(DISTINCT device_id) FILTER (WHERE alarm_type = 'offline' AND device_type = 'wearable' AND value >= 4)
-            AS inactive
+            AS inactive,
+        -- cell key of elderly_care_events: alarm episodes by alarm_id, inactive wearers by wearer-day
+        coalesce(sum(neuron_record_key(alarm_id)) FILTER (WHERE alarm_type IN ('sos', 'fall')), 0)
+        + coalesce(sum(DISTINCT neuron_record_key(device_id || '@@day@')) FILTER (WHERE alarm_type = 'offline'
+            AND device_type = 'wearable' AND value >= 4), 0) AS ck_care
     FROM alarms GROUP BY 1
 ),
 due AS (SELECT community_id, sum(due_fen) AS due FROM bills GROUP BY 1),
@@ -29,7 +33,12 @@ SELECT c.community_id,
     coalesce(d.due, 0) AS fee_due_fen, coalesce(p.paid, 0) AS fee_paid_fen,
     round(coalesce(p.paid, 0) / nullif(d.due, 0), 4) AS fee_collection_rate,
     coalesce(a.sos_fall, 0) + coalesce(a.inactive, 0) AS elderly_care_events,
-    e.pm25_avg, e.noise_max
+    e.pm25_avg, e.noise_max,
+    coalesce(w.ck_opened, 0)::BIGINT AS ck_work_orders_opened, coalesce(w.ck_closed, 0)::BIGINT AS ck_work_orders_closed,
+    coalesce(a.ck_care, 0)::BIGINT AS ck_elderly_care_events,
+    coalesce(w.on_time, 0) AS on_time, coalesce(w.ck_on_time, 0)::BIGINT AS ck_on_time,
+    coalesce(w.rated, 0) AS rated, coalesce(w.ck_rated, 0)::BIGINT AS ck_rated,
+    coalesce(w.rating_sum, 0) AS rating_sum, coalesce(w.ck_rating_sum, 0)::BIGINT AS ck_rating_sum
 FROM comm c
 LEFT JOIN fleet f USING (community_id) LEFT JOIN al a USING (community_id) LEFT JOIN wo w USING (community_id)
 LEFT JOIN due d USING (community_id) LEFT JOIN paid p USING (community_id) LEFT JOIN air e USING (community_id)

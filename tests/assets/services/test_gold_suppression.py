@@ -11,6 +11,8 @@ import pytest
 
 from assets.services.assets import COMMUNITY_DAILY_INPUTS, build_community_daily, build_work_orders_daily
 from kernel.lake import Lake
+from kernel.record_keys import install_record_key
+from kernel.settings import load_settings
 
 DAY = "2026-11-20"
 TZ = "Asia/Shanghai"
@@ -23,8 +25,9 @@ def _orders(counts: dict[tuple[str, str], int]) -> list[tuple[str, str, str]]:
 
 @pytest.fixture
 def published(tmp_path):
-    """Gold built from orders opened today: A repair 20 + complaint 3; B complaint 3 only; C repair 12."""
-    con = duckdb.connect()
+    """Gold built from orders opened today: A repair 20 + complaint 3; B complaint 3 only; C repair 12 (the
+    suppression fallback: the contracts name the cell key method)."""
+    con = install_record_key(duckdb.connect(), load_settings({"NEURON_MODE": "test"}))
     for name, ds in COMMUNITY_DAILY_INPUTS.items():
         con.execute(f"CREATE TEMP TABLE {name} AS {ds.empty_sql()}")
     rows = _orders({("310107000001", "repair"): 20, ("310107000001", "complaint"): 3,

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from kernel.lake import Lake
+from tests.assets import cellkey_check
 from quality.pii_scan import load_canaries, scan_tree
 
 pytestmark = pytest.mark.slow
@@ -56,22 +57,29 @@ def test_undecodable_file_is_one_quarantine_row(run):
     assert q.height == 1 and q["source_line"][0] == 0 and "_part2.csv" in q["source_file"][0]
 
 
-def test_community_daily_services_parts_equal_truth(run):
+def test_community_daily_services_parts_equal_truth_within_the_perturbation(run):
+    """Fees exact; work-order counts within +-2 (cell key method); order statistics recomputed from published
+    values: rates in [0, 1], the mean rating in [1, 5], duration quantiles only where 10+ orders closed, in
+    whole hours, equal to the truth rounded."""
     root, _, _ = run
     want = pl.read_parquet(root / "landing" / "_truth" / "services" / DAY / "community_day.parquet")
     got = _read(root, "gold", "community_daily").sort("community_id")
     assert got["community_id"].to_list() == want["community_id"].to_list()
+    assert not got["suppressed"].any()
     for g, w in zip(got.iter_rows(named=True), want.iter_rows(named=True), strict=True):
         assert g["fee_due_fen"] == w["fee_due_fen"] and g["fee_paid_fen"] == w["fee_paid_fen"]
         assert g["fee_collection_rate"] == pytest.approx(w["fee_collection_rate"], abs=1e-4)
-        if g["suppressed"]:
-            assert g["work_orders_opened"] is None and g["on_time_rate"] is None
-            continue
-        assert g["work_orders_opened"] == w["work_orders_opened"]
-        assert g["work_orders_closed"] == w["work_orders_closed"]
-        for col, tol in (("on_time_rate", 1e-4), ("median_hours_to_close", 0.006), ("p90_hours_to_close", 0.006),
-                         ("satisfaction_avg", 0.006)):
-            assert g[col] == pytest.approx(w[col], abs=tol), col
+        for c in ("work_orders_opened", "work_orders_closed"):
+            assert abs(g[c] - w[c]) <= 2 and (w[c] != 0 or g[c] == 0), c
+        closed = g["work_orders_closed"]
+        assert (g["on_time_rate"] is None) == (closed == 0)
+        assert g["on_time_rate"] is None or 0 <= g["on_time_rate"] <= 1
+        assert g["satisfaction_avg"] is None or 1 <= g["satisfaction_avg"] <= 5
+        for col in ("median_hours_to_close", "p90_hours_to_close"):
+            if closed < 10:
+                assert g[col] is None, col
+            else:
+                assert g[col] == pytest.approx(round(w[col]), abs=1.0), col
 
 
 def test_community_daily_telemetry_parts_recomputed_from_the_lake(run):
@@ -87,26 +95,13 @@ def test_community_daily_telemetry_parts_recomputed_from_the_lake(run):
     assert (j["noise_max"] == j["noise_max_env"]).all()
 
 
-def test_work_orders_daily_unsuppressed_cells_equal_truth_and_grid_complete(run):
+def test_work_orders_daily_is_the_truth_perturbed_and_the_grid_complete(run):
     root, _, _ = run
     want = pl.read_parquet(root / "landing" / "_truth" / "services" / DAY / "category_day.parquet")
     got = _read(root, "gold", "work_orders_daily")
     assert got.height == want.height == 3 * 6
-    j = got.join(want, on=["community_id", "category"], suffix="_truth")
-    open_cells = j.filter(~pl.col("suppressed"))
-    assert (open_cells["opened"] == open_cells["opened_truth"]).all()
-    assert (open_cells["closed"] == open_cells["closed_truth"]).all()
-    assert j.filter(pl.col("suppressed"))["opened"].null_count() == j.filter(pl.col("suppressed")).height
-
-
-@pytest.mark.parametrize("name", ["work_orders_daily", "community_daily"])
-def test_suppression_applied(run, name):
-    root, _, _ = run
-    df = _read(root, "gold", name)
-    counts = [c for c in df.columns if c in ("opened", "closed", "work_orders_opened", "work_orders_closed",
-                                             "elderly_care_events")]
-    for c in counts:
-        assert df.filter(pl.col(c).is_between(1, K - 1)).height == 0
+    cellkey_check.assert_perturbed(got, want.select("community_id", "category", "opened", "closed"),
+                                   ["community_id", "category"], ["opened", "closed"])
 
 
 def test_duplicates_flagged_not_dropped_and_counted_once(run):
