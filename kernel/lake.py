@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+# Partitions a blocking check took out of the lake: ``<root>/_withdrawn/<layer>/<dataset>/date=<day>/<id>.json``.
+# No reader's glob (``<root>/<layer>/<dataset>/date=*/*.parquet``) can reach it.
+WITHDRAWN_DIR = "_withdrawn"
 
 
 def _load_renameat2():
@@ -123,6 +128,59 @@ class Lake:
     def clean_stale_temp(self, date: str | None = None) -> int:
         """Remove temporary folders left by a killed writer; returns how many were removed."""
         return remove_paths(self.stale_temp(date))
+
+    def partition_dates(self, layer: str, dataset: str) -> list[str]:
+        """Days of the partitions ``dataset`` holds now (folders ``date=<day>``; temporary ones excluded)."""
+        base = self.dataset_dir(layer, dataset)
+        return sorted(p.name.removeprefix("date=") for p in base.glob("date=*") if p.is_dir())
+
+    def withdrawn_dir(self, layer: str, dataset: str, date: str) -> Path:
+        """Where the findings of a partition's withdrawals are kept (outside every reader's glob)."""
+        return self.root / WITHDRAWN_DIR / layer / dataset / f"date={date}"
+
+    def withdrawals(self, layer: str = "*", dataset: str = "*", date: str | None = None) -> list[Path]:
+        """Finding files of withdrawn partitions (of one partition, one dataset, or all), oldest first."""
+        day = f"date={date}" if date else "date=*"
+        return sorted(self.root.glob(f"{WITHDRAWN_DIR}/{layer}/{dataset}/{day}/*.json"),
+                      key=lambda p: (p.name, str(p)))
+
+    def is_withdrawn(self, layer: str, dataset: str, date: str) -> bool:
+        """The partition was withdrawn and nothing was written since (a re-write makes it readable again)."""
+        return not self.partition_dir(layer, dataset, date).exists() and bool(self.withdrawals(layer, dataset, date))
+
+    def withdraw_partition(self, layer: str, dataset: str, date: str, finding: Mapping[str, object]) -> Path | None:
+        """Take a partition out of the readable lake; returns its finding file (None when there is no partition).
+
+        ``finding`` (with the partition's file names, sizes and the time added) is written first, as
+        ``withdrawn_dir(...)/<utc time>-<id>.json``; then the partition folder is renamed to a ``.trash-``
+        sibling in one ``rename`` (readers see the whole partition or none of it, as with ``swap_in``) and
+        deleted. The data are not kept: a partition is derived from the landing zone, the one place raw
+        personal data may live, and is rebuilt by re-materialising it. A process killed before the delete
+        leaves a ``.trash-`` folder that ``stale_temp`` lists (the next writer and the doctor remove it).
+        The caller guarantees ``finding`` holds no identifier; the partition's writers must be stopped (day
+        lease), as for a write.
+        """
+        src = self.partition_dir(layer, dataset, date)
+        if not src.is_dir():
+            return None
+        now = datetime.now(UTC)
+        files = [{"name": p.name, "bytes": p.stat().st_size} for p in sorted(src.iterdir()) if p.is_file()]
+        record = {"layer": layer, "dataset": dataset, "partition": date,
+                  "withdrawn_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                  **finding, "files": files}
+        target = self.withdrawn_dir(layer, dataset, date)
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
+        tmp = target / f".{path.name}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(record, fh, ensure_ascii=False, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        trash = src.with_name(f".trash-{src.name}-{uuid.uuid4().hex[:8]}")
+        os.rename(src, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        return path
 
 
 class PartitionWrite:

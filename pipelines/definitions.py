@@ -29,7 +29,7 @@ from kernel.tokens import Tokenizer
 from pipelines import jobs
 from pipelines.retention import landing_retention_job, landing_retention_schedule
 from quality.gx_checks import build_gx_checks
-from quality.pii_checks import build_pii_check
+from quality.pii_checks import build_lake_pii_check, build_pii_check
 from quality.pii_scan import redact
 from warehouse import definitions as warehouse_area
 
@@ -54,13 +54,38 @@ def suite(ds: Dataset, area: Area) -> tuple[Spec, ...]:
     return (*(localised(s, tz) for s in ds.suite), *((small_cells_suppressed(ds.counts, area.k(ds)),) if suppressed else ()))
 
 
+def side_datasets(datasets: dict[str, Dataset]) -> dict[str, list[Dataset]]:
+    """Datasets that are not assets (``asset=False``, written as a side product of a step) by the asset whose
+    privacy check scans them: row accounting with the silver asset it accounts for (the step's declared
+    ``accounting``), anything else with its domain's parser (the one step writing a quarantine). A side dataset
+    with no such owner fails the load: every lake dataset is scanned."""
+    steps = [step for domain in registry.domains() for step in domain.steps]
+    owners: dict[str, list[Dataset]] = {}
+    for ds in datasets.values():
+        if ds.asset:
+            continue
+        owner = next((silver for step in steps for silver, suffix in step.accounting
+                      if ds.name == f"row_accounting_{suffix or silver.name}"), None)
+        if owner is None:
+            parsers = [step for domain in registry.domains() if domain.name == ds.domain
+                       for step in domain.steps if step.parses]
+            owner = parsers[0].outputs[0] if len(parsers) == 1 else None
+        if owner is None or owner.key not in datasets:
+            raise ValueError(f"{ds.key} is not an asset and no step is known to write it: its privacy scan "
+                             "has no asset to run on (declare it as an asset, or extend side_datasets)")
+        owners.setdefault(owner.key, []).append(ds)
+    return owners
+
+
 def quality_checks(datasets: dict[str, Dataset], contracts: list[Contract], area: Area) -> list:
-    """The privacy scan on every published layer and export, the GX suite of every dataset that has one."""
+    """The privacy scan on every lake dataset (landing excepted: the raw zone) and export, the GX suite of every
+    dataset that has one. A lake scan withdraws the partitions it finds personal data in."""
     checks = []
+    side = side_datasets(datasets)
     for ds in datasets.values():
         key = dg.AssetKey([ds.layer, ds.name])
-        if ds.layer in PUBLISHED_LAYERS:
-            checks.append(build_pii_check(key, _lake_files(ds), area.partitions))
+        if ds.asset:
+            checks.append(build_lake_pii_check(key, (ds, *side.get(ds.key, ())), area.partitions))
         if specs := suite(ds, area):
             checks.append(build_gx_checks(key, f"{ds.layer}.{ds.name}", specs, _lake_files(ds), area.partitions,
                                           redactor=redact))
