@@ -89,7 +89,8 @@ _BALLOT_COLS = (
     _COMMUNITY,
     C("vote_id", "VARCHAR", "Vote the ballot belongs to", False),
     C("ballot_id", "VARCHAR", "Platform ballot id (paper ballots: the paper-entry serial)", False),
-    C("room_id", "VARCHAR", "Unit (building-unit-room); the voting unit, one ballot per room per vote", False),
+    C("room_token", "VARCHAR", "Keyed token of the unit (building-unit-room) as written: the voting unit, one "
+      "ballot per room per vote; the room itself is a home address and never kept", False, PII_TOKEN),
     C("owner_token", "VARCHAR", "Keyed token of the owner: id_card token when an ID number was verified, "
       "else phone token; names are dropped", False, PII_TOKEN),
     C("area_m2", "DECIMAL(10,2)", "Exclusive area of the unit, m²", False),
@@ -109,11 +110,11 @@ BALLOTS_SILVER = Dataset(
     "Counted ballots. Rule: one ballot per room per vote; the earliest e-ballot wins, a paper ballot counts "
     "only for a room without an e-ballot; co-owner, transferred-owner and overlapping paper ballots are "
     "duplicates. Earlier partitions of the same vote are read, so days are processed in order.",
-    _BALLOT_COLS, domain="governance", order_by="vote_id, room_id",
+    _BALLOT_COLS, domain="governance", order_by="vote_id, room_token",
     suite=(
         *(Expect.not_null(c.name) for c in _BALLOT_COLS),
         Expect.unique("ballot_id"),
-        Expect.unique("vote_id", "room_id", name="one_ballot_per_room_per_vote"),
+        Expect.unique("vote_id", "room_token", name="one_ballot_per_room_per_vote"),
         Expect.in_set("choice", list(CHOICES)),
         Expect.in_set("auth_method", list(AUTH_METHODS)),
         Expect.in_set("channel", list(CHANNELS)),

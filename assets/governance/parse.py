@@ -206,6 +206,7 @@ def ingest(con: duckdb.DuckDBPyConnection, lake: Lake, landing: Path, day: str, 
     run_script(con, HERE / "bronze_signin.sql", tz=tz)
     _token_map(con, "p_ballots", "id_no", "id_card", tok, "t_id")
     _token_map(con, "p_ballots", "phone", "phone", tok, "t_phone")
+    _token_map(con, "p_ballots", "room_id", "location", tok, "t_room")
     _token_map(con, "p_signin", "phone", "phone", tok, "t_signin")
     run_script(con, HERE / "bronze_views.sql")
     for source in g.SOURCES:

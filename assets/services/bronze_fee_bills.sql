@@ -7,7 +7,7 @@ WITH t AS (
     FROM raw
 )
 SELECT bid AS bill_id, coalesce(svc_null(community_id), svc_community(source_file)) AS community_id,
-    svc_null(room_id) AS room_id, svc_null(fee_item) AS fee_item, period_start, period_end, due_fen, due_date,
+    room_token, svc_null(fee_item) AS fee_item, period_start, period_end, due_fen, due_date,
     source_file, source_line, in_file_dup,
     CASE WHEN ragged THEN 'ragged_row'
         WHEN bid IS NULL THEN 'missing_bill_id'

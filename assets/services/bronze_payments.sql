@@ -7,7 +7,7 @@ WITH t AS (
     FROM raw
 )
 SELECT pid AS payment_id, svc_null(bill_id) AS bill_id,
-    coalesce(svc_null(community_id), svc_community(source_file)) AS community_id, svc_null(room_id) AS room_id,
+    coalesce(svc_null(community_id), svc_community(source_file)) AS community_id, room_token,
     amount_fen, channel, paid_ts, payer_token, source_file, source_line, in_file_dup,
     CASE WHEN ragged THEN 'ragged_row'
         WHEN pid IS NULL THEN 'missing_payment_id'

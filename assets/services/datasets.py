@@ -65,7 +65,8 @@ WORK_ORDER_EVENTS_BRONZE = Dataset(
 _FB = (
     C("bill_id", "VARCHAR", "Bill number", False),
     C("community_id", "VARCHAR", "Community code", False),
-    C("room_id", "VARCHAR", "Room (building-unit-room)"),
+    C("room_token", "VARCHAR", "Keyed token of the room (building-unit-room) as written: the billing unit; the "
+      "room itself is a home address and never kept", pii=PII_TOKEN),
     C("fee_item", "VARCHAR", "Fee item (物业管理费, 停车管理费, ...)", False),
     C("period_start", "DATE", "Billing period start"),
     C("period_end", "DATE", "Billing period end"),
@@ -80,7 +81,7 @@ _PAY = (
     C("payment_id", "VARCHAR", "Payment serial number", False),
     C("bill_id", "VARCHAR", "Bill paid", False),
     C("community_id", "VARCHAR", "Community code", False),
-    C("room_id", "VARCHAR", "Room"),
+    C("room_token", "VARCHAR", "Keyed token of the room paid for (as in fee_bills)", pii=PII_TOKEN),
     C("amount_fen", "BIGINT", "Amount received, fen", False),
     C("channel", "VARCHAR", "wechat, alipay, bank, cash, counter", False),
     C("paid_ts", "TIMESTAMPTZ", "Paid at", False),

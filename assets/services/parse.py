@@ -51,7 +51,8 @@ HEADERS: dict[str, dict[str, str]] = {
 REQUIRED = {s: (next(iter(h)),) for s, h in HEADERS.items()}
 # raw identifier columns: used in memory for tokens and redaction, never written
 RAW_PII = {"work_orders": ("reporter_name", "reporter_phone", "description_raw", "location_raw"),
-           "work_order_events": ("note_raw",), "fee_bills": (), "payments": ("payer_name", "payer_phone")}
+           "work_order_events": ("note_raw",), "fee_bills": ("room_id",),
+           "payments": ("payer_name", "payer_phone", "room_id")}
 # landing/property_services/<day>/<community>/<source>_<community>[_partN].csv; anything else is unknown_file
 _NAME_RX = re.compile(r"^(work_orders|work_order_events|fee_bills|payments)_[0-9]{12}(_part[0-9]+)?\.csv$")
 
@@ -182,6 +183,9 @@ def prepare(source: str, raw: pl.DataFrame, tokenize: Callable[[pl.Series, str],
             known_orders["order_id"].implode()))
     elif source == "payments":
         raw = raw.with_columns(payer_token=tokenize(raw["payer_phone"].str.strip_chars().replace("", None), "phone"))
+    if source in ("fee_bills", "payments"):
+        # a room is a home address and sits beside the payer: only its keyed token is kept (the billing unit)
+        raw = raw.with_columns(room_token=tokenize(raw["room_id"].str.strip_chars().replace("", None), "location"))
     raw = raw.drop([c for c in RAW_PII[source] if c in raw.columns])
     data = [c for c in raw.columns if c not in ("source_line",)]
     content = [c for c in data if c != "source_file"]

@@ -178,19 +178,24 @@ def test_one_ballot_per_room_per_vote_e_ballot_wins_over_paper_and_co_owners(mon
     plan = sim.month_plan(comms, reg, date(2026, 11, 1), SEED, True).ballots.filter(
         pl.col("cast_day") <= date.fromisoformat(DAY))
     silver = _read(lake, "silver", "governance_ballots")
-    assert silver.height == silver.select("vote_id", "room_id").unique().height
+    assert "room_id" not in silver.columns  # a home address: only the keyed room token is kept
+    assert silver.height == silver.select("vote_id", "room_token").unique().height
+    from kernel.tokens import Tokenizer
+
+    tok = Tokenizer.from_env()
+    plan = plan.with_columns(room_token=tok.tokenize_series(plan["room_id"], "location"))
     assert set(silver["ballot_id"]) == set(plan.filter(pl.col("fate") == "counted")["ballot_id"])
     for fate in ("dup_co_owner", "dup_paper_overlap"):
         dups = plan.filter(pl.col("fate") == fate)
         assert dups.height > 0, fate
         assert not set(dups["ballot_id"]) & set(silver["ballot_id"])
     # every overlapping paper ballot's room is counted through its e-ballot
-    overlap = plan.filter(pl.col("fate") == "dup_paper_overlap").select("vote_id", "room_id")
-    kept = silver.join(overlap, on=["vote_id", "room_id"])
+    overlap = plan.filter(pl.col("fate") == "dup_paper_overlap").select("vote_id", "room_token")
+    kept = silver.join(overlap, on=["vote_id", "room_token"])
     assert kept.height == overlap.height and set(kept["channel"]) <= {"app", "wechat"}
     # co-owners hold one room: their tokens differ but the room counts once
-    co = plan.filter(pl.col("fate") == "dup_co_owner").select("vote_id", "room_id")
-    assert silver.join(co, on=["vote_id", "room_id"]).height == co.height
+    co = plan.filter(pl.col("fate") == "dup_co_owner").select("vote_id", "room_token")
+    assert silver.join(co, on=["vote_id", "room_token"]).height == co.height
 
 
 def test_reused_qr_check_ins_count_once(month):

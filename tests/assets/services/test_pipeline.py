@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from kernel.lake import Lake
-from tests.assets import cellkey_check
 from quality.pii_scan import load_canaries, scan_tree
+from tests.assets import cellkey_check
 
 pytestmark = pytest.mark.slow
 DAY = "2026-11-20"
