@@ -25,8 +25,9 @@ class NeuronResource(dg.ConfigurableResource):
     def lake(self) -> Lake:
         return Lake(self.settings.lake_dir)
 
-    def tokenizer(self) -> Tokenizer:
-        return Tokenizer.from_settings(self.settings)
+    def tokenizer(self, domain: str | None = None) -> Tokenizer:
+        """Tokens of one data domain (its own derived keys; ``kernel.tokens.Tokenizer``)."""
+        return Tokenizer.from_settings(self.settings, domain)
 
     def duckdb(self, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB for one step's work (the warehouse file is never written by steps)."""

@@ -128,21 +128,29 @@ class Tokenizer:
     Build with ``Tokenizer.from_env()`` in pipelines; the constructor is for tests and key-rotation jobs.
     """
 
-    __slots__ = ("_type_keys", "version")
+    __slots__ = ("_type_keys", "domain", "version")
 
-    def __init__(self, key: str | bytes, version: int = 1) -> None:
+    def __init__(self, key: str | bytes, version: int = 1, domain: str | None = None) -> None:
+        """``domain``: the data domain whose tokens these are. Each domain derives its own keys, so a person's
+        token in access control does not join to the same person's token in governance or telemetry; within a
+        domain (vehicle passages and parking share ``vehicles``) tokens join. ``None`` is the shared derivation
+        (tests, key-rotation jobs)."""
         master = _parse_key(key, "token key")
         self.version = _parse_version(version, "token key version")
+        if domain is not None and not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", domain):
+            raise ValueError(f"domain must be a short lower-case name, got {domain!r}")
+        self.domain = domain
+        label = (domain + "/").encode("ascii") if domain else b""
         self._type_keys = {
-            t: hmac.new(master, _DERIVATION_PREFIX + t.encode("ascii"), hashlib.sha256).digest()
+            t: hmac.new(master, _DERIVATION_PREFIX + label + t.encode("ascii"), hashlib.sha256).digest()
             for t in ID_TYPES
         }
 
     def __repr__(self) -> str:
-        return f"Tokenizer(version={self.version}, key=<redacted>)"
+        return f"Tokenizer(version={self.version}, domain={self.domain!r}, key=<redacted>)"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Tokenizer:
+    def from_settings(cls, settings: Settings, domain: str | None = None) -> Tokenizer:
         """Key from NEURON_TOKEN_KEY, version from NEURON_TOKEN_KEY_VERSION (default 1), as resolved in settings.
 
         In demo/test mode a missing key falls back to the public DEMO_KEY; in production it is an error.
@@ -161,12 +169,12 @@ class Tokenizer:
             )
         key = _parse_key(raw_key, KEY_ENV)
         version = _parse_version(settings.token_key_version, VERSION_ENV)
-        return cls(key, version)
+        return cls(key, version, domain)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Tokenizer:
+    def from_env(cls, env: Mapping[str, str] | None = None, domain: str | None = None) -> Tokenizer:
         """``from_settings`` over the given variables (``os.environ`` unless given)."""
-        return cls.from_settings(load_settings(env))
+        return cls.from_settings(load_settings(env), domain)
 
     def _tokens(self, values: Iterable[object], id_type: str) -> list[str | None]:
         _check_type(id_type)

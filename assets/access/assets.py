@@ -39,7 +39,7 @@ def bronze_access_events(step: Step) -> dict:
     """Parse the day's ISC envelopes in bounded batches; every record ends accepted, quarantined or duplicate."""
     if not landing_files(step.landing_dir, step.day):
         step.context.log.warning(f"no access-event landing files for {step.day}")
-    tokenize = step.neuron.tokenizer().tokenize_series
+    tokenize = step.neuron.tokenizer("access").tokenize_series
     stats = ingest_day(step.con, step.lake, step.landing_dir, step.day, step.tz, tokenize)
     write_ingest(step.con, step.lake, ACCESS_INGEST, step.day, [stats])
     return {ACCESS_BRONZE: stats.bronze_metadata(), ACCESS_QUARANTINE: stats.quarantine_metadata()}

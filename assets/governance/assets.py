@@ -25,7 +25,7 @@ ACCOUNTING = {s: accounting_dataset(f"governance_{s}") for s in g.SOURCES}
             landing=["governance"])
 def bronze_governance(step: Step) -> dict:
     """Parse the day's e-voting and community-app exports; every record ends accepted, quarantined or duplicate."""
-    stats = ingest(step.con, step.lake, step.landing_dir, step.day, step.tz, step.neuron.tokenizer())  # no canaries
+    stats = ingest(step.con, step.lake, step.landing_dir, step.day, step.tz, step.neuron.tokenizer("governance"))  # no canaries
     write_ingest(step.con, step.lake, g.INGEST_GOVERNANCE, step.day, stats.values())
     return {ds: meta for source, st in stats.items()
             for ds, meta in ((BRONZE[source], st.bronze_metadata()), (QUARANTINE[source], st.quarantine_metadata()))}

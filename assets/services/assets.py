@@ -44,7 +44,7 @@ _SILVER_KEYS = {"work_order_events": "order_id, seq", "fee_bills": "bill_id", "p
 @lake_asset(*BRONZE.values(), *QUARANTINE.values(), INGEST, landing=[LANDING])
 def bronze_property_services(step: Step) -> dict:
     """Decode (UTF-8, then GB18030, else quarantine the file), tokenise, redact and type every export."""
-    tokenizer = step.neuron.tokenizer()
+    tokenizer = step.neuron.tokenizer("services")
     # the canaries are deliberately NOT given to the redactor: generic rules must catch them (or quarantine
     # the record), so the zero-hit scan of the lake is a real test
     stats = ingest_day(step.con, step.lake, step.landing_dir, step.day, step.tz,

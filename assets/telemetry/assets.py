@@ -33,7 +33,7 @@ def bronze_telemetry(step: Step) -> dict:
     """Parse the day's landing files in bounded batches; every record ends accepted, quarantined or duplicate."""
     if not landing_files(step.landing_dir, step.day):
         step.context.log.warning(f"no telemetry landing files for {step.day}")
-    tokenizer = step.neuron.tokenizer()
+    tokenizer = step.neuron.tokenizer("telemetry")
     stats = ingest_day(step.con, step.lake, step.landing_dir, step.day, step.tz,
                        lambda v: tokenizer.tokenize_series(v, "person"))
     write_ingest(step.con, step.lake, INGEST_STATS, step.day, [stats])

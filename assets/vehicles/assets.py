@@ -67,7 +67,7 @@ def _residency(frame: pl.DataFrame, registered: pl.DataFrame) -> pl.DataFrame:
 
 @lake_asset(REGISTERED_VEHICLES, landing=["parking"])
 def bronze_registered_vehicles(step: Step) -> None:
-    step.write(registered_vehicles(step.con, step.landing_dir, step.day, step.neuron.tokenizer()))
+    step.write(registered_vehicles(step.con, step.landing_dir, step.day, step.neuron.tokenizer("vehicles")))
 
 
 @lake_asset(PASSAGES_BRONZE, PASSAGES_QUARANTINE, INGEST_PASSAGES, reads={"tollgates": TOLLGATES},
@@ -77,7 +77,7 @@ def bronze_vehicle_passages(step: Step) -> dict:
     start, end = day_bounds(step.day, step.tz)
     files = passage_files(step.landing_dir, step.day)
     stats = IngestStats("vehicle_passages", files=len(files))
-    tokenizer = step.neuron.tokenizer()
+    tokenizer = step.neuron.tokenizer("vehicles")
     with step.lake.write_partition("bronze", PASSAGES_BRONZE.name, step.day) as wb, \
             step.lake.write_partition("quarantine", PASSAGES_QUARANTINE.name, step.day) as wq:
         for batch in community_batches(files):
@@ -115,7 +115,7 @@ def bronze_parking(step: Step) -> dict:
     """Parking-cloud pushes: money strings to BIGINT fen, plates to tokens; bad money goes to quarantine."""
     files = parking_files(step.landing_dir, step.day)
     stats = IngestStats("parking", files=len(files))
-    tokenizer = step.neuron.tokenizer()
+    tokenizer = step.neuron.tokenizer("vehicles")
     with step.lake.write_partition("bronze", SESSIONS_BRONZE.name, step.day) as wb, \
             step.lake.write_partition("quarantine", SESSIONS_QUARANTINE.name, step.day) as wq, \
             step.lake.write_partition("bronze", PAYMENTS_BRONZE.name, step.day) as wp:

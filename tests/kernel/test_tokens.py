@@ -214,3 +214,14 @@ def test_duckdb_mapping_from_table_query_and_relation(tok: Tokenizer) -> None:
     con.register("mapping", mapping)
     joined = con.sql("SELECT m.token FROM passages p JOIN mapping m ON p.plate = m.raw").fetchall()
     assert len(joined) == 3
+
+
+def test_each_domain_derives_its_own_keys_so_tokens_do_not_join_across_domains():
+    from kernel.tokens import Tokenizer
+
+    key = "domain-separation-key-0123456789"
+    access, governance = Tokenizer(key, 1, "access"), Tokenizer(key, 1, "governance")
+    assert access.token("13800138000", "phone") != governance.token("13800138000", "phone")
+    assert access.token("13800138000", "phone") == Tokenizer(key, 1, "access").token("138-0013-8000", "phone")
+    assert Tokenizer(key, 1).token("x1", "person") != access.token("x1", "person")
+    assert "key" not in repr(access).replace("key=<redacted>", "")

@@ -83,7 +83,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
         con = duckdb.connect()
         create_view(con, "doors", neuron.lake, ACCESS_DOORS, DAY)
         clean_lake = Lake(root / "clean_lake")
-        tokenize = neuron.tokenizer().tokenize_series
+        tokenize = neuron.tokenizer("access").tokenize_series
         stats = ingest_day(con, clean_lake, clean, DAY, neuron.settings.timezone, tokenize)
         load_vocabulary(con)
         parse_batch(con, read_lines([clean / "access_events" / DAY / c / orig.name], clean), DAY,

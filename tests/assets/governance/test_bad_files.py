@@ -83,7 +83,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
         con = duckdb.connect()
         create_view(con, "registry", neuron.lake, DEVICE_REGISTRY, DAY)
         clean_lake = Lake(root / "clean_lake")
-        stats = ingest(con, clean_lake, clean, DAY, neuron.settings.timezone, neuron.tokenizer())
+        stats = ingest(con, clean_lake, clean, DAY, neuron.settings.timezone, neuron.tokenizer("governance"))
         yield {"root": root, "res": res, "clean_lake": clean_lake.root, "clean_stats": stats,
                "cut_lines": cut_lines}
 

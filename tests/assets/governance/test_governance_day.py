@@ -73,7 +73,7 @@ def _direct(neuron, day: str) -> None:
     csv = s.landing_dir / "device_registry" / day / "devices.csv"
     write_dataset(con, lake, DEVICE_REGISTRY, day, f"SELECT * FROM read_csv('{csv}', header=true, all_varchar=true)")
     create_view(con, "registry", lake, DEVICE_REGISTRY, day)
-    stats = ingest(con, lake, s.landing_dir, day, s.timezone, neuron.tokenizer())
+    stats = ingest(con, lake, s.landing_dir, day, s.timezone, neuron.tokenizer("governance"))
     write_ingest(con, lake, INGEST_GOVERNANCE, day, stats.values())
     for source, c in build_silver(con, lake, day, s.timezone).items():
         st = stats[source]
@@ -182,7 +182,7 @@ def test_one_ballot_per_room_per_vote_e_ballot_wins_over_paper_and_co_owners(mon
     assert silver.height == silver.select("vote_id", "room_token").unique().height
     from kernel.tokens import Tokenizer
 
-    tok = Tokenizer.from_env()
+    tok = Tokenizer.from_env(domain="governance")
     plan = plan.with_columns(room_token=tok.tokenize_series(plan["room_id"], "location"))
     assert set(silver["ballot_id"]) == set(plan.filter(pl.col("fate") == "counted")["ballot_id"])
     for fate in ("dup_co_owner", "dup_paper_overlap"):

@@ -82,7 +82,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
         res = materialise(DAY, ("services_bronze", "services_silver"))
 
         neuron = NeuronResource()
-        tok = neuron.tokenizer()
+        tok = neuron.tokenizer("services")
         clean_lake = Lake(root / "clean_lake")
         stats = ingest_day(duckdb.connect(), clean_lake, clean, DAY, neuron.settings.timezone,
                            tok.tokenize_series)

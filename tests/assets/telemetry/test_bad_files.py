@@ -88,7 +88,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
         con = duckdb.connect()
         create_view(con, "registry", neuron.lake, DEVICE_REGISTRY, DAY)
         clean_lake = Lake(root / "clean_lake")
-        tok = neuron.tokenizer()
+        tok = neuron.tokenizer("telemetry")
         stats = ingest_day(con, clean_lake, clean, DAY, neuron.settings.timezone,
                            lambda v: tok.tokenize_series(v, "person"))
         # the re-delivered file alone: what its copy adds

@@ -98,7 +98,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
 
         # the clean parse: the real parsers over the pristine copy, with the registries the run wrote
         neuron = NeuronResource()
-        tz, tok = neuron.settings.timezone, neuron.tokenizer()
+        tz, tok = neuron.settings.timezone, neuron.tokenizer("vehicles")
         con = duckdb.connect()
         create_view(con, "tollgates", neuron.lake, TOLLGATES, DAY)
         create_view(con, "car_parks", neuron.lake, CAR_PARKS, DAY)
