@@ -66,7 +66,8 @@ Suppressed = Protected
 def summarise(out: pl.DataFrame, rows: int, k: int) -> Protected:
     counts = dict(out["suppression"].value_counts().iter_rows()) if out.height else {}
     return Protected(rows=rows, disclosure=Disclosure("suppression", k=k), primary=int(counts.get("primary", 0)),
-                     complementary=int(counts.get("complementary", 0)))
+                     complementary=int(counts.get("complementary", 0)),
+                     extra={"suppressed_correction": int(counts.get("correction", 0))})
 
 
 def _unprotected(frame: pl.DataFrame) -> pl.DataFrame:
@@ -121,9 +122,36 @@ def perturb_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure,
     return _unprotected(out), stats
 
 
+def correction_mask(frame: pl.DataFrame, previous: pl.DataFrame, ds: Dataset, k: int) -> list[str | None]:
+    """Rows a new version of a suppressed partition must hide (suppression consistent across versions): rows
+    the previous version hid stay hidden, and a row whose counts changed by fewer than k (or whose derived
+    figures changed while its counts moved by fewer than k) is hidden, so differencing the versions never
+    yields a small number of people. Returns the reason per row (the earlier reason, 'correction', or None), so
+    re-running an unchanged partition reproduces it exactly."""
+    keys = list(ds.keys)
+    prev = previous.select(*keys, *[pl.col(c).alias(f"__prev_{c}") for c in (*ds.counts, *ds.derived)],
+                           pl.col("suppressed").alias("__prev_suppressed"),
+                           pl.col("suppression").alias("__prev_reason"))
+    j = frame.select(*keys, *ds.counts, *ds.derived).with_row_index("__i").join(prev, on=keys, how="left",
+                                                                                nulls_equal=True)
+    small = pl.lit(False)
+    for c in ds.counts:
+        delta = (pl.col(c) - pl.col(f"__prev_{c}")).abs()
+        small = small | ((delta > 0) & (delta < k))
+    moved_little = pl.all_horizontal([(pl.col(c) - pl.col(f"__prev_{c}")).abs() < k for c in ds.counts])
+    derived_changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"__prev_{c}")) for c in ds.derived]) \
+        if ds.derived else pl.lit(False)
+    changed = pl.col("__prev_suppressed").is_not_null() & (small | (moved_little & derived_changed)).fill_null(False)
+    mask = j.sort("__i").select(
+        pl.when(pl.col("__prev_suppressed").fill_null(False)).then(pl.coalesce("__prev_reason", pl.lit("correction")))
+        .when(changed).then(pl.lit("correction")).alias("m"))["m"]
+    return mask.to_list()
+
+
 def protect_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure, on_unprotectable: str = "raise",
                  recompute: Mapping[str, pl.Expr] | None = None,
-                 magnitudes: Mapping[str, int] | None = None) -> tuple[pl.DataFrame, dict[str, float]]:
+                 magnitudes: Mapping[str, int] | None = None,
+                 previous: pl.DataFrame | None = None) -> tuple[pl.DataFrame, dict[str, float]]:
     """``frame`` (a *complete* grid over ``ds.keys``, zeros included) protected as ``disclosure`` says.
 
     Suppression: ``ds.counts`` (non-negative, no nulls) are nulled together on suppressed rows, ``ds.derived``
@@ -142,7 +170,9 @@ def protect_grid(frame: pl.DataFrame, ds: Dataset, disclosure: Disclosure, on_un
     if not frame.height:
         return _unprotected(frame), {}
     margins = [list(m) for m in ds.margins] or None
-    out = suppress(frame, list(ds.keys), list(ds.counts), disclosure.k, margins, on_unprotectable=on_unprotectable)
+    forced = correction_mask(frame, previous, ds, disclosure.k) if previous is not None else None
+    out = suppress(frame, list(ds.keys), list(ds.counts), disclosure.k, margins, on_unprotectable=on_unprotectable,
+                   forced=forced)
     if ds.derived:
         out = out.with_columns([pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
                                 for c in ds.derived])
@@ -160,7 +190,10 @@ def write_protected_grid(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset
                          magnitudes: Mapping[str, int] | None = None) -> Protected:
     """Run ``sql``, protect it as ``ds`` and ``disclosure`` say, write the partition (``ds`` carries
     SUPPRESSION_COLUMNS)."""
-    out, stats = protect_grid(con.sql(sql).pl(), ds, disclosure, on_unprotectable, recompute, magnitudes)
+    previous = None
+    if not disclosure.is_cell_key and (files := lake.files(ds.layer, ds.name, day)):
+        previous = pl.read_parquet(files)  # the version being replaced: suppression stays consistent with it
+    out, stats = protect_grid(con.sql(sql).pl(), ds, disclosure, on_unprotectable, recompute, magnitudes, previous)
     rows = write_frame(con, lake, ds, day, out, order_by=ds.order_by)
     if disclosure.is_cell_key:
         return Protected(rows=rows, disclosure=disclosure, **stats)

@@ -93,7 +93,8 @@ SUPPRESSION_COLUMNS = (
     C("suppressed", "BOOLEAN", "True when the row's counts are withheld (fewer than k contributors, or "
       "withheld so that such a cell cannot be recomputed from totals); always false under the cell key method, "
       "which perturbs every count instead", False),
-    C("suppression", "VARCHAR", "primary | complementary | null: why the row's counts are withheld"),
+    C("suppression", "VARCHAR", "primary | complementary | correction | null: why the row's counts are withheld "
+      "(correction: an earlier version hid the row, or its counts changed by fewer than k since)"),
 )
 
 

@@ -218,13 +218,17 @@ def _determined(
 
 
 class _Suppressor:
-    def __init__(self, table: _Table, k: int):
+    def __init__(self, table: _Table, k: int, forced: Sequence[str | None] = ()):
         self.t = t = table
         self.k = k
         self.nonzero = t.values > 0
         self.primary_v = (t.values > 0) & (t.values < k) & t.is_row[:, None]
         self.suppressed = self.primary_v.any(axis=1)
         self.reason: list[str | None] = ["primary" if self.suppressed[i] else None for i in range(t.n)]
+        for i, label in enumerate(forced):  # hidden by an earlier version, or changed by fewer than k since
+            if label and not self.suppressed[i]:
+                self.suppressed[i] = True
+                self.reason[i] = label
         self.intrinsic = [self._audit(v, maximal=True) for v in range(t.m)]
 
     def hidden(self, i: int, v: int) -> bool:
@@ -368,19 +372,27 @@ def suppress(
     margins: list[list[str]] | None = None,
     *,
     on_unprotectable: Literal["raise", "warn"] = "raise",
+    forced: Sequence[str | None] | None = None,
 ) -> pl.DataFrame:
     """Null out small cells and enough companions that none can be derived from published totals.
 
     Returns ``df`` in its original row order with suppressed ``value_cols`` set to null and two columns
-    added: ``suppressed`` (bool) and ``suppression`` ('primary' | 'complementary' | null).
+    added: ``suppressed`` (bool) and ``suppression`` ('primary' | 'complementary' | 'correction' | null).
+    ``forced`` (one reason or None per row of ``df``) hides rows whatever their values, with that reason: a row
+    an earlier version of the same table hid keeps its earlier reason, one whose counts changed by fewer than k
+    since it was published gets 'correction' (``assets.disclosure`` decides); they are protected like any
+    hidden cell.
     Raises SuppressionError if a cell is disclosed by the declared ``margins`` themselves (see module doc);
     with ``on_unprotectable="warn"`` such cells stay suppressed and an UnprotectedCellWarning is issued.
     """
     margins = [list(g) for g in (margins or [])]
     _validate(df, dims, value_cols, k, margins)
+    if forced is not None and len(forced) != df.height:
+        raise ValueError(f"forced has {len(forced)} flags for {df.height} rows")
     ordered = df.with_row_index(_ROW).sort(dims, nulls_last=True, maintain_order=True)
     table = _Table(ordered, dims, value_cols, margins)
-    state = _Suppressor(table, k)
+    order = ordered[_ROW].to_list()
+    state = _Suppressor(table, k, [forced[r] for r in order] if forced is not None else ())
     if table.interior:
         while True:
             changed = state.heuristic()

@@ -53,7 +53,9 @@ ACCESS_DOORS = Dataset(
 _EVENT_COLUMNS = (
     C("event_id", "VARCHAR", "ISC eventId (the dedupe key: re-sends and status updates keep it)", False),
     C("community_id", "VARCHAR", "Community code of the door", False),
-    C("door_id", "VARCHAR", "Door index code (srcIndex)", False),
+    C("door_id", "VARCHAR", "Door index code (srcIndex). Kept beside the person token on purpose (issue 14): a "
+      "door is a gate, a building or a unit entrance shared by its households, never a room, and the flow and "
+      "security tables need the door; no published table carries it with a person", False),
     C("event_type", "INTEGER", "ISC eventType code", False),
     C("event_kind", "VARCHAR", "pass | denied | door_forced", False),
     C("event_ts", "TIMESTAMPTZ", "Event time (happenTime repaired, or the receive time when unusable)", False),
