@@ -384,3 +384,18 @@ def test_request_timeout_defaults_to_60_s_and_must_be_positive(tmp_path: Path, c
                 ]
             )
         assert exc.value.code == 2
+
+
+def test_the_receiver_requires_the_disclosure_its_contract_names() -> None:
+    """A people-count batch must state the contract's disclosure method and parameters; the district only has
+    the contract YAML, so the check runs on what the manifest says (store.init -> 422 contract_mismatch)."""
+    from exports.contracts import load_contracts as neuron_contracts
+
+    held = load_contracts(Path(__file__).parents[3] / "exports" / "contracts")
+    flow = held["public_security.gate_flow_hourly"]
+    stated = next(c for c in neuron_contracts() if c.id == flow.id).disclosure.describe()
+    assert flow.disclosure_problems(stated) == []
+    assert flow.disclosure_problems(None)  # missing
+    assert flow.disclosure_problems({**stated, "max_deviation": 1})  # weaker than agreed
+    assert flow.disclosure_problems({"method": "suppression", "k": 5})
+    assert held["zhilian_putuo.device_health_daily"].disclosure_problems(None) == []  # counts no people
