@@ -51,7 +51,7 @@ def arm(point: str) -> None:
     elif point == "blocking_check":  # the privacy scan of a silver asset, before its result is recorded
         import quality.pii_checks as pii
 
-        _after(pii, "scan_files", lambda paths, landing: any("silver/vehicle_passages" in str(p) for p in paths))
+        _after(pii, "scan_files", lambda paths, *a, **kw: any("silver/vehicle_passages" in str(p) for p in paths))
     elif point == "export_push":  # one chunk of a batch uploaded to the receiver, the batch not committed
         import requests
 

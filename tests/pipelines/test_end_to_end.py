@@ -213,6 +213,11 @@ def test_every_source_balances_its_row_accounting(e2e_run):
 
 
 def test_every_contract_published_its_day_and_people_counts_hold_no_small_cell(e2e_run):
+    """Every contract's batch is in the outbox, its manifest states the contract's disclosure method, and:
+    under suppression no unsuppressed count is between 1 and k-1; under the cell key method nothing is
+    withheld and no positive count is up to js."""
+    import json
+
     from exports.contracts import load_contracts
 
     con = duckdb.connect()
@@ -221,8 +226,15 @@ def test_every_contract_published_its_day_and_people_counts_hold_no_small_cell(e
         assert (batch / "manifest.json").exists(), c.id
         if not c.counts_people:
             continue
-        k = c.k_threshold
+        manifest = json.loads((batch / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["disclosure"] == c.disclosure.describe(), c.id
+        data = f"'{batch / 'data.parquet'}'"
+        if c.disclosure.is_cell_key:
+            assert con.execute(f"SELECT count(*) FROM {data} WHERE suppressed").fetchall()[0][0] == 0, c.id
+            low, high = 1, c.disclosure.js
+        else:
+            low, high = 1, c.k_threshold - 1
         for col in c.count_columns:
-            small = con.execute(f"SELECT count(*) FROM '{batch / 'data.parquet'}' "
-                                f"WHERE NOT suppressed AND \"{col}\" > 0 AND \"{col}\" < {k}").fetchall()[0][0]
+            small = con.execute(f"SELECT count(*) FROM {data} WHERE NOT suppressed "
+                                f"AND \"{col}\" BETWEEN {low} AND {high}").fetchall()[0][0]
             assert small == 0, (c.id, col)
