@@ -29,33 +29,42 @@ CANARY_SEPARATOR_CLASS = r"[ \t\r\n\f\v·•・._\-]"
 # Shared cores (valid in both Python re and RE2)
 _DATE8 = r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
 _DATE6 = r"[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-_ID_SEP = "[ \\-]"
+_ID_SEP = "[ .\\-]"
 # 6-8-4 (optionally unseparated), 6-4-4-4 and 4-4-4-4-2 groupings; the validator checks date and checksum
-# after stripping the separators.
+# after stripping the separators. Legacy 15-digit IDs: unbroken or 6-6-3.
 ID18_CORE = (
     rf"(?:[1-9][0-9]{{5}}{_ID_SEP}?{_DATE8}{_ID_SEP}?[0-9]{{3}}[0-9Xx]"
     rf"|[1-9][0-9]{{5}}{_ID_SEP}(?:19|20)[0-9]{{2}}{_ID_SEP}[0-9]{{4}}{_ID_SEP}[0-9]{{3}}[0-9Xx]"
     rf"|[1-9][0-9]{{3}}{_ID_SEP}[0-9]{{4}}{_ID_SEP}[0-9]{{4}}{_ID_SEP}[0-9]{{4}}{_ID_SEP}[0-9][0-9Xx])"
 )
-ID15_CORE = rf"(?:{'|'.join(ID15_PROVINCES)})[0-9]{{4}}{_DATE6}[0-9]{{3}}"
+# grouped 6-6-3 only with the same separator twice: a 12-digit community code with a "-007" file suffix
+# (310107001001-007) is not an ID
+ID15_CORE = (rf"(?:{'|'.join(ID15_PROVINCES)})[0-9]{{4}}"
+             rf"(?:{_DATE6}|[ ]{_DATE6}[ ]|-{_DATE6}-|[.]{_DATE6}[.])[0-9]{{3}}")
 # Masked phones (138****5678) are deliberately not matched: masking is the approved display form.
 _PH_SEP = "[ .\\-]"
 # +86 / 0086 / 86, or the same in brackets: "(+86) 138...".
 PHONE_PREFIX = r"(?:(?:\+|00)?86[ \-]?|\( ?(?:\+|00)?86 ?\) ?)"
-PHONE_CORE = (
-    rf"{PHONE_PREFIX}?(?:1[3-9][0-9](?:[0-9]{{8}}|{_PH_SEP}[0-9]{{4}}{_PH_SEP}[0-9]{{4}}"
-    rf"|[0-9]{_PH_SEP}[0-9]{{3}}{_PH_SEP}[0-9]{{4}})"  # 3-4-4 and 4-3-4 groupings
-    rf"|\(1[3-9][0-9]\) ?[0-9]{{4}}[ \-]?[0-9]{{4}})"  # (138)0013-8000
-)
-# Chinese numerals for phone digits (一三八〇〇一三八〇〇〇, 幺 for 1, 两 for 2), mixed freely with digits.
-CN_DIGITS = "〇零一二三四五六七八九幺两"
-CN_TO_DIGIT = str.maketrans(CN_DIGITS, "0012345678912")
-_CND = f"[0-9{CN_DIGITS}]"
-CN_PHONE_CORE = (
-    rf"{PHONE_PREFIX}?[1一幺][3-9三四五六七八九]{_CND}(?:{_CND}{{8}}|{_PH_SEP}{_CND}{{4}}{_PH_SEP}{_CND}{{4}}"
-    rf"|{_CND}{_PH_SEP}{_CND}{{3}}{_PH_SEP}{_CND}{{4}})"
-)
-_PLATE_SEP = "[ ·•・\\-]"
+# Chinese numerals for phone digits (一三八〇〇一三八〇〇〇, 幺 for 1, 两 for 2, financial 壹贰叁...), mixed freely
+# with digits.
+CN_DIGITS = "〇零一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖"
+CN_TO_DIGIT = str.maketrans(CN_DIGITS, "0012345678912123456789")
+_CN_ONE = "1一幺壹"
+_CN_THREE_NINE = "3-9三四五六七八九叁肆伍陆柒捌玖"
+
+
+def _phone_core(one: str, three_nine: str, digit: str) -> str:
+    """11 digits 1[3-9]x xxxx xxxx, unbroken or grouped 3-4-4 / 4-3-4, or (138)0013-8000; after +86 or not."""
+    return (
+        rf"{PHONE_PREFIX}?(?:{one}{three_nine}{digit}(?:{digit}{{8}}|{_PH_SEP}{digit}{{4}}{_PH_SEP}{digit}{{4}}"
+        rf"|{digit}{_PH_SEP}{digit}{{3}}{_PH_SEP}{digit}{{4}})"
+        rf"|\({one}{three_nine}{digit}\){_PH_SEP}?{digit}{{4}}{_PH_SEP}?{digit}{{4}})"
+    )
+
+
+PHONE_CORE = _phone_core("1", "[3-9]", "[0-9]")
+CN_PHONE_CORE = _phone_core(f"[{_CN_ONE}]", f"[{_CN_THREE_NINE}]", f"[0-9{CN_DIGITS}]")
+_PLATE_SEP = "[ .·•・\\-]"
 _PLATE_SUFFIX = "(?:[警学挂港澳领试]|应急)"
 _NUM = r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 NUMBER_LIST = rf"\[\s*{_NUM}(?:\s*,\s*{_NUM})*\s*\]"
@@ -66,7 +75,10 @@ _URL_CHAR = "[^\\s\"'<>\\\\]"
 # After the image type a URL ends at CJK text or a comma (a CSV field, a sentence), so redaction stops there.
 _URL_TAIL = "[^\\s\"'<>\\\\,\u3000-\u9fff\uff00-\uffef]"
 # Raster image types (photos); vector icons (.svg, .ico) are not pictures of people.
-IMAGE_EXTENSIONS = ("jpe?g", "jfif", "png", "bmp", "webp", "gif", "tiff?", "heic", "heif", "avif")
+IMAGE_EXTENSIONS = (
+    "jpe?g", "jpe", "jfif", "png", "apng", "bmp", "webp", "gif", "tiff?", "heic", "heif", "avif", "jxl", "jp2",
+)  # fmt: skip
+_URL_SCHEME = "(?:https?|ftps?)"
 _IMAGE_HINT = rf"(?:\.(?:{'|'.join(IMAGE_EXTENSIONS)})|[/?&=](?:pics?|faces?|pictures?))"
 
 # Names after a label (报修人张三, 联系人：李 四, 业主欧阳娜娜): the label, then a common surname and one or two
@@ -76,7 +88,8 @@ NAME_LABELS = (
     "紧急联系人", "联系人", "联络人", "报修人", "报事人", "报案人", "报警人", "投诉人", "举报人", "求助人", "反映人",
     "申请人", "登记人", "来访人", "被访人", "收件人", "寄件人", "收货人", "取件人", "签收人", "缴费人", "付款人",
     "承租人", "出租人", "租住人", "监护人", "代理人", "委托人", "负责人", "经办人", "办理人", "户主", "业主", "住户",
-    "租户", "租客", "房东", "车主", "访客", "居民", "客户", "用户", "姓名", "已联系", "联系",
+    "租户", "租客", "房东", "车主", "访客", "居民", "客户", "用户", "姓名", "已联系", "联系", "家属", "亲属", "房主",
+    "房客", "产权人", "居住人", "入住人", "同住人", "当事人", "对接人",
 )  # fmt: skip
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜"
@@ -104,7 +117,7 @@ NAME_STOP_WORDS = frozenset((
     "符合", "管理", "管道", "管家", "管控", "游泳", "游戏", "项目", "连续", "连接", "尤其", "宿舍", "简单", "简称", "蓝色", "景观", "冷水", "冷气", "卫生",
     "容易", "容量", "储物", "储藏", "戴口", "戴好", "方同", "方提", "方认", "方签", "方负", "方承", "方出", "方表", "方委", "方代",
 ))  # fmt: skip
-_NAME_SEP = r"(?:[：:=\s]|为)*"
+_NAME_SEP = r"(?:[：:=\s.·\-]|为)*"
 _PY_NAME = (
     # labels repeat greedily (住户 付款人王伟: 付款人 is the label, not 付款 a name after 住户)
     r"(?<!物)(?<![住用客租账开商])(?<!拜)(?:(?:"
@@ -122,35 +135,45 @@ FILE_TLDS = frozenset((
     "png", "jpg", "jpeg", "gif", "bmp", "webp", "svg", "ico", "tif", "tiff", "heic", "js", "css", "json", "html",
     "htm", "py", "txt", "csv", "parquet", "md", "yaml", "yml", "xml", "sql", "zip", "gz", "log", "pdf",
 ))  # fmt: skip
-# WeChat: a wxid, or an id (6-20 characters, a letter first) after a 微信/WeChat label. After an English label
-# and only a space, the id must hold a digit, _ or - ("WeChat payment" is prose).
+# WeChat: a wxid, or an id (6-20 characters, a letter first) after a label: 微信 (or the look-alikes 威信, 薇信,
+# V信) or an English one (WeChat, weixin, wx, vx, any case). After an English label and only a space, the id
+# must hold a digit, _ or - ("WeChat payment" is prose); glued to it (wxPython, wx_pay) it is a word.
 _WX_ID = r"[A-Za-z][A-Za-z0-9_\-]{5,19}"
 _WXID = r"(?i:wxid_)[A-Za-z0-9_\-]{6,32}"
 _PY_WXID = rf"(?<![A-Za-z0-9_])(?P<v>{_WXID})(?![A-Za-z0-9_\-])"
-_PY_WECHAT_ZH = rf"微信(?:\s?(?:号码?|账号|ID|id|Id))?\s*[:：=]?\s*(?P<v>{_WX_ID})(?![A-Za-z0-9_\-])"
-_PY_WECHAT_EN = (
-    r"(?<![A-Za-z0-9_])(?:[Ww]e[Cc]hat|WECHAT|[Ww]eixin)(?:\s?(?:ID|id|Id))?"
-    rf"(?:\s*[:：=]\s*|\s+(?=[A-Za-z]+[0-9_\-]))(?P<v>{_WX_ID})(?![A-Za-z0-9_\-])"
+_PY_WECHAT_ZH = (
+    r"(?:[微威薇]|(?<![A-Za-z0-9_])[Vv])信(?:\s?(?:号码?|账号|ID|id|Id))?\s*[:：=]?\s*"
+    rf"(?P<v>{_WX_ID})(?![A-Za-z0-9_\-])"
 )
-# QQ numbers after a QQ label (QQ号 12345678).
-_PY_QQ = r"(?<![A-Za-z0-9_])(?:QQ|qq|Qq|扣扣)(?:号码?)?\s*[:：=]?\s*(?P<v>[1-9][0-9]{4,10})(?![0-9A-Za-z])"
-# Room-level addresses: 3号楼502室, 5幢2单元301, 12号楼1单元1203室, 2单元301室, 3号楼 502. A building alone
-# (3号楼, 310107001001-B03) or a building entrance (3号楼2单元) is not personal; a room is.
+_PY_WECHAT_EN = (
+    r"(?<![A-Za-z0-9_])(?i:wechat|weixin|wx|vx)"
+    r"(?:\s?(?:号码?|账号)\s*[:：=]?\s*|(?:\s?(?i:id))?(?:\s*[:：=]\s*|\s+(?=[A-Za-z]+[0-9_\-])))"
+    rf"(?P<v>{_WX_ID})(?![A-Za-z0-9_\-])"
+)
+# QQ numbers (5-11 digits, maybe grouped: 1234 5678) after a QQ label (QQ号 12345678).
+_PY_QQ = r"(?<![A-Za-z0-9_])(?:(?i:qq)|扣扣)(?:号码?)?\s*[:：=]?\s*(?P<v>[1-9](?:[ .\-]?[0-9]){4,10})(?![0-9A-Za-z])"
+# Room-level addresses: 3号楼502室, 5幢2单元301, 12号楼1单元1203室, 2单元301室, 3号楼 502, 3#楼502, 3#502室,
+# 5-2-301室. A building alone (3号楼, 310107001001-B03) or a building entrance (3号楼2单元) is not personal; a
+# room is (502-1 too). # stands for 号 (3#楼); a bare 3# or 3号, and the dashed 5-2-301, need 室 or 房 after it.
 _BNUM = "[0-9一二三四五六七八九十]"
-_ROOM_SEP = r"[\s,，、\-]{0,2}"
+_ROOM_SEP = r"[\s,，、.\-]{0,2}"
 _NOT_ROOM_AFTER = "年月日时分秒点米元个人辆次件台平万千百户层楼栋幢号套间%"  # 3号楼 300米 is a distance
-_ROOM_END = rf"(?:[室房]|号(?!楼)|(?![0-9A-Za-z./%_\-]|\s*[{_NOT_ROOM_AFTER}]))"
+# a room number ends the match unless it runs on (3号楼 300.5, 502-1) or counts something (3号楼 300米)
+_ROOM_END = rf"(?:[室房]|号(?!楼)|(?![0-9A-Za-z/%_]|[.\-][0-9A-Za-z]|\s*[{_NOT_ROOM_AFTER}]))"
 # The same room in Rust-regex syntax (no look-around), for Polars: building (b) and entrance (u) captured, the
 # room dropped, the character after it (t) kept. Producers use it to generalise a place to 3号楼2单元.
 ROOM_GENERALISE_RX = (
     rf"(?P<b>{_BNUM}{{1,3}}(?:号楼|幢|栋|座)|[A-Za-z](?:座|栋|幢)){_ROOM_SEP}(?P<u>{_BNUM}{{1,2}}单元)?{_ROOM_SEP}"
     rf"[0-9]{{3,4}}(?:[室房]|号)?(?P<t>[^0-9A-Za-z{_NOT_ROOM_AFTER}]|$)"
 )
+# The building number may follow a letter (B3栋, or a token glued to it: ...x3号楼502室) but not a digit.
+_ROOM_NO = "[0-9]{3,4}(?:-[0-9]{1,2}(?=[室房]))?"  # 502, 502-1室 (not 3号楼 2026-12: a date)
 _PY_ROOM = (
-    rf"(?<![0-9A-Za-z])(?:{_BNUM}{{1,3}}(?:号楼|幢|栋|座)|[A-Za-z](?:座|栋|幢))"
-    rf"{_ROOM_SEP}(?:{_BNUM}{{1,2}}单元{_ROOM_SEP})?[0-9]{{3,4}}{_ROOM_END}"
-    rf"|(?<![0-9A-Za-z]){_BNUM}{{1,3}}号{_ROOM_SEP}(?:{_BNUM}{{1,2}}单元{_ROOM_SEP})?[0-9]{{3,4}}[室房]"
-    rf"|(?<![0-9A-Za-z一二三四五六七八九十]){_BNUM}{{1,2}}单元{_ROOM_SEP}[0-9]{{3,4}}{_ROOM_END}"
+    rf"(?<![0-9])(?:(?:(?<![A-Za-z])[A-Za-z])?{_BNUM}{{1,3}}(?:[号#]楼|幢|栋|座)|(?<![0-9A-Za-z])[A-Za-z](?:座|栋|幢))"
+    rf"{_ROOM_SEP}(?:{_BNUM}{{1,2}}单元{_ROOM_SEP})?{_ROOM_NO}{_ROOM_END}"
+    rf"|(?<![0-9]){_BNUM}{{1,3}}[号#]{_ROOM_SEP}(?:{_BNUM}{{1,2}}单元{_ROOM_SEP})?{_ROOM_NO}[室房]"
+    rf"|(?<![0-9一二三四五六七八九十]){_BNUM}{{1,2}}单元{_ROOM_SEP}{_ROOM_NO}{_ROOM_END}"
+    rf"|(?<![0-9.\-])[0-9]{{1,3}}-(?:[0-9]{{1,2}}-)?[0-9]{{3,4}}[室房]"
 )
 
 # ---------------------------------------------------------------------------------------------------------
@@ -161,7 +184,7 @@ _PRE = r"(?<![0-9A-Za-z])(?<![0-9]\.)"
 _POST = r"(?![0-9A-Za-z])(?!\.0*[1-9])"
 _END = r"(?![0-9A-Za-z])"
 _PY_PLATE = (
-    rf"[Ww][Jj][{PROVINCES}]{_PLATE_SEP}?[0-9A-Za-z]{{4,5}}{_END}"
+    rf"[Ww][Jj]{_PLATE_SEP}?[{PROVINCES}]{_PLATE_SEP}?[0-9A-Za-z]{{4,5}}{_END}"
     rf"|[{PROVINCES}]{_PLATE_SEP}?[A-Za-z]{_PLATE_SEP}?(?:[0-9A-Za-z]{{4,5}}{_PLATE_SUFFIX}|[0-9A-Za-z]{{5,6}}{_END})"
     rf"|使[0-9]{{6}}{_END}"
 )
@@ -182,39 +205,29 @@ def _sql_chars(chars: str) -> str:
     return f"(?:[{chars}]|{_SQL_ESC})"
 
 
-_SQL_PROV = _sql_chars(PROVINCES)
-_SQL_SUFFIX = f"(?:{_sql_chars('警学挂港澳领试')}|{_sql_chars('应')}{_sql_chars('急')})"
-_SQL_LETTER = "(?:[A-Za-z]|\\\\u[fF][fF](?:2[1-9a-fA-F]|3[0-9aA]|4[1-9a-fA-F]|5[0-9aA]))"
-_SQL_ALNUM = f"(?:[0-9]|{_SQL_LETTER})"
-_SQL_B0 = r"(?:^|[^0-9A-Za-z]|\\u[0-9a-fA-F]{4})"
-_SQL_B1 = r"(?:$|[^0-9A-Za-z])"
-_SQL_PLATE_CORE = (
-    f"(?:(?:[Ww]|\\\\u[fF][fF][35]7)(?:[Jj]|\\\\u[fF][fF][24][aA]){_SQL_PROV}{_PLATE_SEP}?{_SQL_ALNUM}{{4,5}}"
-    f"|{_SQL_PROV}{_PLATE_SEP}?{_SQL_LETTER}{_PLATE_SEP}?{_SQL_ALNUM}{{4,6}}"
-    f"|{_sql_chars('使')}[0-9]{{6}})"
-)
-
-
 def _sql_word(word: str) -> str:
     """RE2 for ``word`` with each character raw or JSON-escaped."""
     return "".join(_sql_chars(ch) for ch in word)
 
 
-def _sql_ascii_word(word: str) -> str:
-    """RE2 for an ASCII word in any case, each letter raw or as an escaped full-width letter."""
-    units = []
-    for ch in word:
-        up, lo = ord(ch.upper()) - 0x20, ord(ch.lower()) - 0x20
-        units.append(f"(?:[{ch.upper()}{ch.lower()}]|\\\\u(?i:ff{up:02x}|ff{lo:02x}))")
-    return "".join(units)
-
-
+# ASCII letters are matched raw only: a cell holding an escaped full-width letter (\uff41) goes to the Python
+# check whole (SQL_ESCAPED_FULLWIDTH), so no pattern here needs to read one.
+_SQL_PROV = _sql_chars(PROVINCES)
+_SQL_SUFFIX = f"(?:{_sql_chars('警学挂港澳领试')}|{_sql_word('应急')})"
+_SQL_B0 = r"(?:^|[^0-9A-Za-z]|\\u[0-9a-fA-F]{4})"
+_SQL_B1 = r"(?:$|[^0-9A-Za-z])"
+_SQL_PLATE_CORE = (
+    f"(?:(?i:wj){_PLATE_SEP}?{_SQL_PROV}{_PLATE_SEP}?[0-9A-Za-z]{{4,5}}"
+    f"|{_SQL_PROV}{_PLATE_SEP}?[A-Za-z]{_PLATE_SEP}?[0-9A-Za-z]{{4,6}}"
+    f"|{_sql_chars('使')}[0-9]{{6}})"
+)
 _SQL_HAN = f"(?:[\u3400-\u4dbf\u4e00-\u9fff]|{_SQL_ESC})"
-_SQL_CND = f"(?:[0-9]|{_sql_chars(CN_DIGITS)})"
-_SQL_CN_PHONE = (
-    f"{PHONE_PREFIX}?(?:1|{_sql_chars('一幺')})(?:[3-9]|{_sql_chars('三四五六七八九')}){_SQL_CND}"
-    f"(?:{_SQL_CND}{{8}}|{_PH_SEP}{_SQL_CND}{{4}}{_PH_SEP}{_SQL_CND}{{4}}|{_SQL_CND}{_PH_SEP}{_SQL_CND}{{3}}"
-    f"{_PH_SEP}{_SQL_CND}{{4}})"
+# Every phone shape, digits or numerals, in one superset: 1[3-9]x, an optional bracket, then 8 digits with up to
+# three separators (plain, 3-4-4, 4-3-4, (138)0013-8000). Python tells the shapes and the families apart.
+_SQL_D = _sql_chars("0-9" + CN_DIGITS)
+_SQL_PHONE = (
+    f"{PHONE_PREFIX}?\\(?{_sql_chars(_CN_ONE)}{_sql_chars(_CN_THREE_NINE)}{_SQL_D}\\)?"
+    f"{_PH_SEP}?{_SQL_D}{_PH_SEP}?{_SQL_D}{{3}}{_PH_SEP}?{_SQL_D}{{4}}"
 )
 
 
@@ -231,56 +244,58 @@ def _sql_name_start() -> str:
 _SQL_NAME_HEAD = (
     "(?:(?:"
     + "|".join(sorted(NAME_LABELS, key=len, reverse=True))
-    + f"|(?:{_SQL_ESC}){{2,4}})(?:[:：=\\s]|{_sql_chars('为')})*)+"
+    + f"|(?:{_SQL_ESC}){{2,4}})(?:[:：=\\s.·\\-]|{_sql_chars('为')})*)+"
     + _sql_name_start()
 )
-_SQL_WORD = f"(?:[A-Za-z0-9_\\-]|{_SQL_LETTER})"
-_SQL_EMAIL = (
-    f"(?:[A-Za-z0-9._%+\\-]|{_SQL_LETTER})+@(?:[A-Za-z0-9\\-]|{_SQL_LETTER})+"
-    f"(?:\\.(?:[A-Za-z0-9\\-]|{_SQL_LETTER})+)*\\.{_SQL_LETTER}{{2,}}"
-)
+_SQL_WORD = "[A-Za-z0-9_\\-]"
+_SQL_EMAIL = "[A-Za-z0-9._%+\\-]+@[A-Za-z0-9\\-]+(?:\\.[A-Za-z0-9\\-]+)*\\.[A-Za-z]{2,}"
 _SQL_GAP = f"(?:[^A-Za-z\\\\]|{_SQL_ESC}){{0,8}}"
 _SQL_WECHAT = (
-    f"(?:{_sql_ascii_word('wxid')}_{_SQL_WORD}{{6}}"
-    f"|(?:{_sql_word('微信')}|{_sql_ascii_word('wechat')}|{_sql_ascii_word('weixin')})"
-    f"(?:\\s?{_sql_ascii_word('id')})?{_SQL_GAP}{_SQL_LETTER}"
-    f"{_SQL_WORD}{{5}})"
+    f"(?:(?i:wxid_){_SQL_WORD}{{6}}"
+    f"|(?:{_sql_chars('微威薇Vv')}{_sql_chars('信')}|(?i:wechat|weixin|wx|vx))"
+    f"(?:\\s?(?i:id))?{_SQL_GAP}[A-Za-z]{_SQL_WORD}{{5}})"
 )
-_SQL_QQ = f"(?:{_sql_ascii_word('qq')}|{_sql_word('扣扣')})(?:[^0-9\\\\]|{_SQL_ESC}){{0,8}}[1-9][0-9]{{4}}"
+_SQL_QQ = f"(?:(?i:qq)|{_sql_word('扣扣')})(?:[^0-9\\\\]|{_SQL_ESC}){{0,8}}[1-9](?:{_PH_SEP}?[0-9]){{4}}"
 _SQL_BNUM = f"(?:[0-9A-Za-z]|{_sql_chars('一二三四五六七八九十')})"
-_SQL_ROOM_SEP = f"(?:[\\s,、\\-]|{_sql_chars('，')}){{0,2}}"
+_SQL_ROOM_SEP = f"(?:[\\s,、.\\-]|{_sql_chars('，')}){{0,2}}"
 _SQL_ROOM = (
-    f"{_SQL_BNUM}{{1,3}}(?:(?:{_sql_word('号楼')}|{_sql_chars('号幢栋座')}){_SQL_ROOM_SEP}"
+    f"(?:{_SQL_BNUM}{{1,3}}(?:(?:{_sql_chars('号#')}{_sql_chars('楼')}|{_sql_chars('号幢栋座#')}){_SQL_ROOM_SEP}"
     f"(?:{_SQL_BNUM}{{1,2}}{_sql_word('单元')}{_SQL_ROOM_SEP})?|{_sql_word('单元')}{_SQL_ROOM_SEP})[0-9]{{3,4}}"
+    f"|[0-9]{{1,3}}-(?:[0-9]{{1,2}}-)?[0-9]{{3,4}}{_sql_chars('室房')})"
 )
-# Context characters kept around a candidate so Python can re-check boundaries and undo escapes.
+# Context characters kept around a candidate so Python can re-check boundaries and undo escapes. The leading
+# context is lazy: a token starts where the run of context characters starts (the leftmost match), and the
+# identifier inside it is the first family that fits from there, not whatever a greedy prefix leaves over
+# (1130 0020 0001 0100 03 is an ID, not the context "1" and the phone 130 0020 0001).
 _SQL_CTX = r"[0-9A-Za-z.\\]*"
-_SQL_CTX_W = r"[0-9A-Za-z._\\]*"
+_SQL_LEAD = r"[0-9A-Za-z.\\]*?"
+_SQL_CTX_W = r"[0-9A-Za-z._\\]*?"
 _SQL_ANY = f"(?:{_SQL_ESC}|[^\\\\])"
 SQL_IDENTIFIER_FILTER = (
-    f"{_SQL_B0}(?:{ID18_CORE}|{ID15_CORE}|{PHONE_CORE}|{_SQL_CN_PHONE}){_SQL_B1}"
+    f"{_SQL_B0}(?:{ID18_CORE}|{ID15_CORE}|{_SQL_PHONE}){_SQL_B1}"
     f"|{_SQL_PLATE_CORE}(?:{_SQL_SUFFIX}|{_SQL_B1})"
     f"|{_SQL_NAME_HEAD}|{_SQL_EMAIL}|{_SQL_WECHAT}|{_SQL_QQ}|{_SQL_ROOM}"
 )
 # Candidates are extracted per family group: one regexp_extract_all pass cannot return overlapping matches,
 # and a plate's serial may overlap the first group of a spaced ID ("沪W 110000 20000101 0000"). Each token
 # keeps the context Python needs: a character before a name's label (物业主管 is no label), the characters
-# after a room number (3号楼 300米 is a distance), the whole run of numerals around a phone.
+# after a room number (3号楼 300米 is a distance), the whole run of digits and numerals around a phone.
 SQL_IDENTIFIER_TOKENS = (
-    f"{_SQL_CTX}(?:{ID18_CORE}|{ID15_CORE}|{PHONE_CORE}){_SQL_CTX}",
-    f"{_SQL_CTX}{_SQL_PLATE_CORE}{_SQL_SUFFIX}?{_SQL_CTX}",
-    f"{_SQL_CTX}{_SQL_CND}*{_SQL_CN_PHONE}{_SQL_CND}*{_SQL_CTX}",
+    f"{_SQL_LEAD}(?:{ID18_CORE}|{ID15_CORE}){_SQL_CTX}",
+    f"{_SQL_LEAD}{_SQL_PLATE_CORE}{_SQL_SUFFIX}?{_SQL_CTX}",
+    f"{_SQL_LEAD}{_SQL_D}*?{_SQL_PHONE}{_SQL_D}*{_SQL_CTX}",
     f"{_SQL_ANY}?{_SQL_NAME_HEAD}\\s?{_SQL_HAN}{{0,2}}",
     f"(?:{_SQL_ESC})*{_SQL_EMAIL}{_SQL_CTX}",
-    f"{_SQL_CTX_W}{_SQL_WECHAT}{_SQL_WORD}*",
-    f"{_SQL_CTX_W}{_SQL_QQ}[0-9A-Za-z]*",
-    f"{_SQL_CTX}{_SQL_ROOM}{_SQL_ANY}{{0,4}}",
+    # the rest of the run: two escapes taken as the label may have read a real label's letters as the id
+    f"{_SQL_CTX_W}{_SQL_WECHAT}(?:[A-Za-z0-9_\\-\\s:=]|{_SQL_ESC})*",
+    f"{_SQL_CTX_W}{_SQL_QQ}(?:{_PH_SEP}?[0-9A-Za-z])*",
+    f"{_SQL_LEAD}{_SQL_ROOM}{_SQL_ANY}{{0,4}}",
 )
 SQL_FACE_PATTERNS: dict[str, str] = {
     "jpeg": f"(?:^|[^A-Za-z0-9+/]){JPEG_B64}",
     "png": f"(?:^|[^A-Za-z0-9+/]){PNG_B64}",
     "data_uri": DATA_URI,
-    "image_url": f"(?i:https?://{_URL_CHAR}*?{_IMAGE_HINT}(?:$|[^A-Za-z0-9_\\-]))",
+    "image_url": f"(?i:{_URL_SCHEME}://{_URL_CHAR}*?{_IMAGE_HINT}(?:$|[^A-Za-z0-9_\\-]))",
 }
 SQL_NUMBER_LIST = NUMBER_LIST
 # JSON-escaped full-width ASCII (\uff48\uff54\uff54\uff50 is "http") that the SQL patterns above do not all
@@ -291,7 +306,8 @@ SQL_ESCAPED_FULLWIDTH = r"\\u[fF][fF][0-5][0-9a-fA-F]"
 # and are matched as such.
 SQL_UNESCAPES: tuple[tuple[str, str], ...] = (
     (r"\\u[fF][fF]1([0-9])", r"\1"),
-    (r"\\u[fF][fF][35]8", "X"),
+    (r"\\u[fF][fF]38", "X"),
+    (r"\\u[fF][fF]58", "x"),
     (r"\\[nrtbf]", " "),
     (r"\\/", "/"),
     (r"\\u00[bB]7", "·"),
@@ -330,7 +346,14 @@ def id18_check_char(first17: str) -> str:
     return ID_CHECK[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
 
 
+def _decimal(text: str) -> bool:
+    """One dot and nothing else between the digits: a decimal number (123456.200101011234), not a grouped ID."""
+    return text.count(".") == 1 and not re.search(r"[ \-]", text)
+
+
 def validate_id18(text: str) -> str | None:
+    if _decimal(text):
+        return None
     value = _strip(text)
     if len(value) != 18 or not value[:17].isdigit():
         return None
@@ -341,6 +364,8 @@ def validate_id18(text: str) -> str | None:
 
 
 def validate_id15(text: str) -> str | None:
+    if _decimal(text):
+        return None
     value = _strip(text)
     if len(value) != 15 or not value.isdigit():
         return None
@@ -383,7 +408,11 @@ def validate_email(text: str) -> str | None:
 
 
 def validate_room(text: str) -> str | None:
-    return re.sub(r"[\s,，、\-]", "", text)
+    return re.sub(r"[\s,，、.\-]", "", text)
+
+
+def validate_qq(text: str) -> str | None:
+    return re.sub(r"[ .\-]", "", text)
 
 
 def validate_embedding(text: str) -> str | None:
@@ -431,10 +460,10 @@ IDENTIFIER_FAMILIES: tuple[Family, ...] = (
         re.compile("@"),
     ),
     Family("wechat", re.compile(_PY_WXID), _identity, re.compile("(?i:wxid_)"), "v"),
-    Family("wechat", re.compile(_PY_WECHAT_ZH), _identity, re.compile("微信"), "v"),
-    Family("wechat", re.compile(_PY_WECHAT_EN), _identity, re.compile("(?i:wechat|weixin)"), "v"),
-    Family("qq", re.compile(_PY_QQ), _identity, re.compile("(?i:qq)|扣扣"), "v"),
-    Family("room_address", re.compile(_PY_ROOM), validate_room, re.compile("[楼幢栋座号元]")),
+    Family("wechat", re.compile(_PY_WECHAT_ZH), _identity, re.compile("[微威薇Vv]信"), "v"),
+    Family("wechat", re.compile(_PY_WECHAT_EN), _identity, re.compile("(?i:wechat|weixin|wx|vx)"), "v"),
+    Family("qq", re.compile(_PY_QQ), validate_qq, re.compile("(?i:qq)|扣扣"), "v"),
+    Family("room_address", re.compile(_PY_ROOM), validate_room, re.compile("[楼幢栋座号元室房]")),
 )
 FACE_FAMILIES: tuple[Family, ...] = (
     Family("face_image", re.compile(r"(?<![A-Za-z0-9+/])" + JPEG_B64), _identity, re.compile("/9j/")),
@@ -442,7 +471,7 @@ FACE_FAMILIES: tuple[Family, ...] = (
     Family("face_image", re.compile(DATA_URI + r"[A-Za-z0-9+/=]*"), _identity, re.compile("(?i);base64,")),
     Family(
         "image_url",
-        re.compile(f"(?i:https?://{_URL_CHAR}*?{_IMAGE_HINT}(?![A-Za-z0-9_\\-]){_URL_TAIL}*)"),
+        re.compile(f"(?i:{_URL_SCHEME}://{_URL_CHAR}*?{_IMAGE_HINT}(?![A-Za-z0-9_\\-]){_URL_TAIL}*)"),
         _identity,
         re.compile("://"),
     ),

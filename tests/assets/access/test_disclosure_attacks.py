@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from scipy import sparse
 from scipy.optimize import linprog
 
 from assets.access.datasets import DIRECTIONS, GATE_FLOW_HOURLY, VERIFY_MODES
@@ -125,25 +126,29 @@ def test_the_interval_propagation_is_as_strong_as_the_linear_programme(day):
     lo, hi = m.solve()
     true = _true_values(gate, day["truth_hour"])
     small = np.concatenate([ids[c][(true[c] >= 1) & (true[c] < K)] for c in ("passes", "visitors")])
-    rows, rhs, eq_rows, eq_rhs = [], [], [], []
+    ub, eq = ([], [], []), ([], [], [])  # sparse triplets (row, column, value): sum(members) - total <= or = 0
+    n_ub = n_eq = 0
     for rel in m.sums:
-        row = np.zeros(m.n)
-        row[list(rel.members)] = 1.0
-        row[rel.total] = -1.0
-        (eq_rows if rel.exact else rows).append(row)
-        (eq_rhs if rel.exact else rhs).append(0.0)
+        rows, cols, vals = eq if rel.exact else ub
+        r = n_eq if rel.exact else n_ub
+        rows += [r] * (len(rel.members) + 1)
+        cols += [*rel.members, rel.total]
+        vals += [1.0] * len(rel.members) + [-1.0]
+        n_eq, n_ub = (n_eq + 1, n_ub) if rel.exact else (n_eq, n_ub + 1)
     for part, whole in m.orders:
-        row = np.zeros(m.n)
-        row[part], row[whole] = 1.0, -1.0
-        rows.append(row)
-        rhs.append(0.0)
-    a_ub, a_eq = np.array(rows), np.array(eq_rows) if eq_rows else None
+        ub[0].extend([n_ub, n_ub])
+        ub[1].extend([part, whole])
+        ub[2].extend([1.0, -1.0])
+        n_ub += 1
+    a_ub = sparse.csr_matrix((ub[2], (ub[0], ub[1])), shape=(n_ub, m.n))
+    a_eq = sparse.csr_matrix((eq[2], (eq[0], eq[1])), shape=(n_eq, m.n)) if n_eq else None
+    rhs, eq_rhs = np.zeros(n_ub), (np.zeros(n_eq) if n_eq else None)
     box = list(zip(lo0.tolist(), hi0.tolist(), strict=True))
     for v in small[np.argsort(hi[small] - lo[small], kind="stable")][:12]:
         c = np.zeros(m.n)
         c[v] = 1.0
-        lp_lo = linprog(c, A_ub=a_ub, b_ub=rhs, A_eq=a_eq, b_eq=eq_rhs or None, bounds=box, method="highs")
-        lp_hi = linprog(-c, A_ub=a_ub, b_ub=rhs, A_eq=a_eq, b_eq=eq_rhs or None, bounds=box, method="highs")
+        lp_lo = linprog(c, A_ub=a_ub, b_ub=rhs, A_eq=a_eq, b_eq=eq_rhs, bounds=box, method="highs")
+        lp_hi = linprog(-c, A_ub=a_ub, b_ub=rhs, A_eq=a_eq, b_eq=eq_rhs, bounds=box, method="highs")
         assert lp_lo.status == 0 and lp_hi.status == 0
         assert np.ceil(lp_lo.fun - 1e-9) == lo[v] and np.floor(-lp_hi.fun + 1e-9) == hi[v]
 
