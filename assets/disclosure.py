@@ -10,9 +10,9 @@ what the district receives can never disagree.
 * ``cell_key`` (``quality.cellkey``): the SQL adds, next to each count ``c``, a column ``ck_c``: the sum of
   ``neuron_record_key(identity)`` over the records ``c`` counts (``kernel.record_keys``). Each count is replaced
   by its perturbed value and the ``ck_`` columns are dropped; nothing is withheld (``suppressed`` is false).
-  A derived column is recomputed from the published counts (``recompute``: parking's available = capacity -
-  published occupied); a dataset whose derived columns have no such rule (averages of ratings, rates) must
-  use suppression.
+  Every derived column is recomputed from published values (``recompute``: parking's available = capacity -
+  published occupied; work-order rates from perturbed auxiliary counts, the mean rating from a ``magnitudes``
+  sum perturbed by its bound); a dataset with a derived column and no such rule is refused.
 """
 
 from __future__ import annotations
@@ -57,10 +57,6 @@ class Protected:
                     "mean_abs_deviation": round(self.mean_abs_deviation, 4), **self.extra}
         return {"disclosure": "suppression", "suppressed_primary": self.primary,
                 "suppressed_complementary": self.complementary, "k_threshold": d.k, **self.extra}
-
-
-# kept for callers that only suppress (parking occupancy's own rule)
-Suppressed = Protected
 
 
 def summarise(out: pl.DataFrame, rows: int, k: int) -> Protected:

@@ -21,6 +21,7 @@ from typing import Final
 import duckdb
 
 from kernel.settings import Settings, SettingsError
+from kernel.tokens import is_demo_material, key_material
 
 KEY_ENV: Final = "NEURON_PERTURBATION_KEY"
 # Public on purpose, like the demo token key: demo/test releases must reproduce on every laptop.
@@ -32,18 +33,6 @@ _LABEL: Final = b"neuron-cellkey/record/v1"
 
 class PerturbationKeyError(SettingsError):
     """The perturbation key is missing, too short or the public demo key outside demo/test mode."""
-
-
-def key_material(raw: str) -> bytes:
-    """The bytes a key string stands for: 32+ hex digits are decoded, anything else is UTF-8."""
-    text = raw.strip()
-    is_hex = len(text) >= 32 and len(text) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in text)
-    return bytes.fromhex(text) if is_hex else text.encode("utf-8")
-
-
-def is_demo_material(raw: str, demo: str) -> bool:
-    """True when ``raw`` decodes to the demo key's bytes (written plainly, in hex, or padded with spaces)."""
-    return hmac.compare_digest(key_material(raw), demo.encode("utf-8"))
 
 
 def secret(settings: Settings) -> bytes:
@@ -77,5 +66,4 @@ def record_key(identity: str, key: bytes) -> int:
     return int(hashlib.sha256((key.hex() + identity).encode("utf-8")).hexdigest()[:8], 16)
 
 
-__all__ = ["DEMO_KEY", "KEY_ENV", "PerturbationKeyError", "install_record_key", "is_demo_material",
-           "key_material", "record_key", "secret"]
+__all__ = ["DEMO_KEY", "KEY_ENV", "PerturbationKeyError", "install_record_key", "record_key", "secret"]

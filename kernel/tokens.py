@@ -67,12 +67,24 @@ def normalise(value: object, id_type: str) -> str | None:
     return text or None
 
 
+def key_material(raw: str) -> bytes:
+    """The bytes a key string stands for: 32+ hex digits (an even number) are decoded, anything else is UTF-8;
+    surrounding space is ignored. Shared by the token key and the perturbation key (kernel.record_keys)."""
+    raw = raw.strip()
+    return bytes.fromhex(raw) if _HEX_KEY.match(raw) and len(raw) % 2 == 0 else raw.encode("utf-8")
+
+
+def is_demo_material(raw: str, demo: str) -> bool:
+    """True when ``raw`` decodes to the public demo key's bytes, however it is written (plainly, hex, padded)."""
+    return hmac.compare_digest(key_material(raw), demo.encode("utf-8"))
+
+
 def _parse_key(raw: str | bytes, source: str) -> bytes:
     if isinstance(raw, bytes):
         key = raw
     else:
         raw = raw.strip()
-        key = bytes.fromhex(raw) if _HEX_KEY.match(raw) and len(raw) % 2 == 0 else raw.encode("utf-8")
+        key = key_material(raw)
         if len(raw) < MIN_KEY_CHARS:
             raise TokenKeyError(
                 f"{source} is too short ({len(raw)} characters); use at least {MIN_KEY_CHARS} characters "
@@ -110,16 +122,6 @@ def _encode_digest(digest: bytes) -> str:
             run = 0
         out.append(char)
     return "".join(out)
-
-
-def _is_demo(raw_key: str) -> bool:
-    """The demo key however it is written: plainly, hex-encoded (decoded key material is compared), or with
-    surrounding space."""
-    try:
-        material = _parse_key(raw_key, KEY_ENV)
-    except TokenKeyError:
-        return False
-    return hmac.compare_digest(material, DEMO_KEY.encode("utf-8"))
 
 
 class Tokenizer:
@@ -163,7 +165,7 @@ class Tokenizer:
                     f"{MIN_KEY_CHARS} characters (or 32+ hex digits). Only demo/test mode may use the demo key."
                 )
             raw_key = DEMO_KEY
-        elif not settings.is_demo_or_test and _is_demo(raw_key):
+        elif not settings.is_demo_or_test and is_demo_material(raw_key, DEMO_KEY):
             raise TokenKeyError(
                 f"{KEY_ENV} is the public demo key; NEURON_MODE={settings.mode} needs a secret key"
             )

@@ -1,8 +1,9 @@
 """The Neuron code location: every area's ``Definitions`` merged, then policy applied across the graph in one pass.
 
 Areas: each domain under ``assets/`` (found by folder), the exports (one asset per contract) and the
-warehouse. Policy: the blocking PII scan on every silver, gold and export asset; each dataset's
-great-expectations suite plus the small-cell rule of every people count (k from the contracts); owners and
+warehouse. Policy: the blocking PII scan on every lake asset (withdrawing what leaks) and every export; each
+dataset's great-expectations suite plus the small-cell rule of every suppressed people count (the method and
+k from the contracts); owners and
 tags on every asset; a pool on the heavy ingest steps; jobs, schedules and the landing sensor.
 
 This module is the definitions loader: the only place that reads settings when the code location loads.
@@ -33,7 +34,6 @@ from quality.pii_checks import build_lake_pii_check, build_pii_check
 from quality.pii_scan import redact
 from warehouse import definitions as warehouse_area
 
-PUBLISHED_LAYERS = ("silver", "gold")
 INGEST_POOL = "neuron_ingest"  # bronze parse steps hold up to 3 GB of DuckDB each: one at a time per instance
 OWNERS = {"export": "team:neuron-publishing", "warehouse": "team:neuron-warehouse"}
 DEFAULT_OWNER = "team:neuron-data"

@@ -16,14 +16,14 @@ How it works (ABS: Thompson, Broadfoot & Elazar 2013; Destatis ``ptable``; Giess
 Why it is safe against the attacks suppression failed (issue 14): a reader who knows D, V, js and every
 published table learns an interval of width >= 2 for any non-zero cell, never the count; a correction that
 adds a record changes that cell's key and so redraws its perturbation, so v2 - v1 is not the number of added
-records; the same record set published in two tables (a daily total and ... the same total elsewhere) gets the
-same perturbation, so averaging two releases gains nothing. Perturbed tables are not additive: a total is a
+records; the same record set published in two tables (one community's day in two datasets) gets the same
+perturbation, so averaging two releases gains nothing. Perturbed tables are not additive: a total is a
 cell of its own (its records' keys), and the manifest says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Final
 
@@ -90,8 +90,6 @@ class PTable:
     D: int = 2
     V: float = 1.0
     js: int = 0
-    rows: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False,
-                                                            compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.D, int) or self.D < 1:

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import duckdb
 
-from assets.disclosure import Suppressed, write_suppressed_grid
+from assets.disclosure import Protected, write_suppressed_grid
 from assets.governance import datasets as g
 from assets.governance.parse import BRONZE, HERE, QUARANTINE
 from kernel.dataset import Dataset
@@ -86,7 +86,7 @@ def build_vote_outcomes(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, tz
                          order_by=g.VOTE_OUTCOMES.order_by)
 
 
-def build_monthly(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, registry: Dataset, k: int) -> Suppressed:
+def build_monthly(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, registry: Dataset, k: int) -> Protected:
     """Month to date: partitions from the 1st of ``day``'s month to ``day`` (the last day is the final value);
     people counts below ``k`` suppressed as the declaration says."""
     d = date.fromisoformat(day)

@@ -7,7 +7,7 @@ register, gold counts are suppressed below k. Logic lives in ``parse.py``, ``occ
 import duckdb
 import polars as pl
 
-from assets.disclosure import Protected, protect_grid, summarise, write_protected
+from assets.disclosure import summarise, write_protected, write_protected_grid
 from assets.privacy.plates import mark_residents
 from assets.vehicles.datasets import (
     ACCOUNTING_PARKING,
@@ -159,14 +159,14 @@ def gold_vehicle_flow_hourly(step: Step) -> dict:
 
 @lake_asset(PARKING_OCCUPANCY_15MIN, reads={"sessions": SESSIONS_SILVER, "car_parks": CAR_PARKS})
 def gold_parking_occupancy_15min(step: Step) -> dict:
-    frame = step.con.sql(step.sql("parking_occupancy_15min.sql", day=step.day, tz=step.tz)).pl()
+    sql = step.sql("parking_occupancy_15min.sql", day=step.day, tz=step.tz)
     disclosure = step.disclosure()
     if disclosure.is_cell_key:  # every count perturbed, available follows the published stock
-        out, stats = protect_grid(frame, step.output, disclosure, recompute={
-            "available": pl.max_horizontal(pl.col("capacity").cast(pl.Int64) - pl.col("occupied"), pl.lit(0))})
-        return Protected(rows=step.write_frame(out), disclosure=disclosure, **stats).metadata()
+        return write_protected_grid(step.con, step.lake, step.output, step.day, sql, disclosure, recompute={
+            "available": pl.max_horizontal(pl.col("capacity").cast(pl.Int64) - pl.col("occupied"), pl.lit(0))
+        }).metadata()
     # suppression: the stock columns need the run rule of occupancy.protect_occupancy
-    out = protect_occupancy(frame, step.k())
+    out = protect_occupancy(step.con.sql(sql).pl(), step.k())
     return summarise(out, step.write_frame(out), step.k()).metadata()
 
 
