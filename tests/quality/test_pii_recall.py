@@ -245,11 +245,10 @@ def wechat_ids(draw: st.DrawFn) -> Case:
     else:
         label = draw(st.sampled_from(WECHAT_EN))
         sep = draw(st.sampled_from([":", "：", ": ", "=", " ", "\u3000"]))
-        if not sep.strip() and not any(c in value for c in DIGITS + "_-"):
-            value += draw(
-                st.sampled_from(DIGITS)
-            )  # "WeChat payment" is prose; an id after a space has a digit
         value = value[:20]
+        if not sep.strip() and not any(c in value for c in DIGITS + "_-"):
+            # "WeChat payment" is prose; an id after a space has a digit (kept within the 20-character limit)
+            value = value[:19] + draw(st.sampled_from(DIGITS))
     return Case("wechat", value, fullwidth_some(draw, label + sep + value))
 
 
@@ -476,6 +475,7 @@ MISSED_BEFORE = [
     ("产权人 李娜", "name", "李娜"),
     ("姓名-澹台娜然", "name", "澹台娜然"),  # hyphen after the label
     ("wx:a00000", "wechat", "a00000"),  # wx / vx labels
+    ("wx aAAAAAAAAAAAAAAAAAA1", "wechat", "aAAAAAAAAAAAAAAAAAA1"),  # 20 characters after a space, with a digit
     ("VX：Oez2v8HAs", "wechat", "Oez2v8HAs"),
     ("wx号zhangsan88", "wechat", "zhangsan88"),
     ("加V信 lisi_2024", "wechat", "lisi_2024"),
@@ -550,6 +550,7 @@ platform_values = st.one_of(
             "vx.y",
             "WX-2000",
             "wechat_pay",
+            "wx aAAAAAAAAAAAAAAAAAAA",  # after a bare space, letters only read as prose
             "WeChat payment",
             "QQ音乐",
             "使用次数",
