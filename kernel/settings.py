@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 MODES = ("demo", "test", "production")
 # variables that move one part of the data root; unset, each part follows NEURON_DATA_DIR
@@ -42,6 +43,9 @@ class Endpoint:
                 (("URL", self.url), ("ACCESS_KEY", self.access_key), ("SECRET_KEY", self.secret_key)) if not value]
 
 
+DEFAULT_DATA_DOCS_URL = "http://127.0.0.1:3100"
+
+
 @dataclass(frozen=True)
 class Settings:
     mode: str
@@ -63,6 +67,8 @@ class Settings:
     publish_backoff_s: float = 0.5
     publish_timeout_s: float = 10.0  # per HTTP request to a consumer's receiver
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict, repr=False)
+    # where `neuron ui` serves Data Docs (pipelines/docs_server.py); check metadata links to pages under it
+    data_docs_url: str = DEFAULT_DATA_DOCS_URL
 
     @property
     def is_demo_or_test(self) -> bool:
@@ -149,7 +155,16 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         publish_backoff_s=float(_number(env, "NEURON_PUBLISH_BACKOFF_S", "0.5", float)),
         publish_timeout_s=float(_number(env, "NEURON_PUBLISH_TIMEOUT_S", "10", float)),
         endpoints=_endpoints(env),
+        data_docs_url=_data_docs_url(env),
     )
+
+
+def _data_docs_url(env: Mapping[str, str]) -> str:
+    url = (env.get("NEURON_DATA_DOCS_URL", "") or DEFAULT_DATA_DOCS_URL).strip().rstrip("/")
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SettingsError(f"NEURON_DATA_DOCS_URL must be an http(s) URL such as {DEFAULT_DATA_DOCS_URL}; got {url!r}")
+    return url
 
 
 def export_environment(values: Mapping[str, str], *, only_if_unset: bool = False) -> None:

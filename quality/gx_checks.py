@@ -13,6 +13,8 @@ import dagster as dg
 
 from kernel.expectations import Spec, snake_name, validate_specs
 from kernel.resource import NeuronResource
+from kernel.settings import Settings
+from quality.data_docs import DEFAULT_BASE_URL, INDEX, markdown_summary, page_url
 from quality.gx_runner import DEFAULT_SAMPLE_SIZE, ExpectationOutcome, Redactor, SuiteResult, run_suite
 
 DATA_DOCS_SUBDIR = "docs"
@@ -36,7 +38,9 @@ def build_gx_checks(
     ``paths_for_partition`` maps the run's partition key (``None`` when unpartitioned) to the Parquet
     files to validate. Pass the asset's ``partitions_def`` so evaluations are recorded per partition.
     ``redactor`` is applied to every sampled value before it reaches check metadata or Data Docs
-    (written under the resource's ``quality_dir / "docs"`` unless ``data_docs=False``).
+    (written under the resource's ``quality_dir / "docs"`` unless ``data_docs=False``). Each evaluation
+    carries the suite's results as markdown and, with Data Docs, http links to its page (served by
+    ``pipelines/docs_server.py`` at ``data_docs_base_url(settings)``).
     """
     validate_specs(specs)
     if not specs:
@@ -49,7 +53,7 @@ def build_gx_checks(
             dg.AssetCheckSpec(
                 name=spec.name,
                 asset=asset_key,
-                description=spec.description,
+                description=_check_description(spec, suite_name),
                 blocking=spec.blocking,
                 metadata={"severity": spec.severity, "kind": spec.kind, "suite": suite_name},
                 partitions_def=partitions_def,
@@ -79,15 +83,25 @@ def build_gx_checks(
             redactor=redactor,
             sample_size=sample_size,
             run_name=run_name,
+            run_id=context.run.run_id,
         )
         context.log.info(
             f"suite {suite_name} on {run_name}: {len(result.outcomes)} expectations, "
             f"{len(result.blocking_failures)} blocking failures, {result.elapsed_seconds:.2f}s"
         )
+        if result.data_docs_error:
+            context.log.warning(f"suite {suite_name}: Data Docs page not written ({result.data_docs_error})")
+        docs = _docs_metadata(result, run_name, data_docs_base_url(neuron.settings))
         for outcome in result.outcomes:
-            yield _check_result(asset_key, outcome, result, run_name)
+            yield _check_result(asset_key, outcome, result, run_name, docs)
 
     return _gx_checks
+
+
+def _check_description(spec: Spec, suite_name: str) -> str:
+    what = (spec.description or f"{spec.kind} expectation").rstrip(". ")
+    effect = "blocks downstream publication when it fails" if spec.blocking else "informs only (WARN)"
+    return f"{what}. great-expectations suite `{suite_name}`; {effect}."
 
 
 def partition_keys_of(context: dg.AssetCheckExecutionContext) -> list[str | None]:
@@ -103,8 +117,32 @@ def partition_keys_of(context: dg.AssetCheckExecutionContext) -> list[str | None
     return [None]
 
 
+def data_docs_base_url(settings: Settings) -> str:
+    """Where the Data Docs server answers (``http://127.0.0.1:3100`` unless the setting moves it)."""
+    return (settings.data_docs_url or DEFAULT_BASE_URL).rstrip("/")
+
+
+def _docs_metadata(result: SuiteResult, run_name: str, base_url: str) -> dict[str, dg.MetadataValue]:
+    """The same for every check of the suite: links to its page and the page's essentials as markdown."""
+    page = page_url(base_url, result.data_docs_page) if result.data_docs_page else None
+    metadata: dict[str, dg.MetadataValue] = {
+        "data_docs_summary": dg.MetadataValue.md(markdown_summary(result, run_name, page)),
+    }
+    if page and result.data_docs_day:
+        metadata["data_docs"] = dg.MetadataValue.url(page)
+        metadata["data_docs_partition"] = dg.MetadataValue.url(page_url(base_url, result.data_docs_day))
+        metadata["data_docs_index"] = dg.MetadataValue.url(page_url(base_url, INDEX))
+    if result.data_docs_error:
+        metadata["data_docs_error"] = dg.MetadataValue.text(result.data_docs_error)
+    return metadata
+
+
 def _check_result(
-    asset_key: dg.AssetKey, outcome: ExpectationOutcome, result: SuiteResult, run_name: str
+    asset_key: dg.AssetKey,
+    outcome: ExpectationOutcome,
+    result: SuiteResult,
+    run_name: str,
+    docs: dict[str, dg.MetadataValue],
 ) -> dg.AssetCheckResult:
     metadata: dict[str, dg.MetadataValue] = {
         "gx_expectation": dg.MetadataValue.text(outcome.gx_expectation),
@@ -125,10 +163,7 @@ def _check_result(
         metadata["unexpected_percent"] = dg.MetadataValue.float(round(outcome.unexpected_percent, 6))
     if result.row_count is not None:
         metadata["validated_rows"] = dg.MetadataValue.int(result.row_count)
-    if result.data_docs_url:
-        metadata["data_docs"] = dg.MetadataValue.url(result.data_docs_url)
-    if result.data_docs_index_url:
-        metadata["data_docs_index"] = dg.MetadataValue.url(result.data_docs_index_url)
+    metadata.update(docs)
     if outcome.exception:
         metadata["error"] = dg.MetadataValue.text(outcome.exception)
     description = outcome.description

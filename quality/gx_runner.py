@@ -1,12 +1,12 @@
 """Run one declared expectation suite with great-expectations over Parquet files, through DuckDB SQL.
 
 One ``batch.validate`` call per suite; results are mapped back to specs by name, sample values redacted,
-and optionally rendered as Data Docs. GX is imported only when a suite runs.
+and optionally rendered as a Data Docs page (``quality.data_docs``). GX is imported only when a suite runs.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import functools
 import math
 import time
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kernel.expectations import Severity, Spec, snake_name, validate_specs
+from quality.data_docs import DataDocsSite
 from quality.gx_duckdb import DUCKDB_MEMORY_URL, new_context
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ Redactor = Callable[[str], str]
 
 DEFAULT_SAMPLE_SIZE = 5
 MAX_SAMPLE_SIZE = 20
-DOCS_SITE_NAME = "neuron"
 DATASOURCE_NAME = "neuron_duckdb"
 # Marker stored in each GX expectation's ``meta`` so results map back to specs: GX does not keep
 # suite order in its results.
@@ -60,8 +60,9 @@ class SuiteResult:
     file_count: int
     row_count: int | None
     elapsed_seconds: float
-    data_docs_url: str | None = None
-    data_docs_index_url: str | None = None
+    data_docs_page: str | None = None  # relative to the Data Docs root (``quality.data_docs``)
+    data_docs_day: str | None = None  # the partition's list of pages, relative to the root
+    data_docs_error: str | None = None  # the page could not be written (validation results stand)
     note: str | None = None
 
     @property
@@ -88,12 +89,14 @@ def run_suite(
     redactor: Redactor | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     run_name: str | None = None,
+    run_id: str | None = None,
 ) -> SuiteResult:
     """Validate the union of ``parquet_paths`` against ``specs`` with one GX validation.
 
     Sample unexpected values pass through ``redactor`` (value by value) before they are returned or
     written to Data Docs; without a redactor they are returned as-is. With ``docs_dir`` the redacted
-    result is rendered as Data Docs there (``run_name`` groups pages, e.g. the partition key).
+    result becomes a new page of the Data Docs site there, kept beside every earlier one and listed under
+    ``run_name`` (the partition key); ``run_id`` (the Dagster run) is recorded with it.
     Per-expectation GX exceptions become failed outcomes; setup errors (unreadable files) raise.
     """
     validate_specs(specs)
@@ -122,8 +125,6 @@ def run_suite(
         batch = asset.add_batch_definition_whole_table("whole").get_batch()
         by_name = {spec.name: spec for spec in specs}
         suite = gx.ExpectationSuite(name=suite_name, expectations=[_to_gx(spec) for spec in specs])
-        if docs_dir is not None:
-            suite = context.suites.add(suite)
         result = batch.validate(
             suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": sample_size}
         )
@@ -139,19 +140,37 @@ def run_suite(
     outcomes = tuple(sorted(outcomes, key=lambda o: order[o.name]))
     row_count = _row_count(result)
 
-    docs_url = index_url = None
-    if docs_dir is not None:
-        _redact_in_place(result, redact, sample_size)
-        docs_url, index_url = _build_docs(context, result, suite_name, batch.id, Path(docs_dir), run_name)
-    return SuiteResult(
+    suite_result = SuiteResult(
         suite_name=suite_name,
         outcomes=outcomes,
         file_count=len(paths),
         row_count=row_count,
         elapsed_seconds=time.perf_counter() - started,
-        data_docs_url=docs_url,
-        data_docs_index_url=index_url,
         note="no rows" if row_count == 0 else None,
+    )
+    if docs_dir is None:
+        return suite_result
+    _redact_in_place(result, redact, sample_size)
+    try:
+        record = DataDocsSite(Path(docs_dir)).publish(
+            result,
+            suite=suite_name,
+            partition=run_name or "unpartitioned",
+            run_id=run_id,
+            success=suite_result.success,
+            evaluated=len(outcomes),
+            failed=sum(not o.success for o in outcomes),
+            blocking_failed=len(suite_result.blocking_failures),
+            row_count=row_count,
+            file_count=len(paths),
+        )
+    except OSError as exc:  # a full or read-only docs disk must not turn a validation into a failure
+        return dataclasses.replace(suite_result, data_docs_error=f"{type(exc).__name__}: {exc.strerror or exc}")
+    return dataclasses.replace(
+        suite_result,
+        data_docs_page=record.page,
+        data_docs_day=record.day_page,
+        elapsed_seconds=time.perf_counter() - started,
     )
 
 
@@ -351,44 +370,6 @@ def _redact_in_place(result: ExpectationSuiteValidationResult, redact: Redactor,
                 else _render(row, redact)
                 for row in details["unexpected_rows"][:sample_size]
             ]
-
-
-def _build_docs(
-    context: Any,
-    result: ExpectationSuiteValidationResult,
-    suite_name: str,
-    batch_id: str,
-    docs_dir: Path,
-    run_name: str | None,
-) -> tuple[str | None, str | None]:
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
-    docs_dir.mkdir(parents=True, exist_ok=True)
-    context.add_data_docs_site(
-        DOCS_SITE_NAME,
-        {
-            "class_name": "SiteBuilder",
-            "show_how_to_buttons": False,
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-        },
-    )
-    suite_id = ExpectationSuiteIdentifier(name=suite_name)
-    run_id = RunIdentifier(run_name=run_name or "adhoc", run_time=dt.datetime.now(dt.UTC))
-    result.meta["run_id"] = run_id
-    result.meta["validation_time"] = run_id.run_time
-    key = ValidationResultIdentifier(
-        expectation_suite_identifier=suite_id, run_id=run_id, batch_identifier=batch_id
-    )
-    context.validation_results_store.set(key, result)
-    context.build_data_docs(site_names=[DOCS_SITE_NAME], resource_identifiers=[key, suite_id])
-    page = context.get_docs_sites_urls(resource_identifier=key, site_name=DOCS_SITE_NAME)
-    index = context.get_docs_sites_urls(site_name=DOCS_SITE_NAME)
-    return (page[0]["site_url"] if page else None, index[0]["site_url"] if index else None)
 
 
 def _no_files_result(suite_name: str, specs: Sequence[Spec], started: float) -> SuiteResult:

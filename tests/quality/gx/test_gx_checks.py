@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -144,9 +145,55 @@ def test_clean_batch_passes_and_export_materializes_despite_warn_failure(env) ->
     assert evaluations["dwell_seconds_between"].metadata["unexpected_count"].value == 0
     assert evaluations["row_count_between"].metadata["observed_value"].value == 500
     docs = evaluations["dwell_seconds_between"].metadata["data_docs"].value
-    assert docs.startswith(f"file://{quality}") and Path(docs.removeprefix("file://")).is_file()
+    assert docs.startswith("http://127.0.0.1:3100/validations/silver_vehicle_passages/2026-01-03/")
+    assert (quality / "docs" / docs.removeprefix("http://127.0.0.1:3100/")).is_file()
     assert _materialized(result) == {PASSAGES, EXPORT}
     assert (outbox / f"{CLEAN_DAY}.done").read_text() == "published"
+
+
+def test_every_check_has_a_description_saying_what_it_checks_and_whether_it_blocks(env) -> None:
+    checks = _definitions(*env[:2])[2]
+    for spec in checks.check_specs:
+        assert spec.description and len(spec.description) > 20, spec.key
+    specs = {s.key.name: s for s in checks.check_specs}
+    assert specs["dwell_seconds_between"].description.startswith("`dwell_seconds` is between 0 and 86400")
+    assert "blocks downstream publication" in specs["dwell_seconds_between"].description
+    assert "informs only" in specs["plate_matches_regex"].description
+    assert checks.node_def.description
+
+
+def test_check_metadata_links_its_page_over_http_and_summarises_it_in_markdown(env) -> None:
+    lake, outbox, quality = env
+    defs = _definitions(lake, outbox)
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = materialize(defs, partition_key=BAD_DAY, instance=instance, raise_on_error=False)
+        second = materialize(defs, partition_key=BAD_DAY, instance=instance, raise_on_error=False)
+    urls = set()
+    for result in (first, second):
+        dwell = _evaluations(result)["dwell_seconds_between"]
+        url = dwell.metadata["data_docs"].value
+        assert url.startswith("http://127.0.0.1:3100/validations/") and url.endswith(".html")
+        assert dwell.metadata["data_docs_index"].value == "http://127.0.0.1:3100/index.html"
+        assert dwell.metadata["data_docs_partition"].value == f"http://127.0.0.1:3100/days/{BAD_DAY}.html"
+        summary = dwell.metadata["data_docs_summary"]
+        assert isinstance(summary, dg.MarkdownMetadataValue)
+        row = next(line for line in summary.value.splitlines() if "dwell\\_seconds\\_between" in line)
+        assert "**FAILED**" in row and "| 7 (" in row and "`tok(5)`" in row
+        assert "not a plate" not in summary.value  # the WARN sample stays redacted too
+        assert url in summary.value
+        urls.add(url)
+    assert len(urls) == 2  # a re-run adds a page; the first run's page stays
+
+    from pipelines.docs_server import run_in_thread
+
+    with run_in_thread(quality / "docs", port=0) as server:
+        for url in urls:
+            with urllib.request.urlopen(url.replace("http://127.0.0.1:3100", server.base_url)) as response:
+                page = response.read().decode()
+            assert response.status == 200 and "dwell_seconds" in page and "https://" not in page
+        with urllib.request.urlopen(f"{server.base_url}/days/{BAD_DAY}.html") as response:
+            day = response.read().decode()
+        assert all(url.rsplit("/", 1)[1] in day for url in urls)
 
 
 def test_check_only_run_reads_the_partition_from_run_tags(env) -> None:

@@ -165,10 +165,19 @@ def test_several_files_are_validated_as_one_batch(tmp_path: Path) -> None:
 def test_data_docs_are_built_with_redacted_samples(planted: str, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     result = run_suite("docs_suite", planted, _suite(), docs_dir=docs, redactor=_token, run_name="2026-01-02")
-    assert result.data_docs_url and result.data_docs_url.startswith("file://")
-    page = Path(result.data_docs_url.removeprefix("file://"))
+    assert result.data_docs_page and not result.data_docs_page.startswith(("/", "file:"))
+    page = docs / result.data_docs_page
     assert page.is_file() and "2026-01-02" in page.parts
-    assert (docs / "index.html").is_file()
+    assert (docs / "index.html").is_file() and (docs / result.data_docs_day).is_file()
     html = "".join(p.read_text(errors="ignore") for p in docs.rglob("*.html"))
     assert _token("NOT-A-PLATE") in html or _token("sideways") in html
     assert "NOT-A-PLATE" not in html and "sideways" not in html
+    assert str(Path(planted).parent) not in html  # the batch query's lake paths are not shown either
+
+
+def test_an_unwritable_docs_folder_keeps_the_validation_result(planted: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "docs"
+    blocker.write_text("a file where the docs folder should be")
+    result = run_suite("docs_suite", planted, _suite()[:2], docs_dir=blocker, redactor=_token, run_name="d")
+    assert result.data_docs_page is None and result.data_docs_error
+    assert result.outcome("dwell_seconds_between").unexpected_count == 3
