@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from kernel.dataset import Dataset
+from kernel.dataset import COMPLETENESS_NAMES, INTERNAL_LAYER, Dataset
 from kernel.disclosure import Disclosure
 from kernel.io import write_frame
 from kernel.lake import Lake
@@ -189,11 +189,29 @@ def write_protected_grid(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset
     previous = None
     if not disclosure.is_cell_key and (files := lake.files(ds.layer, ds.name, day)):
         previous = pl.read_parquet(files)  # the version being replaced: suppression stays consistent with it
-    out, stats = protect_grid(con.sql(sql).pl(), ds, disclosure, on_unprotectable, recompute, magnitudes, previous)
+    exact = con.sql(sql).pl()
+    out, stats = protect_grid(exact, ds, disclosure, on_unprotectable, recompute, magnitudes, previous)
     rows = write_frame(con, lake, ds, day, out, order_by=ds.order_by)
+    write_internal(con, lake, ds, day, exact)
     if disclosure.is_cell_key:
         return Protected(rows=rows, disclosure=disclosure, **stats)
     return summarise(out, rows, disclosure.k)
+
+
+def write_internal(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset, day: str, exact: pl.DataFrame) -> int:
+    """The exact grid as ``internal/<name>`` (``Dataset.internal``), in an owner-only folder of the lake.
+
+    The data team's sums must not undercount; what is published stays in gold. Derived columns are the ones the
+    aggregation computed from exact figures (NULL where only the published values define them)."""
+    twin = ds.internal()
+    cols = [pl.col(c) if c in exact.columns else pl.lit(None).alias(c)
+            for c in twin.column_names if c not in (*COMPLETENESS_NAMES, "suppressed", "suppression")]
+    frame = exact.select(cols).with_columns(pl.lit(False).alias("suppressed"),
+                                            pl.lit(None, pl.String).alias("suppression"))
+    root = lake.root / INTERNAL_LAYER
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    root.chmod(0o700)
+    return write_frame(con, lake, twin, day, frame, order_by=twin.order_by)
 
 
 def write_protected(step: Step, sql: str, ds: Dataset | None = None, on_unprotectable: str = "raise") -> Protected:

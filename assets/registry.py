@@ -39,4 +39,7 @@ def datasets() -> dict[str, Dataset]:
             if ds.key in out:
                 raise ValueError(f"{ds.key} is declared twice (domains {out[ds.key].domain} and {domain.name})")
             out[ds.key] = ds
+            if ds.layer == "gold" and ds.counts:  # a protected table: its exact twin for the data team
+                twin = ds.internal()
+                out[twin.key] = twin
     return out

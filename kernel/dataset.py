@@ -5,9 +5,13 @@ Each domain declares its datasets in ``assets/<domain>/datasets.py`` with these 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kernel.expectations import Expect, Spec
+
+# Exact figures of protected gold tables, readable by the data team only (Dataset.internal)
+INTERNAL_LAYER = "internal"
 
 # How a column relates to personal data; only "token" columns may hold identifier-derived values.
 PII_NONE = "none"
@@ -49,10 +53,37 @@ class Dataset:
     subsets: tuple[tuple[str, str], ...] = ()
     # False for datasets written as a side product of another asset (row accounting), not assets themselves
     asset: bool = True
+    # landing source -> the measure columns that come from it: the table carries kernel.completeness's columns
+    # and those measures are NULL (never zero) on the rows of a community whose source is missing
+    sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            return
+        names = self.column_names
+        if unknown := sorted({c for cols in self.sources.values() for c in cols} - set(names)):
+            raise ValueError(f"{self.layer}/{self.name}: sources name undeclared columns {unknown}")
+        if "community_id" not in names:
+            raise ValueError(f"{self.layer}/{self.name}: completeness is per community; declare community_id")
+        # declaring sources adds the completeness columns, and a measure of a missing source is NULL
+        measures = {c for cols in self.sources.values() for c in cols}
+        columns = tuple(Column(c.name, c.type, c.description, True, c.pii) if c.name in measures else c
+                        for c in self.columns if c.name not in COMPLETENESS_NAMES)
+        object.__setattr__(self, "columns", columns + COMPLETENESS_COLUMNS)
+        object.__setattr__(self, "suite", tuple(_unless_missing(spec, measures) for spec in self.suite))
 
     @property
     def key(self) -> str:
         return f"{self.layer}/{self.name}"
+
+    def internal(self) -> Dataset:
+        """``internal/<name>``: the exact figures of a protected gold table, for the data team only (the lake's
+        ``internal`` folder is owner-only; the warehouse puts it in a separate file), never exported."""
+        return Dataset(
+            INTERNAL_LAYER, self.name, self.grain,
+            f"Exact figures of gold/{self.name} before disclosure control (data team only, never published). "
+            + self.description, self.columns, self.domain, self.partitioned, dict(self.tags), keys=self.keys,
+            order_by=self.order_by, asset=False, sources=dict(self.sources))
 
     @property
     def group(self) -> str:
@@ -96,6 +127,27 @@ SUPPRESSION_COLUMNS = (
     C("suppression", "VARCHAR", "primary | complementary | correction | null: why the row's counts are withheld "
       "(correction: an earlier version hid the row, or its counts changed by fewer than k since)"),
 )
+
+
+# Every gold table declaring ``sources`` carries these two columns (kernel.completeness fills them).
+COMPLETENESS_COLUMNS = (
+    C("completeness", "VARCHAR", "complete | partial | missing: the worst status of this row's sources for its "
+      "community on the day (audit/completeness); measures from a missing source are NULL, never zero", False),
+    C("incomplete_sources", "VARCHAR", "source:status for each source of this row that is not complete "
+      "(e.g. telemetry:missing), comma separated; NULL when complete"),
+)
+COMPLETENESS_NAMES = tuple(c.name for c in COMPLETENESS_COLUMNS)
+
+
+def _unless_missing(spec: Spec, measures: set[str]) -> Spec:
+    """A not-null rule on a measure of a declared source holds on the rows whose source delivered: a missing
+    source's measures are NULL by design (kernel.completeness). Same check name, so history carries on."""
+    if spec.kind != "not_null" or spec.column not in measures:
+        return spec
+    col = spec.column.replace('"', '""')
+    return Expect.sql(spec.name, f'SELECT * FROM {{batch}} WHERE "{col}" IS NULL AND completeness <> \'missing\'',
+                      severity=spec.severity,
+                      description=f"{spec.description} (except where its source is missing: NULL, never zero)")
 
 
 def small_cells_suppressed(counts: tuple[str, ...], k: int) -> Spec:

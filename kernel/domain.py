@@ -6,6 +6,7 @@ their ``Definitions`` and applies policy across the graph.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
@@ -25,6 +26,8 @@ class Domain:
     datasets: tuple[Dataset, ...]
     steps: tuple[LakeAsset, ...]
     landing: tuple[LandingSource, ...] = ()
+    # builders of asset checks that need the root's Area (partitions): called once per definitions() call
+    checks: tuple[Callable[[Area], list[dg.AssetChecksDefinition]], ...] = ()
 
     def __post_init__(self) -> None:
         written = [ds.key for step in self.steps for ds in step.outputs]
@@ -44,5 +47,6 @@ class Domain:
         """This domain's assets (landing sources included) and freshness checks, built for ``area``."""
         return dg.Definitions(
             assets=[*(s.spec() for s in self.landing), *(step.build(area) for step in self.steps)],
-            asset_checks=[s.freshness_check() for s in self.landing],
+            asset_checks=[*(s.freshness_check() for s in self.landing),
+                          *(c for build in self.checks for c in build(area))],
         )

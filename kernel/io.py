@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from kernel import completeness
 from kernel.dataset import Dataset
 from kernel.lake import Lake, PartitionWrite
 
@@ -22,9 +23,24 @@ def conform_sql(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str) -> str:
     return f"SELECT {ds.select_list()} FROM ({sql})"
 
 
+def with_completeness(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str) -> str:
+    """``sql`` with the completeness columns added (``kernel.completeness``) when ``ds`` declares sources and
+    the query does not carry them yet; the step must read ``audit/completeness`` as the view ``completeness``."""
+    if not ds.sources:
+        return sql
+    got = [d[0] for d in con.sql(f"SELECT * FROM ({sql}) LIMIT 0").description]
+    if all(c in got for c in completeness.COMPLETENESS_NAMES):
+        return sql
+    if not con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [completeness.VIEW]).fetchall()[0][0]:
+        raise SchemaMismatch(f"{ds.key} declares sources {sorted(ds.sources)}: its step must read "
+                             f"audit/completeness as '{completeness.VIEW}'")
+    return completeness.apply_sql(ds, sql)
+
+
 def write_dataset(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset, day: str, sql: str,
                   order_by: str | None = None) -> int:
     """Write the whole partition of ``ds`` for ``day`` from one query; returns its row count."""
+    sql = with_completeness(con, ds, sql)
     query = conform_sql(con, ds, sql) + (f" ORDER BY {order_by}" if order_by else "")
     return lake.write_query(con, query, ds.layer, ds.name, day)
 

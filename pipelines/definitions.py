@@ -20,9 +20,10 @@ from exports import definitions as exports_area
 from exports.contracts import Contract, disclosures, k_thresholds, load_contracts
 from exports.definitions import export_files, export_key
 from kernel import record_keys
-from kernel.dataset import Dataset, small_cells_suppressed
+from kernel.dataset import INTERNAL_LAYER, Dataset, small_cells_suppressed
 from kernel.expectations import Spec, localised
 from kernel.lake_asset import Area
+from kernel.landing import FRESHNESS_CHECK
 from kernel.partitions import daily_partitions
 from kernel.resource import NeuronResource
 from kernel.settings import Settings, load_settings
@@ -66,7 +67,9 @@ def side_datasets(datasets: dict[str, Dataset]) -> dict[str, list[Dataset]]:
             continue
         owner = next((silver for step in steps for silver, suffix in step.accounting
                       if ds.name == f"row_accounting_{suffix or silver.name}"), None)
-        if owner is None:
+        if ds.layer == INTERNAL_LAYER:  # the exact twin of a protected gold, written by the same step
+            owner = datasets.get(f"gold/{ds.name}")
+        if owner is None and ds.layer != INTERNAL_LAYER:
             parsers = [step for domain in registry.domains() if domain.name == ds.domain
                        for step in domain.steps if step.parses]
             owner = parsers[0].outputs[0] if len(parsers) == 1 else None
@@ -122,7 +125,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         graph = graph.map_asset_specs(func=_owned_and_tagged)
 
     daily = jobs.daily_job(area.partitions)
-    freshness_checks = [c for a in areas for c in a.asset_checks or []]
+    freshness_checks = [c for a in areas for c in a.asset_checks or []
+                        if all(k.name == FRESHNESS_CHECK for k in c.check_keys)]
     freshness_job, freshness_schedule = jobs.freshness(freshness_checks, settings.timezone)
     sources = tuple(s.name for d in registry.domains() for s in d.landing)
     return dg.Definitions.merge(graph, dg.Definitions(

@@ -21,6 +21,7 @@ from assets.access.parse import SOURCE, ingest_day, landing_files
 from assets.disclosure import write_protected
 from assets.telemetry.datasets import DEVICE_ALARMS
 from kernel.accounting import write_ingest
+from kernel.completeness import COMPLETENESS, VIEW
 from kernel.lake_asset import Step, lake_asset
 from kernel.snapshot import registry_snapshot
 
@@ -64,14 +65,14 @@ def silver_access_events(step: Step) -> dict:
             **{f"status/{s}": k for s, k in by_status}}
 
 
-@lake_asset(GATE_FLOW_HOURLY, reads={"silver": ACCESS_SILVER, "doors": ACCESS_DOORS})
+@lake_asset(GATE_FLOW_HOURLY, reads={"silver": ACCESS_SILVER, "doors": ACCESS_DOORS, VIEW: COMPLETENESS})
 def gold_gate_flow_hourly(step: Step) -> dict:
     sql = step.sql("gate_flow_hourly.sql", day=step.day, tz=step.tz, directions=_sql_list(DIRECTIONS),
                    modes=_sql_list(VERIFY_MODES))
     return write_protected(step, sql).metadata()
 
 
-@lake_asset(SECURITY_EVENTS, reads={"silver": ACCESS_SILVER, "alarms": DEVICE_ALARMS})
+@lake_asset(SECURITY_EVENTS, reads={"silver": ACCESS_SILVER, "alarms": DEVICE_ALARMS, VIEW: COMPLETENESS})
 def gold_security_events(step: Step) -> dict:
     n = step.write(step.sql("security_events.sql", tz=step.tz))
     by_type = step.con.execute(f"SELECT event_type, sum(events) FROM {step.read(SECURITY_EVENTS)} GROUP BY 1 "
@@ -79,7 +80,7 @@ def gold_security_events(step: Step) -> dict:
     return {f"events/{t}": int(k) for t, k in by_type}
 
 
-@lake_asset(ACCESS_DAILY, reads={"silver": ACCESS_SILVER, "doors": ACCESS_DOORS})
+@lake_asset(ACCESS_DAILY, reads={"silver": ACCESS_SILVER, "doors": ACCESS_DOORS, VIEW: COMPLETENESS})
 def gold_access_daily(step: Step) -> dict:
     return write_protected(step, step.sql("access_daily.sql", day=step.day)).metadata()
 

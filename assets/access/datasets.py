@@ -232,6 +232,7 @@ GATE_FLOW_HOURLY = Dataset(
                    "SELECT community_id, gate_id FROM {batch} GROUP BY ALL HAVING count(*) <> 24 * 3 * 8",
                    description="every gate has every hour x direction x verify-mode cell, zeros included"),
     ),
+    sources={"access_events": _FLOW_COUNTS},
 )
 
 SECURITY_EVENTS = Dataset(
@@ -264,6 +265,7 @@ SECURITY_EVENTS = Dataset(
                    "SELECT * FROM {batch} WHERE (event_type = 'fence_intrusion') <> (source = 'e_fence')",
                    description="fence intrusions come from the e-fence alarms, the rest from access control"),
     ),
+    sources={"access_events": (), "telemetry": ()},
 )
 
 _DAILY_COUNTS = ("passes", "residents", "visitors", "strangers", "denied", "persons")
@@ -293,6 +295,7 @@ ACCESS_DAILY = Dataset(
                    "(each perturbed on its own under the cell key method, so residents + visitors may)"),
         Expect.row_count_between(1, None, description="a day without community rows is a broken door registry"),
     ),
+    sources={"access_events": _DAILY_COUNTS},
 )
 
 ROW_ACCOUNTING = accounting_dataset("access_events")

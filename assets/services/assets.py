@@ -29,6 +29,7 @@ from assets.telemetry.datasets import (
     ENVIRONMENT_HOURLY,
     alarm_columns,
 )
+from kernel.completeness import COMPLETENESS, VIEW
 from kernel.disclosure import Disclosure
 from kernel.lake import Lake
 from kernel.lake_asset import LakeAsset, Step, lake_asset
@@ -119,7 +120,8 @@ def build_work_orders_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str
                                 recompute=order_stats_recompute("closed"), magnitudes={"rating_sum": RATING_MAX})
 
 
-@lake_asset(WORK_ORDERS_DAILY, reads={"orders": SILVER["work_orders"], "registry": DEVICE_REGISTRY})
+@lake_asset(WORK_ORDERS_DAILY, reads={"orders": SILVER["work_orders"], "registry": DEVICE_REGISTRY,
+                                      VIEW: COMPLETENESS})
 def gold_work_orders_daily(step: Step) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnprotectedCellWarning)
@@ -149,7 +151,7 @@ def build_community_daily(con: duckdb.DuckDBPyConnection, lake: Lake, day: str, 
                                 magnitudes={"rating_sum": RATING_MAX})
 
 
-@lake_asset(COMMUNITY_DAILY, reads=COMMUNITY_DAILY_INPUTS)
+@lake_asset(COMMUNITY_DAILY, reads={**COMMUNITY_DAILY_INPUTS, VIEW: COMPLETENESS})
 def gold_community_daily(step: Step) -> dict:
     return build_community_daily(step.con, step.lake, step.day, step.tz, step.disclosure()).metadata()
 

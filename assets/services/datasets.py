@@ -193,6 +193,7 @@ WORK_ORDERS_DAILY = Dataset(
         Expect.sql("complete_grid", "SELECT community_id FROM {batch} GROUP BY 1 HAVING count(*) <> "
                    f"{len(CATEGORIES)}", description="every community has a row for every category"),
     ),
+    sources={"property_services": ("opened", "closed", *_ORDER_STATS)},
 )
 
 ALARM_COLUMNS = ("smoke", "gas", "fence_intrusion", "manhole_open", "low_battery", "offline")
@@ -231,6 +232,7 @@ COMMUNITY_DAILY = Dataset(
                    description="reporting devices never exceed the fleet"),
         Expect.row_count_between(1, None, description="a day without community rows is a broken feed"),
     ),
+    sources={"telemetry": ("devices_reporting", "device_online_rate", *(f"alarms_{a}" for a in ALARM_COLUMNS), "elderly_care_events", "pm25_avg", "noise_max"), "property_services": ("work_orders_opened", "work_orders_closed", *_ORDER_STATS, "fee_due_fen", "fee_paid_fen", "fee_collection_rate")},
 )
 
 INGEST = ingest_dataset(

@@ -18,6 +18,7 @@ from assets.telemetry.datasets import (
 )
 from assets.telemetry.parse import ingest_day, landing_files, vocabulary_gap_summary
 from kernel.accounting import write_ingest
+from kernel.completeness import COMPLETENESS, VIEW
 from kernel.lake_asset import Step, lake_asset
 from kernel.metadata import md_table
 from kernel.partitions import day_bounds
@@ -69,14 +70,14 @@ def silver_device_alarms(step: Step) -> dict:
 
 
 @lake_asset(DEVICE_HEALTH_DAILY, reads={"silver": TELEMETRY_SILVER, "registry": DEVICE_REGISTRY,
-                                        "alarms": DEVICE_ALARMS})
+                                        "alarms": DEVICE_ALARMS, VIEW: COMPLETENESS})
 def gold_device_health_daily(step: Step) -> dict:
     step.write(step.sql("device_health_daily.sql", **alarm_columns(ALARM_TYPES)))
     rate = step.scalar(f"SELECT round(sum(reporting) / nullif(sum(devices), 0), 4) FROM {step.read(DEVICE_HEALTH_DAILY)}")
     return {"district_online_rate": float(rate or 0)}
 
 
-@lake_asset(ENVIRONMENT_HOURLY, reads={"silver": TELEMETRY_SILVER})
+@lake_asset(ENVIRONMENT_HOURLY, reads={"silver": TELEMETRY_SILVER, VIEW: COMPLETENESS})
 def gold_environment_hourly(step: Step) -> None:
     step.write(step.sql("environment_hourly.sql", tz=step.tz))
 

@@ -173,6 +173,7 @@ DEVICE_HEALTH_DAILY = Dataset(
                        description="most community fleets are at least 80 % online"),
         Expect.row_count_between(1, None, description="a day with no fleet rows is a broken registry feed"),
     ),
+    sources={"telemetry": ("reporting", "online_rate", "low_battery", *(f"alarms_{a}" for a in ("smoke", "gas", "sos", "fall", "fence_intrusion", "manhole_open", "low_battery", "offline")))},
 )
 
 ENVIRONMENT_HOURLY = Dataset(
@@ -199,6 +200,7 @@ ENVIRONMENT_HOURLY = Dataset(
         Expect.sql("full_day_per_community", "SELECT community_id FROM {batch} GROUP BY 1 HAVING count(*) <> 24",
                    severity="WARN", description="every community reports all 24 hours"),
     ),
+    sources={"telemetry": ("pm25_avg", "pm10_avg", "noise_laeq", "noise_max", "observations", "devices")},
 )
 
 ROW_ACCOUNTING = accounting_dataset("telemetry")

@@ -7,7 +7,7 @@ register, gold counts are suppressed below k. Logic lives in ``parse.py``, ``occ
 import duckdb
 import polars as pl
 
-from assets.disclosure import summarise, write_protected, write_protected_grid
+from assets.disclosure import summarise, write_internal, write_protected, write_protected_grid
 from assets.privacy.plates import mark_residents
 from assets.vehicles.datasets import (
     ACCOUNTING_PARKING,
@@ -39,6 +39,7 @@ from assets.vehicles.parse import (
     registered_vehicles,
 )
 from kernel.accounting import IngestStats, write_ingest
+from kernel.completeness import COMPLETENESS, VIEW
 from kernel.io import append_part
 from kernel.lake_asset import Step, lake_asset
 from kernel.metadata import md_table
@@ -152,12 +153,13 @@ def silver_parking(step: Step) -> dict:
     return {SESSIONS_SILVER: {"by_status": md_table(by_status, ("status", "sessions")), "pushes_behind": accepted}}
 
 
-@lake_asset(VEHICLE_FLOW_HOURLY, reads={"silver": PASSAGES_SILVER, "tollgates": TOLLGATES})
+@lake_asset(VEHICLE_FLOW_HOURLY, reads={"silver": PASSAGES_SILVER, "tollgates": TOLLGATES, VIEW: COMPLETENESS})
 def gold_vehicle_flow_hourly(step: Step) -> dict:
     return write_protected(step, step.sql("vehicle_flow_hourly.sql", day=step.day)).metadata()
 
 
-@lake_asset(PARKING_OCCUPANCY_15MIN, reads={"sessions": SESSIONS_SILVER, "car_parks": CAR_PARKS})
+@lake_asset(PARKING_OCCUPANCY_15MIN, reads={"sessions": SESSIONS_SILVER, "car_parks": CAR_PARKS,
+                                            VIEW: COMPLETENESS})
 def gold_parking_occupancy_15min(step: Step) -> dict:
     sql = step.sql("parking_occupancy_15min.sql", day=step.day, tz=step.tz)
     disclosure = step.disclosure()
@@ -166,7 +168,9 @@ def gold_parking_occupancy_15min(step: Step) -> dict:
             "available": pl.max_horizontal(pl.col("capacity").cast(pl.Int64) - pl.col("occupied"), pl.lit(0))
         }).metadata()
     # suppression: the stock columns need the run rule of occupancy.protect_occupancy
-    out = protect_occupancy(step.con.sql(sql).pl(), step.k())
+    exact = step.con.sql(sql).pl()
+    out = protect_occupancy(exact, step.k())
+    write_internal(step.con, step.lake, step.output, step.day, exact)
     return summarise(out, step.write_frame(out), step.k()).metadata()
 
 

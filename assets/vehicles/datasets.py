@@ -357,6 +357,7 @@ VEHICLE_FLOW_HOURLY = Dataset(
         Expect.sql("suppressed_is_null", "SELECT * FROM {batch} WHERE suppressed AND vehicles IS NOT NULL",
                    description="suppressed cells carry no count"),
     ),
+    sources={"vehicle_passages": ("vehicles",)},
 )
 
 PARKING_OCCUPANCY_15MIN = Dataset(
@@ -391,11 +392,13 @@ PARKING_OCCUPANCY_15MIN = Dataset(
                    description="available = capacity - occupied"),
         Expect.sql("suppressed_rows_hide_the_stock", "SELECT * FROM {batch} WHERE suppressed AND (occupied IS NOT "
                    "NULL OR available IS NOT NULL OR entries IS NOT NULL OR exits IS NOT NULL) OR NOT suppressed "
-                   "AND (occupied IS NULL OR available IS NULL OR entries IS NULL OR exits IS NULL)",
-                   description="a suppressed slot publishes neither movements nor the stock that would reveal them"),
+                   "AND completeness <> 'missing' AND (occupied IS NULL OR available IS NULL OR entries IS NULL OR exits IS NULL)",
+                   description="a suppressed slot publishes neither movements nor the stock that would reveal them "
+                               "(a slot whose feed is missing publishes none either: NULL, never zero)"),
         Expect.sql("occupancy_within_capacity", "SELECT * FROM {batch} WHERE occupied > capacity", severity="WARN",
                    description="more cars than spaces means a drifting feed or a wrong capacity"),
     ),
+    sources={"parking": ("occupied", "available", "entries", "exits")},
 )
 
 ACCOUNTING_PASSAGES = accounting_dataset("vehicle_passages")
