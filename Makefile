@@ -6,7 +6,7 @@ UV_VERSION := 0.13.8
 UV := $(PYTHON) -m uv
 # bytecode is compiled once at install; writing it at run time is often disabled (PYTHONDONTWRITEBYTECODE)
 
-.PHONY: install uv demo test ui bench lint layers snapshot clean
+.PHONY: install install-runtime uv demo test ui bench lint layers snapshot clean
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)" \
@@ -15,8 +15,12 @@ uv:
 install: uv
 	$(UV) sync --frozen --compile-bytecode
 
-demo: install
-	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run neuron demo $(ARGS)
+# what running Neuron needs, without the test and lint tools (pytest, hypothesis, scipy, ruff, playwright...)
+install-runtime: uv
+	$(UV) sync --frozen --no-dev --compile-bytecode
+
+demo: install-runtime
+	$(UV) run --frozen --no-dev neuron demo $(ARGS)
 
 # the layers contract (import-linter, pyproject.toml) first: an upward import fails the build before any test runs
 # two xdist workers on the two cores; the tests that share the simulated session day stay on one worker
@@ -26,11 +30,11 @@ test: install layers
 layers: install
 	$(UV) run lint-imports
 
-ui: install
-	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run neuron ui
+ui: install-runtime
+	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run --frozen --no-dev neuron ui
 
-bench: install
-	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run python bench/telemetry_ingest.py $(ARGS)
+bench: install-runtime
+	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run --frozen --no-dev python bench/telemetry_ingest.py $(ARGS)
 
 lint: install
 	$(UV) run ruff check .

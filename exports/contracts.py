@@ -1,17 +1,22 @@
 """Export contracts: one YAML per published dataset, validated when the code location loads.
 
 A contract's columns must be ``stat_date`` plus exactly the columns and types of its gold source dataset,
-so the published shape cannot drift from the declared one without a visible contract change.
+so the published shape cannot drift from the declared one without a visible contract change. Every column has
+a ``title_zh`` (the CSV header; unique within the contract) and the contract states its publication ``cycle``
+(``{period: daily, covers: day}`` or ``{period: monthly, publish_day: N, covers: previous_month}``).
 """
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import yaml
 
 from assets.registry import datasets as declared_datasets
+from exports.publishing.contract_doc import ContractDocError, row_schema, title_problems
 from kernel.dataset import Dataset
 from kernel.disclosure import METHODS, Disclosure
 from quality.cellkey import PTable, PTableError
@@ -28,6 +33,7 @@ REQUIRED = (
     "owner",
     "grain",
     "update_cycle",
+    "cycle",
     "k_threshold",
     "key_columns",
     "catalogue",
@@ -42,7 +48,8 @@ CATALOGUE_REQUIRED = (
     "share_method",
     "update_cycle",
 )
-COLUMN_REQUIRED = ("name", "type", "nullable", "description_zh", "description_en")
+COLUMN_REQUIRED = ("name", "type", "nullable", "title_zh", "description_zh", "description_en")
+CYCLES = {"daily": "day", "monthly": "previous_month"}  # period -> what the batch dated D covers
 
 
 class ContractError(ValueError):
@@ -100,6 +107,44 @@ class Contract:
         return Disclosure("suppression", k=self.k_threshold)
 
     @property
+    def cycle(self) -> str:
+        """``daily`` or ``monthly``."""
+        return self.raw["cycle"]["period"]
+
+    @property
+    def publish_day(self) -> int | None:
+        """Day of the month a monthly contract publishes on (None for a daily one)."""
+        return int(self.raw["cycle"]["publish_day"]) if self.cycle == "monthly" else None
+
+    def is_publication_day(self, day: str) -> bool:
+        """Whether the batch dated ``day`` exists under this contract's cycle."""
+        return self.cycle == "daily" or date.fromisoformat(day).day == self.publish_day
+
+    def next_publication_day(self, day: str) -> str:
+        """The first publication day on or after ``day``."""
+        d = date.fromisoformat(day)
+        if self.is_publication_day(day):
+            return day
+        assert self.publish_day is not None
+        if d.day < self.publish_day:
+            return d.replace(day=self.publish_day).isoformat()
+        return (d.replace(day=1) + timedelta(days=32)).replace(day=self.publish_day).isoformat()
+
+    def covered_period(self, day: str) -> dict[str, str]:
+        """The period the batch dated ``day`` (a publication day) reports on: the day itself, or the closed
+        month before the publication day's month."""
+        if self.cycle == "daily":
+            return {"cycle": "daily", "start": day, "end": day}
+        first = (date.fromisoformat(day).replace(day=1) - timedelta(days=1)).replace(day=1)
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        return {"cycle": "monthly", "start": first.isoformat(), "end": last.isoformat()}
+
+    @property
+    def titles(self) -> dict[str, str]:
+        """English column name -> ``title_zh`` (the CSV header cell)."""
+        return {c["name"]: c["title_zh"] for c in self.columns}
+
+    @property
     def count_columns(self) -> list[str]:
         """Columns that count people: published only as 0 or >= k, or withheld (null) on suppressed rows."""
         return list(self.raw.get("count_columns") or [])
@@ -119,6 +164,14 @@ def validate(raw: dict, path: Path, datasets: dict[str, Dataset] | None = None) 
         gaps = [k for k in COLUMN_REQUIRED if k not in col]
         if gaps:
             raise ContractError(f"{where}: column {col.get('name')} is missing {gaps}")
+    if problems := title_problems(raw):
+        raise ContractError(f"{where}: " + "; ".join(problems))
+    if cycle_problem := _cycle_problem(raw["cycle"]):
+        raise ContractError(f"{where}: {cycle_problem}")
+    try:
+        row_schema(raw)
+    except ContractDocError as exc:
+        raise ContractError(f"{where}: {exc}") from exc
     if raw["id"] != f"{raw['consumer']}.{raw['dataset']}":
         raise ContractError(f"{where}: id must be <consumer>.<dataset>, got {raw['id']}")
     if path.parent.name != raw["consumer"] or path.stem != raw["dataset"]:
@@ -153,6 +206,21 @@ def validate(raw: dict, path: Path, datasets: dict[str, Dataset] | None = None) 
         raise ContractError(f"{where}: {raw['source']} declares people counts {list(src.counts)}, so the contract "
                             "must say counts_people: true")
     return Contract(raw, path)
+
+
+def _cycle_problem(raw: object) -> str | None:
+    """What is wrong with a contract's ``cycle`` block (None: a period with a valid publication rule)."""
+    if not isinstance(raw, dict) or raw.get("period") not in CYCLES:
+        return f"cycle.period must be one of {', '.join(CYCLES)} (got {raw!r})"
+    if raw.get("covers") != CYCLES[raw["period"]]:
+        return f"a {raw['period']} batch covers {CYCLES[raw['period']]}: cycle.covers must say so (got {raw.get('covers')!r})"
+    day = raw.get("publish_day")
+    if raw["period"] == "monthly":
+        if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 28:
+            return f"a monthly cycle needs publish_day between 1 and 28, a day every month has (got {day!r})"
+    elif day is not None:
+        return "a daily cycle publishes every day: publish_day is for monthly cycles"
+    return None
 
 
 def _disclosure_problem(raw: object) -> str | None:

@@ -5,6 +5,10 @@ Publication is a step of its own, downstream of the export and its blocking priv
 is down fails only the publish steps: the warehouse (built from the exports) is still rebuilt, and the failed
 pushes are visible and retried by ``publish_retry_schedule``. ``definitions(area, datasets, contracts)``
 returns all of it; the root merges it with the domains.
+
+A contract publishes on its cycle only (``cycle`` in the YAML): on a day that is not a publication day of a
+monthly contract the export and publish steps write nothing and say so in their metadata (``published: false``
+with the reason and the next publication day); they do not fail and no empty batch is sent.
 """
 
 # No ``from __future__ import annotations``: Dagster inspects the context and resource annotations.
@@ -15,7 +19,8 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from exports.contracts import Contract
-from exports.filedrop import batch_dir, publish_filedrop
+from exports.filedrop import batch_dir, current_batch, publish_filedrop
+from exports.inputs import landing_fingerprints
 from exports.publishers import http_publisher_for
 from exports.publishing import Batch
 from exports.publishing.versions import decide_for_batch, latest_receipt
@@ -113,6 +118,16 @@ def push_batch(contract: Contract, batch_path: Path, settings: Settings) -> dict
             "receipt_status": receipt.status, "pushed_version": receipt.version, "outbox_version": batch.version}
 
 
+def off_cycle(contract: Contract, day: str) -> dict[str, object] | None:
+    """The metadata of a step that has nothing to do on ``day`` (not a publication day of ``contract``), else None."""
+    if contract.is_publication_day(day):
+        return None
+    reason = (f"{contract.id} publishes {contract.cycle} on day {contract.publish_day} of the month (the batch "
+              f"covers the closed previous month); {day} is not a publication day, so nothing is written")
+    return {"published": False, "publication_day": False, "skipped": reason, "cycle": contract.cycle,
+            "next_publication_day": contract.next_publication_day(day)}
+
+
 def export_key(contract: Contract) -> dg.AssetKey:
     return dg.AssetKey(["export", contract.consumer, contract.dataset])
 
@@ -136,6 +151,8 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
             "contract_id": contract.id,
             "contract_version": contract.version,
             "contract_path": str(contract.path.name),
+            "cycle": contract.cycle if contract.cycle == "daily" else
+            f"{contract.cycle}, on day {contract.publish_day} (covers the closed previous month)",
         },
         automation_condition=dg.AutomationCondition.eager()
         & dg.AutomationCondition.all_deps_blocking_checks_passed(),
@@ -143,6 +160,9 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
     def _export(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
         t0 = time.monotonic()
         day = context.partition_key
+        if (skipped := off_cycle(contract, day)) is not None:
+            context.log.info(skipped["skipped"])
+            return dg.MaterializeResult(metadata={**skipped, "elapsed_s": round(time.monotonic() - t0, 3)})
         claim_day(context.instance, context.run_id, day, neuron.settings.leases_dir)
         if not neuron.lake.files(source.layer, source.name, day):
             raise dg.Failure(description=f"{contract.id}: {source.key} has no partition for {day}; "
@@ -157,16 +177,30 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
                 metadata={"problems": dg.MetadataValue.json(problems)},
             )
         settings = neuron.settings
+        if contract.cycle != "daily" and not con.execute(f"SELECT count(*) FROM ({relation})").fetchall()[0][0]:
+            period = contract.covered_period(day)
+            reason = (f"{contract.id}: {source.key} holds no rows for {period['start']}..{period['end']} on its "
+                      f"publication day {day} (the closed period's final partition is missing): withheld, "
+                      "nothing written; rebuild the period's last day, then this day")
+            context.log.warning(reason)
+            return dg.MaterializeResult(metadata={"published": False, "publication_day": True, "withheld": reason,
+                                                  "elapsed_s": round(time.monotonic() - t0, 3)})
+        inputs = {"landing": landing_fingerprints(settings.landing_dir, source.key, day)}
         pub = publish_filedrop(con, relation, contract, day, settings.outbox_dir, gate=privacy_gate(settings.landing_dir),
-                               code_version_override=settings.code_version)
+                               code_version_override=settings.code_version, inputs=inputs)
         m = pub.manifest
+        correction = m.get("correction") or {}
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": m["row_count"],
                 "published": pub.published,
+                "publication_day": True,
                 "version": m["version"],
                 "is_correction": m["is_correction"],
+                **({"correction_reason": correction["reason_en"], "correction_reason_zh": correction["reason_zh"]}
+                   if correction.get("reason_en") else {}),
                 "content_sha256": m["content_sha256"],
+                "period": f"{m['period']['start']}..{m['period']['end']}",
                 "batch_path": dg.MetadataValue.path(str(pub.path)),
                 "elapsed_s": round(time.monotonic() - t0, 3),
             }
@@ -189,11 +223,17 @@ def build_publish_asset(contract: Contract, area: Area) -> dg.AssetsDefinition:
     def _publish(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
         t0 = time.monotonic()
         day = context.partition_key
+        if (skipped := off_cycle(contract, day)) is not None:
+            return dg.MaterializeResult(metadata={**skipped, "elapsed_s": round(time.monotonic() - t0, 3)})
         settings = neuron.settings
         claim_day(context.instance, context.run_id, day, settings.leases_dir)
-        path = batch_dir(settings.outbox_dir, contract, day)
-        if not (path / "manifest.json").exists():
-            raise dg.Failure(description=f"{contract.id}: no outbox batch for {day}; materialise its export first")
+        path = current_batch(batch_dir(settings.outbox_dir, contract, day))
+        if path is None:
+            if http_publisher_for(contract.consumer, settings) is None:  # nothing to push; the export said why
+                return dg.MaterializeResult(metadata={"publisher": "filedrop", "published": False,
+                                                      "elapsed_s": round(time.monotonic() - t0, 3)})
+            raise dg.Failure(description=f"{contract.id}: no outbox batch for {day}; materialise its export first "
+                                         "(or see its metadata: a batch whose period is missing is withheld)")
         push = push_batch(contract, path, settings)
         return dg.MaterializeResult(metadata={**push, "elapsed_s": round(time.monotonic() - t0, 3)})
 
@@ -201,17 +241,18 @@ def build_publish_asset(contract: Contract, area: Area) -> dg.AssetsDefinition:
 
 
 def pending_days(contracts: list[Contract], settings: Settings, days: int = RETRY_DAYS) -> list[str]:
-    """Days among the last ``days`` outbox days whose current batch a push consumer has not acknowledged."""
+    """Days among the last ``days`` outbox days whose current batch (the version ``latest`` names) a push consumer
+    has not acknowledged."""
     pending = set()
     for contract in contracts:
         publisher = http_publisher_for(contract.consumer, settings)
         if publisher is None:
             continue
-        folders = sorted(p for p in (settings.outbox_dir / contract.consumer / contract.dataset).glob("????-??-??")
-                         if (p / "manifest.json").exists())
-        for folder in folders[-days:]:
-            if decide_for_batch(publisher.receipts_dir, Batch.from_dir(folder)) is not None:
-                pending.add(folder.name)
+        root = settings.outbox_dir / contract.consumer / contract.dataset
+        for partition in sorted(p for p in root.glob("????-??-??") if p.is_dir())[-days:]:
+            folder = current_batch(partition)  # the version `latest` names
+            if folder is not None and decide_for_batch(publisher.receipts_dir, Batch.from_dir(folder)) is not None:
+                pending.add(partition.name)
     return sorted(pending)
 
 
@@ -236,8 +277,10 @@ def export_files(contract: Contract):
     def paths(neuron: NeuronResource, partition_key: str | None) -> list[str]:
         if not partition_key:
             return []
-        folder = batch_dir(neuron.settings.outbox_dir, contract, partition_key)
-        return [str(folder / n) for n in ("data.parquet", "data.csv", "manifest.json") if (folder / n).exists()]
+        folder = current_batch(batch_dir(neuron.settings.outbox_dir, contract, partition_key))
+        if folder is None:  # off cycle or withheld: nothing was published
+            return []
+        return sorted(str(p) for p in folder.iterdir() if p.is_file())
 
     return paths
 

@@ -1,6 +1,6 @@
 """Completeness is data: what each source was expected to deliver per community and day against what arrived.
 
-``audit/completeness`` (written by ``assets/completeness``) holds one row per source, community and day with
+``audit/completeness`` (written by the intake domain, ``assets/intake``) holds one row per source, community and day with
 a status: ``complete``, ``partial`` (the feed arrived but covers part of the day), ``missing`` (nothing usable
 arrived from a community that should have delivered) or ``not_expected`` (nothing registered that delivers).
 
@@ -18,38 +18,11 @@ not reveal anything about people: the true count of a silent community is zero r
 
 from __future__ import annotations
 
-from kernel.dataset import COMPLETENESS_COLUMNS, COMPLETENESS_NAMES, C, Dataset
+from kernel.dataset import COMPLETENESS_COLUMNS, COMPLETENESS_NAMES, Dataset
 
 STATUSES = ("complete", "partial", "missing", "not_expected")
-__all__ = ["COMPLETENESS", "COMPLETENESS_COLUMNS", "COMPLETENESS_NAMES", "apply_sql"]
+__all__ = ["COMPLETENESS_COLUMNS", "COMPLETENESS_NAMES", "apply_sql"]
 VIEW = "completeness"  # the view name a gold step reads audit/completeness under
-
-COMPLETENESS = Dataset(
-    "audit", "completeness", "one row per source, community and day",
-    "Completeness per source, community and day: what the registries say should arrive (devices, doors, "
-    "tollgates, car parks, communities) against what was received (landing files, records parsed, records "
-    "accepted, local hours covered). Gold tables and exports carry the status so that no data never reads as "
-    "zero; a gold table whose source is missing for every community is withheld (check inputs_complete).",
-    (
-        C("source", "VARCHAR", "Landing source (telemetry, access_events, vehicle_passages, parking, "
-          "property_services)", False),
-        C("community_id", "VARCHAR", "Community code", False),
-        C("expected_units", "BIGINT", "What the registry says delivers: devices (telemetry), doors (access), "
-          "tollgates (vehicle passages), car parks (parking), 1 per registered community (property services)",
-          False),
-        C("received_files", "BIGINT", "Landing files of the community for the day", False),
-        C("received_records", "BIGINT", "Records parsed from those files (bronze and quarantine)", False),
-        C("accepted_records", "BIGINT", "Records accepted into silver", False),
-        C("reporting_units", "BIGINT", "Devices with at least one accepted reading (telemetry only)"),
-        C("hours_covered", "INTEGER", "Local hours of the day with at least one accepted record", False),
-        C("status", "VARCHAR", "complete | partial | missing | not_expected", False),
-        C("reason", "VARCHAR", "Why the status is not complete, in words (counts only)"),
-        C("computed_at", "TIMESTAMPTZ", "When the completeness was computed", False),
-    ),
-    domain="completeness",
-    keys=("source", "community_id"),
-    order_by="source, community_id",
-)
 
 _RANK = "CASE {s} WHEN 'missing' THEN 3 WHEN 'partial' THEN 2 ELSE 1 END"
 

@@ -14,8 +14,10 @@ output the step did not write fails the step: an absent partition is never an em
 """
 
 # No ``from __future__ import annotations``: Dagster inspects the context and resource annotations.
+import inspect
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,6 +67,57 @@ class Area:
 
     def disclosure(self, ds: Dataset) -> Disclosure:
         return self.disclosures.get(ds.key) or Disclosure("suppression", k=self.k(ds))
+
+
+def code_references(fn: Callable, sql_dir: Path) -> dict[str, dg.CodeReferencesMetadataValue]:
+    """``dagster/code_references``: the step function and the SQL files of its folder it renders (UI: "Open in
+    editor"). Local file references: a deployment that links to its git host maps them with
+    ``dg.link_code_references_to_git`` in the root."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # code references are beta in 1.13; opted in on purpose
+        return _code_references(fn, sql_dir)
+
+
+def _code_references(fn: Callable, sql_dir: Path) -> dict[str, dg.CodeReferencesMetadataValue]:
+    refs: list[dg.LocalFileCodeReference] = []
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        refs.append(dg.LocalFileCodeReference(file_path=inspect.getsourcefile(fn) or "", line_number=first,
+                                              label=f"{fn.__name__} ({len(lines)} lines)"))
+    except (OSError, TypeError):
+        return {}
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        source = ""
+    for sql in sorted(sql_dir.glob("*.sql")):
+        if f'"{sql.name}"' in source:
+            refs.append(dg.LocalFileCodeReference(file_path=str(sql), line_number=1, label=sql.name))
+    return {"dagster/code_references": dg.CodeReferencesMetadataValue(code_references=refs)}
+
+
+def day_profile(con: duckdb.DuckDBPyConnection, ds: Dataset, files: list[str], tz: str) -> dict[str, object]:
+    """What a day's partition covers, for every lake asset: communities, and the local time range of its first
+    timestamp column (counts and times only, never a value from a record's identity)."""
+    cols = {c.name: c.type for c in ds.columns}
+    ts = next((n for n, t in cols.items() if t.startswith("TIMESTAMP")), None)
+    items = [*(["count(DISTINCT community_id) AS communities"] if "community_id" in cols else []),
+             *([f'strftime(min(timezone(\'{tz}\', "{ts}")), \'%Y-%m-%d %H:%M\') AS first_local',
+                f'strftime(max(timezone(\'{tz}\', "{ts}")), \'%Y-%m-%d %H:%M\') AS last_local']
+               if ts and cols[ts] == "TIMESTAMPTZ" else []),
+             *([f'strftime(min("{ts}"), \'%Y-%m-%d %H:%M\') AS first_local',
+                f'strftime(max("{ts}"), \'%Y-%m-%d %H:%M\') AS last_local'] if ts and cols[ts] == "TIMESTAMP" else [])]
+    if not items or not files:
+        return {}
+    listed = ", ".join(f"'{f}'" for f in files)
+    rel = con.sql(f"SELECT {', '.join(items)} FROM read_parquet([{listed}])")
+    values = dict(zip(rel.columns, rel.fetchall()[0], strict=True))
+    out: dict[str, object] = {}
+    if "communities" in values:
+        out["communities"] = int(values["communities"])
+    if values.get("first_local"):
+        out[f"{ts}_range_local"] = f"{values['first_local']} .. {values['last_local']} ({tz})"
+    return out
 
 
 def previous_day(day: str, days_back: int) -> str:
@@ -206,7 +259,8 @@ class LakeAsset:
         deps = self.deps()
         specs = [dg.AssetSpec(asset_key(ds), deps=deps, group_name=ds.group, kinds=set(KINDS),
                               description=(self.description if i == 0 and self.description else ds.description),
-                              metadata={"dagster/column_schema": column_schema(ds), "grain": ds.grain})
+                              metadata={"dagster/column_schema": column_schema(ds), "grain": ds.grain,
+                                        **code_references(self.fn, self.sql_dir)})
                  for i, ds in enumerate(self.outputs)]
         decl = self
 
@@ -224,7 +278,9 @@ class LakeAsset:
                 rows = partition_rows(step.lake, ds, step.day)
                 if rows is None:
                     raise dg.Failure(f"{decl.name} did not write {ds.key} for {step.day}")
-                metadata = {"dagster/row_count": rows, "elapsed_s": elapsed, **per_output.get(ds.key, {})}
+                metadata = {"dagster/row_count": rows, "elapsed_s": elapsed,
+                            **(day_profile(step.con, ds, step.files(ds), step.tz) if rows else {}),
+                            **per_output.get(ds.key, {})}
                 if ds.layer == "gold":
                     metadata["preview"] = preview(step.con, step.files(ds))
                 yield dg.MaterializeResult(asset_key=asset_key(ds), metadata=metadata)

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from contextlib import contextmanager, nullcontext
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port from 1 to 65535, got {text!r}")
     return value
 
 
@@ -99,7 +110,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_day(day: str) -> object:
+def run_day(day: str, progress: bool = False) -> object:
     """Materialise every asset for ``day`` in a real Dagster run recorded in $DAGSTER_HOME's instance.
 
     First the instance is cleared of what a killed run left (a run still STARTED, pool slots it held), then
@@ -110,6 +121,7 @@ def run_day(day: str) -> object:
     from kernel.runs import bury, wait_for_day
     from kernel.settings import load_settings
     from pipelines.definitions import defs
+    from pipelines.progress import RunProgress
 
     with dg.DagsterInstance.get() as instance:
         burial = bury(instance)
@@ -117,26 +129,29 @@ def run_day(day: str) -> object:
             print(f"marked {len(burial.runs_failed)} dead run(s) failed, freed {burial.slots_freed} pool slot(s)")
         wait_for_day(instance, day, load_settings().leases_dir)
         job = defs.resolve_job_def("daily_job")
-        # console logging at WARNING keeps the terminal readable; every event is still in the instance (UI)
-        return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False,
-                                      run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        run_id = str(uuid.uuid4())
+        # console logging at ERROR keeps the terminal readable (progress names failures); every event is still
+        # in the instance (UI)
+        with RunProgress(instance, run_id) if progress else nullcontext():
+            return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False, run_id=run_id,
+                                          run_config={"loggers": {"console": {"config": {
+                                              "log_level": "ERROR" if progress else "WARNING"}}}})
 
 
 def summary(day: str) -> str:
     import duckdb
 
     from kernel.settings import load_settings
+    from warehouse.catalog import day_rows
 
     s = load_settings()
     con = duckdb.connect(str(s.warehouse_path), read_only=True)
     lines = [f"Neuron demo for {day}", "", "Outputs:",
              f"  landing   {s.landing_dir}", f"  lake      {s.lake_dir}", f"  warehouse {s.warehouse_path}",
              f"  outbox    {s.outbox_dir}", f"  dagster   {s.dagster_home}", "", "Rows per layer:"]
-    views = con.execute("SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal "
-                        "AND schema_name IN ('bronze','quarantine','silver','gold','audit') ORDER BY 1, 2").fetchall()
-    for schema, view in views:
-        n = con.execute(f"SELECT count(*) FROM {schema}.{view} WHERE date = DATE '{day}'").fetchall()[0][0]
-        lines.append(f"  {schema + '.' + view:<32} {n:>10,}")
+    rows = day_rows(con, day)
+    for key in sorted(k for k in rows if k.split("/")[0] in ("bronze", "quarantine", "silver", "gold", "audit")):
+        lines.append(f"  {key.replace('/', '.'):<40} {rows[key]:>10,}")
     lines += ["", "Quarantined records by reason:"]
     for (view,) in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'quarantine' "
                                "ORDER BY 1").fetchall():
@@ -149,10 +164,17 @@ def summary(day: str) -> str:
     for source, landed, accepted, quarantined, dups, balanced in acc:
         lines.append(f"  {source:<20} {landed:>10,} = {accepted:,} + {quarantined:,} + {dups:,} "
                      f"-> {'balanced' if balanced else 'NOT BALANCED'}")
+    lines += ["", "Completeness (audit.completeness: sources short of what the registries expect):"]
+    short = con.execute(f"SELECT source, community_id, status, reason FROM audit.completeness "
+                        f"WHERE date = DATE '{day}' AND status IN ('missing', 'partial') ORDER BY 1, 2").fetchall()
+    for source, community, status, reason in short:
+        lines.append(f"  {source:<20} {community:<14} {status:<8} {reason}")
+    if not short:
+        lines.append("  every source complete for every community that should deliver it")
     lines += ["", "Exports written:"]
     for consumer, dataset, version, rows, path in con.execute(
             f"SELECT consumer, dataset, version, row_count, path FROM meta.exports WHERE partition = DATE '{day}' "
-            "ORDER BY 1, 2").fetchall():
+            "AND is_latest ORDER BY 1, 2").fetchall():
         lines.append(f"  {consumer}/{dataset} v{version}: {rows:,} rows -> {path}")
     con.close()
     # receipts straight from the outbox: pushes run after the warehouse build (which never waits on a receiver)
@@ -191,19 +213,22 @@ def _use_dagster_home(home: Path) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from kernel.settings import export_environment, load_settings
 
-    export_environment({"NEURON_MODE": "demo"}, only_if_unset=True)
+    if "NEURON_MODE" not in os.environ:
+        export_environment({"NEURON_MODE": "demo", "NEURON_MODE_SET_BY": "demo"})
     s = load_settings()
     day = _closed_day(args.day, s)  # before anything is written
     if s.mode != "production":
-        print(f"NEURON_MODE={s.mode}: tokens use the public demo key unless NEURON_TOKEN_KEY is set; "
-              "never run real data this way")
+        set_by = "set by `neuron demo`" if os.environ.get("NEURON_MODE_SET_BY") == "demo" else "from the environment"
+        print(f"{s.mode} mode (NEURON_MODE={s.mode}, {set_by}): simulated data; tokens and cell-key perturbation use "
+              "the public demo keys unless NEURON_TOKEN_KEY / NEURON_PERTURBATION_KEY are set. Never run real data "
+              "this way.")
     _use_dagster_home(s.dagster_home)
     if not args.skip_simulate:
         cmd_simulate(argparse.Namespace(day=day, communities=args.communities, seed=args.seed,
                                         no_faults=args.no_faults))
     t0 = time.monotonic()
     with demo_receiver(s.data_dir / "receiver") if args.receiver else nullcontext():
-        result = run_day(day)
+        result = run_day(day, progress=True)
     print(f"dagster run {result.run_id} for {day}: {'SUCCESS' if result.success else 'FAILURE'} "
           f"in {time.monotonic() - t0:.1f}s")
     if not result.success:
@@ -216,12 +241,51 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    import signal
+    import subprocess
+    from urllib.parse import urlsplit
+
     from kernel.settings import load_settings
+    from pipelines.docs_server import run_in_thread
+    from quality.gx_checks import data_docs_dir
 
     s = load_settings()
+    docs = urlsplit(s.data_docs_url)
+    if docs.port == args.port:
+        raise CliError(f"--port {args.port} is the Data Docs port of NEURON_DATA_DOCS_URL ({s.data_docs_url})")
     _use_dagster_home(s.dagster_home)
     root = Path(__file__).resolve().parent.parent
-    os.execvp("dagster", ["dagster", "dev", "-w", str(root / "workspace.yaml"), "-p", str(args.port)])
+    site = data_docs_dir(s.quality_dir)
+    site.mkdir(parents=True, exist_ok=True)
+    dagster = Path(sys.executable).with_name("dagster")
+    with run_in_thread(site, docs.hostname or "127.0.0.1", docs.port or 80) as server:
+        print(f"Data Docs on {server.base_url} (the check pages link there); Dagster UI on http://127.0.0.1:{args.port}")
+        proc = subprocess.Popen([str(dagster if dagster.exists() else "dagster"), "dev", "-w",
+                                 str(root / "workspace.yaml"), "-p", str(args.port)])
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, _frame: proc.send_signal(signum))
+        return proc.wait()
+
+
+def cmd_warehouse_relink(args: argparse.Namespace) -> int:
+    from kernel.settings import load_settings
+    from warehouse.catalog import internal_path
+    from warehouse.relink import RelinkError, relink
+
+    s = load_settings()
+    path = args.warehouse or s.warehouse_path
+    lake = args.lake or s.lake_dir
+    if not path.is_file():
+        raise CliError(f"no warehouse file at {path}")
+    if not lake.is_dir():
+        raise CliError(f"no lake folder at {lake}")
+    try:
+        for target in (path, internal_path(path)):
+            if target.is_file():
+                views = relink(target, lake)
+                print(f"relinked {len(views)} views of {target} to {lake}")
+    except RelinkError as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 
@@ -272,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=cmd_demo)
 
     ui = sub.add_parser("ui", help="start dagster dev on workspace.yaml with $DAGSTER_HOME under the data dir")
-    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--port", type=_port, default=3000)
     ui.set_defaults(func=cmd_ui)
 
     doctor = sub.add_parser("doctor", help="list what a killed run left behind (dead runs, held pool slots, "
@@ -284,6 +348,15 @@ def main(argv: list[str] | None = None) -> int:
     purge.add_argument("--days", type=_positive_int, help="retention window (default NEURON_LANDING_RETENTION_DAYS or 30)")
     purge.add_argument("--dry-run", action="store_true")
     purge.set_defaults(func=cmd_purge)
+
+    wh = sub.add_parser("warehouse", help="warehouse maintenance: `relink` points a copied or moved warehouse "
+                                          "(and its internal twin) at a lake folder")
+    wh_sub = wh.add_subparsers(dest="action", required=True)
+    relink = wh_sub.add_parser("relink", help="rewrite the warehouse's views to read LAKE_DIR (default: the lake "
+                                              "of the settings)")
+    relink.add_argument("--warehouse", type=Path, help="the .duckdb file (default NEURON_WAREHOUSE_PATH)")
+    relink.add_argument("--lake", type=Path, help="the lake folder (default NEURON_LAKE_DIR)")
+    relink.set_defaults(func=cmd_warehouse_relink)
 
     rx = sub.add_parser("receiver", add_help=False,
                         help="run the reference receiver (the district side of HTTPS push); --help for options")

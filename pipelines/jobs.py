@@ -16,6 +16,9 @@ from kernel.resource import NeuronResource
 from kernel.runs import bury
 
 DAILY_JOB = "daily_job"
+DAILY_SCHEDULE = "daily_job_schedule"
+FRESHNESS_SCHEDULE = "landing_freshness_schedule"
+AUTOMATION_SENSOR = "export_automation_sensor"
 
 
 def daily_job(partitions: dg.PartitionsDefinition) -> UnresolvedAssetJobDefinition:
@@ -28,8 +31,13 @@ def daily_job(partitions: dg.PartitionsDefinition) -> UnresolvedAssetJobDefiniti
 
 
 def daily_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    """Day D closes at 02:00 on D+1 (the lateness window), then the whole day is built and published."""
-    return dg.build_schedule_from_partitioned_job(job, hour_of_day=2, minute_of_hour=0)
+    """Day D closes at 02:00 on D+1 (the lateness window), then the whole day is built and published.
+
+    Off until an operator turns it on (a deployment decides when it starts publishing to the district)."""
+    return dg.build_schedule_from_partitioned_job(
+        job, hour_of_day=2, minute_of_hour=0, name=DAILY_SCHEDULE,
+        description="Builds and publishes the previous day at 02:00 (Asia/Shanghai). Off by default: turn it on "
+                    "when the deployment may publish to the district.")
 
 
 def landing_sensor(job: UnresolvedAssetJobDefinition, sources: tuple[str, ...],
@@ -61,11 +69,26 @@ def landing_sensor(job: UnresolvedAssetJobDefinition, sources: tuple[str, ...],
 
 def freshness(checks: list[dg.AssetChecksDefinition], timezone: str) -> tuple[UnresolvedAssetJobDefinition,
                                                                                dg.ScheduleDefinition]:
-    """A job evaluating every landing source's freshness check, every 15 minutes (off until turned on)."""
+    """A job evaluating every landing source's freshness check, every 15 minutes, on wherever the daemon runs:
+    it only reads file times, and a feed that stopped should show before the day closes."""
     job = dg.define_asset_job("landing_freshness_job", selection=dg.AssetSelection.checks(*checks),
                               description="Evaluate every landing source's freshness check.")
-    return job, dg.ScheduleDefinition(job=job, cron_schedule="*/15 * * * *", execution_timezone=timezone,
-                                      default_status=dg.DefaultScheduleStatus.STOPPED)
+    return job, dg.ScheduleDefinition(
+        name=FRESHNESS_SCHEDULE, job=job, cron_schedule="*/15 * * * *", execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Every 15 minutes: is each landing source's newest file younger than its cycle? (warns only)")
+
+
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the export assets' automation conditions (``exports/definitions.py``: eager once every blocking
+    check upstream passed), so a gold partition re-materialised by hand (a backfill, a fix from the UI) is
+    re-exported as a correction without a second run. On where the daemon runs; the daily job and the landing
+    sensor build exports in their own runs, so the sensor only acts on what they did not cover."""
+    return dg.AutomationConditionSensorDefinition(
+        AUTOMATION_SENSOR, target=dg.AssetSelection.key_prefixes(["export"]), default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description="Re-exports a gold partition updated outside the daily job (exports' automation conditions: "
+                    "eager, once every blocking check upstream passed)")
 
 
 def dead_run_sensor() -> dg.SensorDefinition:

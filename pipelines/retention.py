@@ -26,7 +26,12 @@ class PurgeReport:
 
 
 def published_days(outbox: Path) -> set[str]:
-    return {m.parent.name for m in outbox.glob("*/*/*/manifest.json")} if outbox.exists() else set()
+    """Days with at least one published batch: ``<consumer>/<dataset>/<day>/v<N>/manifest.json`` (and
+    ``<day>/manifest.json`` of the layout before version folders, until the day is re-exported)."""
+    if not outbox.exists():
+        return set()
+    return ({m.parent.parent.name for m in outbox.glob("*/*/*/v*/manifest.json")}
+            | {m.parent.name for m in outbox.glob("*/*/*/manifest.json")})
 
 
 def _size(path: Path) -> int:

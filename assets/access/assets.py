@@ -19,9 +19,10 @@ from assets.access.datasets import (
 )
 from assets.access.parse import SOURCE, ingest_day, landing_files
 from assets.disclosure import write_protected
+from assets.intake.datasets import COMPLETENESS
 from assets.telemetry.datasets import DEVICE_ALARMS
 from kernel.accounting import write_ingest
-from kernel.completeness import COMPLETENESS, VIEW
+from kernel.completeness import VIEW
 from kernel.lake_asset import Step, lake_asset
 from kernel.snapshot import registry_snapshot
 

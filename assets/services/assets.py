@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 
 from assets.disclosure import Protected, write_protected_grid
+from assets.intake.datasets import COMPLETENESS
 from assets.services.datasets import (
     ACCOUNTING,
     ALARM_COLUMNS,
@@ -29,7 +30,7 @@ from assets.telemetry.datasets import (
     ENVIRONMENT_HOURLY,
     alarm_columns,
 )
-from kernel.completeness import COMPLETENESS, VIEW
+from kernel.completeness import VIEW
 from kernel.disclosure import Disclosure
 from kernel.lake import Lake
 from kernel.lake_asset import LakeAsset, Step, lake_asset

@@ -3,6 +3,7 @@
 Business logic lives in the .sql files and ``parse.py``; each step says what it reads and writes.
 """
 
+from assets.intake.datasets import COMPLETENESS
 from assets.telemetry.datasets import (
     ALARM_TYPES,
     DEVICE_ALARMS,
@@ -18,7 +19,7 @@ from assets.telemetry.datasets import (
 )
 from assets.telemetry.parse import ingest_day, landing_files, vocabulary_gap_summary
 from kernel.accounting import write_ingest
-from kernel.completeness import COMPLETENESS, VIEW
+from kernel.completeness import VIEW
 from kernel.lake_asset import Step, lake_asset
 from kernel.metadata import md_table
 from kernel.partitions import day_bounds

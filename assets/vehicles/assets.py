@@ -8,6 +8,7 @@ import duckdb
 import polars as pl
 
 from assets.disclosure import summarise, write_internal, write_protected, write_protected_grid
+from assets.intake.datasets import COMPLETENESS
 from assets.privacy.plates import mark_residents
 from assets.vehicles.datasets import (
     ACCOUNTING_PARKING,
@@ -39,7 +40,7 @@ from assets.vehicles.parse import (
     registered_vehicles,
 )
 from kernel.accounting import IngestStats, write_ingest
-from kernel.completeness import COMPLETENESS, VIEW
+from kernel.completeness import VIEW
 from kernel.io import append_part
 from kernel.lake_asset import Step, lake_asset
 from kernel.metadata import md_table

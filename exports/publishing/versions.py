@@ -12,10 +12,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from exports.publishing.batch import Batch, Receipt
+from exports.publishing.batch import MANIFEST_NAME, Batch, Receipt
+from exports.publishing.changes import describe_correction, read_manifest, render, titles_of
 
 RECEIPTS_DIRNAME = "_receipts"
 _VERSION_FILE_RE = re.compile(r"^v([1-9][0-9]*)\.json$")
+_VERSION_DIR_RE = re.compile(r"^v([1-9][0-9]*)$")
 
 
 @dataclass(frozen=True)
@@ -132,13 +134,47 @@ def stamp_for_consumer(receipts_dir: Path, batch: Batch) -> Batch:
     manifest = apply_decision(batch.manifest, decision)
     manifest["supersedes_receipt_id"] = supersedes_receipt_id
     manifest["outbox_version"] = batch.manifest.get("outbox_version") or batch.version
+    if "correction" in batch.manifest or decision.is_correction:
+        manifest["correction"] = consumer_correction(batch, decision, acknowledged)
     return batch.with_manifest(manifest)
+
+
+def _outbox_version_with(batch_root: Path, content_sha256: str | None) -> Path | None:
+    """The sibling version folder (``<day>/v<n>/``) of an outbox batch whose content is ``content_sha256``."""
+    if not content_sha256 or not _VERSION_DIR_RE.fullmatch(batch_root.name):
+        return None
+    for folder in sorted(batch_root.parent.iterdir()):
+        if folder != batch_root and _VERSION_DIR_RE.fullmatch(folder.name) and (folder / MANIFEST_NAME).is_file():
+            manifest = read_manifest(folder)
+            if manifest and manifest.get("content_sha256") == content_sha256:
+                return folder
+    return None
+
+
+def consumer_correction(batch: Batch, decision: VersionDecision, acknowledged: dict[int, Receipt]) -> dict | None:
+    """The ``correction`` block for the consumer's chain: None for its v1; else what changed against the version
+    the consumer acknowledged. The outbox's own block is reused when it was computed against that same content,
+    else it is recomputed against the outbox version holding that content (the outbox keeps every version)."""
+    if not decision.is_correction or decision.supersedes is None:
+        return None
+    held = acknowledged.get(decision.supersedes)
+    held_sha = held.detail.get("content_sha256") if held else None
+    own = batch.manifest.get("correction")
+    if isinstance(own, dict) and held_sha and (own.get("against") or {}).get("content_sha256") == held_sha:
+        return render(own, decision.supersedes, titles_of(batch.root))
+    folder = _outbox_version_with(batch.root, held_sha)
+    previous = read_manifest(folder) if folder is not None else None
+    if folder is not None and previous is not None:
+        return describe_correction(folder, previous, batch.root, batch.manifest, decision.supersedes)
+    # the version the consumer holds is no longer in the outbox (or predates version folders)
+    return render({"against": {"content_sha256": held_sha}, "rows": None, "triggers": []}, decision.supersedes)
 
 
 __all__ = [
     "RECEIPTS_DIRNAME",
     "VersionDecision",
     "apply_decision",
+    "consumer_correction",
     "decide_for_batch",
     "decide_version",
     "latest_receipt",

@@ -1,16 +1,27 @@
 """Contract model and file validation for the reference receiver. It reads the published contract YAML itself
-(not ``exports.contracts``) on purpose: it plays the district, which only has those documents, not Neuron's code."""
+(not ``exports.contracts``) on purpose: it plays the district, which only has those documents, not Neuron's code.
+It serves them too (``GET /contracts/...``): the YAML as loaded, byte for byte, and the JSON Schema of one row
+derived by ``exports.publishing.contract_doc``, the same code that writes ``contract.schema.json`` into a batch."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import yaml
+
+from exports.publishing.contract_doc import (
+    CONTRACT_FILE,
+    SCHEMA_FILE,
+    ContractDocError,
+    schema_bytes,
+    title_problems,
+)
 
 _TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_ (),]*$")
 
@@ -20,6 +31,7 @@ class ContractColumn:
     name: str
     type: str  # canonical DuckDB type name, e.g. "BIGINT", "TIMESTAMP WITH TIME ZONE"
     nullable: bool
+    title_zh: str | None = None  # the CSV header cell (the English name when the contract has no titles)
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,32 @@ class Contract:
     columns: tuple[ContractColumn, ...]
     # the contract's disclosure block (method and parameters), None for a dataset that counts no people
     disclosure: Mapping[str, Any] | None = None
+    # the document as the district holds it: the YAML bytes (served as is) and their parsed form
+    source: bytes = field(default=b"", repr=False, compare=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def csv_header(self) -> list[str]:
+        """The expected CSV header: ``title_zh`` of every column, in contract order."""
+        return [c.title_zh or c.name for c in self.columns]
+
+    @property
+    def yaml_bytes(self) -> bytes:
+        """``GET /contracts/{consumer}/{dataset}``: the contract file as loaded."""
+        return self.source or yaml.safe_dump(dict(self.raw), allow_unicode=True, sort_keys=False).encode("utf-8")
+
+    @property
+    def schema_bytes(self) -> bytes:
+        """``GET /contracts/{consumer}/{dataset}/schema.json``: the JSON Schema of one row."""
+        return schema_bytes(self.raw)
+
+    @property
+    def title_zh(self) -> str:
+        return str(self.raw.get("title_zh") or self.id)
+
+    @property
+    def title_en(self) -> str:
+        return str(self.raw.get("title_en") or self.id)
 
     def disclosure_problems(self, stated: Any) -> list[str]:
         """A batch must state the disclosure method and parameters its contract names (manifest.disclosure)."""
@@ -55,16 +93,27 @@ def canonical_type(con: duckdb.DuckDBPyConnection, type_name: str) -> str:
     return con.execute(f"SELECT typeof(CAST(NULL AS {type_name}))").fetchall()[0][0]
 
 
-def contract_from_dict(data: Mapping[str, Any], con: duckdb.DuckDBPyConnection | None = None) -> Contract:
+def contract_from_dict(
+    data: Mapping[str, Any], con: duckdb.DuckDBPyConnection | None = None, source: bytes = b""
+) -> Contract:
+    """A contract from its parsed YAML (``source``: the file's bytes, served as they are). Titles are optional
+    (contracts before them have English CSV headers) but, when present, must be on every column and unique."""
     con = con or duckdb.connect()
     for key in ("id", "consumer", "dataset", "version", "columns"):
         if key not in data:
             raise ValueError(f"contract is missing {key!r}")
+    if any("title_zh" in c for c in data["columns"]) and (problems := title_problems(data)):
+        raise ValueError("; ".join(problems))
+    try:
+        schema_bytes(data)
+    except ContractDocError as exc:
+        raise ValueError(str(exc)) from exc
     columns = tuple(
         ContractColumn(
             name=str(c["name"]),
             type=canonical_type(con, str(c["type"])),
             nullable=bool(c.get("nullable", True)),
+            title_zh=str(c["title_zh"]) if c.get("title_zh") else None,
         )
         for c in data["columns"]
     )
@@ -75,6 +124,8 @@ def contract_from_dict(data: Mapping[str, Any], con: duckdb.DuckDBPyConnection |
         version=str(data["version"]),
         columns=columns,
         disclosure=dict(data["disclosure"]) if data.get("counts_people") and data.get("disclosure") else None,
+        source=source,
+        raw=dict(data),
     )
 
 
@@ -84,8 +135,9 @@ def load_contracts(directory: Path | str) -> dict[str, Contract]:
     contracts: dict[str, Contract] = {}
     for path in sorted(Path(directory).rglob("*.yaml")):
         try:
-            contract = contract_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")), con)
-        except (ValueError, KeyError, TypeError, duckdb.Error) as exc:
+            source = path.read_bytes()
+            contract = contract_from_dict(yaml.safe_load(source.decode("utf-8")), con, source)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, yaml.YAMLError, duckdb.Error) as exc:
             raise ValueError(f"{path}: invalid contract: {exc}") from exc
         if contract.id in contracts:
             raise ValueError(f"{path}: duplicate contract id {contract.id!r}")
@@ -131,7 +183,8 @@ def validate_parquet(path: Path, contract: Contract, expected_rows: int) -> list
 
 
 def validate_csv(path: Path, contract: Contract, expected_rows: int) -> list[str]:
-    """Header names and row count of the UTF-8 (BOM) CSV twin; types are checked on the Parquet file."""
+    """Header and row count of the UTF-8 (BOM) CSV twin; types are checked on the Parquet file. The header must
+    be the contract's ``title_zh`` of every column in contract order (1:1 with the Parquet's English names)."""
     con = duckdb.connect()
     source = "read_csv(?, header=true, all_varchar=true, delim=',', quote='\"', escape='\"')"
     try:
@@ -140,16 +193,48 @@ def validate_csv(path: Path, contract: Contract, expected_rows: int) -> list[str
     except duckdb.Error as exc:
         return [f"{path.name}: not a readable CSV file ({exc})"]
     reasons = []
-    if sorted(header) != sorted(c.name for c in contract.columns):
-        reasons.append(f"{path.name}: header {header} does not match contract columns")
+    if header != contract.csv_header:
+        reasons.append(f"{path.name}: header {header} is not the contract's column titles {contract.csv_header}")
     if rows != expected_rows:
         reasons.append(f"{path.name}: {rows} rows, manifest says {expected_rows}")
     return reasons
 
 
-def validate_files(folder: Path, manifest: Mapping[str, Any], contract: Contract) -> list[str]:
-    """Every file of an assembled batch against its manifest row count and the contract; Parquet is required."""
+def validate_contract_files(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """The contract a batch carries (``contract.yaml``, ``contract.schema.json``) must be the one its manifest
+    names, and the schema the one derived from that YAML."""
     reasons: list[str] = []
+    names = {entry["path"] for entry in manifest["files"]}
+    if CONTRACT_FILE in names:
+        try:
+            carried = yaml.safe_load((folder / CONTRACT_FILE).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            return [f"{CONTRACT_FILE}: not readable YAML ({exc})"]
+        if not isinstance(carried, Mapping):
+            return [f"{CONTRACT_FILE}: not a contract"]
+        stated = (manifest["contract_id"], str(manifest["contract_version"]))
+        if (carried.get("id"), str(carried.get("version"))) != stated:
+            reasons.append(f"{CONTRACT_FILE}: contract {carried.get('id')} {carried.get('version')}, manifest says "
+                           f"{stated[0]} {stated[1]}")
+        if SCHEMA_FILE in names:
+            try:
+                schema = json.loads((folder / SCHEMA_FILE).read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                return [*reasons, f"{SCHEMA_FILE}: not readable JSON ({exc})"]
+            try:
+                if schema != json.loads(schema_bytes(carried)):
+                    reasons.append(f"{SCHEMA_FILE}: differs from the schema derived from {CONTRACT_FILE}")
+            except (ContractDocError, KeyError, TypeError) as exc:
+                reasons.append(f"{CONTRACT_FILE}: no JSON Schema can be derived from it ({exc})")
+    elif SCHEMA_FILE in names:
+        reasons.append(f"{SCHEMA_FILE} without the {CONTRACT_FILE} it is derived from")
+    return reasons
+
+
+def validate_files(folder: Path, manifest: Mapping[str, Any], contract: Contract) -> list[str]:
+    """Every file of an assembled batch against its manifest row count and the contract; Parquet is required.
+    The contract documents the batch carries are checked against its manifest (``validate_contract_files``)."""
+    reasons: list[str] = validate_contract_files(folder, manifest)
     for entry in manifest["files"]:
         path = folder / entry["path"]
         if entry.get("rows") is not None and entry["rows"] != manifest["row_count"]:

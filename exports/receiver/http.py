@@ -39,6 +39,14 @@ class _Route:
 _ROUTES = (
     _Route("healthz", re.compile(r"^/healthz$"), ("GET",), public=True),
     _Route("openapi", re.compile(r"^/openapi\.yaml$"), ("GET",), public=True),
+    _Route("contracts", re.compile(r"^/contracts$"), ("GET",), public=True),
+    _Route("contract", re.compile(r"^/contracts/(?P<consumer>[^/]+)/(?P<dataset>[^/]+)$"), ("GET",), public=True),
+    _Route(
+        "contract_schema",
+        re.compile(r"^/contracts/(?P<consumer>[^/]+)/(?P<dataset>[^/]+)/schema\.json$"),
+        ("GET",),
+        public=True,
+    ),
     _Route("batches", re.compile(r"^/v1/batches$"), ("GET", "POST")),
     _Route(
         "chunk",
@@ -47,6 +55,18 @@ _ROUTES = (
     ),
     _Route("commit", re.compile(r"^/v1/batches/(?P<batch_id>[^/]+)/commit$"), ("POST",)),
 )
+
+
+@dataclass(frozen=True)
+class _Document:
+    """A non-JSON answer body with its media type (the OpenAPI document, a contract, a JSON Schema)."""
+
+    body: bytes
+    content_type: str
+
+
+YAML_TYPE = "application/yaml; charset=utf-8"
+SCHEMA_TYPE = "application/schema+json; charset=utf-8"
 
 
 @dataclass
@@ -210,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, "not_found", f"no endpoint {path}")
             allowed = route.methods + (("HEAD",) if "GET" in route.methods else ())
             if method == "OPTIONS":
-                status, payload, headers = 204, b"", {"Allow": ", ".join((*allowed, "OPTIONS"))}
+                status, payload, headers = 204, None, {"Allow": ", ".join((*allowed, "OPTIONS"))}
             elif method not in allowed:
                 headers = {"Allow": ", ".join((*allowed, "OPTIONS"))}
                 raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}")
@@ -243,17 +263,13 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("internal error on %s %s", method, path)
             status, payload = 500, {"error": "internal_error", "message": "internal error; see receiver log"}
         self.server._record(method, path, status)
-        if isinstance(payload, bytes):
-            content_type = (
-                "application/yaml" if route is not None and route.name == "openapi" else "text/plain"
-            )
-            if status == 204:
-                self.send_response(204)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-            else:
-                self._send(status, payload, content_type, headers)
+        if status == 204:
+            self.send_response(204)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+        elif isinstance(payload, _Document):
+            self._send(status, payload.body, payload.content_type, headers)
         else:
             self._send_json(status, payload, headers)
 
@@ -277,7 +293,20 @@ class _Handler(BaseHTTPRequestHandler):
         if route.name == "healthz":
             return 200, {"status": "ok"}
         if route.name == "openapi":
-            return 200, self.server.openapi_bytes
+            return 200, _Document(self.server.openapi_bytes, "application/yaml")
+        if route.name == "contracts":
+            return 200, {"items": [
+                {"id": c.id, "consumer": c.consumer, "dataset": c.dataset, "version": c.version,
+                 "title_zh": c.title_zh, "title_en": c.title_en,
+                 "yaml": f"/contracts/{c.consumer}/{c.dataset}", "schema": f"/contracts/{c.consumer}/{c.dataset}/schema.json"}
+                for c in sorted(store.contracts.values(), key=lambda c: c.id)]}
+        if route.name in ("contract", "contract_schema"):
+            contract = store.contracts.get(f"{params['consumer']}.{params['dataset']}")
+            if contract is None or (contract.consumer, contract.dataset) != (params["consumer"], params["dataset"]):
+                raise ApiError(404, "unknown_contract", f"no contract for {params['consumer']}/{params['dataset']}")
+            if route.name == "contract":
+                return 200, _Document(contract.yaml_bytes, YAML_TYPE)
+            return 200, _Document(contract.schema_bytes, SCHEMA_TYPE)
         if route.name == "batches" and method == "GET":
             allowed = {"consumer", "dataset", "partition"}
             query_params = dict(parse_qsl(query, keep_blank_values=True))

@@ -31,6 +31,7 @@ from exports.receiver.contract import Contract, validate_files
 log = logging.getLogger("neuron.receiver")
 
 RECEIPT_NAME = "receipt.json"
+LATEST_NAME = "latest"  # <consumer>/<dataset>/<partition>/latest: "v<n>", the newest committed version
 PUBLISHER_NAME = "http_push"
 DEFAULT_MAX_CHUNK_BYTES = 16 * 1024 * 1024
 MAX_CHUNKS_PER_FILE = 100_000
@@ -65,6 +66,13 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -75,7 +83,8 @@ def _identity(manifest: Mapping[str, Any]) -> tuple[Any, ...]:
 
 class ReceiverStore:
     """Protocol state on disk: ``_staging/<batch_id>/`` for uploads, ``<consumer>/<dataset>/<partition>/v<n>/``
-    for committed batches and ``_idempotency/<key>.json`` for committed keys. One lock serialises changes:
+    for committed batches (and ``latest`` beside them, naming the newest, written once it is complete) and
+    ``_idempotency/<key>.json`` for committed keys. One lock serialises changes:
     this is a reference implementation, not a throughput-tuned one."""
 
     def __init__(
@@ -368,6 +377,7 @@ class ReceiverStore:
             _write_json_atomic(assembled / RECEIPT_NAME, receipt)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(assembled, final)  # atomic publish of the whole version folder
+            _write_text_atomic(final.parent / LATEST_NAME, f"v{manifest['version']}\n")  # only after it is whole
             _write_json_atomic(self._key_path(key), receipt)
             session.update(status="committed", receipt=receipt, committed_at=receipt["received_at"])
             _write_json_atomic(self._session_dir(batch_id) / "session.json", session)

@@ -29,6 +29,7 @@ CONTRACT: dict[str, Any] = {
     "columns": [
         {
             "name": "stat_date",
+            "title_zh": "统计日期",
             "type": "DATE",
             "nullable": False,
             "description_zh": "统计日期",
@@ -36,6 +37,7 @@ CONTRACT: dict[str, Any] = {
         },
         {
             "name": "community_code",
+            "title_zh": "小区编码",
             "type": "VARCHAR",
             "nullable": False,
             "description_zh": "小区编码",
@@ -43,6 +45,7 @@ CONTRACT: dict[str, Any] = {
         },
         {
             "name": "device_type",
+            "title_zh": "设备类型",
             "type": "VARCHAR",
             "nullable": False,
             "description_zh": "设备类型",
@@ -50,6 +53,7 @@ CONTRACT: dict[str, Any] = {
         },
         {
             "name": "devices_total",
+            "title_zh": "设备总数",
             "type": "BIGINT",
             "nullable": False,
             "description_zh": "设备总数",
@@ -57,6 +61,7 @@ CONTRACT: dict[str, Any] = {
         },
         {
             "name": "devices_online",
+            "title_zh": "在线设备数",
             "type": "BIGINT",
             "nullable": False,
             "description_zh": "在线设备数",
@@ -64,6 +69,7 @@ CONTRACT: dict[str, Any] = {
         },
         {
             "name": "online_rate",
+            "title_zh": "在线率",
             "type": "DOUBLE",
             "nullable": True,
             "description_zh": "在线率",
@@ -71,6 +77,7 @@ CONTRACT: dict[str, Any] = {
         },
         {
             "name": "last_report_at",
+            "title_zh": "最近上报时间",
             "type": "TIMESTAMP",
             "nullable": True,
             "description_zh": "最近上报时间",
@@ -120,11 +127,13 @@ def write_batch(
     consumer: str = CONSUMER,
     dataset: str = DATASET,
 ) -> Path:
-    """A batch folder ``<outbox>/<consumer>/<dataset>/<partition>/`` with Parquet, BOM CSV and manifest."""
+    """A batch folder ``<outbox>/<consumer>/<dataset>/<partition>/`` with Parquet, BOM CSV (Chinese header) and
+    manifest (the protocol does not care where the folder is; the file drop's layout is ``<partition>/v<n>/``)."""
     folder = outbox / consumer / dataset / partition
     folder.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(folder / "data.parquet")
-    csv_bytes = b"\xef\xbb\xbf" + frame.write_csv().encode("utf-8")
+    header = {c["name"]: c["title_zh"] for c in CONTRACT["columns"]}  # the CSV header is the Chinese titles
+    csv_bytes = b"\xef\xbb\xbf" + frame.rename(header, strict=False).write_csv().encode("utf-8")
     (folder / "data.csv").write_bytes(csv_bytes)
     rows = frame.height
     files = [

@@ -59,7 +59,7 @@ def _rewrite(root: Path, layer: str, name: str, sql: str) -> None:
 
 
 def _outbox_batches(root: Path) -> list[Path]:
-    return sorted((root / "outbox").glob(f"*/*/{DAY}/manifest.json"))
+    return sorted((root / "outbox").glob(f"*/*/{DAY}/v*/manifest.json"))
 
 
 def test_a_raw_plate_in_a_gold_column_fails_the_privacy_check_and_nothing_is_published(built_day):

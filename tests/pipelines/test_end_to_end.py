@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from exports.filedrop import verify_batch
+from exports.filedrop import current_batches, verify_batch
 from simulator.telemetry import FAULT_CLASSES
 
 pytestmark = pytest.mark.slow
@@ -40,14 +40,14 @@ def test_run_is_recorded_in_the_instance(e2e_run):
 
 
 def test_manifest_checksums_verify(e2e_run):
-    batches = sorted((e2e_run.root / "outbox").glob(f"*/*/{e2e_run.day}"))
-    assert len(batches) >= 2
+    batches = current_batches(e2e_run.root / "outbox", day=e2e_run.day)  # the version `latest` names
+    assert len(batches) >= 2 and all(b.name == "v1" for b in batches)
     con = duckdb.connect()
     for b in batches:
         assert verify_batch(b) == []
         m = json.loads((b / "manifest.json").read_text())
         assert m["partition"] == e2e_run.day and m["version"] == 1 and not m["is_correction"]
-        assert {f["path"] for f in m["files"]} == {"data.parquet", "data.csv"}
+        assert {f["path"] for f in m["files"]} == {"data.parquet", "data.csv", "contract.yaml", "contract.schema.json"}
         assert con.execute(f"SELECT count(*) FROM '{b / 'data.parquet'}'").fetchall()[0][0] == m["row_count"]
         csv_bytes = (b / "data.csv").read_bytes()
         assert csv_bytes.startswith(b"\xef\xbb\xbf"), "CSV must carry a UTF-8 BOM for Excel"
@@ -144,8 +144,8 @@ def test_rerunning_a_partition_yields_the_same_rows_and_publishes_nothing_new(e2
             out[f"{layer}/{name}"] = con.execute(
                 f"SELECT count(*), sum(hash(COLUMNS(*))) FROM (SELECT * FROM '{_lake(e2e_run, layer, name)}')"
             ).fetchall()[0]
-        manifests = {p.parent.parent.name: json.loads(p.read_text())
-                     for p in (e2e_run.root / "outbox").glob(f"*/*/{e2e_run.day}/manifest.json")}
+        manifests = {p.parent.parent.parent.name: json.loads(p.read_text())
+                     for p in (e2e_run.root / "outbox").glob(f"*/*/{e2e_run.day}/v*/manifest.json")}
         return out, manifests
 
     before, m_before = snapshot()
@@ -222,8 +222,12 @@ def test_every_contract_published_its_day_and_people_counts_hold_no_small_cell(e
 
     con = duckdb.connect()
     for c in load_contracts():
-        batch = e2e_run.root / "outbox" / c.consumer / c.dataset / e2e_run.day
-        assert (batch / "manifest.json").exists(), c.id
+        day_folder = e2e_run.root / "outbox" / c.consumer / c.dataset / e2e_run.day
+        if not c.is_publication_day(e2e_run.day):  # a monthly dataset: no batch on other days
+            assert not day_folder.exists(), c.id
+            continue
+        batch = day_folder / "v1"
+        assert (batch / "manifest.json").exists() and (day_folder / "latest").read_text() == "v1\n", c.id
         if not c.counts_people:
             continue
         manifest = json.loads((batch / "manifest.json").read_text(encoding="utf-8"))

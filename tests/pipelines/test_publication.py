@@ -68,7 +68,8 @@ def test_push_correction_and_receiver_down(e2e_run, tmp_path: Path, monkeypatch:
         _push_env(monkeypatch, rx.base_url)
         assert _run(day, EXPORTS).success
         receipts = _receipts(root, day)
-        pushed = sorted(c.dataset for c in load_contracts() if c.consumer == "zhilian_putuo")
+        pushed = sorted(c.dataset for c in load_contracts() if c.consumer == "zhilian_putuo"
+                        and c.is_publication_day(day))
         assert {(r["dataset"], r["version"]) for r in receipts} == {(d, 1) for d in pushed}
         stored = sorted(p.relative_to(store).as_posix() for p in store.glob(f"zhilian_putuo/*/{day}/v*"))
         assert stored == [f"zhilian_putuo/{d}/{day}/v1" for d in pushed]
@@ -81,10 +82,13 @@ def test_push_correction_and_receiver_down(e2e_run, tmp_path: Path, monkeypatch:
         # a late file changes the day: the environment dataset goes out as version 2, a correction
         late, env_lines = _late_file(root, day, keep=40)
         assert _run(day, LATE).success
-        manifest = json.loads((root / "outbox" / "zhilian_putuo" / "environment_hourly" / day /
-                               "manifest.json").read_text())
+        env_day = root / "outbox" / "zhilian_putuo" / "environment_hourly" / day
+        manifest = json.loads((env_day / "v2" / "manifest.json").read_text())
         assert manifest["version"] == 2 and manifest["is_correction"] and manifest["supersedes"] == 1
-        assert (root / "outbox" / "zhilian_putuo" / "environment_hourly" / day / "history" / "v1").is_dir()
+        assert (env_day / "latest").read_text() == "v2\n" and (env_day / "v1" / "manifest.json").is_file()
+        assert manifest["correction"]["rows"]["changed"] > 0
+        assert any(t["kind"] == "landing_files" and t["input"] == f"telemetry/{day}"
+                   for t in manifest["correction"]["triggers"]), manifest["correction"]
         assert (store / "zhilian_putuo" / "environment_hourly" / day / "v2").is_dir()
         assert {(r["dataset"], r["version"]) for r in _receipts(root, day)} >= {("environment_hourly", 2)}
         dead_url = rx.base_url

@@ -16,7 +16,7 @@ def _day(root: Path, source: str, day: str) -> Path:
 
 
 def _publish(root: Path, day: str) -> None:
-    m = root / "outbox" / "zhilian_putuo" / "device_health_daily" / day
+    m = root / "outbox" / "zhilian_putuo" / "device_health_daily" / day / "v1"
     m.mkdir(parents=True)
     (m / "manifest.json").write_text("{}")
 

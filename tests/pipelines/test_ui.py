@@ -80,8 +80,8 @@ def test_webserver_shows_groups_and_materialises_a_day_partition(data_root: Path
                 break
             time.sleep(2)
         assert status == "SUCCESS"
-        assert (data_root / "outbox" / "zhilian_putuo" / "device_health_daily" / DAY / "manifest.json").exists()
-        assert (data_root / "outbox" / "public_security" / "gate_flow_hourly" / DAY / "manifest.json").exists()
+        assert (data_root / "outbox" / "zhilian_putuo" / "device_health_daily" / DAY / "v1" / "manifest.json").exists()
+        assert (data_root / "outbox" / "public_security" / "gate_flow_hourly" / DAY / "v1" / "manifest.json").exists()
         # a launched run captures compute logs (stdout/stderr per step): they, the event log and every
         # output must be free of identifiers and of the canary residents
         from quality.pii_scan import load_canaries, scan_tree

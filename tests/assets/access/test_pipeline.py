@@ -154,7 +154,7 @@ def test_zero_personal_data_past_landing_including_canaries(run):
 def test_each_export_batch_is_in_the_outbox(run):
     root, _, _ = run
     for consumer, dataset in EXPORTS:
-        manifest = root / "outbox" / consumer / dataset / DAY / "manifest.json"
+        manifest = root / "outbox" / consumer / dataset / DAY / "v1" / "manifest.json"
         assert manifest.exists(), manifest
         assert json.loads(manifest.read_text())
     assert (truth_dir(root / "landing", DAY) / "summary.json").exists()

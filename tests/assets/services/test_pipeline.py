@@ -123,7 +123,7 @@ def test_zero_pii_hits_over_the_lake_and_outbox(run):
 def test_export_batches_exist(run):
     root, _, _ = run
     for name in ("work_orders_daily", "community_daily"):
-        manifest = root / "outbox" / "zhilian_putuo" / name / DAY / "manifest.json"
+        manifest = root / "outbox" / "zhilian_putuo" / name / DAY / "v1" / "manifest.json"
         assert manifest.exists(), name
         assert json.loads(manifest.read_text())
 

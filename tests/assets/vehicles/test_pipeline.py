@@ -182,7 +182,7 @@ def test_no_plate_or_canary_value_reaches_the_lake_or_the_outbox(run) -> None:
 def test_export_batches_are_in_the_outbox(run) -> None:
     root, _, res = run
     for consumer, dataset in (("public_security", "vehicle_flow_hourly"), ("zhilian_putuo", "parking_occupancy_15min")):
-        manifest = root / "outbox" / consumer / dataset / DAY / "manifest.json"
+        manifest = root / "outbox" / consumer / dataset / DAY / "v1" / "manifest.json"
         assert manifest.exists()
         assert json.loads(manifest.read_text())["row_count"] > 0
 

@@ -22,6 +22,7 @@ from exports.receiver import OPENAPI_PATH, RunningReceiver, run_in_thread
 from tests.exports import (
     ACCESS_KEY,
     CONSUMER,
+    DATASET,
     KEYS,
     SECRET_KEY,
     device_health_frame,
@@ -57,6 +58,9 @@ def test_openapi_document_is_served_and_covers_every_route(receiver: RunningRece
     assert set(spec["paths"]) == {
         "/healthz",
         "/openapi.yaml",
+        "/contracts",
+        "/contracts/{consumer}/{dataset}",
+        "/contracts/{consumer}/{dataset}/schema.json",
         "/v1/batches",
         "/v1/batches/{batch_id}/files/{file_name}/chunks/{chunk_index}",
         "/v1/batches/{batch_id}/commit",
@@ -127,6 +131,9 @@ def test_signed_traffic_conforms_to_the_spec_schemathesis_python(published: Runn
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             _exercise(result.ok(), mode, published.base_url, auth, seen)
     assert seen["positive GET /v1/batches"] == {200}
+    assert seen["positive GET /contracts"] == {200}
+    for op in ("GET /contracts/{consumer}/{dataset}", "GET /contracts/{consumer}/{dataset}/schema.json"):
+        assert seen[f"positive {op}"] <= {200, 404} and seen[f"negative {op}"] <= {400, 404}, seen
     assert seen["negative POST /v1/batches"] <= {400, 422}
     assert 401 not in set().union(*seen.values())
 
@@ -157,6 +164,9 @@ def test_real_protocol_exchanges_match_the_spec(receiver: RunningReceiver, tmp_p
     signed = sign_request("GET", url, b"", access_key=ACCESS_KEY, secret_key=SECRET_KEY)
     captured.extend([session.get(url, headers=signed), session.get(url, headers=signed)])  # 200, 409 replay
     captured.append(session.get(url + "&partition=tomorrow", auth=NeuronAuth(ACCESS_KEY, SECRET_KEY)))  # 400
+    contract = f"{receiver.base_url}/contracts/{CONSUMER}/{DATASET}"  # the contract documents, unsigned
+    captured += [session.get(f"{receiver.base_url}/contracts"), session.get(contract),
+                 session.get(f"{contract}/schema.json"), session.get(f"{receiver.base_url}/contracts/x/y")]  # 404
 
     statuses = set()
     for response in captured:
@@ -165,4 +175,4 @@ def test_real_protocol_exchanges_match_the_spec(receiver: RunningReceiver, tmp_p
         assert operation is not None, path
         operation.validate_response(response)
         statuses.add(response.status_code)
-    assert statuses == {200, 201, 400, 401, 409}
+    assert statuses == {200, 201, 400, 401, 404, 409}

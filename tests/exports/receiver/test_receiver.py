@@ -312,7 +312,9 @@ def test_forged_gaps_and_foreign_corrections_are_refused_before_any_upload(
     assert v1_naming.status_code == 422  # version 1 supersedes nothing
 
     assert _sessions(receiver) == sessions  # no upload session was opened for any of them
-    assert sorted(p.name for p in (receiver.store.root / CONSUMER / DATASET / PARTITION).iterdir()) == ["v1"]
+    stored = receiver.store.root / CONSUMER / DATASET / PARTITION
+    assert sorted(p.name for p in stored.iterdir()) == ["latest", "v1"]
+    assert (stored / "latest").read_text() == "v1\n"
 
     proper = _init(receiver, _correction(changed.manifest, 2, v1.receipt_id))
     assert proper.status_code == 201 and proper.json()["status"] == "open"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import dagster as dg
 import duckdb
 
-from kernel.completeness import COMPLETENESS
+from assets.intake.datasets import COMPLETENESS
 from kernel.dataset import Dataset
 from kernel.lake import Lake
 from kernel.lake_asset import Area

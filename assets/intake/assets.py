@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from assets.access.datasets import ACCESS_BRONZE, ACCESS_DOORS, ACCESS_OTHER, ACCESS_QUARANTINE, ACCESS_SILVER
+from assets.intake.datasets import COMPLETENESS
 from assets.services.datasets import BRONZE as SERVICES_BRONZE
 from assets.services.datasets import QUARANTINE as SERVICES_QUARANTINE
 from assets.services.datasets import SILVER as SERVICES_SILVER
@@ -35,7 +36,6 @@ from assets.vehicles.datasets import (
     SESSIONS_SILVER,
     TOLLGATES,
 )
-from kernel.completeness import COMPLETENESS
 from kernel.dataset import Dataset
 from kernel.lake_asset import Step, lake_asset
 from kernel.metadata import md_table

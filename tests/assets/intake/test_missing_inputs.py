@@ -24,8 +24,8 @@ DAY = "2026-11-18"
 
 @pytest.fixture(scope="module")
 def gappy_day(tmp_path_factory: pytest.TempPathFactory):
-    from tests.conftest import use_data_root
     from pipelines.cli import run_day
+    from tests.conftest import use_data_root
 
     with pytest.MonkeyPatch.context() as mp:
         root = use_data_root(mp, tmp_path_factory.mktemp("gaps") / "data")
