@@ -210,7 +210,7 @@ def test_every_lake_dataset_is_scanned_by_a_blocking_check_and_landing_is_not():
             assert checks[(ds.key, PII_CHECK)].blocking, ds.key
         else:
             assert ds.key in scanned_aside, ds.key
-    assert layers == {"bronze", "quarantine", "silver", "gold", "audit"}
+    assert layers == {"bronze", "quarantine", "silver", "gold", "audit", "internal"}
     assert not [k for k in checks if k[0].startswith("landing/") and k[1] == PII_CHECK]
 
 

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from assets.services.assets import COMMUNITY_DAILY_INPUTS, build_community_daily, build_work_orders_daily
+from kernel.completeness import VIEW
 from kernel.lake import Lake
 from kernel.record_keys import install_record_key
 from kernel.settings import load_settings
@@ -23,11 +24,18 @@ def _orders(counts: dict[tuple[str, str], int]) -> list[tuple[str, str, str]]:
     return [(f"WO{cid[-3:]}{cat[:3]}{i:03d}", cid, cat) for (cid, cat), n in counts.items() for i in range(n)]
 
 
+def with_completeness(con):
+    """Every source complete (audit/completeness lists nothing short): the gold steps' completeness view."""
+    con.execute(f"CREATE VIEW {VIEW} AS SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS community_id, "
+                "NULL::VARCHAR AS status WHERE false")
+    return con
+
+
 @pytest.fixture
 def published(tmp_path):
     """Gold built from orders opened today: A repair 20 + complaint 3; B complaint 3 only; C repair 12 (the
     suppression fallback: the contracts name the cell key method)."""
-    con = install_record_key(duckdb.connect(), load_settings({"NEURON_MODE": "test"}))
+    con = with_completeness(install_record_key(duckdb.connect(), load_settings({"NEURON_MODE": "test"})))
     for name, ds in COMMUNITY_DAILY_INPUTS.items():
         con.execute(f"CREATE TEMP TABLE {name} AS {ds.empty_sql()}")
     rows = _orders({("310107000001", "repair"): 20, ("310107000001", "complaint"): 3,
@@ -77,7 +85,7 @@ def _cell_key_version(tmp_path, closed: list[tuple[str, int]], name: str) -> dic
     """work_orders_daily under the cell key method for orders closed today with the given ratings."""
     from kernel.disclosure import Disclosure
 
-    con = install_record_key(duckdb.connect(), load_settings({"NEURON_MODE": "test"}))
+    con = with_completeness(install_record_key(duckdb.connect(), load_settings({"NEURON_MODE": "test"})))
     for view, ds in COMMUNITY_DAILY_INPUTS.items():
         con.execute(f"CREATE TEMP TABLE {view} AS {ds.empty_sql()}")
     con.register("o", pl.DataFrame(closed, schema=["order_id", "satisfaction"], orient="row"))

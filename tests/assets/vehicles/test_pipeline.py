@@ -252,7 +252,7 @@ def test_under_suppression_no_hidden_movement_can_be_derived_from_the_published_
         truth.select("park_id", "slot_start", "occupied", "entries", "exits"), on=["park_id", "slot_start"]
     ).with_columns(available=(pl.col("capacity").cast(pl.Int64) - pl.col("occupied")).clip(0),
                    **{c: pl.col(c).cast(pl.Int64) for c in ("occupied", "entries", "exits")})
-    sup = protect_occupancy(grid.select(occ.drop("suppressed", "suppression").columns), 5)
+    sup = protect_occupancy(grid.select(occ.drop("suppressed", "suppression", "completeness", "incomplete_sources").columns), 5)
     truth = truth.rename({"entries": "entries_truth", "exits": "exits_truth", "occupied": "occupied_truth"})
     assert sup.filter("suppressed").height > 0
     assert _derivable(sup, truth) == []
