@@ -3,7 +3,7 @@
 - runs recorded as STARTED whose worker process is gone: marked failed;
 - pool slots (``duckdb_warehouse``, ``neuron_ingest``) still held by runs that are no longer live: freed;
 - temporary folders and files of interrupted writes (lake ``.tmp-date=…``/``.trash-date=…``, outbox
-  ``.tmp-<day>-…``, warehouse ``.neuron.duckdb.*.tmp``, DuckDB spill and staging files): removed, but only
+  ``.tmp-<day>-…``, warehouse ``.neuron.duckdb.*.tmp``, Data Docs ``.<page>.*.tmp``, DuckDB spill and staging files): removed, but only
   while no run is live (a live run may be writing them).
 
 A day lease held by a run that is no longer live needs nothing: the next run of the day takes it over.
@@ -22,6 +22,8 @@ from exports import filedrop
 from kernel.lake import Lake, remove_paths
 from kernel.runs import LIVE_STATUSES, bury, dead_runs, run_is_live
 from kernel.settings import Settings
+from quality.data_docs import DataDocsSite
+from quality.gx_checks import data_docs_dir
 from warehouse import catalog
 
 
@@ -39,7 +41,7 @@ class Report:
 def _temp_leftovers(settings: Settings) -> list[Path]:
     """What each writer calls its own leftovers (lake, warehouse, outbox), plus DuckDB spill and staging files."""
     found = [*Lake(settings.lake_dir).stale_temp(), *catalog.leftovers(settings.warehouse_path),
-             *filedrop.leftovers(settings.outbox_dir)]
+             *filedrop.leftovers(settings.outbox_dir), *DataDocsSite(data_docs_dir(settings.quality_dir)).stale_temp()]
     return found + (sorted(settings.duckdb_tmp.iterdir()) if settings.duckdb_tmp.exists() else [])
 
 

@@ -42,6 +42,7 @@ _STATIC_FILES = ("images/favicon.ico", "images/logo-long.png", "fonts/HKGrotesk/
                  "fonts/HKGrotesk/HKGrotesk-Bold.otf")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _STAMP = "%Y%m%dT%H%M%S%fZ"
+KEEP_RUNS = 10  # validation pages kept per suite and partition (newest first); older runs are pruned
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,11 @@ def page_url(base_url: str, relative: str) -> str:
 class DataDocsSite:
     """A Data Docs folder: add validation pages, regenerate the indexes, list leftovers of killed writes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, keep_runs: int = KEEP_RUNS) -> None:
+        if keep_runs < 1:
+            raise ValueError(f"keep_runs must be at least 1, got {keep_runs}")
         self.root = Path(root)
+        self.keep_runs = keep_runs
 
     def publish(
         self,
@@ -130,7 +134,7 @@ class DataDocsSite:
     def refresh(self, partition: str) -> None:
         """Regenerate the partition's page and the root index from the records on disk (serialised)."""
         with self._lock():
-            records = self.records(partition)
+            records = self._prune(self.records(partition))
             _write_atomic(self.root / day_page(partition), _day_html(partition, records).encode())
             summary = _day_summary(partition, records)
             _write_atomic(
@@ -149,6 +153,25 @@ class DataDocsSite:
                 continue  # a record being replaced right now, or not ours: the next refresh lists it
         found.sort(key=lambda r: r.run_time, reverse=True)
         return sorted(found, key=lambda r: r.suite)  # stable: newest run first within a suite
+
+    def _prune(self, records: list[PageRecord]) -> list[PageRecord]:
+        """Delete the pages (and records) of all but the newest ``keep_runs`` runs of each suite; keep the rest.
+
+        Re-running a day keeps adding pages; without this a day re-run by a sensor every few minutes grows
+        its folder without bound. The record goes first, so an index never lists a page that is gone.
+        """
+        kept: list[PageRecord] = []
+        per_suite: dict[str, int] = {}
+        for record in records:  # suite by suite, newest run first
+            per_suite[record.suite] = per_suite.get(record.suite, 0) + 1
+            if per_suite[record.suite] <= self.keep_runs:
+                kept.append(record)
+                continue
+            page = self.root / record.page
+            for path in (page.with_suffix(".json"), page):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        return kept
 
     def stale_temp(self) -> list[Path]:
         """Temporary files of writes a killed process left behind (for ``neuron doctor``)."""

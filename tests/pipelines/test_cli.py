@@ -39,3 +39,22 @@ def test_a_bad_setting_is_one_line(data_root: Path, monkeypatch: pytest.MonkeyPa
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "NEURON_LANDING_RETENTION_DAYS must be a whole number" in proc.stderr
+
+
+def test_doctor_lists_and_clears_a_half_written_data_docs_page(data_root: Path):
+    """A check step killed while writing a validation page leaves `.<page>.<random>.tmp`: doctor finds it."""
+    leftover = data_root / "quality" / "docs" / "validations" / "silver.telemetry" / "2026-11-20" / ".p.html.x1.tmp"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("<html>half")
+    kept = leftover.with_name("20261120T000000Z-abcd.html")
+    kept.write_text("<html>whole</html>")
+
+    def doctor(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipelines.cli", "doctor", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    found = doctor()
+    assert found.returncode == 1 and str(leftover) in found.stdout, found.stdout + found.stderr
+    assert doctor("--repair").returncode == 0
+    assert not leftover.exists() and kept.exists()
+    assert doctor().returncode == 0

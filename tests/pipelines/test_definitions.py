@@ -61,6 +61,20 @@ def test_every_silver_and_gold_dataset_gets_the_privacy_check_and_accounting_is_
     assert len(accounting) >= 9 and all(s.blocking for s in accounting)
 
 
+def test_every_check_has_a_description_and_every_asset_an_owner_and_description():
+    """What the UI shows an operator: no check without a sentence saying what it guards, no anonymous asset."""
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    bare = [f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys
+            if not (graph.get_check_spec(k).description or "").strip()]
+    assert not bare, f"{len(bare)} checks without a description, e.g. {bare[:5]}"
+    materialisable = [graph.get(k) for k in graph.get_all_asset_keys() if graph.get(k).is_materializable]
+    assert materialisable
+    assert not [n.key.to_user_string() for n in materialisable if not (n.description or "").strip()]
+    assert not [n.key.to_user_string() for n in materialisable if not n.owners]
+
+
 def test_workspace_yaml_points_at_the_code_location():
     ws = yaml.safe_load((Path(__file__).parents[2] / "workspace.yaml").read_text())
     assert ws["load_from"][0]["python_module"]["module_name"] == "pipelines.definitions"

@@ -176,6 +176,30 @@ def test_parallel_check_steps_keep_every_page_listed(lake: dict[str, str], tmp_p
     assert DataDocsSite(docs).stale_temp() == []
 
 
+def test_re_runs_keep_only_the_newest_pages_of_a_suite_and_the_index_never_lists_a_pruned_one(
+    lake: dict[str, str], tmp_path: Path,
+) -> None:
+    docs = tmp_path / "docs"
+    site = DataDocsSite(docs, keep_runs=2)
+    for i in range(4):
+        run_suite("silver.vehicle_passages", lake["2026-01-03"], _specs(), docs_dir=docs, redactor=_token,
+                  run_name="2026-01-03", run_id=f"run-{i:04d}")
+    run_suite("gold.vehicle_flow_hourly", lake["2026-01-03"], _specs(), docs_dir=docs, redactor=_token,
+              run_name="2026-01-03", run_id="run-gold")
+    site.refresh("2026-01-03")  # prunes to two runs per suite
+    records = site.records("2026-01-03")
+    assert sorted((r.suite, r.run_id) for r in records) == [
+        ("gold.vehicle_flow_hourly", "run-gold"),
+        ("silver.vehicle_passages", "run-0002"), ("silver.vehicle_passages", "run-0003")]
+    pages = sorted(p.relative_to(docs).as_posix() for p in docs.glob("validations/*/*/*.html"))
+    assert pages == sorted(r.page for r in records)
+    listed = {href.removeprefix("../") for href in _links(docs / "days" / "2026-01-03.html").links
+              if "validations/" in href}
+    assert listed == set(pages)
+    with pytest.raises(ValueError):
+        DataDocsSite(docs, keep_runs=0)
+
+
 def test_markdown_summary_has_each_expectation_with_status_observed_count_and_samples(
     lake: dict[str, str],
 ) -> None:
