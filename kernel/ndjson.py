@@ -63,9 +63,12 @@ def batches(files: list[Path], max_bytes: int) -> Iterator[list[Path]]:
 
 
 def community_of(path: Path) -> str | None:
-    """Feeds are delivered per community: ``<community_id>-<seq>[-tag].ndjson.gz``."""
+    """Feeds are delivered per community: ``<community_id>-<seq>[-tag].ndjson.gz``, or (pulled and pushed files,
+    docs/connectors.md) ``<community_id>/pull-….ndjson`` and ``<community_id>/push-….ndjson``."""
     head = path.name.split("-", 1)[0]
-    return head if head.isdigit() else None
+    if head.isdigit():
+        return head
+    return path.parent.name if path.parent.name.isdigit() else None
 
 
 def _is_gzip_name(path: Path) -> bool:

@@ -29,7 +29,9 @@ TokenFn = Callable[[pl.Series], pl.Series]
 
 
 def landing_files(landing: Path, day: str) -> list[Path]:
-    return sorted((landing / "telemetry" / day).glob("*/*.ndjson.gz"))
+    """``telemetry/<day>/<platform>/*.ndjson[.gz]``: the platforms' deliveries, pulled windows and pushed minutes."""
+    root = landing / "telemetry" / day
+    return sorted([*root.glob("*/*.ndjson.gz"), *root.glob("*/*.ndjson")])
 
 
 VENDORS = HERE / "vendors"
