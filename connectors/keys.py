@@ -40,3 +40,56 @@ def record_key(source: str, obj: Any) -> str:
 
 def raw_key(line: bytes) -> str:
     return digest(line.strip())
+
+
+def _motor_vehicles(doc: Any) -> list[Any]:
+    """Every MotorVehicleObject inside a GA/T 1400 document, whichever wrapper carried it."""
+    if not isinstance(doc, dict):
+        return []
+    out: list[Any] = []
+
+    def listed(value: Any, inner: str) -> list[Any]:
+        if isinstance(value, dict):
+            value = value.get(inner, [])
+        return value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+
+    if "MotorVehicleListObject" in doc:
+        out += listed(doc["MotorVehicleListObject"], "MotorVehicleObject")
+    if "MotorVehicleObjectList" in doc:
+        out += listed(doc["MotorVehicleObjectList"], "MotorVehicleObject")
+    for wrapper, item in (("SubscribeNotificationListObject", "SubscribeNotificationObject"),
+                          ("DispositionNotificationListObject", "DispositionNotificationObject")):
+        if wrapper in doc and isinstance(doc[wrapper], dict):
+            notes = doc[wrapper].get(item, [])
+            for note in notes if isinstance(notes, list) else [notes]:
+                if not isinstance(note, dict):
+                    continue
+                if "MotorVehicleObjectList" in note:
+                    out += listed(note["MotorVehicleObjectList"], "MotorVehicleObject")
+                if isinstance(note.get("MotorVehicleObject"), dict):
+                    out.append(note["MotorVehicleObject"])
+    return [o for o in out if isinstance(o, dict)]
+
+
+def file_keys(source: str, data: bytes, name: str) -> list[str]:
+    """The record keys in one landed file of ``source`` (gzip already undone), one per delivered record."""
+    if source == "vehicle_passages" or name.endswith(".json"):
+        try:
+            return [record_key(source, o) for o in _motor_vehicles(json.loads(data))]
+        except ValueError:
+            return [raw_key(data)]
+    keys = []
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            keys.append(raw_key(line))
+            continue
+        if source == "access_events" and isinstance(obj, dict) and isinstance(obj.get("params"), dict):
+            events = obj["params"].get("events") or []
+            keys += [record_key(source, e) for e in (events if isinstance(events, list) else [events])]
+        else:
+            keys.append(record_key(source, obj))
+    return keys

@@ -29,6 +29,7 @@ from connectors.landing import write_atomic, write_provenance
 from connectors.pull.http import HttpClient, PullError, RateLimiter, Retry
 from connectors.pull.protocols import CtwingHistory, IscEvents, Page, ParkingQuery, ViidMotorVehicles
 from connectors.pull.windows import Cursor, Window, day_bounds, day_windows
+from connectors.reconcile import PUSH_PREFIX, landed_keys, save_history_keys
 
 PULL_PREFIX = "pull-"
 
@@ -104,7 +105,7 @@ class WindowResult:
     pages: list[dict[str, Any]] = field(default_factory=list)
     records: int = 0  # distinct records landed in this window's file
     page_duplicates: int = 0  # the same record twice within the window's reads (paging artefacts)
-    overlap_duplicates: int = 0  # already landed by an earlier window of the day
+    overlap_duplicates: int = 0  # already landed: by an earlier window of the day, or pushed
     rereads: int = 0
     shortfall: int = 0  # platform total minus distinct records read, after every re-read
 
@@ -183,9 +184,13 @@ def pull_day(source_name: str, day: date, landing: Path, config: VendorConfig, *
         folder = landing / source_name / day.isoformat() / scope
         windows = day_windows(day, zone, window_minutes, overlap_minutes, until_ms, start_at)
         landed = _landed_keys(source, folder, {source.file_name(scope, w, zone) for w in windows})
+        # what the collector already landed: the pull only fills the gaps (reconciliation)
+        landed |= landed_keys(landing, source_name, day.isoformat(), scope, PUSH_PREFIX)
+        history: set[str] = set()
         out = []
         for window in windows:
             records, result = read_window(pager, source, scope, window)
+            history.update(records)
             fresh = [(k, r) for k, r in records.items() if k not in landed]
             result.overlap_duplicates = len(records) - len(fresh)
             result.records = len(fresh)
@@ -201,6 +206,8 @@ def pull_day(source_name: str, day: date, landing: Path, config: VendorConfig, *
                     "rereads": result.rereads, "shortfall": result.shortfall, "file_sha256": sha})
             cursor.advance(scope, window.end_ms)
             out.append(result)
+        if not incremental and until_ms is None:  # the whole day was read: the platform's total for the day
+            save_history_keys(landing, source_name, day.isoformat(), scope, history)
         return out, client
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
