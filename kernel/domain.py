@@ -43,10 +43,11 @@ class Domain:
                              and not ds.key.startswith("audit/row_accounting_")):
             raise DomainError(f"{self.name}: {foreign} are declared with another domain")
 
-    def definitions(self, area: Area) -> dg.Definitions:
-        """This domain's assets (landing sources included) and freshness checks, built for ``area``."""
+    def definitions(self, area: Area, landing_specs: bool = True) -> dg.Definitions:
+        """This domain's assets and freshness checks, built for ``area``; its landing sources as external specs
+        unless the root builds them (``landing_specs=False``: the root's pull step materialises them)."""
         return dg.Definitions(
-            assets=[*(s.spec() for s in self.landing), *(step.build(area) for step in self.steps)],
+            assets=[*(s.spec() for s in self.landing if landing_specs), *(step.build(area) for step in self.steps)],
             asset_checks=[*(s.freshness_check() for s in self.landing),
                           *(c for build in self.checks for c in build(area))],
         )

@@ -69,6 +69,19 @@ class Settings:
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict, repr=False)
     # where `neuron ui` serves Data Docs (pipelines/docs_server.py); check metadata links to pages under it
     data_docs_url: str = DEFAULT_DATA_DOCS_URL
+    # the vendor platforms (connectors/config.py); absent: landing files are read as delivered, nothing is pulled
+    vendors_file: Path | None = None
+    pull_window_min: int = 60
+    pull_overlap_min: int = 15
+
+    @property
+    def connectors_dir(self) -> Path:
+        """Pull cursors and collector state (``connectors/``)."""
+        return self.data_dir / "connectors"
+
+    @property
+    def vendors_path(self) -> Path:
+        return self.vendors_file or self.connectors_dir / "vendors.yaml"
 
     @property
     def is_demo_or_test(self) -> bool:
@@ -156,7 +169,17 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         publish_timeout_s=float(_number(env, "NEURON_PUBLISH_TIMEOUT_S", "10", float)),
         endpoints=_endpoints(env),
         data_docs_url=_data_docs_url(env),
+        vendors_file=_path(env, "NEURON_VENDORS_FILE", Path()) if env.get("NEURON_VENDORS_FILE") else None,
+        pull_window_min=_window(env, "NEURON_PULL_WINDOW_MIN", "60"),
+        pull_overlap_min=_window(env, "NEURON_PULL_OVERLAP_MIN", "15"),
     )
+
+
+def _window(env: Mapping[str, str], name: str, default: str) -> int:
+    minutes = int(_number(env, name, default, int))
+    if minutes < 0 or minutes > 1440 or (name.endswith("WINDOW_MIN") and (minutes == 0 or 1440 % minutes)):
+        raise SettingsError(f"{name} must be minutes dividing the day (window) or 0-1440 (overlap), got {minutes}")
+    return minutes
 
 
 def _data_docs_url(env: Mapping[str, str]) -> str:

@@ -16,6 +16,7 @@ import warnings
 import dagster as dg
 
 from assets import registry
+from connectors.dagster_assets import landing_assets
 from exports import definitions as exports_area
 from exports.contracts import Contract, disclosures, k_thresholds, load_contracts
 from exports.definitions import export_files, export_key
@@ -113,7 +114,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     area = Area(partitions=daily_partitions(settings), k_thresholds=k_thresholds(contracts),
                 disclosures=disclosures(contracts),
                 ingest_pool=INGEST_POOL)
-    areas = [domain.definitions(area) for domain in registry.domains()]
+    landing = tuple(s for d in registry.domains() for s in d.landing)
+    areas = [domain.definitions(area, landing_specs=False) for domain in registry.domains()]
+    areas.append(dg.Definitions(assets=[landing_assets(landing, area.partitions)]))
     areas.append(exports_area.definitions(area, datasets, contracts))
     graph = dg.Definitions.merge(*areas)
     # the warehouse follows the lake and the outbox, not the pushes: a consumer down does not stop it

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from connectors.landing import WIRE
 from kernel.resource import NeuronResource
 
 _SIM_FOLDERS = ("_canaries", "_truth")
@@ -45,16 +46,16 @@ def purge_landing(landing: Path, outbox: Path, today: date, days: int, dry_run: 
     report = PurgeReport()
     if not landing.exists():
         return report
-    sources = [p for p in landing.iterdir() if p.is_dir() and p.name != "_truth"]
-    truth = landing / "_truth"
-    sources += [p for p in truth.iterdir() if p.is_dir()] if truth.exists() else []  # _truth/<domain>/<day>
+    sources = [p for p in landing.iterdir() if p.is_dir() and p.name not in ("_truth", WIRE)]
+    for nested in (landing / "_truth", landing / WIRE):  # _truth/<domain>/<day>, _wire/<source>/<day> (provenance)
+        sources += [p for p in nested.iterdir() if p.is_dir()] if nested.exists() else []
     for source in sorted(sources):
         for day_dir in sorted(p for p in source.iterdir() if p.is_dir() or p.suffix == ".json"):
             day = day_dir.name.removesuffix(".json")
             if len(day) != 10 or day >= cutoff:
                 continue
             # simulator side files (canaries, ground truth) follow their day; real feeds need publication
-            if source.name not in _SIM_FOLDERS and source.parent != truth and day not in published:
+            if source.name not in _SIM_FOLDERS and source.parent.name != "_truth" and day not in published:
                 report.kept_unpublished.append(f"{source.name}/{day}")
                 continue
             report.bytes_freed += _size(day_dir) if day_dir.is_dir() else day_dir.stat().st_size

@@ -39,3 +39,17 @@ def test_purges_published_days_past_the_window_and_keeps_the_rest(tmp_path: Path
     assert report.kept_unpublished == ["telemetry/2026-09-02"]
     assert not (canaries / "2026-09-02.json").exists()
     assert report.bytes_freed > 0
+
+
+def test_provenance_of_the_wire_follows_its_day(tmp_path: Path):
+    """landing/_wire/<source>/<day>/ (pull provenance, history keys) is purged with its day, and only then."""
+    old = tmp_path / "landing" / "_wire" / "access_events" / "2026-09-01" / "310107001001"
+    old.mkdir(parents=True)
+    (old / "pull-0000-0100.ndjson.json").write_text("{}")
+    unpublished = tmp_path / "landing" / "_wire" / "access_events" / "2026-09-02"
+    unpublished.mkdir(parents=True)
+    _publish(tmp_path, "2026-09-01")
+    report = purge_landing(tmp_path / "landing", tmp_path / "outbox", date(2026, 11, 22), 30)
+    assert not old.exists() and unpublished.exists()
+    assert "_wire/access_events/2026-09-01" in report.removed
+    assert report.kept_unpublished == ["access_events/2026-09-02"]
