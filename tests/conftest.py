@@ -76,6 +76,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "e2e_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("session_day"))
+        elif "platform" in getattr(item, "fixturenames", ()):  # one staged vendor day, on the other worker
+            item.add_marker(pytest.mark.xdist_group("vendor_day"))
 
 
 _exit_status = {"code": 0}
@@ -97,3 +99,40 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status["code"])
+
+
+# --- the vendor-platform simulator: one staged district-day (2 communities) and one server per test session ---
+VENDOR_DAY = date(2026, 11, 20)
+
+
+@pytest.fixture(scope="session")
+def vendor_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("vendor_sim")
+
+
+@pytest.fixture(scope="session")
+def platform(vendor_workdir: Path):
+    from simulator.vendor_sim.catalog import VendorPlatform
+
+    return VendorPlatform.stage(vendor_workdir, VENDOR_DAY, communities=2, seed=7)
+
+
+@pytest.fixture(scope="session")
+def _vendor_server(platform):
+    from simulator.vendor_sim.server import VendorServer
+
+    server = VendorServer(platform).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(_vendor_server):
+    """The session's vendor server with every fault off and nothing remembered."""
+    from simulator.vendor_sim.faults import Faults
+
+    _vendor_server.faults.update({k: v for k, v in Faults().to_dict().items() if k != "down"})
+    _vendor_server.faults.down = False
+    _vendor_server.reset()
+    yield _vendor_server
+    _vendor_server.faults.down = False

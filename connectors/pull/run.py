@@ -164,7 +164,8 @@ def read_window(pager: Pager, source: PullSource, scope: str, window: Window, ma
 def pull_day(source_name: str, day: date, landing: Path, config: VendorConfig, *, cursor_dir: Path,
              tz: str = "Asia/Shanghai", window_minutes: int = 60, overlap_minutes: int = 15,
              until_ms: int | None = None, incremental: bool = False, page_size: int = 500,
-             retry: Retry | None = None, threads: int = 4, scopes: Iterable[str] | None = None) -> PullReport:
+             retry: Retry | None = None, threads: int = 4, scopes: Iterable[str] | None = None,
+             rate_per_s: float | None = None) -> PullReport:
     """Pull ``source_name`` for ``day`` into ``landing`` (see module doc). ``incremental`` starts each scope at
     its cursor instead of the day's start; ``until_ms`` stops at the last window that has settled."""
     if source_name not in SOURCES:
@@ -173,12 +174,13 @@ def pull_day(source_name: str, day: date, landing: Path, config: VendorConfig, *
     report = PullReport(source_name, day.isoformat())
     started = time.monotonic()
     cursor = Cursor(cursor_dir, source_name)
-    shared = RateLimiter(source.rate_per_s, burst=2)
+    rate = source.rate_per_s if rate_per_s is None else rate_per_s
+    shared = RateLimiter(rate, burst=2)
     wanted = list(scopes) if scopes is not None else source.scopes(config)
 
     def one_scope(scope: str) -> tuple[list[WindowResult], HttpClient]:
         client = HttpClient(retry=retry or Retry(),
-                            limiter=RateLimiter(source.rate_per_s, burst=2) if source.per_scope_limit else shared)
+                            limiter=RateLimiter(rate, burst=2) if source.per_scope_limit else shared)
         pager = source.pager(config, client, page_size)
         start_at = cursor.load().get(scope) if incremental else None
         folder = landing / source_name / day.isoformat() / scope
@@ -191,7 +193,8 @@ def pull_day(source_name: str, day: date, landing: Path, config: VendorConfig, *
         for window in windows:
             records, result = read_window(pager, source, scope, window)
             history.update(records)
-            fresh = [(k, r) for k, r in records.items() if k not in landed]
+            # in key order: the file's bytes do not depend on how the platform paged this time (idempotent)
+            fresh = sorted(((k, r) for k, r in records.items() if k not in landed), key=lambda kr: kr[0])
             result.overlap_duplicates = len(records) - len(fresh)
             result.records = len(fresh)
             result.file = source.file_name(scope, window, zone)

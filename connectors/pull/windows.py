@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -57,6 +59,7 @@ class Cursor:
 
     def __init__(self, root: Path, source: str) -> None:
         self.path = root / f"{source}.json"
+        self._lock = threading.Lock()  # scopes are pulled in threads: read-modify-write under one lock
 
     def load(self) -> dict[str, int]:
         try:
@@ -68,7 +71,10 @@ class Cursor:
         return {str(k): int(v) for k, v in raw.items() if isinstance(v, int)}
 
     def advance(self, scope: str, until_ms: int) -> None:
-        state = self.load()
-        if until_ms > state.get(scope, 0):
-            state[scope] = until_ms
-            write_atomic(self.path, json.dumps(state, sort_keys=True, indent=1).encode())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # and across processes (two pulls of one source)
+            state = self.load()
+            if until_ms > state.get(scope, 0):
+                state[scope] = until_ms
+                write_atomic(self.path, json.dumps(state, sort_keys=True, indent=1).encode())
