@@ -361,6 +361,13 @@ def main(argv: list[str] | None = None) -> int:
     rx = sub.add_parser("receiver", add_help=False,
                         help="run the reference receiver (the district side of HTTPS push); --help for options")
     rx.set_defaults(func=None)
+    collect = sub.add_parser("collect", add_help=False,
+                             help="run the push collector (vendor webhooks, GA/T 1400, MQTT); --help for options")
+    collect.set_defaults(func=None)
+    vsim = sub.add_parser("vendor-sim", add_help=False,
+                          help="serve a simulated district-day through the vendors' protocols on loopback (pull "
+                               "endpoints, pushes to a collector); --help for options")
+    vsim.set_defaults(func=None)
 
     if argv is None:
         argv = sys.argv[1:]
@@ -368,6 +375,14 @@ def main(argv: list[str] | None = None) -> int:
         from exports.receiver import main as receiver_main
 
         return receiver_main(argv[1:])
+    if argv and argv[0] == "collect":
+        from connectors.collector.cli import main as collect_main
+
+        return collect_main(argv[1:])
+    if argv and argv[0] == "vendor-sim":
+        from simulator.vendor_sim.cli import main as vendor_sim_main
+
+        return vendor_sim_main(argv[1:])
     args = parser.parse_args(argv)
     from kernel.settings import SettingsError
 

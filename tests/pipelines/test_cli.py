@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
     (["purge-landing", "--days", "-3"], "argument --days: must be a whole number of at least 1"),
     (["demo", "--bogus"], "unrecognized arguments: --bogus"),
     (["nonsense"], "invalid choice: 'nonsense'"),
+    (["collect", "--port", "0"], "argument --port: must be a TCP port"),
+    (["vendor-sim", "--communities", "0"], "argument --communities"),
 ])
 def test_a_bad_argument_is_one_line_and_writes_nothing(args: list[str], says: str, data_root: Path):
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, capture_output=True,
