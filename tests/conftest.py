@@ -70,6 +70,7 @@ def copy_of_day(run: DayRun, mp: pytest.MonkeyPatch, dest: Path) -> Path:
     return use_data_root(mp, root)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test that reads the session day runs on one xdist worker (``make test`` runs two), so the day is
     simulated and run once; the other worker takes everything else."""
@@ -78,6 +79,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("session_day"))
         elif "platform" in getattr(item, "fixturenames", ()):  # one staged vendor day, on the other worker
             item.add_marker(pytest.mark.xdist_group("vendor_day"))
+    _group_node_ids(config, items)
+
+
+def _group_node_ids(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup`` for pytest 9.2: xdist 3.8 marks a group by rewriting ``item._nodeid`` to
+    ``<nodeid>@<group>``, but pytest 9.2 keeps the node id in ``item._id``, so no test was grouped (each
+    worker simulated the session day itself, and a module fixture such as the browser's Dagster started on
+    both). Done here on the worker, the way xdist means to, until xdist follows pytest."""
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and getattr(config.option, "loadgroup", False)):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:
+            suffixed = f"{item.nodeid}@{'_'.join(names)}"
+            if hasattr(item, "_id"):
+                item._id = coerce_node_id(suffixed)
+            else:  # pytest < 9.2: xdist did it already
+                item._nodeid = suffixed
 
 
 _exit_status = {"code": 0}

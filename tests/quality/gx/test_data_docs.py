@@ -4,6 +4,7 @@ no raw values; parallel writers never lose each other's entries."""
 from __future__ import annotations
 
 import re
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
@@ -166,7 +167,9 @@ def _validate_in_a_process(args: tuple[str, str, str, str]) -> str:
 def test_parallel_check_steps_keep_every_page_listed(lake: dict[str, str], tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     jobs = [(lake["2026-01-02"], str(docs), f"silver.dataset_{i}", f"run-{i:04d}") for i in range(8)]
-    with ProcessPoolExecutor(max_workers=4) as pool:  # as Dagster's multiprocess executor runs check steps
+    # spawned, as Dagster's multiprocess executor starts its step processes: a fork of this xdist worker would copy
+    # the locks of whatever threads it runs (servers of other tests) and can crash or hang the child
+    with ProcessPoolExecutor(max_workers=4, mp_context=multiprocessing.get_context("spawn")) as pool:
         written = set(pool.map(_validate_in_a_process, jobs))
     assert len(written) == 8 and all((docs / p).is_file() for p in written)
     day = docs / "days" / "2026-01-02.html"
