@@ -46,6 +46,24 @@ class CommunityPlatforms:
         return (self.base_url or default).rstrip("/") + f"/{self.community_id}"
 
 
+def _pull_limits(raw: Any) -> dict[str, dict[str, float]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise VendorConfigError("pull: must map a source to {rate_per_s, page_size}")
+    out: dict[str, dict[str, float]] = {}
+    for source, limits in raw.items():
+        if not isinstance(limits, dict) or set(limits) - {"rate_per_s", "page_size"}:
+            raise VendorConfigError(f"pull.{source}: only rate_per_s and page_size can be set")
+        rate, size = limits.get("rate_per_s"), limits.get("page_size")
+        if rate is not None and not (isinstance(rate, int | float) and 0 < rate <= 10_000):
+            raise VendorConfigError(f"pull.{source}.rate_per_s must be a number in (0, 10000], not {rate!r}")
+        if size is not None and not (isinstance(size, int) and 1 <= size <= 10_000):
+            raise VendorConfigError(f"pull.{source}.page_size must be a whole number in 1..10000, not {size!r}")
+        out[str(source)] = {k: v for k, v in limits.items() if v is not None}
+    return out
+
+
 @dataclass(frozen=True)
 class VendorConfig:
     base_url: str
@@ -58,6 +76,8 @@ class VendorConfig:
     mqtt_port: int = 1883
     mqtt_topic_prefix: str = "neuron/thingsboard"
     extra: dict[str, Any] = field(default_factory=dict)
+    # per pulled source, the limits agreed with its platform: {"telemetry": {"rate_per_s": 10, "page_size": 500}}
+    pull_limits: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def community(self, community_id: str) -> CommunityPlatforms:
         for c in self.communities:
@@ -73,7 +93,14 @@ class VendorConfig:
             "push_tokens": dict(self.push_tokens),
             "mqtt": {"host": self.mqtt_host, "port": self.mqtt_port, "topic_prefix": self.mqtt_topic_prefix},
             "communities": [asdict(c) for c in self.communities],
+            **({"pull": {k: dict(v) for k, v in self.pull_limits.items()}} if self.pull_limits else {}),
         }
+
+    def limits(self, source: str) -> tuple[float | None, int | None]:
+        """``(rate_per_s, page_size)`` agreed for pulling ``source`` (None: the protocol's default)."""
+        got = self.pull_limits.get(source) or {}
+        rate, size = got.get("rate_per_s"), got.get("page_size")
+        return (float(rate) if rate is not None else None, int(size) if size is not None else None)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> VendorConfig:
@@ -90,6 +117,7 @@ class VendorConfig:
                 mqtt_host=str(mqtt.get("host", "127.0.0.1")),
                 mqtt_port=int(mqtt.get("port", 1883)),
                 mqtt_topic_prefix=str(mqtt.get("topic_prefix", "neuron/thingsboard")),
+                pull_limits=_pull_limits(raw.get("pull")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise VendorConfigError(f"vendor config is incomplete or malformed: {exc!r}") from None

@@ -80,3 +80,12 @@ def reconcile(landing: Path, source: str, day: str, scope: str) -> Reconciliatio
 
 def as_dict(r: Reconciliation) -> dict:
     return {**asdict(r), "balanced": r.balanced}
+
+
+def day_reconciliations(landing: Path, day: str) -> list[Reconciliation]:
+    """Every scope the pull reconciled on ``day`` (those with the platform's history keys), by source and scope."""
+    out = []
+    for path in sorted((landing / WIRE).glob(f"*/{day}/*/_history_keys.json")):
+        source, scope = path.parent.parent.parent.name, path.parent.name
+        out.append(reconcile(landing, source, day, scope))
+    return out

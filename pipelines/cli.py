@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 import uuid
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -138,7 +138,7 @@ def run_day(day: str, progress: bool = False) -> object:
                                               "log_level": "ERROR" if progress else "WARNING"}}}})
 
 
-def summary(day: str) -> str:
+def summary(day: str, wire: bool = False) -> str:
     import duckdb
 
     from kernel.settings import load_settings
@@ -164,6 +164,23 @@ def summary(day: str) -> str:
     for source, landed, accepted, quarantined, dups, balanced in acc:
         lines.append(f"  {source:<20} {landed:>10,} = {accepted:,} + {quarantined:,} + {dups:,} "
                      f"-> {'balanced' if balanced else 'NOT BALANCED'}")
+    if wire:
+        from connectors.reconcile import day_reconciliations
+
+        lines += ["", "Reconciliation (push against the platforms' history; pushed + reconciled = platform total):"]
+        recs = day_reconciliations(s.landing_dir, day)
+        by_source: dict[str, list] = {}
+        for r in recs:
+            by_source.setdefault(r.source, []).append(r)
+        for source, rs in sorted(by_source.items()):
+            pushed = sum(r.pushed - r.pushed_not_in_history for r in rs)
+            reconciled, total = sum(r.reconciled for r in rs), sum(r.platform_total for r in rs)
+            bad = [r.scope for r in rs if not r.balanced]
+            lines.append(f"  {source:<20} {pushed:>10,} pushed + {reconciled:,} reconciled by pull = {total:,} "
+                         f"platform total over {len(rs)} scope(s) -> "
+                         + ("balanced" if not bad else f"NOT BALANCED in {', '.join(bad)}"))
+        if not recs:
+            lines.append("  nothing reconciled (no pull ran)")
     lines += ["", "Completeness (audit.completeness: sources short of what the registries expect):"]
     short = con.execute(f"SELECT source, community_id, status, reason FROM audit.completeness "
                         f"WHERE date = DATE '{day}' AND status IN ('missing', 'partial') ORDER BY 1, 2").fetchall()
@@ -223,11 +240,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
               "the public demo keys unless NEURON_TOKEN_KEY / NEURON_PERTURBATION_KEY are set. Never run real data "
               "this way.")
     _use_dagster_home(s.dagster_home)
-    if not args.skip_simulate:
+    if args.files and not args.skip_simulate:
         cmd_simulate(argparse.Namespace(day=day, communities=args.communities, seed=args.seed,
                                         no_faults=args.no_faults))
     t0 = time.monotonic()
-    with demo_receiver(s.data_dir / "receiver") if args.receiver else nullcontext():
+    with ExitStack() as stack:
+        if not args.files and not args.skip_simulate:
+            from pipelines.wire import WireError, vendor_wire
+
+            # the vendor config of this demo only: a later `neuron ui` must not pull from a simulator that is gone
+            export_environment({"NEURON_VENDORS_FILE": str(s.connectors_dir / "vendors-demo.yaml")})
+            try:
+                stack.enter_context(vendor_wire(load_settings(), day, args.communities, args.seed,
+                                                data_faults=not args.no_faults))
+            except WireError as exc:
+                raise CliError(str(exc)) from None
+            t0 = time.monotonic()
+        if args.receiver:
+            stack.enter_context(demo_receiver(s.data_dir / "receiver"))
         result = run_day(day, progress=True)
     print(f"dagster run {result.run_id} for {day}: {'SUCCESS' if result.success else 'FAILURE'} "
           f"in {time.monotonic() - t0:.1f}s")
@@ -236,7 +266,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if ev.event_type_value == "STEP_FAILURE":
                 print(f"  step {ev.step_key} failed: {ev.event_specific_data.error.message.strip()}")
         return 1
-    print(summary(day))
+    print(summary(day, wire=not args.files))
     return 0
 
 
@@ -323,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="write one simulated district-day into the landing zone")
-    demo = sub.add_parser("demo", help="simulate a day and materialise every asset for it through Dagster")
+    demo = sub.add_parser("demo", help="simulate a day on the vendor platforms, receive it by push and pull, and "
+                                       "materialise every asset for it through Dagster")
     for p in (sim, demo):
         p.add_argument("--day", type=_date_arg, help="YYYY-MM-DD, a closed day (default: yesterday, local time)")
         p.add_argument("--communities", type=_positive_int, default=6)
@@ -331,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--no-faults", action="store_true", help="simulate clean vendor data")
     sim.set_defaults(func=cmd_simulate)
     demo.add_argument("--skip-simulate", action="store_true", help="run on what is already in the landing zone")
+    demo.add_argument("--files", action="store_true",
+                      help="write the day's files straight into the landing zone (as `neuron simulate`) instead "
+                           "of serving it on the vendor-platform simulator and receiving it by push and pull")
     demo.add_argument("--no-receiver", dest="receiver", action="store_false",
                       help="do not push the batches to a loopback reference receiver")
     demo.set_defaults(func=cmd_demo)

@@ -158,3 +158,20 @@ def server(_vendor_server):
     _vendor_server.reset()
     yield _vendor_server
     _vendor_server.faults.down = False
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_defs_state_storage():
+    """Each test starts without a Dagster defs-state storage left current by an earlier test in the worker.
+
+    Dagster keeps the storage of the last instance that loaded definitions in a context variable holding a weak
+    reference to that instance; once the instance is gone, the next ``Definitions`` resolved in the same worker
+    fails with "Attempted to resolve undefined DagsterInstance weakref" (seen when test order changed)."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    token = _current_storage.set(None)
+    yield
+    try:
+        _current_storage.reset(token)
+    except ValueError:
+        _current_storage.set(None)

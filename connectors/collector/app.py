@@ -133,7 +133,7 @@ class Collector:
         return ok
 
     def _local_time(self) -> str:
-        return datetime.now(self.store.tz).strftime("%Y%m%d%H%M%S")
+        return datetime.fromtimestamp(self.store.clock(), self.store.tz).strftime("%Y%m%d%H%M%S")
 
     # -- token pushes (CTWing, IoTDA, ISC)
 

@@ -9,10 +9,13 @@ import logging
 import re
 import socket
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from connectors.collector.service import DEFAULT_PORT, run
-from connectors.collector.store import StoreError
+from connectors.collector.store import DEFAULT_TZ, StoreError
 from connectors.config import VendorConfig, VendorConfigError
 from kernel.settings import SettingsError, load_settings
 
@@ -41,6 +44,14 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _clock_start(text: str) -> float:
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a local time as YYYY-MM-DDTHH:MM") from None
+    return (start if start.tzinfo else start.replace(tzinfo=ZoneInfo(DEFAULT_TZ))).timestamp()
+
+
 def default_collector_id() -> str:
     """The host's name as a collector id (stable across restarts, which recovery needs)."""
     return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:64] or "collector"
@@ -58,6 +69,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mqtt", action="store_true", help="do not subscribe to ThingsBoard over MQTT")
     p.add_argument("--grace-seconds", type=_seconds, default=5.0,
                    help="close a minute's file this long after the minute ends (default 5)")
+    p.add_argument("--clock-start", type=_clock_start, default=None, metavar="YYYY-MM-DDTHH:MM",
+                   help="run the collector's clock from this local time instead of the real one (replaying a past "
+                        "day on the vendor simulator: `neuron demo`, tests); files and days follow that clock")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return p
 
@@ -77,8 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             vendors, landing = args.vendors, args.landing
         config = VendorConfig.load(vendors)
+        clock = time.time
+        if args.clock_start is not None:
+            offset = args.clock_start - time.time()
+            clock = lambda: time.time() + offset  # noqa: E731
         run(config, landing, args.host, args.port, args.collector_id or default_collector_id(),
-            mqtt=not args.no_mqtt, grace_s=args.grace_seconds)
+            mqtt=not args.no_mqtt, grace_s=args.grace_seconds, clock=clock)
     except (VendorConfigError, StoreError) as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2

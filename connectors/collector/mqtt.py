@@ -108,7 +108,7 @@ class MqttSubscriber:
             log.warning("mqtt: disconnected (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
-        received_ms = time.time_ns() // 1_000_000
+        received_ms = int(self.store.clock() * 1000)
         minute = self.store.minute_key(received_ms / 1000)
         self.metrics.received_one(SOURCE, CHANNEL)
         parts = msg.topic.split("/", self.prefix.count("/") + 2)

@@ -8,7 +8,8 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -59,11 +60,12 @@ def _stop_signals(server: uvicorn.Server) -> Iterator[None]:
 
 
 def run(config: VendorConfig, landing: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-        collector_id: str = "collector", mqtt: bool = True, *, grace_s: float = 5.0) -> None:
+        collector_id: str = "collector", mqtt: bool = True, *, grace_s: float = 5.0,
+        clock: Callable[[], float] = time.time) -> None:
     """Serve until SIGTERM/SIGINT; raises OSError (port), StoreError (collector id) before serving."""
     sock = bind(host, port)
     try:
-        store = MinuteStore(Path(landing), collector_id, grace_s=grace_s)
+        store = MinuteStore(Path(landing), collector_id, grace_s=grace_s, clock=clock)
     except BaseException:
         sock.close()
         raise

@@ -620,7 +620,10 @@ class VendorPlatform:
                             ctwing_secret=c.ctwing_secret, export_token=c.export_token,
                             push_tokens=dict(c.push_tokens),
                             communities=tuple(c.communities[cid] for cid in self.communities),
-                            mqtt_host=mqtt_host, mqtt_port=mqtt_port, mqtt_topic_prefix=mqtt_topic_prefix)
+                            mqtt_host=mqtt_host, mqtt_port=mqtt_port, mqtt_topic_prefix=mqtt_topic_prefix,
+                            # what the simulated platforms allow: its page-size ceiling, a generous request rate
+                            pull_limits={s: {"rate_per_s": 50.0, "page_size": 1000} for s in
+                                         ("telemetry", "access_events", "vehicle_passages", "parking")})
 
     def history(self, source: str, scope: str) -> History | None:
         """The history of ``scope`` (a platform name for telemetry, else a community id); None if unknown."""

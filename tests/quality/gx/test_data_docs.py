@@ -3,8 +3,8 @@ no raw values; parallel writers never lose each other's entries."""
 
 from __future__ import annotations
 
-import re
 import multiprocessing
+import re
 from concurrent.futures import ProcessPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
