@@ -136,7 +136,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=quality_checks(datasets, contracts, area),
         jobs=[daily, landing_retention_job, freshness_job],
         schedules=[jobs.daily_schedule(daily), landing_retention_schedule(settings.timezone), freshness_schedule],
-        sensors=[jobs.landing_sensor(daily, sources, area.partitions), jobs.dead_run_sensor(),
+        sensors=[jobs.landing_sensor(daily, sources, area.partitions), jobs.push_sensor(sources, area.partitions),
+                 jobs.dead_run_sensor(),
                  jobs.automation_sensor()],
         resources={"neuron": NeuronResource()},
     ))

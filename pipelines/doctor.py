@@ -3,8 +3,10 @@
 - runs recorded as STARTED whose worker process is gone: marked failed;
 - pool slots (``duckdb_warehouse``, ``neuron_ingest``) still held by runs that are no longer live: freed;
 - temporary folders and files of interrupted writes (lake ``.tmp-date=…``/``.trash-date=…``, outbox
-  ``.tmp-<day>-…``, warehouse ``.neuron.duckdb.*.tmp``, Data Docs ``.<page>.*.tmp``, DuckDB spill and staging files): removed, but only
-  while no run is live (a live run may be writing them).
+  ``.tmp-<day>-…``, warehouse ``.neuron.duckdb.*.tmp``, Data Docs ``.<page>.*.tmp``, landing ``.<file>.*.tmp`` of a
+  pull or the collector older than 10 minutes, DuckDB spill and staging files): removed, but only while no run is
+  live (a live run may be writing them; the collector, which runs beside the runs, finishes a write in
+  milliseconds, hence the age).
 
 A day lease held by a run that is no longer live needs nothing: the next run of the day takes it over.
 Every step also removes the leftovers of its own partition before it writes, so a re-run repairs itself;
@@ -13,11 +15,13 @@ the doctor is for an operator who wants to see the state, or to unblock a pool b
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
+from connectors.landing import stale_temp
 from exports import filedrop
 from kernel.lake import Lake, remove_paths
 from kernel.runs import LIVE_STATUSES, bury, dead_runs, run_is_live
@@ -25,6 +29,9 @@ from kernel.settings import Settings
 from quality.data_docs import DataDocsSite
 from quality.gx_checks import data_docs_dir
 from warehouse import catalog
+
+
+LANDING_TEMP_AGE_S = 600
 
 
 @dataclass
@@ -40,7 +47,9 @@ class Report:
 
 def _temp_leftovers(settings: Settings) -> list[Path]:
     """What each writer calls its own leftovers (lake, warehouse, outbox), plus DuckDB spill and staging files."""
-    found = [*Lake(settings.lake_dir).stale_temp(), *catalog.leftovers(settings.warehouse_path),
+    cutoff = time.time() - LANDING_TEMP_AGE_S
+    landing = [p for p in stale_temp(settings.landing_dir) if p.stat().st_mtime < cutoff]
+    found = [*Lake(settings.lake_dir).stale_temp(), *catalog.leftovers(settings.warehouse_path), *landing,
              *filedrop.leftovers(settings.outbox_dir), *DataDocsSite(data_docs_dir(settings.quality_dir)).stale_temp()]
     return found + (sorted(settings.duckdb_tmp.iterdir()) if settings.duckdb_tmp.exists() else [])
 

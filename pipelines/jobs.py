@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from connectors.channels import channels
 from kernel.landing import landing_signatures
 from kernel.resource import NeuronResource
 from kernel.runs import bury
@@ -63,6 +64,49 @@ def landing_sensor(job: UnresolvedAssetJobDefinition, sources: tuple[str, ...],
                 continue
             seen[day] = sig
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
+
+    return _sensor
+
+
+PUSH_SENSOR = "push_observation_sensor"
+
+
+def push_sensor(sources: tuple[str, ...], partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
+    """The pushed sources as observed assets: what the collector (a service beside the daemon, deploy/) has
+    landed for today and yesterday, recorded as an observation of ``landing/<source>`` whenever it changed."""
+    pushed = tuple(s for s in sources if "push" in channels(s))
+
+    @dg.sensor(name=PUSH_SENSOR, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+               asset_selection=dg.AssetSelection.assets(*[dg.AssetKey(["landing", s]) for s in pushed]),
+               description="Observes what the push collector landed (closed minute files and bytes per pushed "
+                           "source, today and yesterday): the pushed landing assets' history between runs.")
+    def _sensor(context: dg.SensorEvaluationContext, neuron: NeuronResource) -> dg.SensorResult:
+        from datetime import timedelta
+
+        settings = neuron.settings
+        seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
+        today = datetime.now(ZoneInfo(settings.timezone)).date()
+        valid = set(partitions.get_partition_keys())
+        events = []
+        for day in (today - timedelta(days=1), today):
+            key = day.isoformat()
+            for source in pushed:
+                files = [p for p in (settings.landing_dir / source / key).glob("*/push-*")
+                         if p.is_file() and not p.name.endswith(".part")]  # .part: a minute still open
+                if not files:
+                    continue
+                state = [len(files), sum(p.stat().st_size for p in files)]
+                if seen.get(f"{source}/{key}") == state:
+                    continue
+                seen[f"{source}/{key}"] = state
+                newest = max(p.name.split("-")[1] for p in files)
+                events.append(dg.AssetObservation(
+                    asset_key=dg.AssetKey(["landing", source]), partition=key if key in valid else None,
+                    metadata={"day": key, "push_files": state[0], "push_bytes": state[1],
+                              "newest_push_minute": newest}))
+        for k in [k for k in seen if k.split("/")[-1] < (today - timedelta(days=1)).isoformat()]:
+            del seen[k]
+        return dg.SensorResult(asset_events=events, cursor=json.dumps(seen, sort_keys=True))
 
     return _sensor
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,14 @@ def test_doctor_lists_and_clears_a_half_written_data_docs_page(data_root: Path):
     leftover.write_text("<html>half")
     kept = leftover.with_name("20261120T000000Z-abcd.html")
     kept.write_text("<html>whole</html>")
+    # a pull killed mid-write leaves `.<file>.<random>.tmp` in the landing zone; one written seconds ago may be the
+    # collector's write in flight, which the doctor leaves alone
+    pulled = data_root / "landing" / "parking" / "2026-11-20" / "c1" / ".pull-0900-1000.ndjson.x2.tmp"
+    pulled.parent.mkdir(parents=True)
+    pulled.write_text("{half")
+    os.utime(pulled, (time.time() - 3600, time.time() - 3600))
+    in_flight = pulled.with_name(".push-202611200901-c.json.x3.tmp")
+    in_flight.write_text("{")
 
     def doctor(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "pipelines.cli", "doctor", *args], cwd=ROOT,
@@ -57,6 +67,9 @@ def test_doctor_lists_and_clears_a_half_written_data_docs_page(data_root: Path):
 
     found = doctor()
     assert found.returncode == 1 and str(leftover) in found.stdout, found.stdout + found.stderr
+    assert str(pulled) in found.stdout and str(in_flight) not in found.stdout
     assert doctor("--repair").returncode == 0
     assert not leftover.exists() and kept.exists()
+    assert not pulled.exists() and in_flight.exists()
+    in_flight.unlink()
     assert doctor().returncode == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -168,3 +168,31 @@ def test_production_without_a_token_key_fails_at_load_naming_the_variable():
                           env=env, cwd=Path(__file__).parents[2])
     assert proc.returncode != 0
     assert "NEURON_TOKEN_KEY" in proc.stderr
+
+
+def test_push_sensor_observes_what_the_collector_landed_once_per_change(data_root: Path):
+    from zoneinfo import ZoneInfo
+
+    from kernel.resource import NeuronResource
+    from pipelines.definitions import defs
+
+    sensor = defs.resolve_sensor_def("push_observation_sensor")
+    resources = {"neuron": NeuronResource(data_dir=str(data_root))}
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    folder = data_root / "landing" / "access_events" / today / "310107001001"
+    folder.mkdir(parents=True)
+    (folder / f"push-{today.replace('-', '')}0901-c1.ndjson").write_bytes(b'{"a":1}\n')
+    (folder / f".push-{today.replace('-', '')}0902-c1.ndjson.part").write_bytes(b'{"a":2}\n')  # still open
+    (folder / "pull-0900-1000.ndjson").write_bytes(b'{"a":3}\n')  # pulled: not the collector's
+    with dg.instance_for_test() as instance:
+        res = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        obs = [e for e in res.asset_events if isinstance(e, dg.AssetObservation)]
+        assert [(o.asset_key, o.metadata["push_files"].value, o.metadata["push_bytes"].value) for o in obs] == \
+            [(dg.AssetKey(["landing", "access_events"]), 1, 8)]
+        assert obs[0].metadata["newest_push_minute"].value == f"{today.replace('-', '')}0901"
+        again = sensor(dg.build_sensor_context(instance=instance, cursor=res.cursor, resources=resources))
+        assert not again.asset_events  # nothing new: nothing observed
+        (folder / f".push-{today.replace('-', '')}0902-c1.ndjson.part").rename(
+            folder / f"push-{today.replace('-', '')}0902-c1.ndjson")  # the minute closed
+        third = sensor(dg.build_sensor_context(instance=instance, cursor=res.cursor, resources=resources))
+        assert [o.metadata["push_files"].value for o in third.asset_events] == [2]
