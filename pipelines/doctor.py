@@ -30,7 +30,6 @@ from quality.data_docs import DataDocsSite
 from quality.gx_checks import data_docs_dir
 from warehouse import catalog
 
-
 LANDING_TEMP_AGE_S = 600
 
 
