@@ -9,11 +9,18 @@ bytes (stripped). Two deliveries of the same record have the same key whatever t
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 TRANSPORT_FIELDS = ("app_id", "sign")
+# the GA/T 1400 wrappers and key aliases (the "0bject" typo platforms send) the vehicles parser reads too: one list
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "vehicles"
+_MISSING = object()
 
 
 def canonical(obj: Any) -> bytes:
@@ -42,40 +49,76 @@ def raw_key(line: bytes) -> str:
     return digest(line.strip())
 
 
-def _motor_vehicles(doc: Any) -> list[Any]:
-    """Every MotorVehicleObject inside a GA/T 1400 document, whichever wrapper carried it."""
-    if not isinstance(doc, dict):
-        return []
-    out: list[Any] = []
+@lru_cache(maxsize=1)
+def _wrappers() -> tuple[tuple[tuple[str, ...], str], ...]:
+    with (ASSETS / "gat1400_wrappers.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for row in sorted(rows, key=lambda r: int(r["rank"])):
+        steps = tuple(row["path"].removeprefix("$.").split("."))
+        out.append((steps, row["accept"]))
+    return tuple(out)
 
-    def listed(value: Any, inner: str) -> list[Any]:
-        if isinstance(value, dict):
-            value = value.get(inner, [])
-        return value if isinstance(value, list) else [value] if isinstance(value, dict) else []
 
-    if "MotorVehicleListObject" in doc:
-        out += listed(doc["MotorVehicleListObject"], "MotorVehicleObject")
-    if "MotorVehicleObjectList" in doc:
-        out += listed(doc["MotorVehicleObjectList"], "MotorVehicleObject")
-    for wrapper, item in (("SubscribeNotificationListObject", "SubscribeNotificationObject"),
-                          ("DispositionNotificationListObject", "DispositionNotificationObject")):
-        if wrapper in doc and isinstance(doc[wrapper], dict):
-            notes = doc[wrapper].get(item, [])
-            for note in notes if isinstance(notes, list) else [notes]:
-                if not isinstance(note, dict):
-                    continue
-                if "MotorVehicleObjectList" in note:
-                    out += listed(note["MotorVehicleObjectList"], "MotorVehicleObject")
-                if isinstance(note.get("MotorVehicleObject"), dict):
-                    out.append(note["MotorVehicleObject"])
-    return [o for o in out if isinstance(o, dict)]
+@lru_cache(maxsize=1)
+def _aliases() -> dict[str, str]:
+    with (ASSETS / "gat1400_key_aliases.csv").open(encoding="utf-8") as fh:
+        return {row["sent"]: row["canonical"] for row in csv.DictReader(fh)}
+
+
+def canonical_name(name: str) -> str:
+    return _aliases().get(name, name)
+
+
+def _get(node: Any, name: str) -> Any:
+    if not isinstance(node, dict):
+        return _MISSING
+    if name in node:
+        return node[name]
+    for key, value in node.items():
+        if canonical_name(key) == name:
+            return value
+    return _MISSING
+
+
+def _walk(node: Any, steps: tuple[str, ...]) -> Iterator[Any]:
+    if not steps:
+        yield node
+        return
+    step = steps[0]
+    star = step.endswith("[*]")
+    child = _get(node, step.removesuffix("[*]"))
+    if child is _MISSING:
+        return
+    if star:
+        if isinstance(child, list):
+            for item in child:
+                yield from _walk(item, steps[1:])
+    else:
+        yield from _walk(child, steps[1:])
+
+
+def vehicle_objects(doc: Any) -> list[dict]:
+    """Every ``MotorVehicleObject`` of a GA/T 1400 document, whatever its wrapper
+    (assets/vehicles/gat1400_wrappers.csv, with the key aliases of gat1400_key_aliases.csv), dispositions
+    included. A bare object (a dict with ``PassTime`` or ``MotorVehicleID``) is itself."""
+    out: list[dict] = []
+    for steps, accept in _wrappers():
+        for value in _walk(doc, steps):
+            if isinstance(value, list) and accept in ("list", "list_or_object"):
+                out.extend(o for o in value if isinstance(o, dict))
+            elif isinstance(value, dict) and accept in ("object", "list_or_object"):
+                out.append(value)
+    if not out and isinstance(doc, dict) and ("PassTime" in doc or "MotorVehicleID" in doc):
+        out.append(doc)
+    return out
 
 
 def file_keys(source: str, data: bytes, name: str) -> list[str]:
     """The record keys in one landed file of ``source`` (gzip already undone), one per delivered record."""
     if source == "vehicle_passages" or name.endswith(".json"):
         try:
-            return [record_key(source, o) for o in _motor_vehicles(json.loads(data))]
+            return [record_key(source, o) for o in vehicle_objects(json.loads(data))]
         except ValueError:
             return [raw_key(data)]
     keys = []

@@ -11,17 +11,15 @@ layout) and returns the key of every record in it, so tests compare a landing zo
 
 from __future__ import annotations
 
-import csv
 import gzip
 import json
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from connectors.keys import canonical, digest, identity
+from connectors.keys import canonical, canonical_name, digest, identity, vehicle_objects
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "vehicles"
 _MISSING = object()
@@ -60,71 +58,6 @@ def envelope_events(obj: Any) -> list[dict] | None:
 
 
 # --- GA/T 1400: MotorVehicleObjects inside any wrapper ---------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _wrappers() -> tuple[tuple[tuple[str, ...], str], ...]:
-    with (ASSETS / "gat1400_wrappers.csv").open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    out = []
-    for row in sorted(rows, key=lambda r: int(r["rank"])):
-        steps = tuple(row["path"].removeprefix("$.").split("."))
-        out.append((steps, row["accept"]))
-    return tuple(out)
-
-
-@lru_cache(maxsize=1)
-def _aliases() -> dict[str, str]:
-    with (ASSETS / "gat1400_key_aliases.csv").open(encoding="utf-8") as fh:
-        return {row["sent"]: row["canonical"] for row in csv.DictReader(fh)}
-
-
-def canonical_name(name: str) -> str:
-    return _aliases().get(name, name)
-
-
-def _get(node: Any, name: str) -> Any:
-    if not isinstance(node, dict):
-        return _MISSING
-    if name in node:
-        return node[name]
-    for key, value in node.items():
-        if canonical_name(key) == name:
-            return value
-    return _MISSING
-
-
-def _walk(node: Any, steps: tuple[str, ...]) -> Iterator[Any]:
-    if not steps:
-        yield node
-        return
-    step = steps[0]
-    star = step.endswith("[*]")
-    child = _get(node, step.removesuffix("[*]"))
-    if child is _MISSING:
-        return
-    if star:
-        if isinstance(child, list):
-            for item in child:
-                yield from _walk(item, steps[1:])
-    else:
-        yield from _walk(child, steps[1:])
-
-
-def vehicle_objects(doc: Any) -> list[dict]:
-    """Every ``MotorVehicleObject`` of a GA/T 1400 document, whatever its wrapper
-    (assets/vehicles/gat1400_wrappers.csv, with the key aliases of gat1400_key_aliases.csv), dispositions
-    included. A bare object (a dict with ``PassTime`` or ``MotorVehicleID``) is itself."""
-    out: list[dict] = []
-    for steps, accept in _wrappers():
-        for value in _walk(doc, steps):
-            if isinstance(value, list) and accept in ("list", "list_or_object"):
-                out.extend(o for o in value if isinstance(o, dict))
-            elif isinstance(value, dict) and accept in ("object", "list_or_object"):
-                out.append(value)
-    if not out and isinstance(doc, dict) and ("PassTime" in doc or "MotorVehicleID" in doc):
-        out.append(doc)
-    return out
 
 
 def document_wrapper(doc: Any) -> str | None:
