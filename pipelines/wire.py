@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -78,27 +79,26 @@ def mqtt_broker(host: str = "127.0.0.1", port: int = 1883) -> str | None:
 
 
 def clear_day(settings: Settings, day: str) -> int:
-    """Remove the demo day's landing folders (every source, its provenance and the pull cursors), so a second
-    demo of the same day lands the same files rather than adding to the first. Demo data only."""
+    """Remove the demo day's landing folders (every source and its provenance), so a second demo of the same day
+    lands the same files rather than adding to the first. Demo data only. (The pull cursors need nothing: the
+    daily step pulls the whole day, not from its cursor.)"""
     removed = 0
     landing = settings.landing_dir
     for folder in [*landing.glob(f"*/{day}"), *landing.glob(f"_wire/*/{day}")]:
         if folder.is_dir():
             shutil.rmtree(folder)
             removed += 1
-    cursors = settings.connectors_dir / "cursors"
-    for path in cursors.glob(f"*{day}*") if cursors.is_dir() else ():
-        path.unlink(missing_ok=True) if path.is_file() else shutil.rmtree(path, ignore_errors=True)
     return removed
 
 
-def _start_collector(settings: Settings, port: int, log: Path, mqtt: bool, day: str) -> subprocess.Popen:
+def _start_collector(settings: Settings, port: int, log: Path, mqtt: bool, day: str,
+                     collector_id: str) -> subprocess.Popen:
     import requests
 
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # noqa: SIM115 (the child holds it)
     cmd = [sys.executable, "-m", "connectors.collector", "--port", str(port), "--vendors",
-           str(settings.vendors_path), "--landing", str(settings.landing_dir), "--collector-id", COLLECTOR_ID,
+           str(settings.vendors_path), "--landing", str(settings.landing_dir), "--collector-id", collector_id,
            "--log-level", "warning", "--grace-seconds", "1",
            # the day is replayed now: the collector's clock runs from noon of that day, so what it receives lands
            # in the day's folders as it would have live
@@ -155,7 +155,10 @@ def vendor_wire(settings: Settings, day: str, communities: int, seed: int, *, da
     collector = None
     try:
         report.vendor_url = server.url
-        config = platform.config(server.url)
+        # the collector's MQTT session is persistent (QoS 1): a topic prefix and collector id of this demo alone, so
+        # nothing another program published to the default prefix is queued for it
+        run = uuid.uuid4().hex[:8]
+        config = platform.config(server.url, mqtt_topic_prefix=f"neuron-demo-{run}/thingsboard")
         config.save(settings.vendors_path)
         why_not = mqtt_broker(config.mqtt_host, config.mqtt_port)
         report.mqtt = f"on {config.mqtt_host}:{config.mqtt_port}" if why_not is None else \
@@ -163,7 +166,7 @@ def vendor_wire(settings: Settings, day: str, communities: int, seed: int, *, da
         cleared = clear_day(settings, day)
         port = _free_port()
         collector = _start_collector(settings, port, settings.connectors_dir / "collector-demo.log",
-                                     mqtt=why_not is None, day=day)
+                                     mqtt=why_not is None, day=day, collector_id=f"{COLLECTOR_ID}_{run}")
         report.collector_url = f"http://127.0.0.1:{port}"
         say(f"vendor platforms for {day} ({communities} communities, staged in {report.stage_s:.1f}s) on "
             f"{server.url}; collector on {report.collector_url} (MQTT {report.mqtt})"

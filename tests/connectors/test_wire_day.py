@@ -11,11 +11,13 @@ the landing files to silver.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -59,7 +61,10 @@ def wire_day(platform, _vendor_server, tmp_path_factory):
         root = use_data_root(mp, tmp_path_factory.mktemp("wire") / "data")
         mp.setenv("NEURON_VENDORS_FILE", str(root / "vendors.yaml"))
         settings = load_settings()
-        config = server.config
+        # a topic prefix and collector id of this run alone: the collector's MQTT session is persistent (QoS 1), so
+        # a fixed id would also get what other tests publish to the default prefix, queued for it since last time
+        run = uuid.uuid4().hex[:8]
+        config = dataclasses.replace(server.config, mqtt_topic_prefix=f"neuron-test-{run}/thingsboard")
         config.save(settings.vendors_path)
         mqtt = mqtt_broker(config.mqtt_host, config.mqtt_port) is None
         port = _free_port()
@@ -68,7 +73,7 @@ def wire_day(platform, _vendor_server, tmp_path_factory):
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "connectors.collector", "--port", str(port), "--vendors",
-                 str(settings.vendors_path), "--landing", str(settings.landing_dir), "--collector-id", "wire",
+                 str(settings.vendors_path), "--landing", str(settings.landing_dir), "--collector-id", f"wire_{run}",
                  "--grace-seconds", "1", "--clock-start", f"{D}T12:00", "--log-level", "warning",
                  *([] if mqtt else ["--no-mqtt"])], cwd=ROOT, stdout=out, stderr=out, env=dict(os.environ))
         url = f"http://127.0.0.1:{port}"
