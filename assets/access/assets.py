@@ -20,7 +20,7 @@ from assets.access.datasets import (
 from assets.access.parse import SOURCE, ingest_day, landing_files
 from assets.disclosure import write_protected
 from assets.intake.datasets import COMPLETENESS
-from assets.telemetry.datasets import DEVICE_ALARMS
+from assets.telemetry.datasets import DEVICE_ALARMS, SECURITY_ALARM_TYPES
 from kernel.accounting import write_ingest
 from kernel.completeness import VIEW
 from kernel.lake_asset import Step, lake_asset
@@ -75,7 +75,8 @@ def gold_gate_flow_hourly(step: Step) -> dict:
 
 @lake_asset(SECURITY_EVENTS, reads={"silver": ACCESS_SILVER, "alarms": DEVICE_ALARMS, VIEW: COMPLETENESS})
 def gold_security_events(step: Step) -> dict:
-    n = step.write(step.sql("security_events.sql", tz=step.tz))
+    alarm_types = "(" + ", ".join(f"'{t}'" for t in SECURITY_ALARM_TYPES) + ")"
+    n = step.write(step.sql("security_events.sql", tz=step.tz, alarm_types=alarm_types))
     by_type = step.con.execute(f"SELECT event_type, sum(events) FROM {step.read(SECURITY_EVENTS)} GROUP BY 1 "
                                "ORDER BY 1").fetchall() if n else []
     return {f"events/{t}": int(k) for t, k in by_type}

@@ -24,8 +24,9 @@ TIME_QUALITY = ("ok", "repaired", "receive_time", "clock_skew")
 # ISC event statuses this integration knows (0 new; 1/2 and 4/5 the two update steps); bronze quarantines any
 # other value (reason bad_status) so one odd vendor status never reaches the blocking silver suite
 STATUSES = (0, 1, 2, 4, 5)
-SECURITY_EVENT_TYPES = ("anti_passback", "fence_intrusion", "forced_door", "repeated_denied")
-SECURITY_SOURCES = ("access_control", "e_fence")
+SECURITY_EVENT_TYPES = ("anti_passback", "fall", "fence_intrusion", "forced_door", "gas", "manhole_open",
+                        "repeated_denied", "smoke", "sos")
+SECURITY_SOURCES = ("access_control", "e_fence", "iot_alarm")
 TOKEN_RE = r"^{t}_v[0-9]+_[a-z2-7]{{32}}$"
 
 ACCESS_DOORS = Dataset(
@@ -237,17 +238,19 @@ GATE_FLOW_HOURLY = Dataset(
 
 SECURITY_EVENTS = Dataset(
     "gold", "security_events", "one row per event type, community, building and minute",
-    "Security events for public security: fence intrusion, forced door, repeated denied access and anti-passback "
+    "Security events for public security: fence intrusion, forced door, repeated denied access, anti-passback "
     "(one credential granted twice on the same door within 2 s: a double swipe or a credential handed back, an "
-    "anti-passback signal; door events cannot see tailgating, a second person following without a credential); "
-    "location generalised to the building, time to the minute, no person data.",
+    "anti-passback signal; door events cannot see tailgating, a second person following without a credential), and "
+    "the episodes of the IoT alarms (smoke, gas, SOS, fall, open manhole cover); location generalised to the "
+    "building, time to the minute, no person data. Forced doors, fence intrusions and the IoT alarms are also the "
+    "day's incidents, published within a minute (incidents/feed); the two agree exactly (check matches_incidents).",
     (
         C("event_type", "VARCHAR", "anti_passback (same credential granted twice on one door within 2 s) | "
-          "fence_intrusion | forced_door | repeated_denied", False),
+          "fence_intrusion | forced_door | repeated_denied | smoke | gas | sos | fall | manhole_open", False),
         C("community_id", "VARCHAR", "Community code", False),
         C("building_id", "VARCHAR", "Building (null: community perimeter or gate)"),
         C("event_minute", "TIMESTAMP", "Minute of the event, Asia/Shanghai local time", False),
-        C("source", "VARCHAR", "access_control | e_fence", False),
+        C("source", "VARCHAR", "access_control | e_fence | iot_alarm", False),
         C("events", "BIGINT", "Events of this type at this place and minute", False),
     ),
     domain="access", order_by="community_id, event_minute, event_type, building_id",
@@ -262,8 +265,10 @@ SECURITY_EVENTS = Dataset(
         Expect.sql("minute_truncated", "SELECT * FROM {batch} WHERE event_minute <> date_trunc('minute', event_minute)",
                    description="times are generalised to the minute"),
         Expect.sql("source_matches_type",
-                   "SELECT * FROM {batch} WHERE (event_type = 'fence_intrusion') <> (source = 'e_fence')",
-                   description="fence intrusions come from the e-fence alarms, the rest from access control"),
+                   "SELECT * FROM {batch} WHERE (event_type = 'fence_intrusion') <> (source = 'e_fence') "
+                   "OR (event_type IN ('smoke', 'gas', 'sos', 'fall', 'manhole_open')) <> (source = 'iot_alarm')",
+                   description="fence intrusions come from the e-fence alarms, smoke, gas, SOS, fall and open "
+                   "manhole covers from the IoT alarms, the rest from access control"),
     ),
     sources={"access_events": (), "telemetry": ()},
 )

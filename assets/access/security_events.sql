@@ -7,8 +7,12 @@
 --   anti_passback    a granted pass on the same door with the same credential <= 2 s after the previous one: a
 --                    double swipe or a credential handed back (an anti-passback signal). It is NOT tailgating:
 --                    a second person following without a credential leaves no door event to count;
---   fence_intrusion  every fence_intrusion alarm episode of silver/device_alarms (telemetry domain).
--- Inputs: views `silver`, `alarms`; placeholder @tz@.
+--   fence_intrusion  every fence_intrusion alarm episode of silver/device_alarms (telemetry domain);
+--   smoke, gas, sos, fall, manhole_open
+--                    every alarm episode of those types in silver/device_alarms (source iot_alarm).
+-- forced_door and the alarm episodes are also the incidents published within a minute (assets/incidents); the
+-- blocking check `matches_incidents` proves this table and the day's incidents agree.
+-- Inputs: views `silver`, `alarms`; placeholders tz and alarm_types (the alarm types that are security events).
 WITH a AS (
     SELECT *, coalesce(person_token, card_token) AS cred FROM silver
 ),
@@ -36,10 +40,11 @@ found AS (
     UNION ALL
     SELECT 'anti_passback', community_id, building_id, event_ts FROM passes WHERE close
     UNION ALL
-    SELECT 'fence_intrusion', community_id, building_id, event_ts FROM alarms WHERE alarm_type = 'fence_intrusion'
+    SELECT alarm_type, community_id, building_id, event_ts FROM alarms WHERE alarm_type IN @alarm_types@
 )
 SELECT event_type, community_id, building_id, date_trunc('minute', timezone('@tz@', event_ts)) AS event_minute,
-    CASE WHEN event_type = 'fence_intrusion' THEN 'e_fence' ELSE 'access_control' END AS source,
+    CASE WHEN event_type = 'fence_intrusion' THEN 'e_fence' WHEN event_type IN @alarm_types@ THEN 'iot_alarm'
+        ELSE 'access_control' END AS source,
     count(*) AS events
 FROM found
 GROUP BY ALL

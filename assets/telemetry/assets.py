@@ -17,7 +17,7 @@ from assets.telemetry.datasets import (
     TELEMETRY_SILVER,
     alarm_columns,
 )
-from assets.telemetry.parse import ingest_day, landing_files, vocabulary_gap_summary
+from assets.telemetry.parse import alarm_flags_sql, ingest_day, landing_files, vocabulary_gap_summary
 from kernel.accounting import write_ingest
 from kernel.completeness import VIEW
 from kernel.lake_asset import Step, lake_asset
@@ -64,7 +64,7 @@ def silver_telemetry(step: Step) -> dict:
 @lake_asset(DEVICE_ALARMS, reads={"silver": TELEMETRY_SILVER, "registry": DEVICE_REGISTRY})
 def silver_device_alarms(step: Step) -> dict:
     start, end = day_bounds(step.day, step.tz)
-    step.write(step.sql("device_alarms.sql", day_start=start, day_end=end))
+    step.write(step.sql("device_alarms.sql", day_start=start, day_end=end, alarm_flags=alarm_flags_sql()))
     by_type = step.con.execute(f"SELECT alarm_type, count(*) FROM {step.read(DEVICE_ALARMS)} GROUP BY 1 ORDER BY 1"
                                ).fetchall()
     return {"by_type": md_table(by_type, ("alarm_type", "episodes"))}

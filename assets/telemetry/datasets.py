@@ -141,6 +141,9 @@ DEVICE_ALARMS = Dataset(
 )
 
 ALARM_TYPES = ("smoke", "gas", "sos", "fall", "fence_intrusion", "manhole_open", "low_battery", "offline")
+# the alarm episodes that are security events (gold/security_events) and incidents for 智能公安 (assets/incidents);
+# low battery and offline are device health, not incidents
+SECURITY_ALARM_TYPES = ("smoke", "gas", "sos", "fall", "fence_intrusion", "manhole_open")
 
 
 def alarm_columns(types: tuple[str, ...]) -> dict[str, str]:

@@ -4,21 +4,9 @@
 -- The OFFLINE message starts its episode: neither the silence it ends (the platform saw the device until its
 -- own timeout) nor the silence that follows it is a second one. A vendor alarm code
 -- (e.g. the LiAn smoke detector's Alarm_Status 1) reaches here already mapped to its flag by
--- vendors/vendor_codes.csv. Inputs: views `silver`, `registry`; placeholders @day_start@, @day_end@.
-WITH flagged AS (
-    SELECT *,
-        CASE metric WHEN 'smoke_alarm' THEN 'smoke' WHEN 'gas_alarm' THEN 'gas' WHEN 'sos' THEN 'sos'
-            WHEN 'fall' THEN 'fall' WHEN 'intrusion' THEN 'fence_intrusion' WHEN 'cover_open' THEN 'manhole_open'
-            WHEN 'battery_pct' THEN 'low_battery' WHEN 'online' THEN 'offline' END AS alarm_type,
-        CASE WHEN metric = 'battery_pct' THEN value < 20 WHEN metric = 'online' THEN value = 0 ELSE value >= 1 END
-            AS is_on
-    FROM silver
-    WHERE metric IN ('smoke_alarm', 'gas_alarm', 'sos', 'fall', 'intrusion', 'cover_open', 'battery_pct', 'online')
-),
-episodes AS (
-    SELECT *, lag(is_on) OVER (PARTITION BY device_id, metric ORDER BY event_ts) AS was_on
-    FROM flagged
-),
+-- vendors/vendor_codes.csv. The on/off rule is alarm_flags.sql, shared with the incident engine.
+-- Inputs: views `silver`, `registry`; placeholders day_start, day_end, alarm_flags (the shared CTEs).
+WITH @alarm_flags@,
 state_alarms AS (
     SELECT community_id, building_id, device_id, device_type, alarm_type, event_ts,
         CASE WHEN alarm_type = 'offline' THEN NULL ELSE value END AS value, subject_token

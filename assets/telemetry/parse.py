@@ -67,6 +67,12 @@ def load_vocabulary(con: duckdb.DuckDBPyConnection, vendors: Path = VENDORS) -> 
                 "vendor_key VARCHAR, records BIGINT)")
 
 
+def alarm_flags_sql() -> str:
+    """The ``flagged`` and ``episodes`` CTEs of ``alarm_flags.sql`` (comments dropped), for a ``WITH`` clause."""
+    text = (HERE / "alarm_flags.sql").read_text(encoding="utf-8")
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+
+
 def subject_expr(con: duckdb.DuckDBPyConnection) -> str:
     """SQL picking the person identifier out of a message's properties (keys come from vendor_keys.csv)."""
     keys = con.execute("SELECT DISTINCT platform, vendor_key FROM vendor_keys WHERE role = 'identifier:person' "
@@ -156,4 +162,4 @@ def vocabulary_gap_summary(con: duckdb.DuckDBPyConnection, limit: int = 20) -> l
                        f"GROUP BY ALL ORDER BY n DESC, platform, vendor_model, vendor_key LIMIT {limit}").fetchall()
 
 
-__all__ = ["VENDORS", "ingest_day", "landing_files", "load_vocabulary", "parse_batch", "vocabulary_gap_summary"]
+__all__ = ["VENDORS", "alarm_flags_sql", "ingest_day", "landing_files", "load_vocabulary", "parse_batch", "vocabulary_gap_summary"]

@@ -58,6 +58,7 @@ class Parsed:
 
     def silver_and_alarms(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """Silver, device alarms and device health of the parsed day, by the domain's own SQL files."""
+        from assets.telemetry.parse import alarm_flags_sql
         from kernel.partitions import day_bounds
 
         start, end = day_bounds(self.day, TZ)
@@ -67,7 +68,7 @@ class Parsed:
         con.execute(f"CREATE OR REPLACE TABLE silver AS SELECT * EXCLUDE (n, registered) FROM ({staged}) "
                     "WHERE registered")
         con.execute("CREATE OR REPLACE TABLE alarms AS " + render(SQL / "device_alarms.sql", day_start=start,
-                                                                 day_end=end))
+                                                                 day_end=end, alarm_flags=alarm_flags_sql()))
         from assets.telemetry.datasets import ALARM_TYPES, alarm_columns
 
         health = con.sql(render(SQL / "device_health_daily.sql", **alarm_columns(ALARM_TYPES))).pl()
