@@ -4,11 +4,18 @@ A contract's columns must be ``stat_date`` plus exactly the columns and types of
 so the published shape cannot drift from the declared one without a visible contract change. Every column has
 a ``title_zh`` (the CSV header; unique within the contract) and the contract states its publication ``cycle``
 (``{period: daily, covers: day}`` or ``{period: monthly, publish_day: N, covers: previous_month}``).
+
+A ``{period: continuous, covers: event}`` contract is a feed (``public_security.incidents``): each record is pushed
+as it happens (``exports.publishing.incident_push``), there is no daily batch, and its source is the feed that
+produces the records, not a lake dataset. ``load_contracts()`` returns the batch contracts only (what the export,
+publish, warehouse and check machinery is built from); ``load_contracts(include_continuous=True)`` adds the feeds.
 """
 
 from __future__ import annotations
 
 import calendar
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -49,7 +56,9 @@ CATALOGUE_REQUIRED = (
     "update_cycle",
 )
 COLUMN_REQUIRED = ("name", "type", "nullable", "title_zh", "description_zh", "description_en")
-CYCLES = {"daily": "day", "monthly": "previous_month"}  # period -> what the batch dated D covers
+# period -> what the batch dated D covers (continuous: no batch; each record covers one event)
+CYCLES = {"daily": "day", "monthly": "previous_month", "continuous": "event"}
+CONTINUOUS = "continuous"
 
 
 class ContractError(ValueError):
@@ -108,8 +117,13 @@ class Contract:
 
     @property
     def cycle(self) -> str:
-        """``daily`` or ``monthly``."""
+        """``daily``, ``monthly`` or ``continuous``."""
         return self.raw["cycle"]["period"]
+
+    @property
+    def is_continuous(self) -> bool:
+        """A feed pushed record by record: no daily batch, no export or publish asset."""
+        return self.cycle == CONTINUOUS
 
     @property
     def publish_day(self) -> int | None:
@@ -117,11 +131,14 @@ class Contract:
         return int(self.raw["cycle"]["publish_day"]) if self.cycle == "monthly" else None
 
     def is_publication_day(self, day: str) -> bool:
-        """Whether the batch dated ``day`` exists under this contract's cycle."""
+        """Whether the batch dated ``day`` exists under this contract's cycle (never for a continuous feed)."""
+        if self.is_continuous:
+            return False
         return self.cycle == "daily" or date.fromisoformat(day).day == self.publish_day
 
     def next_publication_day(self, day: str) -> str:
-        """The first publication day on or after ``day``."""
+        """The first publication day on or after ``day`` (a continuous feed has none: ``ContractError``)."""
+        self._require_batches()
         d = date.fromisoformat(day)
         if self.is_publication_day(day):
             return day
@@ -132,12 +149,17 @@ class Contract:
 
     def covered_period(self, day: str) -> dict[str, str]:
         """The period the batch dated ``day`` (a publication day) reports on: the day itself, or the closed
-        month before the publication day's month."""
+        month before the publication day's month. A continuous feed has no batch: ``ContractError``."""
+        self._require_batches()
         if self.cycle == "daily":
             return {"cycle": "daily", "start": day, "end": day}
         first = (date.fromisoformat(day).replace(day=1) - timedelta(days=1)).replace(day=1)
         last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
         return {"cycle": "monthly", "start": first.isoformat(), "end": last.isoformat()}
+
+    def _require_batches(self) -> None:
+        if self.is_continuous:
+            raise ContractError(f"{self.id} is a continuous feed: it has no daily batch and no publication day")
 
     @property
     def titles(self) -> dict[str, str]:
@@ -176,6 +198,10 @@ def validate(raw: dict, path: Path, datasets: dict[str, Dataset] | None = None) 
         raise ContractError(f"{where}: id must be <consumer>.<dataset>, got {raw['id']}")
     if path.parent.name != raw["consumer"] or path.stem != raw["dataset"]:
         raise ContractError(f"{where}: file must live at contracts/{raw['consumer']}/{raw['dataset']}.yaml")
+    if problems := _value_rule_problems(raw["columns"]):
+        raise ContractError(f"{where}: " + "; ".join(problems))
+    if raw["cycle"]["period"] == CONTINUOUS:
+        return _validate_feed(raw, path)
     src = datasets.get(raw["source"])
     if src is None:
         raise ContractError(f"{where}: source {raw['source']} is not a declared dataset")
@@ -208,6 +234,41 @@ def validate(raw: dict, path: Path, datasets: dict[str, Dataset] | None = None) 
     return Contract(raw, path)
 
 
+def _validate_feed(raw: dict, path: Path) -> Contract:
+    """A continuous contract: its source is the feed producing the records (not a lake dataset, so there is no
+    declaration to match the columns against), its key names a record, and it carries no people counts (a feed
+    publishes single events; counts are protected in the daily batches only)."""
+    where = path.name
+    names = [c["name"] for c in raw["columns"]]
+    if len(set(names)) != len(names):
+        raise ContractError(f"{where}: duplicate column names in {names}")
+    if not raw["key_columns"] or [k for k in raw["key_columns"] if k not in names]:
+        raise ContractError(f"{where}: key columns {raw['key_columns']} must be columns of the feed")
+    if [c for c in raw["columns"] if c["name"] in raw["key_columns"] and c["nullable"]]:
+        raise ContractError(f"{where}: key columns of a feed cannot be nullable")
+    if "counts_people" not in raw or raw["counts_people"] or raw.get("count_columns") or raw.get("disclosure"):
+        raise ContractError(f"{where}: a continuous feed publishes single events: counts_people must be false, "
+                            "without count_columns or disclosure")
+    return Contract(raw, path)
+
+
+def _value_rule_problems(columns: list[dict]) -> list[str]:
+    """The optional per-column value rules (used by the feed's receiver): ``values``, a non-empty list of the
+    allowed strings, and ``pattern``, a regular expression every non-null value matches."""
+    problems = []
+    for col in columns:
+        values = col.get("values")
+        if values is not None and (not isinstance(values, list) or not values
+                                   or not all(isinstance(v, str) for v in values)):
+            problems.append(f"column {col['name']}: values must be a non-empty list of strings")
+        if (pattern := col.get("pattern")) is not None:
+            try:
+                re.compile(pattern)
+            except (re.error, TypeError) as exc:
+                problems.append(f"column {col['name']}: pattern {pattern!r} is not a regular expression ({exc})")
+    return problems
+
+
 def _cycle_problem(raw: object) -> str | None:
     """What is wrong with a contract's ``cycle`` block (None: a period with a valid publication rule)."""
     if not isinstance(raw, dict) or raw.get("period") not in CYCLES:
@@ -219,7 +280,8 @@ def _cycle_problem(raw: object) -> str | None:
         if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 28:
             return f"a monthly cycle needs publish_day between 1 and 28, a day every month has (got {day!r})"
     elif day is not None:
-        return "a daily cycle publishes every day: publish_day is for monthly cycles"
+        what = "a daily cycle publishes every day" if raw["period"] == "daily" else "a continuous feed has no batch"
+        return f"{what}: publish_day is for monthly cycles"
     return None
 
 
@@ -238,14 +300,24 @@ def _disclosure_problem(raw: object) -> str | None:
     return None
 
 
-def load_contracts(root: Path = CONTRACTS_DIR, datasets: dict[str, Dataset] | None = None) -> list[Contract]:
+def load_contracts(
+    root: Path = CONTRACTS_DIR, datasets: dict[str, Dataset] | None = None, *, include_continuous: bool = False
+) -> list[Contract]:
+    """Every contract under ``root``, each validated (a broken feed contract fails here too). Returns the batch
+    contracts (daily, monthly), from which the export, publish, warehouse and check machinery is built, and with
+    ``include_continuous`` the continuous feeds as well."""
     contracts = [
         validate(yaml.safe_load(p.read_text(encoding="utf-8")), p, datasets) for p in sorted(root.glob("*/*.yaml"))
     ]
     ids = [c.id for c in contracts]
     if len(ids) != len(set(ids)):
         raise ContractError(f"duplicate contract ids: {ids}")
-    return contracts
+    return contracts if include_continuous else batch_contracts(contracts)
+
+
+def batch_contracts(contracts: Iterable[Contract]) -> list[Contract]:
+    """The contracts published as daily batches (daily and monthly cycles): continuous feeds left out."""
+    return [c for c in contracts if not c.is_continuous]
 
 
 def k_thresholds(contracts: list[Contract]) -> dict[str, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from exports.contracts import Contract
+from exports.contracts import Contract, batch_contracts
 from exports.filedrop import batch_dir, current_batch, publish_filedrop
 from exports.inputs import landing_fingerprints
 from exports.publishers import http_publisher_for
@@ -287,7 +287,8 @@ def export_files(contract: Contract):
 
 def definitions(area: Area, datasets: dict[str, Dataset], contracts: list[Contract]) -> dg.Definitions:
     """Per contract an export asset (reading the gold dataset it publishes) and a publish asset; the publish
-    job and its retry schedule."""
+    job and its retry schedule. Continuous feeds have no daily batch: they get neither."""
+    contracts = batch_contracts(contracts)
     publish = [build_publish_asset(c, area) for c in contracts]
     job = dg.define_asset_job("publish_job", selection=dg.AssetSelection.assets(*publish),
                               partitions_def=area.partitions,

@@ -102,7 +102,7 @@ def _parse_version(raw: str | int, source: str) -> int:
     return int(text)
 
 
-def _encode_digest(digest: bytes) -> str:
+def encode_digest(digest: bytes) -> str:
     """Lower-case base32 (RFC 4648, no padding) of the first 160 bits.
 
     The alphabet's digits are only 2-7, which rules out phone and ID-number shapes, but about 1 token in
@@ -193,7 +193,7 @@ class Tokenizer:
             if token is None:
                 mac = base.copy()
                 mac.update(norm.encode("utf-8"))
-                token = by_normalised[norm] = prefix + _encode_digest(mac.digest())
+                token = by_normalised[norm] = prefix + encode_digest(mac.digest())
             out.append(token)
         return out
 

@@ -18,6 +18,7 @@ import dagster as dg
 from assets import registry
 from connectors.dagster_assets import landing_assets
 from exports import definitions as exports_area
+from exports import incidents
 from exports.contracts import Contract, disclosures, k_thresholds, load_contracts
 from exports.definitions import export_files, export_key
 from kernel import record_keys
@@ -118,10 +119,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     areas = [domain.definitions(area, landing_specs=False) for domain in registry.domains()]
     areas.append(dg.Definitions(assets=[landing_assets(landing, area.partitions)]))
     areas.append(exports_area.definitions(area, datasets, contracts))
+    areas.append(incidents.definitions(area.partitions))
     graph = dg.Definitions.merge(*areas)
     # the warehouse follows the lake and the outbox, not the pushes: a consumer down does not stop it
     lake_keys = [key for a in graph.assets or [] if isinstance(a, dg.AssetsDefinition) for key in a.keys
-                 if key.path[0] != "publish"]
+                 if key.path[0] not in ("publish", "incidents")]
     graph = dg.Definitions.merge(graph, warehouse_area.definitions(area, lake_keys, datasets, contracts))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)  # map_asset_specs is preview in 1.13; opted in on purpose

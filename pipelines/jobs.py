@@ -25,7 +25,8 @@ AUTOMATION_SENSOR = "export_automation_sensor"
 def daily_job(partitions: dg.PartitionsDefinition) -> UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         DAILY_JOB,
-        selection=dg.AssetSelection.all(),
+        # the incident feed is unpartitioned and has its own job (exports.incidents)
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("incidents"),
         partitions_def=partitions,
         description="Everything for one district-day: landing -> bronze -> silver -> gold -> exports -> warehouse.",
     )

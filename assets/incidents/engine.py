@@ -48,7 +48,7 @@ from assets.telemetry.datasets import SECURITY_ALARM_TYPES
 from kernel.ndjson import LINE_SCHEMA, community_of, read_lines
 from kernel.settings import Settings
 from kernel.sqlfile import render
-from kernel.tokens import Tokenizer
+from kernel.tokens import Tokenizer, encode_digest
 
 HERE = Path(__file__).parent
 SOURCES = ("telemetry", "access_events")
@@ -143,7 +143,8 @@ class IncidentEngine:
             os.close(fd)
 
     def incident_id(self, grp: str, start_ms: int) -> str:
-        return hmac.new(self._id_key, f"{grp}|{start_ms}".encode(), hashlib.sha256).hexdigest()[:32]
+        """32 characters of base32 (a-z, 2-7) with digit runs broken, as tokens are: never phone- or ID-shaped."""
+        return encode_digest(hmac.new(self._id_key, f"{grp}|{start_ms}".encode(), hashlib.sha256).digest())
 
     # --- reading the landing zone --------------------------------------------------------------------------------
 

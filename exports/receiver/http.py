@@ -1,5 +1,5 @@
-"""HTTP front of the reference receiver: routing, request signing checks, test-only failure injection, and
-``run_in_thread`` to serve it in-process for tests and local pushes."""
+"""HTTP front of the reference receiver: routing, request signing checks, test-only failure injection (5xx, slow
+answers, dropped connections), and ``run_in_thread`` to serve it in-process for tests and local pushes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import re
 import ssl
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from exports.publishing.batch import FILE_NAME_RE
 from exports.publishing.signing import DEFAULT_MAX_SKEW, NonceCache, SignatureError, verify_request
 from exports.receiver.contract import Contract, load_contracts
+from exports.receiver.incidents import STORE_DIR as INCIDENTS_DIR
+from exports.receiver.incidents import IncidentStore, list_query
 from exports.receiver.store import DEFAULT_MAX_CHUNK_BYTES, MAX_CHUNKS_PER_FILE, ApiError, ReceiverStore
 
 log = logging.getLogger("neuron.receiver")
@@ -54,6 +57,7 @@ _ROUTES = (
         ("PUT",),
     ),
     _Route("commit", re.compile(r"^/v1/batches/(?P<batch_id>[^/]+)/commit$"), ("POST",)),
+    _Route("incidents", re.compile(r"^/v1/incidents$"), ("GET", "POST")),
 )
 
 
@@ -74,6 +78,9 @@ class _FailureRule:
     remaining: int
     after_handling: bool
     path_contains: str | None
+    status: int | None = 500  # the error answered; None: answer normally (after ``delay``)
+    delay: float = 0.0  # seconds to stall first (a slow receiver)
+    drop: bool = False  # hang up without an answer (a receiver going down mid-request)
 
 
 @dataclass
@@ -98,6 +105,7 @@ class ReceiverServer(ThreadingHTTPServer):
         max_skew: float = DEFAULT_MAX_SKEW,
         fail_next: int = 0,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        incidents: IncidentStore | None = None,
     ) -> None:
         if not keys:
             raise ValueError("the receiver needs at least one access key")
@@ -105,6 +113,7 @@ class ReceiverServer(ThreadingHTTPServer):
             raise ValueError("request_timeout must be > 0 seconds")
         self.request_timeout = float(request_timeout)
         self.store = store
+        self.incidents = incidents or IncidentStore(store.root / INCIDENTS_DIR, store.contracts)
         self.keys = dict(keys)
         self.max_skew = max_skew
         self.nonces = NonceCache(ttl=2 * max_skew)
@@ -123,14 +132,26 @@ class ReceiverServer(ThreadingHTTPServer):
         return f"{scheme}://{host}:{port}"
 
     def inject_failures(
-        self, count: int, *, after_handling: bool = False, path_contains: str | None = None
+        self,
+        count: int,
+        *,
+        after_handling: bool = False,
+        path_contains: str | None = None,
+        status: int | None = 500,
+        delay: float = 0.0,
+        drop: bool = False,
     ) -> None:
-        """Answer 500 to the next ``count`` matching requests; ``after_handling`` does the work first, as
-        when a commit succeeds but its answer is lost."""
+        """Fail the next ``count`` matching requests: answer ``status`` (a 5xx), or with ``drop`` hang up without
+        an answer, after stalling ``delay`` seconds; ``status=None`` with a ``delay`` only slows the answer down.
+        ``after_handling`` does the work first, as when a commit succeeds but its answer is lost."""
+        if status is not None and not 500 <= status <= 599:
+            raise ValueError(f"inject 5xx failures only, not {status}")
+        if not delay >= 0:
+            raise ValueError("delay must be >= 0 seconds")
         with self._hook_lock:
-            self._failures.append(_FailureRule(count, after_handling, path_contains))
+            self._failures.append(_FailureRule(count, after_handling, path_contains, status, delay, drop))
 
-    def _take_failure(self, after_handling: bool, path: str) -> bool:
+    def _take_failure(self, after_handling: bool, path: str) -> _FailureRule | None:
         with self._hook_lock:
             for rule in self._failures:
                 if (
@@ -139,8 +160,8 @@ class ReceiverServer(ThreadingHTTPServer):
                     and (rule.path_contains is None or rule.path_contains in path)
                 ):
                     rule.remaining -= 1
-                    return True
-        return False
+                    return rule
+        return None
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Failed TLS handshakes and dropped connections are routine on a public endpoint.
@@ -209,6 +230,21 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(413, "too_large", f"request body is limited to {limit} bytes here")
         return self.rfile.read(length) if length else b""
 
+    def _fail(self, rule: _FailureRule | None, method: str, path: str) -> bool:
+        """Apply an injected failure: stall, then hang up (True: nothing more to send) or raise its 5xx."""
+        if rule is None:
+            return False
+        if rule.delay:
+            time.sleep(rule.delay)
+        if rule.drop:
+            self.close_connection = True
+            self.server._record(method, path, 0)
+            return True
+        if rule.status is not None:
+            what = "the work was done but the answer is lost" if rule.after_handling else "failing on purpose"
+            raise ApiError(rule.status, "injected_failure", f"test hook: {what}")
+        return False
+
     def _handle(self, method: str) -> None:
         split = urlsplit(self.path)
         path = split.path
@@ -224,8 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
                 else MAX_JSON_BYTES
             )
             body = self._read_body(limit)
-            if self.server._take_failure(False, path):
-                raise ApiError(500, "injected_failure", "test hook: failing on purpose")
+            if self._fail(self.server._take_failure(False, path), method, path):
+                return
             if route is None:
                 raise ApiError(404, "not_found", f"no endpoint {path}")
             allowed = route.methods + (("HEAD",) if "GET" in route.methods else ())
@@ -249,8 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
                 status, payload = self._dispatch(
                     route, params, "GET" if method == "HEAD" else method, split.query, body, access_key
                 )
-            if self.server._take_failure(True, path):
-                raise ApiError(500, "injected_failure", "test hook: the work was done but the answer is lost")
+            if self._fail(self.server._take_failure(True, path), method, path):
+                return
         except (TimeoutError, ConnectionError):
             self.close_connection = True  # the client stalled or went away mid-request; nobody to answer
             return
@@ -307,6 +343,12 @@ class _Handler(BaseHTTPRequestHandler):
             if route.name == "contract":
                 return 200, _Document(contract.yaml_bytes, YAML_TYPE)
             return 200, _Document(contract.schema_bytes, SCHEMA_TYPE)
+        if route.name == "incidents":
+            if method == "GET":
+                return 200, self.server.incidents.list_versions(
+                    *list_query(dict(parse_qsl(query, keep_blank_values=True)))
+                )
+            return self.server.incidents.push(self.headers.get("Idempotency-Key"), body)
         if route.name == "batches" and method == "GET":
             allowed = {"consumer", "dataset", "partition"}
             query_params = dict(parse_qsl(query, keep_blank_values=True))
@@ -379,10 +421,23 @@ class RunningReceiver:
     def store(self) -> ReceiverStore:
         return self.server.store
 
+    @property
+    def incidents(self) -> IncidentStore:
+        return self.server.incidents
+
     def inject_failures(
-        self, count: int, *, after_handling: bool = False, path_contains: str | None = None
+        self,
+        count: int,
+        *,
+        after_handling: bool = False,
+        path_contains: str | None = None,
+        status: int | None = 500,
+        delay: float = 0.0,
+        drop: bool = False,
     ) -> None:
-        self.server.inject_failures(count, after_handling=after_handling, path_contains=path_contains)
+        self.server.inject_failures(
+            count, after_handling=after_handling, path_contains=path_contains, status=status, delay=delay, drop=drop
+        )
 
 
 @contextmanager

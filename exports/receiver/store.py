@@ -41,16 +41,26 @@ _VERSION_DIR_RE = re.compile(r"^v([1-9][0-9]*)$")
 
 
 class ApiError(Exception):
-    """An error answer: HTTP status, machine-readable code, message and optional reasons."""
+    """An error answer: HTTP status, machine-readable code, message, optional reasons and optional
+    machine-readable fields (``extra``, e.g. ``expected_version`` of a ``version_gap``)."""
 
-    def __init__(self, status: int, code: str, message: str, reasons: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        reasons: Sequence[str] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.reasons = status, code, message, list(reasons)
+        self.extra = dict(extra or {})
 
     def body(self) -> dict[str, Any]:
         data: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.reasons:
             data["reasons"] = self.reasons
+        data.update(self.extra)
         return data
 
 
@@ -63,6 +73,17 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, ensure_ascii=False, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write, flush to disk, then rename over ``path``: a reader sees the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -224,6 +245,9 @@ class ReceiverStore:
                 422, "unknown_contract", f"this receiver has no contract {manifest['contract_id']!r}"
             )
         reasons = []
+        if (contract.raw.get("cycle") or {}).get("period") == "continuous":
+            reasons.append(f"contract {contract.id} is a continuous feed without batches; push its records one by "
+                           "one (POST /v1/incidents)")
         if (contract.consumer, contract.dataset) != (manifest["consumer"], manifest["dataset"]):
             reasons.append(f"contract {contract.id} is for {contract.consumer}/{contract.dataset}")
         if str(manifest["contract_version"]).split(".", 1)[0] != contract.major:

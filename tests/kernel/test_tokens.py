@@ -17,7 +17,7 @@ from kernel.tokens import (
     TOKEN_RE,
     Tokenizer,
     TokenKeyError,
-    _encode_digest,
+    encode_digest,
     normalise,
     tokenize_duckdb_column,
 )
@@ -130,13 +130,13 @@ def test_repr_does_not_leak_the_key(tok: Tokenizer) -> None:
 
 
 def test_digest_that_encodes_to_all_digits_has_no_digit_run() -> None:
-    body = _encode_digest(b"\xff" * 20)  # base32 of all ones is '7' * 32
+    body = encode_digest(b"\xff" * 20)  # base32 of all ones is '7' * 32
     assert len(body) == 32 and not DIGIT_RUN.search(body)
 
 
 @given(st.binary(min_size=20, max_size=20))
 def test_encoded_digest_is_32_base32_chars_without_digit_runs(digest: bytes) -> None:
-    body = _encode_digest(digest)
+    body = encode_digest(digest)
     assert re.fullmatch(r"[a-z2-7]{32}", body) and not DIGIT_RUN.search(body)
 
 

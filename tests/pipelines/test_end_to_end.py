@@ -25,7 +25,8 @@ def test_every_asset_materialised_in_one_dagster_run(e2e_run):
     assert e2e_run.result.success
     from pipelines.definitions import defs
 
-    expected = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    # every asset but the incident feed, which is unpartitioned and runs on its own (exports.incidents)
+    expected = {k.to_user_string() for k in defs.resolve_all_asset_keys() if k.path[0] != "incidents"}
     materialised = {e.asset_key.to_user_string() for e in e2e_run.result.get_asset_materialization_events()}
     assert materialised == expected  # landing too: the pull step reports the files as delivered (no vendor config)
     landing = [e for e in e2e_run.result.get_asset_materialization_events() if e.asset_key.path[0] == "landing"]

@@ -24,7 +24,7 @@ from tests.exports import ACCESS_KEY, KEYS, SECRET_KEY
 from tests.exports.rows import relation
 
 DAY = "2026-11-21"
-CONTRACTS = {c.id: c for c in load_contracts()}
+CONTRACTS = {c.id: c for c in load_contracts(include_continuous=True)}  # the receiver also serves the feeds
 PUSHED = CONTRACTS["public_security.gate_flow_hourly"]
 
 
