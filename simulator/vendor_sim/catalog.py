@@ -52,7 +52,9 @@ DISTRICT = "district"
 CATALOG_VERSION = 4
 PARALLEL_BYTES = 64 << 20  # scan in two worker processes above this much stored data
 ROW_GROUP = 4096  # rows per parquet row group of history and pushes (what one page read decompresses)
-DUCKDB_MEMORY = "3GB"  # the out-of-core sorts spill beyond this
+# the out-of-core sorts spill beyond this; a 600-community day's history (record texts in the aggregate) needs
+# more than 3 GB even spilling: bench/pull_day.py sets NEURON_SIM_DUCKDB_MEMORY
+DUCKDB_MEMORY = os.environ.get("NEURON_SIM_DUCKDB_MEMORY", "3GB")
 
 # where each source keeps the platform's receive time (first candidate that parses inside the day wins; none:
 # a deterministic spread over the day from the record's key)
@@ -402,6 +404,7 @@ def _duck(workdir: Path) -> Any:
     con.execute(f"SET memory_limit='{DUCKDB_MEMORY}'")
     con.execute(f"SET temp_directory='{tmp}'")
     con.execute("SET threads=2")
+    con.execute("SET preserve_insertion_order=false")  # every COPY here orders explicitly
     return con
 
 
