@@ -35,7 +35,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ STATUSES = ("opened", "updated", "cleared", "withdrawn")
 LATE_AFTER_S = 600  # first detected this long after its start: counted as late
 UPDATE_EVERY_S = 300  # at most one `updated` version per incident per 5 minutes of event time
 MAX_BYTES = 64 * 1024 * 1024  # landing bytes read per advance (a backlog is worked off over several)
+KEEP_DAYS = 7  # alarm readings kept this many days before the newest day seen (incidents and versions stay)
 RECORD_COLUMNS = ("incident_id", "version", "status", "event_type", "source", "community_id", "building_id",
                   "stat_date", "started_minute", "last_seen_minute", "cleared_minute", "reports", "late", "continues",
                   "detected_at")
@@ -94,6 +95,7 @@ class Advance:
     doors: int = 0
     versions: dict[str, int] = field(default_factory=dict)
     late: int = 0
+    stale: int = 0  # lines of days older than KEEP_DAYS (their readings are pruned): not re-evaluated
     backlog: bool = False  # stopped at MAX_BYTES with more to read
     seconds: float = 0.0
 
@@ -108,13 +110,15 @@ def _minute(ts: Any) -> str | None:
 
 class IncidentEngine:
     def __init__(self, settings: Settings, *, late_after_s: float = LATE_AFTER_S,
-                 update_every_s: float = UPDATE_EVERY_S, max_bytes: int = MAX_BYTES) -> None:
+                 update_every_s: float = UPDATE_EVERY_S, max_bytes: int = MAX_BYTES,
+                 keep_days: int = KEEP_DAYS) -> None:
         self.settings = settings
         self.landing = settings.landing_dir
         self.tz = settings.timezone
         self.dir = settings.data_dir / "incidents"
         self.path = self.dir / "state.duckdb"
         self.late_after_s, self.update_every_s, self.max_bytes = late_after_s, update_every_s, max_bytes
+        self.keep_days = keep_days
         tokens = Tokenizer.from_settings(settings, "incidents")
         # an opaque, keyed id: not reversible to the device or door it came from
         self._id_key = hashlib.sha256(b"neuron/incident-id/" + tokens.token("incident-key", "location").encode()
@@ -403,10 +407,18 @@ class IncidentEngine:
             con.execute("BEGIN")
             try:
                 touched: list[tuple] = []
+                # days are kept relative to the newest day seen, not the wall clock: a replay of a past day works
+                newest = max([d for _, d in frames] + [str(d) for (d,) in con.execute(
+                    "SELECT max(day) FROM readings").fetchall() if d is not None] or ["0000-00-00"])
+                cutoff = (date.fromisoformat(newest) - timedelta(days=self.keep_days)).isoformat() \
+                    if newest != "0000-00-00" else newest
                 for (source, day), parts in sorted(frames.items()):
                     lines = pl.concat(parts)
                     result.lines += lines.height
                     if lines.height == 0:
+                        continue
+                    if day < cutoff:  # its readings are pruned: re-deriving its episodes would withdraw them
+                        result.stale += lines.height
                         continue
                     n, groups = self._parse(con, source, day, lines, now)
                     if source == "telemetry":
@@ -417,6 +429,8 @@ class IncidentEngine:
                 self._diff(con, touched, now, result)
                 for row in cursors:
                     con.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", list(row))
+                for table in ("readings", "doors_forced"):  # file cursors stay: an old file is never re-read
+                    con.execute(f"DELETE FROM {table} WHERE day < DATE '{cutoff}'")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

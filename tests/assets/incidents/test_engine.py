@@ -204,3 +204,19 @@ def test_incidents_equal_the_daily_rule_whatever_the_arrival_order(tmp_path_fact
     live = [r for r in latest.values() if r["status"] != "withdrawn"]
     assert sorted(r["started_minute"][11:16] for r in live) == daily
     assert engine.day_incidents(DAY).height == len(daily)
+
+
+def test_readings_of_days_long_past_are_pruned_and_late_lines_for_them_change_nothing(world):
+    landing, engine = world
+    landing.push([landing.smoke_line(SMOKE, local("10:00"), ON)])
+    engine.advance(now=local("10:00", second=5))
+    later = "2026-11-28"  # eight days on
+    landing.push([landing.smoke_line(SMOKE, local("10:00", day=later), ON)], day=later, minute="202611281000")
+    engine.advance(now=local("10:00", day=later, second=5))
+    with engine.state() as con:
+        assert con.execute("SELECT DISTINCT CAST(day AS VARCHAR) FROM readings").fetchall() == [(later,)]
+    # a late file for the pruned day: not re-evaluated (it would withdraw what its missing readings started)
+    landing.pulled([landing.smoke_line(SMOKE, local("09:59"), OFF), landing.smoke_line(SMOKE, local("10:01"), ON)])
+    r = engine.advance(now=local("10:01", day=later))
+    assert r.stale == 2 and r.new_versions == 0
+    assert engine.day_incidents(DAY).height == 1
