@@ -259,6 +259,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if args.receiver:
             stack.enter_context(demo_receiver(s.data_dir / "receiver"))
         result = run_day(day, progress=True)
+        incidents = demo_incidents(day, publish=args.receiver) if result.success else []
     print(f"dagster run {result.run_id} for {day}: {'SUCCESS' if result.success else 'FAILURE'} "
           f"in {time.monotonic() - t0:.1f}s")
     if not result.success:
@@ -267,7 +268,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"  step {ev.step_key} failed: {ev.event_specific_data.error.message.strip()}")
         return 1
     print(summary(day, wire=not args.files))
+    print("\n".join(incidents))
     return 0
+
+
+def demo_incidents(day: str, *, publish: bool) -> list[str]:
+    """What incident_sensor and incident_job do beside the daemon, done once for the demo's day: the day's
+    incidents (detected by the daily check already) pushed to the receiver; lines for the summary."""
+    from assets.incidents.engine import IncidentEngine
+    from exports.incidents import publish_pending
+    from kernel.settings import load_settings
+
+    s = load_settings()
+    engine = IncidentEngine(s)
+    while engine.advance().backlog:
+        pass
+    inc = engine.day_incidents(day)
+    by_type = ", ".join(f"{t} {n}" for t, n in sorted(inc.group_by("event_type").len().iter_rows())) or "none"
+    lines = ["", f"Incidents for 智能公安 (docs/incidents.md): {inc.height} on {day} ({by_type}); "
+                 f"{int(inc['late'].sum() or 0)} late"]
+    if publish and not s.endpoint("public_security").missing():
+        sent = publish_pending(engine, s, limit=100_000)
+        lines.append(f"  {sent.sent} incident versions pushed to the public_security receiver, "
+                     f"{sent.pending} pending" + (f" ({sent.error})" if sent.error else ""))
+    return lines
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
