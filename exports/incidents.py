@@ -27,8 +27,7 @@ import duckdb
 import polars as pl
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from assets.access.datasets import SECURITY_EVENTS
-from assets.incidents.engine import INCIDENT_TYPES, RECORD_COLUMNS, IncidentEngine
+from assets.incidents.engine import INCIDENT_TYPES, RECORD_COLUMNS, SECURITY_EVENTS, IncidentEngine
 from exports.publishing.http_push import PublishFailed, PublishRejected
 from exports.publishing.incident_push import push_incident_version
 from kernel.io import scan_sql

@@ -43,6 +43,7 @@ import duckdb
 import polars as pl
 
 from assets.access import parse as access_parse
+from assets.access.datasets import SECURITY_EVENTS  # the daily table the incidents must equal
 from assets.telemetry import parse as telemetry_parse
 from assets.telemetry.datasets import SECURITY_ALARM_TYPES
 from kernel.ndjson import LINE_SCHEMA, community_of, read_lines
@@ -467,4 +468,4 @@ class IncidentEngine:
                 ORDER BY start_ts, incident_id""").pl()
 
 
-__all__ = ["Advance", "INCIDENT_TYPES", "IncidentEngine", "RECORD_COLUMNS"]
+__all__ = ["SECURITY_EVENTS", "Advance", "INCIDENT_TYPES", "IncidentEngine", "RECORD_COLUMNS"]
