@@ -414,22 +414,28 @@ def test_duplicate_pages_repeat_the_last_record_of_the_previous_page(server: Ven
 def test_late_records_are_hidden_from_the_first_window_that_covers_them(server: VendorServer) -> None:
     p = server.platform
     server.faults.late_share = 1.0  # every record received in the last 10 minutes of an hour
-    b = p.day_start_ms + 8 * H
+    # Windows off the hour: the server remembers late records per window, and a pull (its windows are whole
+    # hours with a 10-minute overlap) still answered on this shared server must not have seen these first.
+    m = 60_000
+    w1 = (p.day_start_ms + 8 * H + 20 * m, p.day_start_ms + 9 * H + 20 * m)  # 08:20-09:20
+    w2 = (p.day_start_ms + 8 * H + 40 * m, p.day_start_ms + 10 * H + 5 * m)  # 08:40-10:05
     size = 1000
-    late = ledger_keys(p, "telemetry", "iotda", b + 50 * 60_000, b + H)
+    late = ledger_keys(p, "telemetry", "iotda", p.day_start_ms + 8 * H + 50 * m, p.day_start_ms + 9 * H)
     assert late
-    pages, totals = naive_pull(fetcher(server, "telemetry", "iotda", b, b + H, size), size)
+    pages, totals = naive_pull(fetcher(server, "telemetry", "iotda", *w1, size), size)
     first = {record_key("telemetry", m) for pg in pages for m in pg}
-    assert first == ledger_keys(p, "telemetry", "iotda", b, b + H) - late
-    # the next window overlaps the last 10 minutes: there they are (its own last 10 minutes are late now)
-    pages, _ = naive_pull(fetcher(server, "telemetry", "iotda", b + 50 * 60_000, b + 2 * H, size), size)
+    assert first == ledger_keys(p, "telemetry", "iotda", *w1) - late
+    # the next window overlaps 08:50-09:00: there they are (its own late minutes, 09:50-10:00, are late now)
+    pages, _ = naive_pull(fetcher(server, "telemetry", "iotda", *w2, size), size)
     second = {record_key("telemetry", m) for pg in pages for m in pg}
     assert late <= second
-    assert second.isdisjoint(ledger_keys(p, "telemetry", "iotda", b + H + 50 * 60_000, b + 2 * H))
+    later = ledger_keys(p, "telemetry", "iotda", p.day_start_ms + 9 * H + 50 * m, p.day_start_ms + 10 * H)
+    assert later and second.isdisjoint(later)
+    assert second == ledger_keys(p, "telemetry", "iotda", *w2) - later
     # and pulling the first window again finds them too
-    pages, _ = naive_pull(fetcher(server, "telemetry", "iotda", b, b + H, size), size)
-    assert {record_key("telemetry", m) for pg in pages for m in pg} == ledger_keys(p, "telemetry", "iotda", b, b + H)
-    assert server.stats.faults["late_share"] >= len(late)
+    pages, _ = naive_pull(fetcher(server, "telemetry", "iotda", *w1, size), size)
+    assert {record_key("telemetry", m) for pg in pages for m in pg} == ledger_keys(p, "telemetry", "iotda", *w1)
+    assert server.stats.faults["late_share"] >= len(late) + len(later)
 
 
 def test_faults_switch_over_http(server: VendorServer) -> None:
