@@ -202,10 +202,17 @@ class IncidentEngine:
                 with f.open("rb") as fh:
                     fh.seek(offset)
                     data = fh.read(budget)
+                    limited = len(data) == budget  # the budget, not the file, ended this read
+                    if limited and b"\n" not in data:
+                        data += fh.readline()  # one line longer than what is left of the budget: read it whole
+                        limited = bool(fh.read(1))
             except FileNotFoundError:  # renamed between the listing and the read: the next advance reads it
                 continue
+            if limited:
+                result.backlog = True  # the rest of this file (and the files after it) wait for the next advance
+                budget = 0
             end = data.rfind(b"\n") + 1
-            if not part and end < len(data) and len(data) < budget:
+            if not part and end < len(data) and not limited:
                 end = len(data)  # a closed file's last line without its newline
             chunk = data[:end]
             if chunk:

@@ -220,3 +220,37 @@ def test_readings_of_days_long_past_are_pruned_and_late_lines_for_them_change_no
     r = engine.advance(now=local("10:01", day=later))
     assert r.stale == 2 and r.new_versions == 0
     assert engine.day_incidents(DAY).height == 1
+
+
+def test_a_byte_budget_smaller_than_the_landing_is_worked_off_over_several_advances(world, tmp_path):
+    """Each advance reads at most ``max_bytes``; what it leaves is a backlog, never dropped (seen in the demo: a
+    day's telemetry used the budget, the access files after it were half read and reported done)."""
+    landing, _ = world
+    smoke = [landing.smoke_line(landing.smoke_id(i), local(f"{8 + i}:00"), ON) for i in range(3)]
+    landing.pulled(smoke * 4)
+    for i in range(6):  # forced doors in files read after the telemetry
+        landing.pulled([landing.forced_door(f"5F2A0C1E9B8D4E7FA1B2C3D4E5F607{i:02d}", local(f"1{i}:05"))],
+                       source="access_events", folder="310107001001")
+
+    def engine(name: str, **kw) -> IncidentEngine:  # an engine state of its own over the same landing
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "landing").symlink_to(landing.root)
+        return IncidentEngine(load_settings({"NEURON_MODE": "test"}, data_dir=tmp_path / name), **kw)
+
+    whole = engine("whole")
+    assert not whole.advance(now=local("23:59")).backlog
+    expected = whole.day_incidents(DAY).drop("first_seen", strict=False).sort("incident_id")
+    assert expected.filter(pl.col("event_type") == "forced_door").height == 6
+    small = engine("small", max_bytes=1500)
+    advances = 1
+    while small.advance(now=local("23:59")).backlog:
+        advances += 1
+        assert advances < 500
+    assert advances > 3
+    got = small.day_incidents(DAY).drop("first_seen", strict=False).sort("incident_id")
+    assert got.select(sorted(got.columns)).equals(expected.select(sorted(expected.columns)))
+    # a line longer than the whole budget is read whole, not skipped or looped on
+    tiny = engine("tiny", max_bytes=10)
+    while tiny.advance(now=local("23:59")).backlog:
+        pass
+    assert tiny.day_incidents(DAY).height == expected.height
