@@ -380,7 +380,13 @@ class IncidentEngine:
                 self._save(con, inc)
                 continue
             if inc["status"] == "withdrawn":
-                continue  # an id is never reused: a withdrawn episode that reappears stays withdrawn (not expected)
+                # later data brought the episode back (an "off" that split it was followed by a reading that joins
+                # it again, in any arrival order): the same incident is reinstated by its next version
+                inc.update({k: ep[k] for k in ("community_id", "building_id", "last_seen_ts", "cleared_ts",
+                                               "reports")})
+                self._emit(con, inc, "cleared" if ep["cleared_ts"] is not None else "opened", now, result)
+                self._save(con, inc)
+                continue
             changed_place = (ep["community_id"], ep["building_id"]) != (inc["community_id"], inc["building_id"])
             was_cleared = inc["cleared_ts"]
             inc.update({k: ep[k] for k in ("community_id", "building_id", "last_seen_ts", "cleared_ts", "reports")})

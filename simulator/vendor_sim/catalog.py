@@ -49,12 +49,12 @@ EVENT_SOURCES = ("telemetry", "access_events", "vehicle_passages", "parking")
 PLATFORMS = ("ctwing", "iotda", "thingsboard")
 FILE_SOURCES = ("device_registry", "sites", "property_services", "governance", "parking")
 DISTRICT = "district"
-CATALOG_VERSION = 4
+CATALOG_VERSION = 5
 PARALLEL_BYTES = 64 << 20  # scan in two worker processes above this much stored data
 ROW_GROUP = 4096  # rows per parquet row group of history and pushes (what one page read decompresses)
-# the out-of-core sorts spill beyond this; a 600-community day's history (record texts in the aggregate) needs
-# more than 3 GB even spilling: bench/pull_day.py sets NEURON_SIM_DUCKDB_MEMORY
+# the out-of-core sorts and the bucketed de-duplication spill beyond this (NEURON_SIM_DUCKDB_MEMORY sets it)
 DUCKDB_MEMORY = os.environ.get("NEURON_SIM_DUCKDB_MEMORY", "3GB")
+HISTORY_BUCKET_BYTES = 96 << 20  # compressed occurrence bytes de-duplicated per pass (see _build)
 
 # where each source keeps the platform's receive time (first candidate that parses inside the day wins; none:
 # a deterministic spread over the day from the record's key)
@@ -560,15 +560,25 @@ class VendorPlatform:
          .write_parquet(catalog / "ledger.parquet"))
         con = _duck(workdir)
         occ, units = _sql_list(occ_files), _sql_list(unit_files)
-        # history: the unique valid records per scope, in serving order; out of core, record texts included
+        # history: the unique valid records per scope, in serving order; out of core, record texts included. The
+        # de-duplication runs per bucket of keys (a hash aggregate holding record texts does not spill well: a
+        # 600-community day ran out of 10 GB in one GROUP BY), then one out-of-core sort orders the buckets.
+        buckets = max(1, -(-sum(Path(f).stat().st_size for f in occ_files) // HISTORY_BUCKET_BYTES))
+        dedup = catalog / "parts" / "history"
+        dedup.mkdir(parents=True, exist_ok=True)
+        for b in range(buckets):
+            where = "valid" if buckets == 1 else f"valid AND hash(key) % {buckets} = {b}"
+            con.execute(f"""
+                COPY (
+                  SELECT source, CASE WHEN source = 'telemetry' THEN platform ELSE community_id END AS scope, key,
+                         min(received_ms) AS received_ms, any_value(item) AS item, any_value(late_u) AS late_u
+                  FROM read_parquet({occ}) WHERE {where} GROUP BY ALL
+                ) TO '{dedup / f"bucket-{b:04d}.parquet"}' (FORMAT parquet, COMPRESSION zstd)""")
         con.execute(f"""
             COPY (
               SELECT source, scope, received_ms, key, item, late_u,
                      ((received_ms - {start}) % 3600000) >= 3000000 AS late_slot
-              FROM (
-                SELECT source, CASE WHEN source = 'telemetry' THEN platform ELSE community_id END AS scope, key,
-                       min(received_ms) AS received_ms, any_value(item) AS item, any_value(late_u) AS late_u
-                FROM read_parquet({occ}) WHERE valid GROUP BY ALL)
+              FROM read_parquet('{dedup / "bucket-*.parquet"}')
               ORDER BY source, scope, received_ms, key
             ) TO '{catalog / "history.parquet"}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})""")
         # the push plan: one row per push in send order, with the records it carries
@@ -582,7 +592,7 @@ class VendorPlatform:
                        coalesce(o.keys, []::VARCHAR[]) AS keys
                 FROM read_parquet({units}) u LEFT JOIN (
                   SELECT source, community_id, platform, file, unit, list(key ORDER BY seq) AS keys,
-                         max(received_ms) AS recv, first(item ORDER BY seq) AS first_item
+                         max(received_ms) AS recv, arg_min(item, seq) AS first_item
                   FROM read_parquet({occ}) WHERE pushed GROUP BY ALL) o
                 ON u.source = o.source AND u.community_id = o.community_id
                    AND u.platform IS NOT DISTINCT FROM o.platform AND u.file = o.file AND u.unit = o.unit)

@@ -15,7 +15,7 @@ from exports.publishing.incident_push import list_incidents
 from exports.receiver import run_in_thread
 from kernel.resource import NeuronResource
 from pipelines.definitions import build_definitions
-from tests.assets.incidents.landing import ON, OFF, SMOKE, Landing, local
+from tests.assets.incidents.landing import OFF, ON, SMOKE, Landing, local
 from tests.conftest import use_data_root
 from tests.exports import ACCESS_KEY, KEYS, SECRET_KEY
 

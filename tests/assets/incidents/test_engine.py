@@ -254,3 +254,21 @@ def test_a_byte_budget_smaller_than_the_landing_is_worked_off_over_several_advan
     while tiny.advance(now=local("23:59")).backlog:
         pass
     assert tiny.day_incidents(DAY).height == expected.height
+
+
+def test_a_withdrawn_incident_that_later_data_brings_back_is_reinstated(world):
+    """Found by the arrival-order property: 08:06 opened, a late "on" at 08:05:40 withdraws it, a late "off" at
+    08:05:50 makes 08:06 a start again; the same incident comes back by its next version and the day agrees."""
+    landing, engine = world
+    landing.pulled([landing.smoke_line(SMOKE, local("08:06"), ON)])
+    engine.advance(now=local("08:07"))
+    landing.pulled([landing.smoke_line(SMOKE, local("08:05", second=40), ON)])
+    engine.advance(now=local("08:08"))
+    landing.pulled([landing.smoke_line(SMOKE, local("08:05", second=50), OFF)])
+    engine.advance(now=local("08:09"))
+    recs = records(engine)
+    first = recs[0]["incident_id"]
+    assert [(r["status"], r["version"]) for r in recs if r["incident_id"] == first] == [
+        ("opened", 1), ("withdrawn", 2), ("opened", 3)]
+    day = engine.day_incidents(DAY)
+    assert day["event_minute"].dt.strftime("%H:%M").to_list() == ["08:05", "08:06"]
