@@ -7,8 +7,8 @@ skips it), serves it on loopback, then pulls every pulled source (telemetry hist
 vehicles, parking records) and every file export into an empty landing zone, the sources concurrently as the
 Dagster step does. Prints JSON: staging seconds, per source the pull's wall time, requests, bytes, records
 landed, re-reads; the file exports; the total wall time, and the records/s and requests/s achieved. At 600
-communities the simulator's catalog build needs more DuckDB memory than its 3 GB default: run with
-``NEURON_SIM_DUCKDB_MEMORY=10GB`` (about 12 GB of disk for the staged day). The
+communities the staged day takes about 12 GB of disk; the simulator's catalog build de-duplicates in buckets
+within its DuckDB memory (3 GB; ``NEURON_SIM_DUCKDB_MEMORY`` changes it). The
 platform and the client share the machine's two cores, so these are lower bounds for a remote platform with
 the same limits. Not a test.
 """
