@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info(
         "receiver on %s, store %s, %d contract(s)", server.base_url, args.store, len(server.store.contracts)
     )
+    # SIGINT and SIGTERM stop it, whatever dispositions it inherited: a parent that ignores SIGINT (a test worker
+    # after Dagster ran, a service manager) passes SIG_IGN on, and Python then installs no KeyboardInterrupt
+    # (seen in CI: the receiver ignored SIGINT for 30 s); systemd stops a service with SIGTERM
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
