@@ -567,12 +567,11 @@ class VendorPlatform:
         dedup = catalog / "parts" / "history"
         dedup.mkdir(parents=True, exist_ok=True)
         for b in range(buckets):
-            where = "valid" if buckets == 1 else f"valid AND hash(key) % {buckets} = {b}"
             con.execute(f"""
                 COPY (
                   SELECT source, CASE WHEN source = 'telemetry' THEN platform ELSE community_id END AS scope, key,
                          min(received_ms) AS received_ms, any_value(item) AS item, any_value(late_u) AS late_u
-                  FROM read_parquet({occ}) WHERE {where} GROUP BY ALL
+                  FROM read_parquet({occ}) WHERE valid AND hash(key) % {buckets} = {b} GROUP BY ALL
                 ) TO '{dedup / f"bucket-{b:04d}.parquet"}' (FORMAT parquet, COMPRESSION zstd)""")
         con.execute(f"""
             COPY (
