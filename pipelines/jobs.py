@@ -22,6 +22,12 @@ FRESHNESS_SCHEDULE = "landing_freshness_schedule"
 AUTOMATION_SENSOR = "export_automation_sensor"
 
 
+# one process per step, as many at once as there are cores, forked from a server that has imported Neuron and
+# great-expectations once (pipelines/preload.py) instead of spawned to import them again for each of ~180 steps
+DAILY_EXECUTOR = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": ["pipelines.preload"]}}}, name="neuron_multiprocess")
+
+
 def daily_job(partitions: dg.PartitionsDefinition) -> UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         DAILY_JOB,
@@ -29,6 +35,7 @@ def daily_job(partitions: dg.PartitionsDefinition) -> UnresolvedAssetJobDefiniti
         selection=dg.AssetSelection.all() - dg.AssetSelection.groups("incidents"),
         partitions_def=partitions,
         description="Everything for one district-day: landing -> bronze -> silver -> gold -> exports -> warehouse.",
+        executor_def=DAILY_EXECUTOR,
     )
 
 

@@ -1,0 +1,243 @@
+"""Benchmark: a whole district-day as ONE Dagster run of the daily job, with the executor production uses.
+
+Usage: uv run python bench/district_day.py [--communities 600] [--workdir DIR] [--skip-generate]
+
+Phases, each in its own process:
+1. generate: `neuron simulate` for every domain (telemetry, access, vehicles and parking, services, governance),
+   every fault switched on.
+2. floor: bare DuckDB reading every source's landing files into Parquet, without validation, accounting or
+   privacy work: the JSON sources as one JSON document per record (`read_json_objects`), the CSV exports as text
+   columns, and the telemetry additionally parsed to long format (device, time, key, value), the parse the
+   ingest target is measured against.
+3. run: the daily job for the day through `dagster.execute_job` on a persistent instance configured as
+   deploy/dagster.local.yaml (pools: one ingest parser, one warehouse writer), so the job's own executor runs
+   it: the multiprocess executor, one process per step, as many at once as the machine has cores (what the
+   daemon's run worker does). The reference receiver listens on loopback so the exports are pushed as in the
+   demo. While it runs, the resident memory of the whole process tree (the run process and every step process
+   together, RSS summed) is sampled every 0.2 s.
+
+Writes bench/out/district_day.json (communities, end_to_end_s, floor_s, peak_rss_mb, steps: name -> seconds,
+plus detail) and prints the same. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from kernel.settings import child_environment
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out" / "district_day.json"
+
+GENERATE = """
+    from datetime import date
+    from simulator.district import simulate_day
+    r = simulate_day(LANDING, date.fromisoformat(DAY), COMMUNITIES, 42)
+    OUT.update(telemetry_lines=r.telemetry.lines, telemetry_readings=r.telemetry.readings,
+               files=sum(1 for p in LANDING.rglob("*") if p.is_file() and not p.relative_to(LANDING).parts[0]
+                         .startswith("_")),
+               landing_mb=round(sum(p.stat().st_size for p in LANDING.rglob("*") if p.is_file()
+                                    and not p.relative_to(LANDING).parts[0].startswith("_")) / 2**20, 1))
+"""
+
+# the telemetry parse to long format, as bench/telemetry_ingest.py's floor (CTWing and IoTDA envelopes)
+FLOOR = r"""
+    import duckdb
+    con = duckdb.connect(config={"memory_limit": "3GB", "preserve_insertion_order": False, "threads": 2})
+    con.execute(f"SET temp_directory = '{WORK}/tmp'")
+    floor = WORK / "floor"
+    floor.mkdir(exist_ok=True)
+    envelope = ("{'deviceId': 'VARCHAR', 'timestamp': 'VARCHAR', 'payload': 'STRUCT(serviceData JSON)', "
+                "'notify_data': 'STRUCT(header STRUCT(device_id VARCHAR), body STRUCT(services "
+                "STRUCT(event_time VARCHAR, properties JSON)[]))'}")
+    day = LANDING
+    parts = {
+        # telemetry of the carrier platforms parsed to long format; ThingsBoard's gateway payloads as JSON
+        "telemetry_long": f'''
+            WITH raw AS (SELECT * FROM read_json('{day}/telemetry/{DAY}/[ci]*/*.ndjson.gz',
+                         format='newline_delimited', ignore_errors=true, filename=true, columns={envelope})),
+            msgs AS (
+                SELECT filename, deviceId AS device_id, to_timestamp(TRY_CAST(timestamp AS BIGINT) / 1000.0) AS ts,
+                       payload.serviceData AS props FROM raw WHERE payload IS NOT NULL
+                UNION ALL
+                SELECT filename, notify_data.header.device_id,
+                       timezone('UTC', TRY_STRPTIME(unnest(notify_data.body.services).event_time, '%Y%m%dT%H%M%SZ')),
+                       unnest(notify_data.body.services).properties FROM raw WHERE notify_data IS NOT NULL)
+            SELECT filename, device_id, ts, e.key AS vendor_key, TRY_CAST(e.value::VARCHAR AS DOUBLE) AS value
+            FROM (SELECT *, unnest(map_entries(json_transform(props, '"MAP(VARCHAR, JSON)"'))) AS e FROM msgs)''',
+        "telemetry_thingsboard": f"SELECT * FROM read_json_objects('{day}/telemetry/{DAY}/thingsboard/*', "
+                                 f"format='newline_delimited', ignore_errors=true, filename=true)",
+    }
+    for source in sorted(p.name for p in LANDING.iterdir() if p.is_dir() and not p.name.startswith("_")
+                         and p.name != "telemetry"):
+        files = [p for p in (LANDING / source / DAY).rglob("*") if p.is_file()]
+        for suffix in sorted({"".join(p.suffixes[-2:]) if p.name.endswith(".gz") else p.suffix for p in files}):
+            glob = f"{day}/{source}/{DAY}/**/*{suffix}"
+            if suffix == ".csv":
+                sql = (f"SELECT * FROM read_csv('{glob}', all_varchar=true, union_by_name=true, ignore_errors=true, "
+                       f"null_padding=true, filename=true, delim=',', quote='\"', escape='\"', header=true, "
+                       f"strict_mode=false)")
+            else:  # newline-delimited JSON (access, parking, governance) or one document per file (GA/T 1400)
+                fmt = "auto" if suffix == ".json" else "newline_delimited"
+                sql = (f"SELECT * FROM read_json_objects('{glob}', format='{fmt}', ignore_errors=true, "
+                       f"filename=true, maximum_object_size=268435456)")
+            parts[f"{source}{suffix}"] = sql
+    total = 0.0
+    for name, sql in parts.items():
+        t = time.perf_counter()
+        target = floor / f"{name.replace('.', '_')}.parquet"
+        con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+        rows = con.execute(f"SELECT count(*) FROM '{target}'").fetchall()[0][0]
+        OUT[name] = {"seconds": round(time.perf_counter() - t, 2), "rows": rows}
+"""
+
+RUN = """
+    import dagster as dg
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from kernel.settings import export_environment
+    from pipelines.cli import demo_receiver, prepare_dagster_home
+    export_environment({"NEURON_DATA_DIR": str(WORK / "data"), "NEURON_LANDING_DIR": str(LANDING),
+                        "DAGSTER_HOME": str(prepare_dagster_home(WORK / "data" / "dagster_home"))})
+    job = ReconstructableRepository.for_module("pipelines.definitions", "defs", str(ROOT)
+                                               ).get_reconstructable_job("daily_job")
+    with dg.DagsterInstance.get() as instance, demo_receiver(WORK / "data" / "receiver"):
+        t = time.perf_counter()
+        res = dg.execute_job(job, instance, tags={"dagster/partition": DAY},
+                             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+        OUT["run_s"] = round(time.perf_counter() - t, 2)
+        OUT["success"] = res.success
+        OUT["run_id"] = res.run_id
+        stats = instance.get_run_step_stats(res.run_id)
+        OUT["steps"] = {s.step_key: round(s.end_time - s.start_time, 2) for s in stats if s.end_time}
+        OUT["step_status"] = {s.step_key: str(s.status.value) for s in stats}
+        OUT["failed_checks"] = sorted(f"{e.asset_key.to_user_string()}:{e.check_name}"
+                                      for e in res.get_asset_check_evaluations() if not e.passed)
+"""
+
+
+def _tree_memory(root: psutil.Process) -> tuple[int, int]:
+    """(RSS, PSS) summed over the process tree. The RSS sum counts a page shared by forked step processes once per
+    process (an upper bound); PSS divides each shared page among its sharers, so its sum is the tree's share of
+    physical memory."""
+    rss = pss = 0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            info = proc.memory_full_info()
+        except psutil.Error:  # a step process that just ended
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss, pss
+
+
+def run_phase(name: str, body: str, work: Path, landing: Path, day: str, communities: int,
+              sample: bool = False) -> dict:
+    code = textwrap.dedent(f"""
+        import json, resource, sys, time
+        from pathlib import Path
+        ROOT, WORK, LANDING = Path({str(ROOT)!r}), Path({str(work)!r}), Path({str(landing)!r})
+        DAY, COMMUNITIES = {day!r}, {communities}
+        OUT = {{}}
+        t0 = time.perf_counter()
+    """) + textwrap.dedent(body) + textwrap.dedent("""
+        OUT["seconds"] = round(time.perf_counter() - t0, 2)
+        OUT["largest_process_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print("RESULT " + json.dumps(OUT, default=str))
+    """)
+    env = child_environment(PYTHONPATH=str(ROOT), NEURON_MODE=os.environ.get("NEURON_MODE", "demo"))
+    peak = [0, 0]
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env, cwd=ROOT) as proc:
+        done = threading.Event()
+
+        def sampler() -> None:
+            root = psutil.Process(proc.pid)
+            while not done.wait(0.2):
+                try:
+                    rss, pss = _tree_memory(root)
+                except psutil.Error:
+                    return
+                peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+
+        thread = threading.Thread(target=sampler, daemon=True)
+        if sample:
+            thread.start()
+        stdout, stderr = proc.communicate()
+        done.set()
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{stderr[-4000:]}")
+    line = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    out = json.loads(line[len("RESULT "):])
+    if sample:
+        out["tree_peak_rss_mb"] = round(peak[0] / 2**20)
+        out["tree_peak_pss_mb"] = round(peak[1] / 2**20)
+    return out
+
+
+def _other_load() -> str:
+    """What else was running: the load average and the busiest other processes when the bench started."""
+    me = {os.getpid()}
+    busy = []
+    for p in psutil.process_iter(["pid", "name", "cpu_percent", "memory_info"]):
+        if p.info["pid"] not in me and p.info["memory_info"] and p.info["memory_info"].rss > 200 * 2**20:
+            busy.append(f"{p.info['name']} {p.info['memory_info'].rss // 2**20} MB")
+    return f"load average {os.getloadavg()}; processes over 200 MB: {', '.join(busy) or 'none'}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="A district-day as one Dagster run; see the module docstring.")
+    ap.add_argument("--communities", type=int, default=600)
+    ap.add_argument("--day", default="2026-11-20")
+    ap.add_argument("--workdir", type=Path, help="default: bench/out/district_day_c<N>")
+    ap.add_argument("--skip-generate", action="store_true", help="reuse the landing zone of an earlier invocation")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    work = args.workdir or ROOT / "bench" / "out" / f"district_day_c{args.communities}"
+    landing = work / "landing"
+    if not args.skip_generate and landing.exists():
+        raise SystemExit(f"{landing} exists: remove it or pass --skip-generate")
+    if args.skip_generate and not landing.exists():
+        raise SystemExit(f"--skip-generate: no landing zone at {landing}")
+    if (work / "data").exists():
+        raise SystemExit(f"{work / 'data'} exists (an earlier run's lake and instance): remove it first")
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    load = _other_load()
+    result: dict = {"communities": args.communities, "day": args.day, "started_utc": started,
+                    "machine": f"{platform.node()}: {os.cpu_count()} cores, "
+                               f"{psutil.virtual_memory().total / 2**30:.0f} GB", "other_load_at_start": load}
+    if not args.skip_generate:
+        result["generate"] = run_phase("generate", GENERATE, work, landing, args.day, args.communities)
+        print("generate", json.dumps(result["generate"]), flush=True)
+    floor = run_phase("floor", FLOOR, work, landing, args.day, args.communities)
+    print("floor", json.dumps(floor), flush=True)
+    run = run_phase("run", RUN, work, landing, args.day, args.communities, sample=True)
+    steps = run.pop("steps")
+    result.update(
+        end_to_end_s=run["seconds"], floor_s=floor["seconds"],
+        ratio_to_floor=round(run["seconds"] / floor["seconds"], 2), peak_rss_mb=run["tree_peak_rss_mb"],
+        peak_pss_mb=run["tree_peak_pss_mb"],
+        success=run["success"], steps=dict(sorted(steps.items(), key=lambda kv: -kv[1])),
+        floor=floor, run=run,
+        steps_total_s=round(sum(steps.values()), 1),
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    if not run["success"]:
+        raise SystemExit("the daily run failed: see run.step_status")
+
+
+if __name__ == "__main__":
+    main()

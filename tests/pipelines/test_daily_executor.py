@@ -1,0 +1,55 @@
+"""The daily job runs with the executor production uses: one process per step, forked from a server that has
+imported Neuron and great-expectations once (pipelines/preload.py). The benchmark bench/district_day.py measures
+what that buys; these tests keep it working."""
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+from kernel.settings import child_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY = "2026-03-02"
+
+
+def test_the_preload_imports_everything_and_starts_no_thread():
+    # a fork copies only the forking thread: a thread started by an import would be missing in every step process
+    code = ("import threading, sys; import pipelines.preload; "
+            "assert threading.active_count() == 1, threading.enumerate(); "
+            "assert 'great_expectations' in sys.modules and 'pipelines.definitions' in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env=child_environment(PYTHONPATH=str(ROOT)), timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_the_daily_job_runs_its_steps_in_forked_processes(data_root: Path):
+    from pipelines.definitions import defs
+    from simulator.district import simulate_day
+
+    assert defs.resolve_job_def("daily_job").executor_def.name == "neuron_multiprocess"
+
+    simulate_day(data_root / "landing", date.fromisoformat(DAY), n_communities=1, seed=3)
+    selection = [dg.AssetKey(["landing", "device_registry"]), dg.AssetKey(["bronze", "device_registry"])]
+    job = ReconstructableRepository.for_module("pipelines.definitions", "defs", str(ROOT)
+                                               ).get_reconstructable_job("daily_job")
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(job, instance, tags={"dagster/partition": DAY}, asset_selection=selection)
+        assert result.success
+        stats = instance.get_run_step_stats(result.run_id)
+        logs = instance.all_logs(result.run_id)
+    steps = {s.step_key for s in stats}
+    assert {"landing_pull", "bronze_device_registry"} <= steps, steps
+    # every step ran in a process of its own, not in the run's process
+    pids = {r.dagster_event.step_key: r.dagster_event.event_specific_data.metadata["pid"].value
+            for r in logs if r.dagster_event and r.dagster_event.event_type_value == "STEP_WORKER_STARTED"}
+    assert set(pids) == steps and len(set(pids.values())) == len(steps)
+    assert str(os.getpid()) not in pids.values()
+    mats = [m for r in logs if r.dagster_event and r.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
+            for m in [r.dagster_event.event_specific_data.materialization]
+            if m.asset_key == dg.AssetKey(["bronze", "device_registry"])]
+    assert mats and mats[0].metadata["dagster/row_count"].value > 0
