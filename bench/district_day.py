@@ -13,8 +13,9 @@ Phases, each in its own process:
    deploy/dagster.local.yaml (pools: one ingest parser, one warehouse writer), so the job's own executor runs
    it: the multiprocess executor, one process per step, as many at once as the machine has cores (what the
    daemon's run worker does). The reference receiver listens on loopback so the exports are pushed as in the
-   demo. While it runs, the resident memory of the whole process tree (the run process and every step process
-   together, RSS summed) is sampled every 0.2 s.
+   demo. Before it, unless --cold-engine, the incident engine reads the day's landing as the incident sensor does
+   while the day lands (timed apart: `incident_engine`). While the run runs, the memory of the whole process tree
+   (the run process and every step process together, RSS and PSS summed) is sampled every 0.2 s.
 
 Writes bench/out/district_day.json (communities, end_to_end_s, floor_s, peak_rss_mb, steps: name -> seconds,
 plus detail) and prints the same. Not a test.
@@ -100,6 +101,19 @@ FLOOR = r"""
         con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
         rows = con.execute(f"SELECT count(*) FROM '{target}'").fetchall()[0][0]
         OUT[name] = {"seconds": round(time.perf_counter() - t, 2), "rows": rows}
+"""
+
+# the incident engine reading the day's landing, as the incident sensor (every 5 s) does while the day lands; without
+# this phase the daily run's `matches_incidents` check does all of it at 02:00 (--cold-engine)
+ENGINE = """
+    from assets.incidents.engine import IncidentEngine
+    from kernel.settings import export_environment, load_settings
+    export_environment({"NEURON_DATA_DIR": str(WORK / "data"), "NEURON_LANDING_DIR": str(LANDING)})
+    engine = IncidentEngine(load_settings())
+    advances = 1
+    while engine.advance().backlog:
+        advances += 1
+    OUT["advances"] = advances
 """
 
 RUN = """
@@ -202,6 +216,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, help="default: bench/out/district_day_c<N>")
     ap.add_argument("--skip-generate", action="store_true", help="reuse the landing zone of an earlier invocation")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--cold-engine", action="store_true",
+                    help="leave the incident engine unread: the run's matches_incidents check reads the whole day")
     args = ap.parse_args()
     work = args.workdir or ROOT / "bench" / "out" / f"district_day_c{args.communities}"
     landing = work / "landing"
@@ -222,6 +238,9 @@ def main() -> None:
         print("generate", json.dumps(result["generate"]), flush=True)
     floor = run_phase("floor", FLOOR, work, landing, args.day, args.communities)
     print("floor", json.dumps(floor), flush=True)
+    if not args.cold_engine:
+        result["incident_engine"] = run_phase("engine", ENGINE, work, landing, args.day, args.communities)
+        print("incident_engine", json.dumps(result["incident_engine"]), flush=True)
     run = run_phase("run", RUN, work, landing, args.day, args.communities, sample=True)
     steps = run.pop("steps")
     result.update(
