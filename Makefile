@@ -33,8 +33,9 @@ layers: install
 ui: install-runtime
 	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run --frozen --no-dev neuron ui
 
-bench: install-runtime
-	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run --frozen --no-dev python bench/telemetry_ingest.py $(ARGS)
+# a district-day as one Dagster run (docs/benchmarks.md); psutil, which samples the run's memory, is a dev dependency
+bench: install
+	NEURON_MODE=$${NEURON_MODE:-demo} $(UV) run --frozen python bench/district_day.py $(ARGS)
 
 lint: install
 	$(UV) run ruff check .
