@@ -10,8 +10,8 @@ Phases, each in its own process:
    columns, and the telemetry additionally parsed to long format (device, time, key, value), the parse the
    ingest target is measured against.
 3. run: the daily job for the day through `dagster.execute_job` on a persistent instance configured as
-   deploy/dagster.local.yaml (pools: one ingest parser, one warehouse writer), so the job's own executor runs
-   it: the multiprocess executor, one process per step, as many at once as the machine has cores (what the
+   deploy/dagster.local.yaml (pools: one ingest parser, one warehouse writer), with the job's own run config for
+   the day, so the executor a scheduled run gets runs it: the multiprocess executor, one process per step, as many at once as the machine has cores (what the
    daemon's run worker does). The reference receiver listens on loopback so the exports are pushed as in the
    demo. Before it, unless --cold-engine, the incident engine reads the day's landing as the incident sensor does
    while the day lands (timed apart: `incident_engine`). While the run runs, the memory of the whole process tree
@@ -123,12 +123,16 @@ RUN = """
     from pipelines.cli import demo_receiver, prepare_dagster_home
     export_environment({"NEURON_DATA_DIR": str(WORK / "data"), "NEURON_LANDING_DIR": str(LANDING),
                         "DAGSTER_HOME": str(prepare_dagster_home(WORK / "data" / "dagster_home"))})
+    from pipelines.definitions import defs
     job = ReconstructableRepository.for_module("pipelines.definitions", "defs", str(ROOT)
                                                ).get_reconstructable_job("daily_job")
     with dg.DagsterInstance.get() as instance, demo_receiver(WORK / "data" / "receiver"):
         t = time.perf_counter()
-        res = dg.execute_job(job, instance, tags={"dagster/partition": DAY},
-                             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+        # the daily job's own run config for a day (its executor config), with quieter console logging
+        config = {**defs.resolve_job_def("daily_job").partitioned_config.get_run_config_for_partition_key(DAY),
+                  "loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+        res = dg.execute_job(job, instance, tags={"dagster/partition": DAY}, run_config=config)
+        OUT["run_config_execution"] = instance.get_run_by_id(res.run_id).run_config.get("execution")
         OUT["run_s"] = round(time.perf_counter() - t, 2)
         OUT["success"] = res.success
         OUT["run_id"] = res.run_id

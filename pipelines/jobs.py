@@ -23,9 +23,11 @@ AUTOMATION_SENSOR = "export_automation_sensor"
 
 
 # one process per step, as many at once as there are cores, forked from a server that has imported Neuron and
-# great-expectations once (pipelines/preload.py) instead of spawned to import them again for each of ~180 steps
-DAILY_EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["pipelines.preload"]}}}, name="neuron_multiprocess")
+# great-expectations once (pipelines/preload.py) instead of spawned to import them again for each of ~180 steps. A
+# default run config of Dagster's default executor, not a fixed executor: an operator (or a re-execution) can still
+# ask for `execution: {config: {in_process: {}}}`.
+DAILY_RUN_CONFIG = {"execution": {"config": {"multiprocess": {
+    "start_method": {"forkserver": {"preload_modules": ["pipelines.preload"]}}}}}}
 
 
 def daily_job(partitions: dg.PartitionsDefinition) -> UnresolvedAssetJobDefinition:
@@ -35,7 +37,7 @@ def daily_job(partitions: dg.PartitionsDefinition) -> UnresolvedAssetJobDefiniti
         selection=dg.AssetSelection.all() - dg.AssetSelection.groups("incidents"),
         partitions_def=partitions,
         description="Everything for one district-day: landing -> bronze -> silver -> gold -> exports -> warehouse.",
-        executor_def=DAILY_EXECUTOR,
+        config=DAILY_RUN_CONFIG,
     )
 
 

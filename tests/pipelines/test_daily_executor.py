@@ -31,15 +31,20 @@ def test_the_daily_job_runs_its_steps_in_forked_processes(data_root: Path):
     from pipelines.definitions import defs
     from simulator.district import simulate_day
 
-    assert defs.resolve_job_def("daily_job").executor_def.name == "neuron_multiprocess"
+    job_def = defs.resolve_job_def("daily_job")
+    # a scheduled, sensor-started or UI-launched run of a day gets the job's run config for that day
+    day_config = job_def.partitioned_config.get_run_config_for_partition_key(DAY)
 
     simulate_day(data_root / "landing", date.fromisoformat(DAY), n_communities=1, seed=3)
     selection = [dg.AssetKey(["landing", "device_registry"]), dg.AssetKey(["bronze", "device_registry"])]
     job = ReconstructableRepository.for_module("pipelines.definitions", "defs", str(ROOT)
                                                ).get_reconstructable_job("daily_job")
     with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(job, instance, tags={"dagster/partition": DAY}, asset_selection=selection)
+        result = dg.execute_job(job, instance, tags={"dagster/partition": DAY}, asset_selection=selection,
+                                run_config=day_config)
         assert result.success
+        start = instance.get_run_by_id(result.run_id).run_config["execution"]["config"]["multiprocess"]
+        assert start["start_method"] == {"forkserver": {"preload_modules": ["pipelines.preload"]}}
         stats = instance.get_run_step_stats(result.run_id)
         logs = instance.all_logs(result.run_id)
     steps = {s.step_key for s in stats}
@@ -53,3 +58,16 @@ def test_the_daily_job_runs_its_steps_in_forked_processes(data_root: Path):
             for m in [r.dagster_event.event_specific_data.materialization]
             if m.asset_key == dg.AssetKey(["bronze", "device_registry"])]
     assert mats and mats[0].metadata["dagster/row_count"].value > 0
+
+
+def test_the_daily_job_can_still_run_in_process():
+    """An operator's launch config (or a re-execution) may ask for the in-process executor."""
+    from pipelines.definitions import defs
+
+    job_def = defs.resolve_job_def("daily_job")
+    assert job_def.executor_def.name == "multi_or_in_process_executor"
+    config = {"execution": {"config": {"in_process": {}}}}
+    assert job_def.run_config_schema.config_type is not None
+    from dagster._config import process_config
+
+    assert process_config(job_def.run_config_schema.config_type, config).success
