@@ -11,8 +11,8 @@ Phases, each in its own process:
    ingest target is measured against.
 3. run: the daily job for the day through `dagster.execute_job` on a persistent instance configured as
    deploy/dagster.local.yaml (pools: one ingest parser, one warehouse writer), with the job's own run config for
-   the day, so the executor a scheduled run gets runs it: the multiprocess executor, one process per step, as many at once as the machine has cores (what the
-   daemon's run worker does). The reference receiver listens on loopback so the exports are pushed as in the
+   the day, so the executor a scheduled run gets runs it: the multiprocess executor, one process per step, as many
+   at once as the machine has cores (what the daemon's run worker does). The reference receiver listens on loopback so the exports are pushed as in the
    demo. Before it, unless --cold-engine, the incident engine reads the day's landing as the incident sensor does
    while the day lands (timed apart: `incident_engine`). While the run runs, the memory of the whole process tree
    (the run process and every step process together, RSS and PSS summed) is sampled every 0.2 s.
@@ -45,46 +45,31 @@ GENERATE = """
     from datetime import date
     from simulator.district import simulate_day
     r = simulate_day(LANDING, date.fromisoformat(DAY), COMMUNITIES, 42)
-    OUT.update(telemetry_lines=r.telemetry.lines, telemetry_readings=r.telemetry.readings,
-               files=sum(1 for p in LANDING.rglob("*") if p.is_file() and not p.relative_to(LANDING).parts[0]
-                         .startswith("_")),
-               landing_mb=round(sum(p.stat().st_size for p in LANDING.rglob("*") if p.is_file()
-                                    and not p.relative_to(LANDING).parts[0].startswith("_")) / 2**20, 1))
+    # what a vendor would deliver: the simulator's truth and canaries (folders starting with _) excepted
+    sizes = [p.stat().st_size for p in LANDING.rglob("*")
+             if p.is_file() and not p.relative_to(LANDING).parts[0].startswith("_")]
+    OUT.update(telemetry_lines=r.telemetry.lines, telemetry_readings=r.telemetry.readings, files=len(sizes),
+               landing_mb=round(sum(sizes) / 2**20, 1))
 """
 
-# the telemetry parse to long format, as bench/telemetry_ingest.py's floor (CTWing and IoTDA envelopes)
 FLOOR = r"""
     import duckdb
+    from bench.floor import telemetry_long_sql
     con = duckdb.connect(config={"memory_limit": "3GB", "preserve_insertion_order": False, "threads": 2})
     con.execute(f"SET temp_directory = '{WORK}/tmp'")
     floor = WORK / "floor"
     floor.mkdir(exist_ok=True)
-    envelope = ("{'deviceId': 'VARCHAR', 'timestamp': 'VARCHAR', 'payload': 'STRUCT(serviceData JSON)', "
-                "'notify_data': 'STRUCT(header STRUCT(device_id VARCHAR), body STRUCT(services "
-                "STRUCT(event_time VARCHAR, properties JSON)[]))'}")
-    day = LANDING
     parts = {
         # telemetry of the carrier platforms parsed to long format; ThingsBoard's gateway payloads as JSON
-        "telemetry_long": f'''
-            WITH raw AS (SELECT * FROM read_json('{day}/telemetry/{DAY}/[ci]*/*.ndjson.gz',
-                         format='newline_delimited', ignore_errors=true, filename=true, columns={envelope})),
-            msgs AS (
-                SELECT filename, deviceId AS device_id, to_timestamp(TRY_CAST(timestamp AS BIGINT) / 1000.0) AS ts,
-                       payload.serviceData AS props FROM raw WHERE payload IS NOT NULL
-                UNION ALL
-                SELECT filename, notify_data.header.device_id,
-                       timezone('UTC', TRY_STRPTIME(unnest(notify_data.body.services).event_time, '%Y%m%dT%H%M%SZ')),
-                       unnest(notify_data.body.services).properties FROM raw WHERE notify_data IS NOT NULL)
-            SELECT filename, device_id, ts, e.key AS vendor_key, TRY_CAST(e.value::VARCHAR AS DOUBLE) AS value
-            FROM (SELECT *, unnest(map_entries(json_transform(props, '"MAP(VARCHAR, JSON)"'))) AS e FROM msgs)''',
-        "telemetry_thingsboard": f"SELECT * FROM read_json_objects('{day}/telemetry/{DAY}/thingsboard/*', "
+        "telemetry_long": telemetry_long_sql(f"{LANDING}/telemetry/{DAY}/[ci]*/*.ndjson.gz"),
+        "telemetry_thingsboard": f"SELECT * FROM read_json_objects('{LANDING}/telemetry/{DAY}/thingsboard/*', "
                                  f"format='newline_delimited', ignore_errors=true, filename=true)",
     }
     for source in sorted(p.name for p in LANDING.iterdir() if p.is_dir() and not p.name.startswith("_")
                          and p.name != "telemetry"):
         files = [p for p in (LANDING / source / DAY).rglob("*") if p.is_file()]
         for suffix in sorted({"".join(p.suffixes[-2:]) if p.name.endswith(".gz") else p.suffix for p in files}):
-            glob = f"{day}/{source}/{DAY}/**/*{suffix}"
+            glob = f"{LANDING}/{source}/{DAY}/**/*{suffix}"
             if suffix == ".csv":
                 sql = (f"SELECT * FROM read_csv('{glob}', all_varchar=true, union_by_name=true, ignore_errors=true, "
                        f"null_padding=true, filename=true, delim=',', quote='\"', escape='\"', header=true, "
@@ -94,7 +79,6 @@ FLOOR = r"""
                 sql = (f"SELECT * FROM read_json_objects('{glob}', format='{fmt}', ignore_errors=true, "
                        f"filename=true, maximum_object_size=268435456)")
             parts[f"{source}{suffix}"] = sql
-    total = 0.0
     for name, sql in parts.items():
         t = time.perf_counter()
         target = floor / f"{name.replace('.', '_')}.parquet"
@@ -207,7 +191,7 @@ def _other_load() -> str:
     """What else was running: the load average and the busiest other processes when the bench started."""
     me = {os.getpid()}
     busy = []
-    for p in psutil.process_iter(["pid", "name", "cpu_percent", "memory_info"]):
+    for p in psutil.process_iter(["pid", "name", "memory_info"]):
         if p.info["pid"] not in me and p.info["memory_info"] and p.info["memory_info"].rss > 200 * 2**20:
             busy.append(f"{p.info['name']} {p.info['memory_info'].rss // 2**20} MB")
     return f"load average {os.getloadavg()}; processes over 200 MB: {', '.join(busy) or 'none'}"

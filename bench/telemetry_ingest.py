@@ -13,16 +13,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+from bench.floor import ENVELOPE_COLUMNS
 from kernel.settings import child_environment, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# the envelope fields Neuron extracts, declared up front for bare DuckDB too (auto-detecting both shapes
-# across 2,400 files runs out of memory)
-ENVELOPE_COLUMNS = ("{'deviceId': 'VARCHAR', 'timestamp': 'VARCHAR', 'messageType': 'VARCHAR', "
-                    "'payload': 'STRUCT(serviceData JSON)', 'event_time': 'VARCHAR', "
-                    "'notify_data': 'STRUCT(header STRUCT(device_id VARCHAR), body STRUCT(services "
-                    "STRUCT(event_time VARCHAR, properties JSON)[]))'}")
 
 PHASES = {
     "generate": """
@@ -43,24 +37,12 @@ PHASES = {
     """,
     "bare_duckdb_long": """
         import duckdb
+        from bench.floor import telemetry_long_sql
         con = duckdb.connect(config={"memory_limit": "3GB", "preserve_insertion_order": False})
         con.execute(f"SET temp_directory = '{WORK}/tmp'")
-        files = f"{LANDING}/telemetry/{DAY}/*/*.ndjson.gz"
-        cols = ENVELOPE_COLUMNS
         # the same parse to long format (device, time, property, value), without validation or accounting
-        con.execute(f'''COPY (
-            WITH raw AS (SELECT * FROM read_json('{files}', format='newline_delimited', ignore_errors=true,
-                                                 filename=true, columns={cols})),
-            msgs AS (
-                SELECT filename, deviceId AS device_id, to_timestamp(TRY_CAST(timestamp AS BIGINT) / 1000.0) AS ts,
-                       payload.serviceData AS props FROM raw WHERE payload IS NOT NULL
-                UNION ALL
-                SELECT filename, notify_data.header.device_id,
-                       timezone('UTC', TRY_STRPTIME(unnest(notify_data.body.services).event_time, '%Y%m%dT%H%M%SZ')),
-                       unnest(notify_data.body.services).properties FROM raw WHERE notify_data IS NOT NULL)
-            SELECT filename, device_id, ts, e.key AS vendor_key, TRY_CAST(e.value::VARCHAR AS DOUBLE) AS value
-            FROM (SELECT *, unnest(map_entries(json_transform(props, '"MAP(VARCHAR, JSON)"'))) AS e FROM msgs)
-        ) TO '{WORK}/bare_long.parquet' (FORMAT parquet, COMPRESSION zstd)''')
+        query = telemetry_long_sql(f"{LANDING}/telemetry/{DAY}/*/*.ndjson.gz")
+        con.execute(f"COPY ({query}) TO '{WORK}/bare_long.parquet' (FORMAT parquet, COMPRESSION zstd)")
         OUT.update(rows=con.execute(f"SELECT count(*) FROM '{WORK}/bare_long.parquet'").fetchall()[0][0])
     """,
     "neuron_ingest": """

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+from dagster._config import process_config
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from kernel.settings import child_environment
@@ -67,7 +68,4 @@ def test_the_daily_job_can_still_run_in_process():
     job_def = defs.resolve_job_def("daily_job")
     assert job_def.executor_def.name == "multi_or_in_process_executor"
     config = {"execution": {"config": {"in_process": {}}}}
-    assert job_def.run_config_schema.config_type is not None
-    from dagster._config import process_config
-
     assert process_config(job_def.run_config_schema.config_type, config).success

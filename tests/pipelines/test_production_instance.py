@@ -1,10 +1,7 @@
 """deploy/dagster.yaml, the production instance, against the machine's PostgreSQL: it loads, and runs, their event
-logs, schedule and daemon state live in Postgres. Each test session gets a database of its own, dropped after."""
+logs and the daemon's state live in Postgres. The module gets a database of its own, dropped after."""
 
-import os
 import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,34 +12,13 @@ import dagster as dg
 import psycopg2
 import pytest
 from dagster._daemon.types import DaemonHeartbeat
+from dagster_postgres.utils import DagsterPostgresException
+
+from tests.services import POSTGRES_PORT, ensure_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", POSTGRES_PORT, "postgres"
 DAY = "2026-03-04"
-
-
-def _pg_up() -> bool:
-    try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _ensure_postgres() -> None:
-    """The machine's PostgreSQL, started the way the machine starts it when it is down."""
-    if _pg_up():
-        return
-    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
-    if not versions:
-        pytest.fail("PostgreSQL is not listening on 127.0.0.1:5432 and is not installed here")
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"], check=False,
-                   capture_output=True, timeout=60)
-    for _ in range(60):
-        if _pg_up():
-            return
-        time.sleep(0.5)
-    pytest.fail("PostgreSQL did not start on 127.0.0.1:5432")
 
 
 def _admin():
@@ -53,7 +29,8 @@ def _admin():
 
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
-    _ensure_postgres()
+    if not ensure_postgres():
+        pytest.fail("PostgreSQL is not listening on 127.0.0.1:5432 and could not be started")
     name = f"neuron_test_{uuid.uuid4().hex[:12]}"
     con = _admin()  # autocommit: CREATE DATABASE cannot run in a transaction (nor in psycopg2's `with con`)
     with con.cursor() as cur:
@@ -111,7 +88,7 @@ def test_a_run_of_the_daily_job_is_recorded_in_postgres(production_home: Path, p
         mat = instance.get_latest_materialization_event(dg.AssetKey(["bronze", "device_registry"]))
         assert mat is not None and mat.run_id == result.run_id
         assert mat.asset_materialization.metadata["dagster/row_count"].value > 0
-        # the daemon's heartbeats and the schedules' state are Postgres tables too
+        # the daemon's heartbeats are a Postgres table too
         instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), "SCHEDULER", "neuron-test", None))
         assert "SCHEDULER" in instance.get_daemon_heartbeats()
     # read back through a connection of our own: the rows are in the database, not in a local file
@@ -124,3 +101,18 @@ def test_a_run_of_the_daily_job_is_recorded_in_postgres(production_home: Path, p
         cur.execute("SELECT count(*) FROM daemon_heartbeats")
         assert cur.fetchone()[0] == 1
     assert not list(production_home.glob("**/*.db")), "a SQLite file was written beside the Postgres instance"
+
+
+def test_a_deployment_without_its_database_variable_fails_at_load_naming_it(production_home: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("DAGSTER_PG_DB")
+    with pytest.raises(dg.DagsterInvalidConfigError, match="DAGSTER_PG_DB"):
+        dg.DagsterInstance.get()
+
+
+def test_a_database_that_does_not_exist_is_an_error_not_a_silent_local_instance(production_home: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DAGSTER_PG_DB", f"neuron_absent_{uuid.uuid4().hex[:8]}")
+    with pytest.raises(DagsterPostgresException, match="too many retries"), dg.DagsterInstance.get() as instance:
+        instance.get_runs(limit=1)
+    assert not list(production_home.glob("**/*.db"))

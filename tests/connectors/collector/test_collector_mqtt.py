@@ -4,9 +4,6 @@ and a persistent session delivers what was published while the collector was awa
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -18,28 +15,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from connectors.collector.mqtt import MqttSubscriber
 from connectors.collector.store import MinuteStore, day_of
+from tests.services import ensure_mosquitto
 
 from .support import all_lines, free_port, landed, parts, start_collector, stop_collector, vendor_config
 
-
-def _broker_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 1883), timeout=1).close()
-        return True
-    except OSError:
-        pass
-    if shutil.which("mosquitto"):
-        subprocess.run(["mosquitto", "-d", "-c", "/etc/mosquitto/mosquitto.conf"], check=False)
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", 1883), timeout=1).close()
-                return True
-            except OSError:
-                time.sleep(0.1)
-    return False
-
-
-pytestmark = pytest.mark.skipif(not _broker_up(), reason="no MQTT broker on 127.0.0.1:1883")
+pytestmark = pytest.mark.skipif(not ensure_mosquitto(), reason="no MQTT broker on 127.0.0.1:1883")
 
 GATEWAY = {"ENV-310107002001-01": [{"ts": 1795157460328, "values": {"pm2_5": 42.0, "noise": 55.1}}]}
 

@@ -9,8 +9,6 @@ import dataclasses
 import json
 import re
 import shutil
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -30,6 +28,7 @@ from simulator.vendor_sim.faults import Faults
 from simulator.vendor_sim.ledger import envelope_events, record_key, vehicle_objects
 from simulator.vendor_sim.push import push_day, push_plan
 from simulator.vendor_sim.server import UvicornThread
+from tests.services import ensure_mosquitto
 
 H = 3_600_000
 HTTP_KINDS = ["ctwing", "iotda", "isc", "viid", "parking"]
@@ -253,25 +252,12 @@ def test_burst_sends_pushes_at_once(platform: VendorPlatform, receiver: Receiver
 # --- ThingsBoard over MQTT ----------------------------------------------------------------------------------
 
 
-def _broker_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 1883), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def mosquitto() -> None:
-    if not _broker_up():
+    if not ensure_mosquitto():
         if not shutil.which("mosquitto"):
             pytest.skip("no MQTT broker on 127.0.0.1:1883 and no mosquitto to start")
-        subprocess.run(["mosquitto", "-d", "-c", "/etc/mosquitto/mosquitto.conf"], check=False, timeout=10)
-        deadline = time.monotonic() + 5
-        while not _broker_up():
-            if time.monotonic() > deadline:
-                pytest.fail("mosquitto did not come up on 127.0.0.1:1883")
-            time.sleep(0.1)
+        pytest.fail("mosquitto did not come up on 127.0.0.1:1883")
 
 
 def test_thingsboard_lines_reach_the_broker(platform: VendorPlatform, mosquitto: None) -> None:
