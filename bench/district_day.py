@@ -121,6 +121,9 @@ RUN = """
         OUT["success"] = res.success
         OUT["run_id"] = res.run_id
         stats = instance.get_run_step_stats(res.run_id)
+        OUT["step_pids"] = {r.dagster_event.event_specific_data.metadata["pid"].value: r.dagster_event.step_key
+                            for r in instance.all_logs(res.run_id)
+                            if r.dagster_event and r.dagster_event.event_type_value == "STEP_WORKER_STARTED"}
         OUT["steps"] = {s.step_key: round(s.end_time - s.start_time, 2) for s in stats if s.end_time}
         OUT["step_status"] = {s.step_key: str(s.status.value) for s in stats}
         OUT["failed_checks"] = sorted(f"{e.asset_key.to_user_string()}:{e.check_name}"
@@ -128,19 +131,18 @@ RUN = """
 """
 
 
-def _tree_memory(root: psutil.Process) -> tuple[int, int]:
-    """(RSS, PSS) summed over the process tree. The RSS sum counts a page shared by forked step processes once per
-    process (an upper bound); PSS divides each shared page among its sharers, so its sum is the tree's share of
-    physical memory."""
-    rss = pss = 0
+def _tree_memory(root: psutil.Process) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """(RSS, PSS) summed over the process tree, and (pid, RSS, PSS) of each process. The RSS sum counts a page
+    shared by forked step processes once per process (an upper bound); PSS divides each shared page among its
+    sharers, so its sum is the tree's share of physical memory."""
+    parts = []
     for proc in [root, *root.children(recursive=True)]:
         try:
             info = proc.memory_full_info()
         except psutil.Error:  # a step process that just ended
             continue
-        rss += info.rss
-        pss += getattr(info, "pss", info.rss)
-    return rss, pss
+        parts.append((proc.pid, info.rss, getattr(info, "pss", info.rss)))
+    return sum(p[1] for p in parts), sum(p[2] for p in parts), parts
 
 
 def run_phase(name: str, body: str, work: Path, landing: Path, day: str, communities: int,
@@ -159,6 +161,7 @@ def run_phase(name: str, body: str, work: Path, landing: Path, day: str, communi
     """)
     env = child_environment(PYTHONPATH=str(ROOT), NEURON_MODE=os.environ.get("NEURON_MODE", "demo"))
     peak = [0, 0]
+    peak_parts: list[tuple[int, int, int]] = []
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env=env, cwd=ROOT) as proc:
         done = threading.Event()
@@ -167,9 +170,11 @@ def run_phase(name: str, body: str, work: Path, landing: Path, day: str, communi
             root = psutil.Process(proc.pid)
             while not done.wait(0.2):
                 try:
-                    rss, pss = _tree_memory(root)
+                    rss, pss, parts = _tree_memory(root)
                 except psutil.Error:
                     return
+                if pss > peak[1]:
+                    peak_parts[:] = parts
                 peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
 
         thread = threading.Thread(target=sampler, daemon=True)
@@ -184,6 +189,12 @@ def run_phase(name: str, body: str, work: Path, landing: Path, day: str, communi
     if sample:
         out["tree_peak_rss_mb"] = round(peak[0] / 2**20)
         out["tree_peak_pss_mb"] = round(peak[1] / 2**20)
+        # who held the memory at the PSS peak: step processes named by the run's STEP_WORKER_STARTED events
+        names = {int(pid): step for pid, step in out.pop("step_pids", {}).items()}
+        names[proc.pid] = "run process"
+        out["tree_peak_processes"] = sorted(
+            ({"process": names.get(pid, "executor's forkserver or other"), "rss_mb": round(r / 2**20),
+              "pss_mb": round(p / 2**20)} for pid, r, p in peak_parts), key=lambda d: -d["pss_mb"])
     return out
 
 

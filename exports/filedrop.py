@@ -236,8 +236,9 @@ def parquet_schema(contract: Contract, arrow: pa.Schema) -> pa.Schema:
                                        "title_en": str(contract.raw["title_en"])})
 
 
-def write_parquet(con: duckdb.DuckDBPyConnection, table: str, contract: Contract, path: Path) -> None:
-    data = con.sql(f"SELECT * FROM {table}").to_arrow_table()
+def write_parquet(con: duckdb.DuckDBPyConnection, table: str, contract: Contract, path: Path,
+                  order: str | None = None) -> None:
+    data = con.sql(f"SELECT * FROM {table}" + (f" ORDER BY {order}" if order else "")).to_arrow_table()
     schema = parquet_schema(contract, data.schema)
     pq.write_table(pa.Table.from_arrays(data.columns, schema=schema), path, compression="zstd")
 
@@ -279,12 +280,19 @@ def publish_filedrop(
     tmp = partition.parent / f".tmp-{day}-{uuid.uuid4().hex[:10]}"
     tmp.mkdir()
     try:
-        order = ", ".join(f'"{c}"' for c in contract.key_columns)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE export_rows AS SELECT * FROM ({relation_sql}) ORDER BY {order}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE export_rows AS SELECT * FROM ({relation_sql})")
+        # one order for the same rows, always: the key columns, then every other column for ties. A table's
+        # insertion order is not kept (the connections run with preserve_insertion_order off), so each file is
+        # written from its own ORDER BY; otherwise a re-run could write the same rows in another order, under
+        # another content hash, and publish an unchanged day as a correction
+        columns = [r[0] for r in con.execute("DESCRIBE export_rows").fetchall()]
+        order = ", ".join(f'"{c}"' for c in [*contract.key_columns,
+                                               *(c for c in columns if c not in contract.key_columns)])
         rows = con.execute("SELECT count(*) FROM export_rows").fetchall()[0][0]
-        write_parquet(con, "export_rows", contract, tmp / "data.parquet")
+        write_parquet(con, "export_rows", contract, tmp / "data.parquet", order)
         body = tmp / "body.csv"
-        con.execute(f"COPY export_rows TO '{body}' (FORMAT csv, HEADER true, TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S')")
+        con.execute(f"COPY (SELECT * FROM export_rows ORDER BY {order}) TO '{body}' "
+                    f"(FORMAT csv, HEADER true, TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S')")
         # the content identity: rows and English column names, whatever the header language or file encoding
         content_sha = sha256_file(body)
         write_csv(body, contract, tmp / "data.csv")

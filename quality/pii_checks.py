@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from kernel.dataset import Dataset
 from kernel.lake import WITHDRAWN_DIR, Lake
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
 from quality.gx_checks import partition_keys_of
-from quality.pii_scan import Canary, Hit, load_canaries, scan_parquet, scan_text
+from quality.pii_scan import Canary, Hit, load_canaries, scan_parquet, scan_text, scan_text_file
 
 PII_CHECK = "no_personal_data"
 _DESCRIPTION = ("No ID-card number, phone, plate, face artefact or canary resident in the output "
@@ -32,16 +33,16 @@ _DESCRIPTION = ("No ID-card number, phone, plate, face artefact or canary reside
 
 
 def scan_files(paths: Sequence[str | Path], landing: Path, canaries: Sequence[Canary] | None = None) -> list[Hit]:
-    """Scan output files: Parquet column by column, CSV/JSON as text; canaries from the landing zone
-    (``canaries`` when the caller already loaded them)."""
+    """Scan output files: Parquet column by column, CSV/JSON as text (in DuckDB: ``scan_text_file``); canaries from
+    the landing zone (``canaries`` when the caller already loaded them)."""
     canaries = load_canaries(landing) if canaries is None else canaries
     parquet = [p for p in paths if str(p).endswith(".parquet")]
     hits = scan_parquet(parquet, canaries) if parquet else []
-    for p in paths:
-        if not str(p).endswith(".parquet"):
-            hits += scan_text(
-                Path(p).read_text(encoding="utf-8-sig", errors="replace"), canaries, location=str(p)
-            )
+    texts = [p for p in paths if not str(p).endswith(".parquet")]
+    if texts:
+        with duckdb.connect() as con:
+            for p in texts:
+                hits += scan_text_file(p, canaries, con=con)
     return hits
 
 

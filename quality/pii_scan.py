@@ -52,6 +52,7 @@ __all__ = [
     "scan_duckdb_relation",
     "scan_parquet",
     "scan_text",
+    "scan_text_file",
     "scan_tree",
 ]
 
@@ -509,6 +510,31 @@ def scan_parquet(paths: Sequence[str | Path] | str | Path, canaries: Iterable[Ca
             src = f"read_parquet({_lit(str(path))})"
             hits.extend(scan_duckdb_relation(con, src, index, location=str(path)))
     return hits
+
+
+def scan_text_file(path: str | Path, canaries: Iterable[Canary] = (), *,
+                   con: duckdb.DuckDBPyConnection | None = None) -> list[Hit]:
+    """A text file (a CSV or JSON export) scanned inside DuckDB: what ``scan_text`` finds, faster.
+
+    The text, decoded as ``scan_text``'s callers decode it (UTF-8, a BOM dropped, bad bytes replaced), is cut into
+    the windows ``_scan_stream`` uses (``_CHUNK`` characters plus the next ``_OVERLAP``, and ``_CONTEXT`` before
+    for look-behinds) and the windows go through the relation scan: RE2 in SQL on every core, only candidates
+    back to Python for validation (a 25 MB CSV export: seconds instead of a minute of Python regexes).
+    Locations are ``<path>::text``: a window, not an offset."""
+    import pyarrow as pa
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    windows = [text[max(0, i - _CONTEXT): i + _CHUNK + _OVERLAP] for i in range(0, max(len(text), 1), _CHUNK)]
+    own = con is None
+    con = duckdb.connect() if con is None else con
+    try:
+        con.register("_text_windows", pa.table({"text": pa.array(windows, pa.large_string())}))
+        return scan_duckdb_relation(con, "_text_windows", canaries, location=str(path))
+    finally:
+        con.unregister("_text_windows")
+        if own:
+            con.close()
 
 
 def _scan_duckdb_file(path: Path, index: _CanaryIndex) -> list[Hit]:

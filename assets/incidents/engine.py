@@ -452,6 +452,17 @@ class IncidentEngine:
         result.seconds = time.monotonic() - started
         return result
 
+    def unread(self, day: str) -> tuple[int, int]:
+        """(files, bytes) of the day's closed landing files the engine has not read to their end: (0, 0) once it
+        has caught up with the day (an open ``.part`` minute file is still being written and is not counted)."""
+        files = [(key, f) for _, d, f, key in self._candidates() if d == day and not f.name.endswith(".part")]
+        if not files:
+            return 0, 0
+        with self.state() as con:
+            done = {p for (p,) in con.execute("SELECT path FROM files WHERE done AND day = ?", [day]).fetchall()}
+        left = [f for key, f in files if key not in done]
+        return len(left), sum(f.stat().st_size for f in left if f.exists())
+
     def pending(self, limit: int = 1000) -> list[tuple[int, dict]]:
         """Versions not yet published, in the order they were detected (seq)."""
         with self.state() as con:

@@ -170,6 +170,27 @@ def test_a_poller_listing_folders_sees_v1_and_v2_of_a_corrected_day(tmp_path: Pa
     assert current_batches(tmp_path) == [v2.path]
 
 
+def test_the_same_rows_in_another_order_are_the_same_version(tmp_path: Path) -> None:
+    """Found at 60 communities: a re-run wrote the same 141,696 rows of an export in another order (insertion
+    order is not kept with preserve_insertion_order off and two threads), so the content hash changed and an
+    unchanged day would have gone out as a correction. Rows tied on the key are ordered by their other columns."""
+    contract = DAILY
+    con = duckdb.connect(config={"preserve_insertion_order": False, "threads": 2})
+    rows = relation(contract, DAY, n=50_000)
+    first = publish_filedrop(con, f"SELECT * FROM ({rows}) ORDER BY random()", contract, DAY, tmp_path)
+    keys = ", ".join(f'"{c}"' for c in contract.key_columns)
+    # the same rows, shuffled, and every key duplicated with different values (ties the key order cannot break)
+    tied = f"SELECT * FROM ({rows}) UNION ALL SELECT * FROM ({relation(contract, DAY, n=50_000, changed=range(0, 50_000, 7))})"
+    for _ in range(3):
+        again = publish_filedrop(con, f"SELECT * FROM ({rows}) ORDER BY random() DESC", contract, DAY, tmp_path)
+        assert not again.published and again.path == first.path
+    a = publish_filedrop(con, f"SELECT * FROM ({tied}) ORDER BY random()", contract, DAY, tmp_path)
+    b = publish_filedrop(con, f"SELECT * FROM ({tied}) ORDER BY {keys} DESC, random()", contract, DAY, tmp_path)
+    assert a.published and not b.published and b.path == a.path
+    body = (a.path / "data.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    assert len(body) == 100_000 and pq.read_table(a.path / "data.parquet").num_rows == 100_000
+
+
 def test_the_correction_reason_is_computed_from_the_two_versions(tmp_path: Path) -> None:
     landing = {"telemetry/2026-11-21": {"files": 3, "bytes": 300, "fingerprint": "a"},
                "device_registry/2026-11-21": {"files": 1, "bytes": 10, "fingerprint": "r"}}

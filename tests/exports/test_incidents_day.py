@@ -11,7 +11,7 @@ import pytest
 
 from assets.incidents.engine import INCIDENT_TYPES, IncidentEngine
 from exports.contracts import CONTRACTS_DIR
-from exports.incidents import CHECK, compare_day, pii_hits, publish_pending
+from exports.incidents import CHECK, READ_AHEAD_CHECK, compare_day, pii_hits, publish_pending
 from exports.publishing.incident_push import list_incidents
 from exports.receiver import run_in_thread
 from kernel.lake import Lake
@@ -23,9 +23,9 @@ from tests.exports import ACCESS_KEY, KEYS, SECRET_KEY
 pytestmark = pytest.mark.slow
 
 
-def _check_results(run) -> list:
+def _check_results(run, check: str = CHECK) -> list:
     return [e.event_specific_data for e in run.result.all_events
-            if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == CHECK]
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == check]
 
 
 def test_the_days_security_events_equal_its_incidents(e2e_run):
@@ -38,6 +38,30 @@ def test_the_days_security_events_equal_its_incidents(e2e_run):
     assert dict(incidents.group_by("event_type").len().iter_rows()) == dict(by_type.iter_rows())
     assert "forced_door" in set(incidents["event_type"])  # the session day has forced doors (its alarms are rare)
     assert evaluation.metadata["incidents"].value == incidents.height > 0
+
+
+def test_the_engine_reads_the_day_right_after_landing(e2e_run, tmp_path, monkeypatch):
+    """``incidents_read`` has the engine read the whole day beside the bronze parses; ``matches_incidents`` at the
+    end then finds nothing left to read. A landing file the engine has not read is reported."""
+    (read,) = _check_results(e2e_run, READ_AHEAD_CHECK)
+    assert read.passed and read.metadata["files_read"].value > 0 and read.metadata["files_unread"].value == 0
+    assert read.metadata["lines_read"].value > 0
+    events = [e for e in e2e_run.result.all_events if e.event_type_value == "STEP_SUCCESS"]
+    order = [e.step_key for e in events]
+    assert order.index("landing_incidents_read") < order.index("gold_security_events_matches_incidents")
+
+    root = copy_of_day(e2e_run, monkeypatch, tmp_path)
+    engine = IncidentEngine(load_settings({"NEURON_MODE": "test"}, data_dir=root))
+    assert engine.unread(e2e_run.day)[0] > 0  # a copy without the engine's state: nothing of the day read yet
+    while engine.advance().backlog:
+        pass
+    assert engine.unread(e2e_run.day) == (0, 0)
+    late = next((root / "landing" / "access_events" / e2e_run.day).glob("*/*.ndjson.gz"))
+    extra = late.with_name("late-" + late.name)
+    extra.write_bytes(late.read_bytes())  # a file delivered after the engine caught up
+    assert engine.unread(e2e_run.day) == (1, extra.stat().st_size)
+    engine.advance()
+    assert engine.unread(e2e_run.day) == (0, 0)
 
 
 def test_an_incident_the_engine_lost_fails_the_check(e2e_run, tmp_path, monkeypatch):
