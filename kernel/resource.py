@@ -29,10 +29,12 @@ class NeuronResource(dg.ConfigurableResource):
         """Tokens of one data domain (its own derived keys; ``kernel.tokens.Tokenizer``)."""
         return Tokenizer.from_settings(self.settings, domain)
 
-    def duckdb(self, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB for one step's work (the warehouse file is never written by steps)."""
+    def duckdb(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB for one step's work (the warehouse file is never written by steps), limited to
+        ``NEURON_STEP_MEMORY_MB`` unless ``memory_limit`` says otherwise; beyond it DuckDB spills to disk."""
         s = self.settings
-        con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False})
+        con = duckdb.connect(config={"memory_limit": memory_limit or f"{s.step_memory_mb}MB",
+                                     "preserve_insertion_order": False})
         s.duckdb_tmp.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET temp_directory = '{s.duckdb_tmp}'")
         con.execute(f"SET TimeZone = '{s.timezone}'")

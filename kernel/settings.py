@@ -73,6 +73,9 @@ class Settings:
     vendors_file: Path | None = None
     pull_window_min: int = 60
     pull_overlap_min: int = 15
+    # DuckDB's memory limit in each step (NEURON_STEP_MEMORY_MB): two steps run at once on two cores, so the run's
+    # tree needs about twice this plus ~0.7 GB (the run process and the executor's forkserver); docs/benchmarks.md
+    step_memory_mb: int = 1536
 
     @property
     def connectors_dir(self) -> Path:
@@ -100,6 +103,13 @@ class Settings:
 
     def endpoint(self, consumer: str) -> Endpoint:
         return self.endpoints.get(consumer, Endpoint(consumer))
+
+    @property
+    def parse_batch_bytes(self) -> int:
+        """Compressed landing bytes a bronze parse reads per batch, sized from the step's memory: its largest
+        statements hold a batch's parsed records in memory unspilled. 1536 MB -> 8 MB (a 60-community telemetry
+        day: 2.0 GB peak RSS); 16 MB batches need the 3 GB DuckDB limit (3.4 GB peak RSS)."""
+        return self.step_memory_mb * 2**20 // 192
 
     @property
     def duckdb_tmp(self) -> Path:
@@ -172,7 +182,15 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         vendors_file=_path(env, "NEURON_VENDORS_FILE", Path()) if env.get("NEURON_VENDORS_FILE") else None,
         pull_window_min=_window(env, "NEURON_PULL_WINDOW_MIN", "60"),
         pull_overlap_min=_window(env, "NEURON_PULL_OVERLAP_MIN", "15"),
+        step_memory_mb=_step_memory(env),
     )
+
+
+def _step_memory(env: Mapping[str, str]) -> int:
+    mb = int(_number(env, "NEURON_STEP_MEMORY_MB", "1536", int))
+    if mb < 256:
+        raise SettingsError(f"NEURON_STEP_MEMORY_MB must be at least 256 (megabytes), got {mb}")
+    return mb
 
 
 def _window(env: Mapping[str, str], name: str, default: str) -> int:

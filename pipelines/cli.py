@@ -350,6 +350,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from pipelines.doctor import diagnose, render
 
     s = load_settings()
+    if s.mode == "production" and not (s.dagster_home / "dagster.yaml").is_file():
+        # the local SQLite config would be copied in, and the doctor would report on an empty instance of its own
+        raise CliError(f"no dagster.yaml in DAGSTER_HOME ({s.dagster_home}): in production the doctor reads the "
+                       "deployment's instance (deploy/dagster.yaml); mount it there")
     _use_dagster_home(s.dagster_home)
     with dg.DagsterInstance.get() as instance:
         report = diagnose(instance, s, repair=args.repair)

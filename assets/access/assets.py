@@ -42,7 +42,8 @@ def bronze_access_events(step: Step) -> dict:
     if not landing_files(step.landing_dir, step.day):
         step.context.log.warning(f"no access-event landing files for {step.day}")
     tokenize = step.neuron.tokenizer("access").tokenize_series
-    stats = ingest_day(step.con, step.lake, step.landing_dir, step.day, step.tz, tokenize)
+    stats = ingest_day(step.con, step.lake, step.landing_dir, step.day, step.tz, tokenize,
+                       batch_bytes=step.settings.parse_batch_bytes)
     write_ingest(step.con, step.lake, ACCESS_INGEST, step.day, [stats])
     return {ACCESS_BRONZE: stats.bronze_metadata(), ACCESS_QUARANTINE: stats.quarantine_metadata()}
 

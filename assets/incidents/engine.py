@@ -61,7 +61,10 @@ INCIDENT_TYPES = (*SECURITY_ALARM_TYPES, "forced_door")
 STATUSES = ("opened", "updated", "cleared", "withdrawn")
 LATE_AFTER_S = 600  # first detected this long after its start: counted as late
 UPDATE_EVERY_S = 300  # at most one `updated` version per incident per 5 minutes of event time
-MAX_BYTES = 64 * 1024 * 1024  # landing bytes read per advance (a backlog is worked off over several)
+# landing bytes (compressed, for a .gz file) read per advance; a backlog is worked off over several. Reading a
+# 60-community day cold: 64 MB took 38.7 s in 2 advances at 2.7 GB peak RSS; 16 MB 35.8 s in 6 at 1.5 GB; 8 MB 44.1 s
+# in 12 at 1.0 GB (docs/benchmarks.md)
+MAX_BYTES = 16 * 1024 * 1024
 KEEP_DAYS = 7  # alarm readings kept this many days before the newest day seen (incidents and versions stay)
 RECORD_COLUMNS = ("incident_id", "version", "status", "event_type", "source", "community_id", "building_id",
                   "stat_date", "started_minute", "last_seen_minute", "cleared_minute", "reports", "late", "continues",

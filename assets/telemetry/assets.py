@@ -37,7 +37,7 @@ def bronze_telemetry(step: Step) -> dict:
         step.context.log.warning(f"no telemetry landing files for {step.day}")
     tokenizer = step.neuron.tokenizer("telemetry")
     stats = ingest_day(step.con, step.lake, step.landing_dir, step.day, step.tz,
-                       lambda v: tokenizer.tokenize_series(v, "person"))
+                       lambda v: tokenizer.tokenize_series(v, "person"), batch_bytes=step.settings.parse_batch_bytes)
     write_ingest(step.con, step.lake, INGEST_STATS, step.day, [stats])
     # vendor keys of registered devices that no adapter row maps (audit/telemetry_vocabulary_gaps has them all)
     gaps = vocabulary_gap_summary(step.con)

@@ -45,6 +45,26 @@ def test_bad_numbers_and_modes_name_the_variable():
         load_settings({"NEURON_MODE": "staging"})
 
 
+@pytest.mark.parametrize("raw", ["100", "lots", "-1"])
+def test_a_bad_step_memory_names_the_variable(raw: str):
+    with pytest.raises(SettingsError, match="NEURON_STEP_MEMORY_MB"):
+        load_settings({"NEURON_STEP_MEMORY_MB": raw})
+
+
+def test_the_step_memory_is_each_steps_duckdb_limit(tmp_path: Path, monkeypatch):
+    from kernel.resource import NeuronResource
+
+    monkeypatch.setenv("NEURON_MODE", "test")
+    monkeypatch.setenv("NEURON_STEP_MEMORY_MB", "700")
+    con = NeuronResource(data_dir=str(tmp_path)).duckdb()
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "667.5 MiB"  # 700 MB
+    monkeypatch.delenv("NEURON_STEP_MEMORY_MB")
+    assert load_settings({}).step_memory_mb == 1536
+    # the bronze parses' batches follow it: 3 GB is the 16 MB the parses used before the limit was a setting
+    assert load_settings({}).parse_batch_bytes == 8 * 2**20
+    assert load_settings({"NEURON_STEP_MEMORY_MB": "3072"}).parse_batch_bytes == 16 * 2**20
+
+
 def test_the_tokenizer_comes_from_settings_and_production_needs_a_real_key():
     assert load_settings({}).mode == "production"
     with pytest.raises(TokenKeyError, match="NEURON_TOKEN_KEY"):

@@ -45,6 +45,19 @@ def test_a_bad_setting_is_one_line(data_root: Path, monkeypatch: pytest.MonkeyPa
     assert "NEURON_LANDING_RETENTION_DAYS must be a whole number" in proc.stderr
 
 
+def test_the_doctor_in_production_refuses_an_instance_without_its_config(data_root: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    """A production container whose dagster.yaml mount is missing: the doctor must not copy the local SQLite
+    config in and report a clean, empty instance of its own."""
+    monkeypatch.setenv("NEURON_MODE", "production")
+    monkeypatch.setenv("DAGSTER_HOME", str(data_root / "prod_home"))
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "doctor"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "no dagster.yaml in DAGSTER_HOME" in proc.stderr
+    assert not (data_root / "prod_home" / "dagster.yaml").exists()
+
+
 def test_doctor_lists_and_clears_a_half_written_data_docs_page(data_root: Path):
     """A check step killed while writing a validation page leaves `.<page>.<random>.tmp`: doctor finds it."""
     leftover = data_root / "quality" / "docs" / "validations" / "silver.telemetry" / "2026-11-20" / ".p.html.x1.tmp"
