@@ -1,0 +1,268 @@
+"""The Parquet lake on object storage (S3, MinIO, OSS, OBS): partitions committed by a pointer, not a rename.
+
+Object storage has no rename, so ``kernel.lake.swap_in`` cannot work there. A partition is committed in two
+steps (docs/architecture.md, "On object storage"):
+
+1. its part files are written locally (DuckDB's COPY, as for the local lake) and uploaded under a fresh commit
+   prefix, ``<layer>/<dataset>/date=<day>/<commit>/part-NNNNN.parquet``, which nobody reads yet;
+2. one PUT of ``<layer>/<dataset>/_current/date=<day>.json``, the pointer, names the commit and its files.
+
+A single PUT is atomic on S3: a reader gets the old pointer or the new one, so it reads the old partition or the
+new one, never a mix. The PUT is conditional (``If-None-Match: *`` for a partition's first commit, ``If-Match``
+on the ETag read before the upload after that): a second writer that read the same pointer cannot install its
+commit over the first one's (``CommitConflict``). A writer killed before the PUT leaves an unreferenced prefix that
+no reader resolves; ``orphans`` lists it and ``clean_orphans`` removes it. The pointer carries the partition's
+earlier commits (``history``), whose prefixes stay: a correction is a new commit, and the version a warehouse
+built earlier still reads (``files_of``) until ``gc`` drops it.
+
+DuckDB 2.0 reaches the store through fsspec (``attach``: ``con.register_filesystem``); no httpfs extension for it
+can be installed without the internet.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from kernel.lake import WITHDRAWN_DIR, PartitionWrite
+
+POINTER_DIR = "_current"
+POINTER_FORMAT = 1
+ORPHAN_AGE_S = 3600  # an unreferenced commit younger than this may be a live writer's upload
+
+
+class CommitConflict(RuntimeError):
+    """Another writer moved the partition's pointer since this writer read it: nothing of this commit is visible."""
+
+
+def s3_filesystem(endpoint_url: str | None = None, key: str | None = None, secret: str | None = None,
+                  region: str | None = None) -> Any:
+    """An s3fs filesystem; ``endpoint_url`` for MinIO, OSS, OBS or a test server (path-style addressing)."""
+    import s3fs
+
+    client_kwargs = {k: v for k, v in (("endpoint_url", endpoint_url), ("region_name", region)) if v}
+    return s3fs.S3FileSystem(key=key, secret=secret, client_kwargs=client_kwargs, skip_instance_cache=True,
+                             config_kwargs={"s3": {"addressing_style": "path"}})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ObjectLake:
+    """``uri`` is ``s3://<bucket>[/<prefix>]``; ``fs`` an fsspec filesystem for it (``s3_filesystem``)."""
+
+    uri: str
+    fs: Any
+
+    def __post_init__(self) -> None:
+        if not self.uri.startswith("s3://") or not self.uri[len("s3://"):].strip("/"):
+            raise ValueError(f"an object lake is s3://<bucket>[/<prefix>], got {self.uri!r}")
+        object.__setattr__(self, "uri", self.uri.rstrip("/"))
+
+    # ------------------------------------------------------------------------------------------------ layout
+    def dataset_uri(self, layer: str, dataset: str) -> str:
+        return f"{self.uri}/{layer}/{dataset}"
+
+    def pointer_uri(self, layer: str, dataset: str, date: str) -> str:
+        return f"{self.dataset_uri(layer, dataset)}/{POINTER_DIR}/date={date}.json"
+
+    def commit_uri(self, layer: str, dataset: str, date: str, commit: str) -> str:
+        return f"{self.dataset_uri(layer, dataset)}/date={date}/{commit}"
+
+    def withdrawn_uri(self, layer: str, dataset: str, date: str) -> str:
+        return f"{self.uri}/{WITHDRAWN_DIR}/{layer}/{dataset}/date={date}"
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        """Let ``con`` read (and COPY to) the store's ``s3://`` paths."""
+        con.register_filesystem(self.fs)
+        return con
+
+    # ---------------------------------------------------------------------------------------------- pointers
+    def _read_pointer(self, layer: str, dataset: str, date: str) -> tuple[dict | None, str | None]:
+        from fsspec.asyn import sync
+
+        bucket, key, _ = self.fs.split_path(self.pointer_uri(layer, dataset, date))
+
+        async def get() -> tuple[bytes, str]:  # body and ETag from one GET: the pair a conditional PUT needs
+            got = await self.fs._call_s3("get_object", Bucket=bucket, Key=key)
+            async with got["Body"] as stream:
+                return await stream.read(), got["ETag"]
+
+        try:
+            body, etag = sync(self.fs.loop, get)
+        except FileNotFoundError:
+            return None, None
+        return json.loads(body), etag
+
+    def pointer(self, layer: str, dataset: str, date: str) -> dict | None:
+        """The partition's current commit (``commit``, ``committed_at``, ``rows``, ``files``, ``history``)."""
+        return self._read_pointer(layer, dataset, date)[0]
+
+    def pointers(self, layer: str, dataset: str) -> dict[str, dict]:
+        """Every partition's pointer of ``dataset``: one LIST, then the GETs (s3fs runs them concurrently)."""
+        base = f"{self.dataset_uri(layer, dataset)}/{POINTER_DIR}"
+        self.fs.invalidate_cache(base)
+        paths = self.fs.glob(f"{base}/date=*.json")
+        bodies = self.fs.cat(paths) if paths else {}
+        return {p.rsplit("date=", 1)[1].removesuffix(".json"): json.loads(b) for p, b in sorted(bodies.items())}
+
+    def _put_pointer(self, path: str, body: bytes, etag: str | None) -> None:
+        bucket, key, _ = self.fs.split_path(path)
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, ContentType="application/json",
+                            **condition)
+        except OSError as exc:  # s3fs turns the S3 error into an OSError; the S3 code is on its cause
+            code = getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict") or isinstance(exc, FileExistsError):
+                raise CommitConflict(f"{path}: another writer committed this partition first ({code})") from exc
+            raise
+        finally:
+            self.fs.invalidate_cache(path)
+
+    # ------------------------------------------------------------------------------------------------ reading
+    def files(self, layer: str, dataset: str, date: str | None = None) -> list[str]:
+        """``s3://`` URIs of the current files of one partition, or of every partition (what readers read)."""
+        if date:
+            p = self.pointer(layer, dataset, date)
+            return [f["uri"] for f in p["files"]] if p else []
+        return [f["uri"] for _, p in sorted(self.pointers(layer, dataset).items()) for f in p["files"]]
+
+    def exists(self, layer: str, dataset: str, date: str) -> bool:
+        return bool(self.files(layer, dataset, date))
+
+    def partition_dates(self, layer: str, dataset: str) -> list[str]:
+        return sorted(self.pointers(layer, dataset))
+
+    def history(self, layer: str, dataset: str, date: str) -> list[dict]:
+        """The partition's commits, newest first (the current one first); each with its files and rows."""
+        p = self.pointer(layer, dataset, date)
+        if not p:
+            return []
+        return [{k: p[k] for k in ("commit", "committed_at", "rows", "files")}, *p.get("history", [])]
+
+    def files_of(self, layer: str, dataset: str, date: str, commit: str) -> list[str]:
+        """The files of one commit of the partition, current or earlier (a correction keeps the earlier one)."""
+        for c in self.history(layer, dataset, date):
+            if c["commit"] == commit:
+                return [f["uri"] for f in c["files"]]
+        raise KeyError(f"{layer}/{dataset} {date}: no commit {commit!r}")
+
+    # ------------------------------------------------------------------------------------------------ writing
+    @contextmanager
+    def write_partition(self, layer: str, dataset: str, date: str) -> Iterator[PartitionWrite]:
+        """Collect part files (``PartitionWrite.copy``, as for the local lake); commit them only if the block
+        completes. Raises ``CommitConflict`` if another writer committed the partition after this one began."""
+        previous, etag = self._read_pointer(layer, dataset, date)
+        commit = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        prefix = self.commit_uri(layer, dataset, date, commit)
+        stage = Path(tempfile.mkdtemp(prefix=f".lake-{dataset}-{date}-"))
+        try:
+            writer = PartitionWrite(stage)
+            yield writer
+            files = []
+            with duckdb.connect() as footers:
+                for part in sorted(stage.glob("part-*.parquet")):
+                    rows = footers.execute(f"SELECT count(*) FROM read_parquet('{part}')").fetchone()[0]
+                    target = f"{prefix}/{part.name}"
+                    self.fs.put_file(str(part), target)
+                    files.append({"uri": target, "bytes": part.stat().st_size, "rows": int(rows)})
+            history = ([{k: previous[k] for k in ("commit", "committed_at", "rows", "files")},
+                        *previous.get("history", [])] if previous else [])
+            body = json.dumps({"format": POINTER_FORMAT, "layer": layer, "dataset": dataset, "date": date,
+                               "commit": commit, "committed_at": _now(), "rows": writer.rows, "files": files,
+                               "history": history}, sort_keys=True).encode()
+            self._put_pointer(self.pointer_uri(layer, dataset, date), body, etag)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    def write_query(self, con: duckdb.DuckDBPyConnection, sql: str, layer: str, dataset: str, date: str) -> int:
+        """Write one query's result as the whole partition; returns the row count."""
+        with self.write_partition(layer, dataset, date) as w:
+            return w.copy(con, sql)
+
+    # ------------------------------------------------------------------------------------------- withdrawing
+    def withdraw_partition(self, layer: str, dataset: str, date: str, finding: Mapping[str, object]) -> str | None:
+        """Take a partition out of the readable lake and delete its data, every commit of it; returns the finding's
+        URI (None when there is no partition). The finding is written first, then the pointer is deleted (one
+        request: from then on no reader resolves the partition), then the commit prefixes."""
+        current = self.pointer(layer, dataset, date)
+        if current is None:
+            return None
+        now = datetime.now(UTC)
+        record = {"layer": layer, "dataset": dataset, "partition": date, "withdrawn_at": _now(), **finding,
+                  "files": [{"name": f["uri"].rsplit("/", 1)[1], "bytes": f["bytes"]} for f in current["files"]]}
+        path = f"{self.withdrawn_uri(layer, dataset, date)}/{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
+        self.fs.pipe_file(path, json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True).encode())
+        self.fs.rm_file(self.pointer_uri(layer, dataset, date))
+        self.fs.invalidate_cache(self.dataset_uri(layer, dataset))
+        partition = f"{self.dataset_uri(layer, dataset)}/date={date}"
+        if self.fs.exists(partition):
+            self.fs.rm(partition, recursive=True)
+        return path
+
+    def withdrawals(self, layer: str = "*", dataset: str = "*", date: str | None = None) -> list[str]:
+        day = f"date={date}" if date else "date=*"
+        self.fs.invalidate_cache(f"{self.uri}/{WITHDRAWN_DIR}")
+        return sorted(self.fs.glob(f"{self.uri}/{WITHDRAWN_DIR}/{layer}/{dataset}/{day}/*.json"))
+
+    def is_withdrawn(self, layer: str, dataset: str, date: str) -> bool:
+        return self.pointer(layer, dataset, date) is None and bool(self.withdrawals(layer, dataset, date))
+
+    # ---------------------------------------------------------------------------------------------- cleaning
+    def orphans(self, layer: str, dataset: str, min_age_s: float = ORPHAN_AGE_S) -> list[str]:
+        """Commit prefixes no pointer names (current or history), older than ``min_age_s``: what killed writers
+        left. A younger one may be a writer still uploading."""
+        named: set[str] = set()
+        for p in self.pointers(layer, dataset).values():
+            named |= {p["commit"], *(h["commit"] for h in p.get("history", []))}
+        base = self.dataset_uri(layer, dataset)
+        self.fs.invalidate_cache(base)
+        cutoff = time.time() - min_age_s
+        out = []
+        for prefix in self.fs.glob(f"{base}/date=*/*"):
+            commit = prefix.rsplit("/", 1)[1]
+            if commit in named:
+                continue
+            started = datetime.strptime(commit.split("-", 1)[0], "%Y%m%dT%H%M%S").replace(tzinfo=UTC).timestamp()
+            if started < cutoff:
+                out.append(f"s3://{prefix}" if "://" not in prefix else prefix)
+        return sorted(out)
+
+    def clean_orphans(self, layer: str, dataset: str, min_age_s: float = ORPHAN_AGE_S) -> int:
+        found = self.orphans(layer, dataset, min_age_s)
+        for prefix in found:
+            self.fs.rm(prefix, recursive=True)
+        return len(found)
+
+    def gc(self, layer: str, dataset: str, keep: int = 2) -> int:
+        """Drop all but the ``keep`` newest commits of each partition (their prefixes and their history entries);
+        returns how many commits were dropped. A warehouse built on a dropped commit must be rebuilt."""
+        dropped = 0
+        for date in self.partition_dates(layer, dataset):
+            p, etag = self._read_pointer(layer, dataset, date)
+            if p is None or len(p.get("history", [])) <= keep - 1:
+                continue
+            kept, gone = p["history"][:keep - 1], p["history"][keep - 1:]
+            self._put_pointer(self.pointer_uri(layer, dataset, date),
+                              json.dumps({**p, "history": kept}, sort_keys=True).encode(), etag)
+            for c in gone:
+                self.fs.rm(self.commit_uri(layer, dataset, date, c["commit"]), recursive=True)
+            dropped += len(gone)
+        return dropped
+
+
+__all__ = ["POINTER_DIR", "CommitConflict", "ObjectLake", "s3_filesystem"]

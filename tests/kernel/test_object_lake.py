@@ -1,0 +1,231 @@
+"""The lake on object storage (``kernel.object_lake``), against an S3 server on loopback (moto's, in a thread).
+
+What must hold on a store without rename: a reader sees a partition's old commit or its new one, never half or a
+mix; a writer killed during its upload or just before its pointer PUT leaves nothing a reader resolves; two writers
+of one partition cannot both win; a correction keeps the earlier commit readable; a withdrawal leaves no data.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from kernel.object_lake import CommitConflict, ObjectLake, s3_filesystem
+
+ROOT = Path(__file__).resolve().parents[2]
+BUCKET = "neuron-lake-test"
+CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    s3_filesystem(url, "testing", "testing").call_s3("create_bucket", Bucket=BUCKET)
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def lake(endpoint, request) -> ObjectLake:
+    # a prefix of its own per test (parametrised tests included)
+    return ObjectLake(f"s3://{BUCKET}/{request.node.name[:30]}-{uuid.uuid4().hex[:8]}",
+                      s3_filesystem(endpoint, "testing", "testing"))
+
+
+def rows_sql(n: int, v: int = 1) -> str:
+    return f"SELECT i AS id, {v} AS version, 'c' || (i % 7) AS community_id FROM range({n}) t(i)"
+
+
+def read(lake: ObjectLake, files: list[str]) -> tuple[int, set[int]]:
+    con = lake.attach(duckdb.connect())
+    listed = ", ".join(f"'{f}'" for f in files)
+    n, versions = con.execute(f"SELECT count(*), list(DISTINCT version) FROM read_parquet([{listed}])").fetchone()
+    return n, set(versions)
+
+
+def test_a_partition_is_committed_by_its_pointer_and_read_through_duckdb(lake):
+    con = duckdb.connect()
+    with lake.write_partition("silver", "readings", "2026-11-20") as w:
+        w.copy(con, rows_sql(1000))
+        w.copy(con, rows_sql(500))
+    files = lake.files("silver", "readings", "2026-11-20")
+    assert len(files) == 2 and all(f.startswith(f"{lake.uri}/silver/readings/date=2026-11-20/") for f in files)
+    assert read(lake, files) == (1500, {1})
+    p = lake.pointer("silver", "readings", "2026-11-20")
+    assert p["rows"] == 1500 and [f["rows"] for f in p["files"]] == [1000, 500] and p["history"] == []
+    assert lake.partition_dates("silver", "readings") == ["2026-11-20"]
+    assert lake.files("silver", "readings") == files and lake.files("silver", "other", "2026-11-20") == []
+    # hive-style reading of the whole dataset, as the warehouse's views read it
+    con = lake.attach(duckdb.connect())
+    listed = ", ".join(f"'{f}'" for f in lake.files("silver", "readings"))
+    assert con.execute(f"SELECT DISTINCT date FROM read_parquet([{listed}], hive_partitioning = true, "
+                       "hive_types = {'date': DATE})").fetchone()[0].isoformat() == "2026-11-20"
+
+
+def test_a_correction_is_a_new_commit_and_the_earlier_one_stays_readable(lake):
+    con = duckdb.connect()
+    lake.write_query(con, rows_sql(300, v=1), "gold", "daily", "2026-11-20")
+    first = lake.pointer("gold", "daily", "2026-11-20")["commit"]
+    lake.write_query(con, rows_sql(200, v=2), "gold", "daily", "2026-11-20")
+    history = lake.history("gold", "daily", "2026-11-20")
+    assert [h["commit"] for h in history][1:] == [first] and [h["rows"] for h in history] == [200, 300]
+    assert read(lake, lake.files("gold", "daily", "2026-11-20")) == (200, {2})
+    assert read(lake, lake.files_of("gold", "daily", "2026-11-20", first)) == (300, {1})
+    with pytest.raises(KeyError):
+        lake.files_of("gold", "daily", "2026-11-20", "nope")
+    lake.write_query(con, rows_sql(100, v=3), "gold", "daily", "2026-11-20")
+    assert lake.gc("gold", "daily", keep=2) == 1  # the first commit's prefix and its history entry go
+    assert [h["rows"] for h in lake.history("gold", "daily", "2026-11-20")] == [100, 200]
+    with pytest.raises(KeyError):
+        lake.files_of("gold", "daily", "2026-11-20", first)
+    assert lake.orphans("gold", "daily", min_age_s=0) == []
+
+
+def test_two_writers_of_one_partition_cannot_both_win(lake):
+    con = duckdb.connect()
+    # the partition's first commit: both writers start with no pointer (If-None-Match)
+    first, second = (lake.write_partition("bronze", "events", "2026-11-20") for _ in range(2))
+    a, b = first.__enter__(), second.__enter__()
+    a.copy(con, rows_sql(10, v=1))
+    b.copy(con, rows_sql(20, v=2))
+    first.__exit__(None, None, None)
+    with pytest.raises(CommitConflict):
+        second.__exit__(None, None, None)
+    assert read(lake, lake.files("bronze", "events", "2026-11-20")) == (10, {1})
+    # later commits: both read the same pointer (If-Match on its ETag)
+    w1 = lake.write_partition("bronze", "events", "2026-11-20")
+    w2 = lake.write_partition("bronze", "events", "2026-11-20")
+    x, y = w1.__enter__(), w2.__enter__()
+    x.copy(con, rows_sql(30, v=3))
+    y.copy(con, rows_sql(40, v=4))
+    w1.__exit__(None, None, None)
+    with pytest.raises(CommitConflict):
+        w2.__exit__(None, None, None)
+    assert read(lake, lake.files("bronze", "events", "2026-11-20")) == (30, {3})
+    assert [h["rows"] for h in lake.history("bronze", "events", "2026-11-20")] == [30, 10]
+    # the loser's upload is an orphan, removable once old enough
+    assert len(lake.orphans("bronze", "events", min_age_s=0)) == 2
+    assert lake.orphans("bronze", "events") == []  # younger than an hour: may be a live writer's
+    assert lake.clean_orphans("bronze", "events", min_age_s=0) == 2
+    assert read(lake, lake.files("bronze", "events", "2026-11-20")) == (30, {3})
+
+
+WRITER = """
+import os, sys, time
+import duckdb
+from kernel.object_lake import ObjectLake, s3_filesystem
+STAGE = sys.argv[1]
+fs = s3_filesystem(os.environ["ENDPOINT"], "testing", "testing")
+class Held(ObjectLake):
+    def _put_pointer(self, path, body, etag):
+        if STAGE == "before_pointer":
+            print("uploaded", flush=True); time.sleep(600)
+        return super()._put_pointer(path, body, etag)
+if STAGE == "during_upload":
+    put = fs.put_file
+    def slow_put(lpath, rpath, **kw):
+        put(lpath, rpath, **kw)
+        print("one part uploaded", flush=True); time.sleep(600)
+    fs.put_file = slow_put
+lake = Held(os.environ["LAKE"], fs)
+con = duckdb.connect()
+with lake.write_partition("silver", "readings", "2026-11-21") as w:
+    w.copy(con, "SELECT i AS id, 2 AS version FROM range(7000) t(i)")
+    w.copy(con, "SELECT i AS id, 2 AS version FROM range(3000) t(i)")
+"""
+
+
+@pytest.mark.parametrize("stage", ["during_upload", "before_pointer"])
+def test_a_writer_killed_mid_commit_leaves_nothing_a_reader_resolves(lake, endpoint, stage):
+    con = duckdb.connect()
+    lake.write_query(con, "SELECT i AS id, 1 AS version FROM range(5000) t(i)", "silver", "readings", "2026-11-21")
+    env = {**os.environ, **CREDS, "ENDPOINT": endpoint, "LAKE": lake.uri, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(WRITER), stage], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() in ("uploaded", "one part uploaded"), proc.stderr.read()
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    # the reader still sees the whole earlier commit, and only it
+    assert read(lake, lake.files("silver", "readings", "2026-11-21")) == (5000, {1})
+    orphans = lake.orphans("silver", "readings", min_age_s=0)
+    assert len(orphans) == 1 and lake.fs.glob(f"{orphans[0]}/*.parquet")  # the dead writer's upload
+    # the next writer commits over it normally, and the orphan can be cleaned
+    lake.write_query(con, "SELECT i AS id, 3 AS version FROM range(4000) t(i)", "silver", "readings", "2026-11-21")
+    assert read(lake, lake.files("silver", "readings", "2026-11-21")) == (4000, {3})
+    assert lake.clean_orphans("silver", "readings", min_age_s=0) == 1
+    assert [h["rows"] for h in lake.history("silver", "readings", "2026-11-21")] == [4000, 5000]
+
+
+def test_a_reader_racing_a_writer_never_sees_half_a_partition(lake):
+    con = duckdb.connect()
+    sizes = {v: 1000 + 100 * v for v in range(1, 7)}
+    lake.write_query(con, rows_sql(sizes[1], v=1), "gold", "hourly", "2026-11-22")
+    seen: list[tuple[int, set[int]]] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            seen.append(read(lake, lake.files("gold", "hourly", "2026-11-22")))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for v in range(2, 7):
+            with lake.write_partition("gold", "hourly", "2026-11-22") as w:  # each commit in two parts
+                w.copy(con, rows_sql(sizes[v] // 2, v=v))
+                before = len(seen)  # reads while this commit's parts are uploaded
+                w.copy(con, f"SELECT i + {sizes[v] // 2} AS id, {v} AS version, 'c' AS community_id "
+                            f"FROM range({sizes[v] - sizes[v] // 2}) t(i)")
+                deadline = time.monotonic() + 10
+                while len(seen) < before + 2 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+    finally:
+        done.set()
+        t.join()
+    assert len({next(iter(v)) for _, v in seen}) >= 4, seen  # reads fell before, during and after commits
+    for n, versions in seen:
+        assert len(versions) == 1 and n == sizes[next(iter(versions))], (n, versions)
+
+
+def test_a_withdrawn_partition_leaves_a_finding_and_no_data(lake):
+    con = duckdb.connect()
+    lake.write_query(con, rows_sql(50, v=1), "silver", "work_orders", "2026-11-20")
+    lake.write_query(con, rows_sql(60, v=2), "silver", "work_orders", "2026-11-20")
+    finding = lake.withdraw_partition("silver", "work_orders", "2026-11-20", {"check": "no_personal_data",
+                                                                             "kinds": {"phone": 1}})
+    assert finding and lake.fs.exists(finding)
+    assert lake.files("silver", "work_orders", "2026-11-20") == [] and lake.is_withdrawn("silver", "work_orders",
+                                                                                          "2026-11-20")
+    assert lake.fs.glob(f"{lake.dataset_uri('silver', 'work_orders')}/date=2026-11-20/**") == []  # every commit
+    assert lake.withdraw_partition("silver", "work_orders", "2026-11-20", {}) is None
+    lake.write_query(con, rows_sql(70, v=3), "silver", "work_orders", "2026-11-20")  # a re-write: readable again
+    assert not lake.is_withdrawn("silver", "work_orders", "2026-11-20")
+    assert read(lake, lake.files("silver", "work_orders", "2026-11-20")) == (70, {3})
+
+
+@pytest.mark.parametrize("uri", ["/var/lib/neuron/lake", "s3://", "gs://bucket/lake"])
+def test_an_object_lake_needs_an_s3_uri(uri):
+    with pytest.raises(ValueError, match="s3://"):
+        ObjectLake(uri, object())
