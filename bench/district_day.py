@@ -88,7 +88,7 @@ FLOOR = r"""
 """
 
 # the incident engine reading the day's landing, as the incident sensor (every 5 s) does while the day lands; without
-# this phase the daily run's `matches_incidents` check does all of it at 02:00 (--cold-engine)
+# this phase the daily run reads all of it, in its incidents_read check beside the bronze parses (--cold-engine)
 ENGINE = """
     from assets.incidents.engine import IncidentEngine
     from kernel.settings import export_environment, load_settings
@@ -216,7 +216,7 @@ def main() -> None:
     ap.add_argument("--skip-generate", action="store_true", help="reuse the landing zone of an earlier invocation")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--cold-engine", action="store_true",
-                    help="leave the incident engine unread: the run's matches_incidents check reads the whole day")
+                    help="leave the incident engine unread: the run reads the whole day (its incidents_read check)")
     args = ap.parse_args()
     work = args.workdir or ROOT / "bench" / "out" / f"district_day_c{args.communities}"
     landing = work / "landing"

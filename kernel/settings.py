@@ -74,8 +74,10 @@ class Settings:
     pull_window_min: int = 60
     pull_overlap_min: int = 15
     # DuckDB's memory limit in each step (NEURON_STEP_MEMORY_MB): two steps run at once on two cores, so the run's
-    # tree needs about twice this plus ~0.7 GB (the run process and the executor's forkserver); docs/benchmarks.md
-    step_memory_mb: int = 1536
+    # tree needs up to about twice this plus ~0.7 GB (the run process and the executor's forkserver). 1536 holds a
+    # 60-community day in 3.0 GB (PSS) but ran out of memory in the telemetry parse of a 600-community day
+    # (docs/benchmarks.md); 3072 is what the 600-community runs have used
+    step_memory_mb: int = 3072
 
     @property
     def connectors_dir(self) -> Path:
@@ -107,8 +109,8 @@ class Settings:
     @property
     def parse_batch_bytes(self) -> int:
         """Compressed landing bytes a bronze parse reads per batch, sized from the step's memory: its largest
-        statements hold a batch's parsed records in memory unspilled. 1536 MB -> 8 MB (a 60-community telemetry
-        day: 2.0 GB peak RSS); 16 MB batches need the 3 GB DuckDB limit (3.4 GB peak RSS)."""
+        statements hold a batch's parsed records in memory unspilled. 3072 MB -> 16 MB (a 60-community telemetry
+        day: 3.4 GB peak RSS); 1536 MB -> 8 MB (2.0 GB; 16 MB batches ran out of memory under 1536 MB)."""
         return self.step_memory_mb * 2**20 // 192
 
     @property
@@ -187,7 +189,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
 
 
 def _step_memory(env: Mapping[str, str]) -> int:
-    mb = int(_number(env, "NEURON_STEP_MEMORY_MB", "1536", int))
+    mb = int(_number(env, "NEURON_STEP_MEMORY_MB", "3072", int))
     if mb < 256:
         raise SettingsError(f"NEURON_STEP_MEMORY_MB must be at least 256 (megabytes), got {mb}")
     return mb
