@@ -266,9 +266,10 @@ def read_ahead_check(partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefin
     stopped, a day landed by hand) the engine's read of the whole day overlaps the parses instead of running alone
     after ``gold/security_events`` in ``matches_incidents`` (at 600 communities: 446 s). The engine's lock makes
     the two (and the sensor) take turns, so their order does not matter for the result."""
-    landing = {s: dg.AssetKey(["landing", s]) for s in ENGINE_SOURCES}
+    # the check sits on the last of the engine's landing sources and depends on the others
+    *others, primary = (dg.AssetKey(["landing", s]) for s in ENGINE_SOURCES)
     spec = dg.AssetCheckSpec(
-        READ_AHEAD_CHECK, asset=landing["access_events"], additional_deps=[landing["telemetry"]],
+        READ_AHEAD_CHECK, asset=primary, additional_deps=others,
         blocking=False, partitions_def=partitions,
         description="the incident engine has read every closed landing file of the day (telemetry and access "
                     "events): matches_incidents then only compares")
@@ -290,7 +291,7 @@ def read_ahead_check(partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefin
         unread = {day: engine.unread(day) for day in partition_keys_of(context) if day}
         left = sum(f for f, _ in unread.values())
         yield dg.AssetCheckResult(
-            asset_key=landing["access_events"], check_name=READ_AHEAD_CHECK, passed=left == 0,
+            asset_key=primary, check_name=READ_AHEAD_CHECK, passed=left == 0,
             severity=dg.AssetCheckSeverity.WARN,
             description=(f"read {read.files} file(s), {read.lines} line(s) in {advances} advance(s)" if not left else
                          f"{left} closed landing file(s) of the day not read to their end"),

@@ -219,8 +219,10 @@ def test_partition_materialised_from_the_ui(ui_run: UiRun):
 
 def test_asset_page_shows_column_schema(dagster: Dagster, ui_run: UiRun, page, screenshots: Path):
     page.goto(f"{dagster.url}/assets/{ASSET_PATH}")
-    # the UI run's materialization of the day
-    expect(page.get_by_text("Latest materialization", exact=True).locator("xpath=..")).to_contain_text(DAY)
+    # the UI run's materialization of the day (its value loads after the label: seen taking over 5 s in the full
+    # suite on two busy cores)
+    expect(page.get_by_text("Latest materialization", exact=True).locator("xpath=..")).to_contain_text(
+        DAY, timeout=30_000)
     expected = column_schema(ACCESS_SILVER).columns
     table = page.locator("table").filter(has=page.get_by_text("Column name", exact=True))  # header cells are <td>
     expect(table.locator("tbody tr")).to_have_count(len(expected))
