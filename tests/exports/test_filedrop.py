@@ -176,11 +176,11 @@ def test_the_same_rows_in_another_order_are_the_same_version(tmp_path: Path) -> 
     unchanged day would have gone out as a correction. Rows tied on the key are ordered by their other columns."""
     contract = DAILY
     con = duckdb.connect(config={"preserve_insertion_order": False, "threads": 2})
-    rows = relation(contract, DAY, n=50_000)
+    rows = relation(contract, DAY, n=20_000)
     first = publish_filedrop(con, f"SELECT * FROM ({rows}) ORDER BY random()", contract, DAY, tmp_path)
     keys = ", ".join(f'"{c}"' for c in contract.key_columns)
     # the same rows, shuffled, and every key duplicated with different values (ties the key order cannot break)
-    tied = f"SELECT * FROM ({rows}) UNION ALL SELECT * FROM ({relation(contract, DAY, n=50_000, changed=range(0, 50_000, 7))})"
+    tied = f"SELECT * FROM ({rows}) UNION ALL SELECT * FROM ({relation(contract, DAY, n=20_000, changed=range(0, 20_000, 7))})"
     for _ in range(3):
         again = publish_filedrop(con, f"SELECT * FROM ({rows}) ORDER BY random() DESC", contract, DAY, tmp_path)
         assert not again.published and again.path == first.path
@@ -188,7 +188,7 @@ def test_the_same_rows_in_another_order_are_the_same_version(tmp_path: Path) -> 
     b = publish_filedrop(con, f"SELECT * FROM ({tied}) ORDER BY {keys} DESC, random()", contract, DAY, tmp_path)
     assert a.published and not b.published and b.path == a.path
     body = (a.path / "data.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
-    assert len(body) == 100_000 and pq.read_table(a.path / "data.parquet").num_rows == 100_000
+    assert len(body) == 40_000 and pq.read_table(a.path / "data.parquet").num_rows == 40_000
 
 
 def test_the_correction_reason_is_computed_from_the_two_versions(tmp_path: Path) -> None:

@@ -18,23 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DAY = "2026-03-02"
 
 
-def test_the_preload_imports_everything_and_starts_no_thread():
-    # a fork copies only the forking thread: a thread started by an import would be missing in every step process
-    code = ("import threading, sys; import pipelines.preload; "
-            "assert threading.active_count() == 1, threading.enumerate(); "
-            "assert 'great_expectations' in sys.modules and 'pipelines.definitions' in sys.modules; print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         env=child_environment(PYTHONPATH=str(ROOT)), timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
-
-
-def test_a_forked_step_reconstructs_its_job_without_importing_or_building_anything():
-    """What a step process does before Neuron's code (reconstruct the job from its pointer, open the instance's
-    storages) finds everything imported and the job built by the preload: it cost about 0.9 s a step before."""
+def test_the_preload_starts_no_thread_and_leaves_a_forked_step_nothing_to_import_or_build():
+    """A fork copies only the forking thread: a thread started by an import would be missing in every step process.
+    What a step process does before Neuron's code (reconstruct the job from its pointer, open the instance's
+    storages) must find everything imported and the job built by the preload: it cost about 0.9 s a step before."""
     code = """if True:
-        import sys, tempfile, os
+        import sys, tempfile, os, threading
         import pipelines.preload
-        from pathlib import Path
+        assert threading.active_count() == 1, threading.enumerate()
+        assert "great_expectations" in sys.modules and "pipelines.definitions" in sys.modules
         import dagster as dg
         from dagster._core.definitions.reconstruct import ReconstructableRepository
         from dagster._core.instance.ref import InstanceRef

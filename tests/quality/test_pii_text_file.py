@@ -34,7 +34,7 @@ def kinds_in_text(text: str, canaries: list[Canary] | None = None) -> set[str]:
     return {h.kind for h in scan_text(text, canaries or [])}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
 @given(free_text(), st.sampled_from(["csv", "json", "ndjson"]))
 def test_every_planted_identifier_is_found_as_the_text_scan_finds_it(tmp_path: Path, case: tuple[str, str, str],
