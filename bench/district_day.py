@@ -93,11 +93,7 @@ ENGINE = """
     from assets.incidents.engine import IncidentEngine
     from kernel.settings import export_environment, load_settings
     export_environment({"NEURON_DATA_DIR": str(WORK / "data"), "NEURON_LANDING_DIR": str(LANDING)})
-    engine = IncidentEngine(load_settings())
-    advances = 1
-    while engine.advance().backlog:
-        advances += 1
-    OUT["advances"] = advances
+    OUT["advances"] = len(IncidentEngine(load_settings()).catch_up())
 """
 
 RUN = """

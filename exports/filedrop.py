@@ -285,7 +285,7 @@ def publish_filedrop(
         # insertion order is not kept (the connections run with preserve_insertion_order off), so each file is
         # written from its own ORDER BY; otherwise a re-run could write the same rows in another order, under
         # another content hash, and publish an unchanged day as a correction
-        columns = [r[0] for r in con.execute("DESCRIBE export_rows").fetchall()]
+        columns = [c["name"] for c in contract.columns]  # the relation is in contract column order
         order = ", ".join(f'"{c}"' for c in [*contract.key_columns,
                                                *(c for c in columns if c not in contract.key_columns)])
         rows = con.execute("SELECT count(*) FROM export_rows").fetchall()[0][0]

@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from assets.incidents.engine import INCIDENT_TYPES, RECORD_COLUMNS, SECURITY_EVENTS, Advance, IncidentEngine
+from assets.incidents.engine import INCIDENT_TYPES, RECORD_COLUMNS, SECURITY_EVENTS, IncidentEngine
 from assets.incidents.engine import SOURCES as ENGINE_SOURCES
 from exports.publishing.http_push import PublishFailed, PublishRejected
 from exports.publishing.incident_push import push_incident_version
@@ -234,8 +234,7 @@ def matches_incidents_check(partitions: dg.PartitionsDefinition) -> dg.AssetChec
     def _check(context: dg.AssetCheckExecutionContext, neuron: NeuronResource) -> Iterator[dg.AssetCheckResult]:
         settings = neuron.settings
         engine = IncidentEngine(settings)
-        while engine.advance().backlog:
-            pass
+        engine.catch_up()
         missing: list[tuple] = []
         extra: list[tuple] = []
         late = total = 0
@@ -279,24 +278,17 @@ def read_ahead_check(partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefin
     def _check(context: dg.AssetCheckExecutionContext, neuron: NeuronResource) -> Iterator[dg.AssetCheckResult]:
         engine = IncidentEngine(neuron.settings)
         started = time.monotonic()
-        advances, read = 0, Advance()
-        while True:
-            step = engine.advance()
-            advances += 1
-            read.files, read.bytes, read.lines = read.files + step.files, read.bytes + step.bytes, read.lines + step.lines
-            for status, n in step.versions.items():
-                read.versions[status] = read.versions.get(status, 0) + n
-            if not step.backlog:
-                break
+        read = engine.catch_up()
+        files, lines = sum(a.files for a in read), sum(a.lines for a in read)
         unread = {day: engine.unread(day) for day in partition_keys_of(context) if day}
         left = sum(f for f, _ in unread.values())
         yield dg.AssetCheckResult(
             asset_key=primary, check_name=READ_AHEAD_CHECK, passed=left == 0,
             severity=dg.AssetCheckSeverity.WARN,
-            description=(f"read {read.files} file(s), {read.lines} line(s) in {advances} advance(s)" if not left else
+            description=(f"read {files} file(s), {lines} line(s) in {len(read)} advance(s)" if not left else
                          f"{left} closed landing file(s) of the day not read to their end"),
-            metadata={"advances": advances, "files_read": read.files, "lines_read": read.lines,
-                      "bytes_read": read.bytes, "new_versions": read.new_versions,
+            metadata={"advances": len(read), "files_read": files, "lines_read": lines,
+                      "bytes_read": sum(a.bytes for a in read), "new_versions": sum(a.new_versions for a in read),
                       "seconds": round(time.monotonic() - started, 2), "files_unread": left,
                       "bytes_unread": sum(b for _, b in unread.values())})
 

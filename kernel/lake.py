@@ -190,6 +190,7 @@ class PartitionWrite:
         self.dir = tmp_dir
         self._n = 0
         self.rows = 0
+        self.parts: list[tuple[Path, int]] = []  # each part file written, with its rows
 
     def next_path(self) -> Path:
         path = self.dir / f"part-{self._n:05d}.parquet"
@@ -203,4 +204,5 @@ class PartitionWrite:
         )
         n = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()[0][0]
         self.rows += n
+        self.parts.append((path, n))
         return n

@@ -174,12 +174,10 @@ class ObjectLake:
             writer = PartitionWrite(stage)
             yield writer
             files = []
-            with duckdb.connect() as footers:
-                for part in sorted(stage.glob("part-*.parquet")):
-                    rows = footers.execute(f"SELECT count(*) FROM read_parquet('{part}')").fetchone()[0]
-                    target = f"{prefix}/{part.name}"
-                    self.fs.put_file(str(part), target)
-                    files.append({"uri": target, "bytes": part.stat().st_size, "rows": int(rows)})
+            for part, rows in writer.parts:
+                target = f"{prefix}/{part.name}"
+                self.fs.put_file(str(part), target)
+                files.append({"uri": target, "bytes": part.stat().st_size, "rows": rows})
             history = ([{k: previous[k] for k in ("commit", "committed_at", "rows", "files")},
                         *previous.get("history", [])] if previous else [])
             body = json.dumps({"format": POINTER_FORMAT, "layer": layer, "dataset": dataset, "date": date,

@@ -281,8 +281,7 @@ def demo_incidents(day: str, *, publish: bool) -> list[str]:
 
     s = load_settings()
     engine = IncidentEngine(s)
-    while engine.advance().backlog:
-        pass
+    engine.catch_up()
     inc = engine.day_incidents(day)
     by_type = ", ".join(f"{t} {n}" for t, n in sorted(inc.group_by("event_type").len().iter_rows())) or "none"
     lines = ["", f"Incidents for 智能公安 (docs/incidents.md): {inc.height} on {day} ({by_type}); "

@@ -455,6 +455,14 @@ class IncidentEngine:
         result.seconds = time.monotonic() - started
         return result
 
+    def catch_up(self) -> list[Advance]:
+        """Advance until nothing that has landed is left unread (a backlog takes several advances); returns each
+        advance, in order."""
+        done = [self.advance()]
+        while done[-1].backlog:
+            done.append(self.advance())
+        return done
+
     def unread(self, day: str) -> tuple[int, int]:
         """(files, bytes) of the day's closed landing files the engine has not read to their end: (0, 0) once it
         has caught up with the day (an open ``.part`` minute file is still being written and is not counted)."""

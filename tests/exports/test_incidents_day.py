@@ -62,6 +62,13 @@ def test_the_engine_reads_the_day_right_after_landing(e2e_run, tmp_path, monkeyp
     assert engine.unread(e2e_run.day) == (1, extra.stat().st_size)
     engine.advance()
     assert engine.unread(e2e_run.day) == (0, 0)
+    # files no platform should send: a gzip cut mid-stream, an empty one, and a push minute still being written
+    (late.parent / "cut.ndjson.gz").write_bytes(late.read_bytes()[: late.stat().st_size // 2])
+    (late.parent / "empty.ndjson.gz").write_bytes(b"")
+    (late.parent / ".push-0000-x.ndjson.part").write_text('{"method": "OnEventNotify"', encoding="utf-8")
+    assert engine.unread(e2e_run.day)[0] == 2  # the open minute file is not counted as unread
+    advances = engine.catch_up()
+    assert advances and engine.unread(e2e_run.day) == (0, 0)  # read (and left to the daily path's quarantine)
 
 
 def test_an_incident_the_engine_lost_fails_the_check(e2e_run, tmp_path, monkeypatch):

@@ -99,33 +99,29 @@ def test_a_correction_is_a_new_commit_and_the_earlier_one_stays_readable(lake):
     assert lake.orphans("gold", "daily", min_age_s=0) == []
 
 
-def test_two_writers_of_one_partition_cannot_both_win(lake):
+def race(lake: ObjectLake, day: str, winner: int, loser: int) -> None:
+    """Two writers of one partition open before either commits; the first to finish wins, the other conflicts."""
     con = duckdb.connect()
-    # the partition's first commit: both writers start with no pointer (If-None-Match)
-    first, second = (lake.write_partition("bronze", "events", "2026-11-20") for _ in range(2))
+    first, second = (lake.write_partition("bronze", "events", day) for _ in range(2))
     a, b = first.__enter__(), second.__enter__()
-    a.copy(con, rows_sql(10, v=1))
-    b.copy(con, rows_sql(20, v=2))
+    a.copy(con, rows_sql(winner, v=winner))
+    b.copy(con, rows_sql(loser, v=loser))
     first.__exit__(None, None, None)
     with pytest.raises(CommitConflict):
         second.__exit__(None, None, None)
-    assert read(lake, lake.files("bronze", "events", "2026-11-20")) == (10, {1})
-    # later commits: both read the same pointer (If-Match on its ETag)
-    w1 = lake.write_partition("bronze", "events", "2026-11-20")
-    w2 = lake.write_partition("bronze", "events", "2026-11-20")
-    x, y = w1.__enter__(), w2.__enter__()
-    x.copy(con, rows_sql(30, v=3))
-    y.copy(con, rows_sql(40, v=4))
-    w1.__exit__(None, None, None)
-    with pytest.raises(CommitConflict):
-        w2.__exit__(None, None, None)
-    assert read(lake, lake.files("bronze", "events", "2026-11-20")) == (30, {3})
+
+
+def test_two_writers_of_one_partition_cannot_both_win(lake):
+    race(lake, "2026-11-20", 10, 20)  # the partition's first commit: both start with no pointer (If-None-Match)
+    assert read(lake, lake.files("bronze", "events", "2026-11-20")) == (10, {10})
+    race(lake, "2026-11-20", 30, 40)  # later commits: both read the same pointer (If-Match on its ETag)
+    assert read(lake, lake.files("bronze", "events", "2026-11-20")) == (30, {30})
     assert [h["rows"] for h in lake.history("bronze", "events", "2026-11-20")] == [30, 10]
     # the loser's upload is an orphan, removable once old enough
     assert len(lake.orphans("bronze", "events", min_age_s=0)) == 2
     assert lake.orphans("bronze", "events") == []  # younger than an hour: may be a live writer's
     assert lake.clean_orphans("bronze", "events", min_age_s=0) == 2
-    assert read(lake, lake.files("bronze", "events", "2026-11-20")) == (30, {3})
+    assert read(lake, lake.files("bronze", "events", "2026-11-20")) == (30, {30})
 
 
 WRITER = """
