@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 MODES = ("demo", "test", "production")
 # variables that move one part of the data root; unset, each part follows NEURON_DATA_DIR
-SUBROOT_VARIABLES = ("NEURON_LANDING_DIR", "NEURON_LAKE_DIR", "NEURON_WAREHOUSE_PATH", "NEURON_OUTBOX_DIR",
-                     "NEURON_QUALITY_DIR")
+SUBROOT_VARIABLES = ("NEURON_LANDING_DIR", "NEURON_LAKE_DIR", "NEURON_LAKE_URI", "NEURON_WAREHOUSE_PATH",
+                     "NEURON_OUTBOX_DIR", "NEURON_QUALITY_DIR")
+EXECUTORS = ("multiprocess", "celery")
 DEFAULT_RETENTION_DAYS = 30
 _ENDPOINT = re.compile(r"^NEURON_(?P<consumer>[A-Z0-9_]+?)_(?P<field>URL|ACCESS_KEY|SECRET_KEY)$")
 _PUBLISHER = re.compile(r"^NEURON_PUBLISHER_(?P<consumer>[A-Z0-9_]+)$")
@@ -78,6 +79,16 @@ class Settings:
     # 60-community day in 3.0 GB (PSS) but ran out of memory in the telemetry parse of a 600-community day
     # (docs/benchmarks.md); 3072 is what the 600-community runs have used
     step_memory_mb: int = 3072
+    # the lake on object storage (NEURON_LAKE_URI=s3://bucket[/prefix]; kernel.object_lake); empty: on local disk at
+    # lake_dir. NEURON_S3_ENDPOINT_URL for MinIO, OSS, OBS or a test server; credentials the AWS_* variables
+    lake_uri: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    # how the daily job runs its steps (NEURON_EXECUTOR): "multiprocess" (one host, forked steps) or "celery"
+    # (workers on other hosts, NEURON_CELERY_BROKER / NEURON_CELERY_BACKEND)
+    executor: str = "multiprocess"
+    celery_broker: str = ""
+    celery_backend: str = field(default="", repr=False)
 
     @property
     def connectors_dir(self) -> Path:
@@ -185,7 +196,30 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         pull_window_min=_window(env, "NEURON_PULL_WINDOW_MIN", "60"),
         pull_overlap_min=_window(env, "NEURON_PULL_OVERLAP_MIN", "15"),
         step_memory_mb=_step_memory(env),
+        lake_uri=_lake_uri(env),
+        s3_endpoint_url=env.get("NEURON_S3_ENDPOINT_URL", "").strip(),
+        s3_region=env.get("NEURON_S3_REGION", "").strip(),
+        executor=_executor(env),
+        celery_broker=env.get("NEURON_CELERY_BROKER", "").strip(),
+        celery_backend=env.get("NEURON_CELERY_BACKEND", "").strip(),
     )
+
+
+def _lake_uri(env: Mapping[str, str]) -> str:
+    uri = env.get("NEURON_LAKE_URI", "").strip().rstrip("/")
+    if uri and (not uri.startswith("s3://") or not uri[len("s3://"):].strip("/")):
+        raise SettingsError(f"NEURON_LAKE_URI must be s3://<bucket>[/<prefix>] (or unset for NEURON_LAKE_DIR), "
+                            f"got {uri!r}")
+    return uri
+
+
+def _executor(env: Mapping[str, str]) -> str:
+    name = (env.get("NEURON_EXECUTOR", "multiprocess") or "multiprocess").strip().lower()
+    if name not in EXECUTORS:
+        raise SettingsError(f"NEURON_EXECUTOR must be one of {', '.join(EXECUTORS)}; got {name!r}")
+    if name == "celery" and not env.get("NEURON_CELERY_BROKER", "").strip():
+        raise SettingsError("NEURON_EXECUTOR=celery needs NEURON_CELERY_BROKER (e.g. redis://host:6379/0)")
+    return name
 
 
 def _step_memory(env: Mapping[str, str]) -> int:
