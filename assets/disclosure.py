@@ -188,7 +188,8 @@ def write_protected_grid(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset
     SUPPRESSION_COLUMNS)."""
     previous = None
     if not disclosure.is_cell_key and (files := lake.files(ds.layer, ds.name, day)):
-        previous = pl.read_parquet(files)  # the version being replaced: suppression stays consistent with it
+        with lake.local_copies(files) as local:  # the version being replaced: suppression stays consistent
+            previous = pl.read_parquet(local)
     exact = con.sql(sql).pl()
     out, stats = protect_grid(exact, ds, disclosure, on_unprotectable, recompute, magnitudes, previous)
     rows = write_frame(con, lake, ds, day, out, order_by=ds.order_by)
@@ -208,9 +209,7 @@ def write_internal(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset, day:
             for c in twin.column_names if c not in (*COMPLETENESS_NAMES, "suppressed", "suppression")]
     frame = exact.select(cols).with_columns(pl.lit(False).alias("suppressed"),
                                             pl.lit(None, pl.String).alias("suppression"))
-    root = lake.root / INTERNAL_LAYER
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    root.chmod(0o700)
+    lake.private_layer(INTERNAL_LAYER)
     return write_frame(con, lake, twin, day, frame, order_by=twin.order_by)
 
 

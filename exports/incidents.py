@@ -197,7 +197,7 @@ def compare_day(engine: IncidentEngine, lake: Lake, day: str) -> DayComparison:
     incidents = engine.day_incidents(day)
     out = DayComparison(incidents=incidents.height, late=int(incidents["late"].sum() or 0))
     types = ", ".join(f"'{t}'" for t in INCIDENT_TYPES)
-    con = duckdb.connect()
+    con = lake.attach(duckdb.connect())
     con.register("inc", incidents)
     daily = f"(SELECT * FROM ({scan_sql(lake, SECURITY_EVENTS, day)}) WHERE event_type IN ({types}))" \
         if lake.files(SECURITY_EVENTS.layer, SECURITY_EVENTS.name, day) else \
@@ -239,7 +239,7 @@ def matches_incidents_check(partitions: dg.PartitionsDefinition) -> dg.AssetChec
         extra: list[tuple] = []
         late = total = 0
         for day in (k for k in partition_keys_of(context) if k):
-            cmp = compare_day(engine, Lake(settings.lake_dir), day)
+            cmp = compare_day(engine, neuron.lake, day)
             missing += cmp.missing
             extra += cmp.extra
             total += cmp.incidents

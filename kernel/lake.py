@@ -74,6 +74,50 @@ class Lake:
 
     root: Path
 
+    # ---- what every lake offers (this one and kernel.object_lake.ObjectLake); callers never touch the root
+    @property
+    def location(self) -> str:
+        """Where the lake is, for messages and the warehouse's catalog."""
+        return str(self.root)
+
+    def has_partition(self, layer: str, dataset: str, date: str) -> bool:
+        """The partition was written (perhaps with no rows) and not withdrawn."""
+        return self.partition_dir(layer, dataset, date).is_dir()
+
+    def read_source(self, layer: str, dataset: str) -> str:
+        """What ``read_parquet`` reads for every partition of ``dataset`` now: a SQL string literal (a glob)."""
+        return "'" + self.glob(layer, dataset).replace("'", "''") + "'"
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        """Let ``con`` read the lake's paths (nothing to do on local disk)."""
+        return con
+
+    @contextmanager
+    def local_copies(self, paths: list[str]) -> Iterator[list[str]]:
+        """Local paths of ``paths`` for readers that open files themselves (great-expectations, the PII scan)."""
+        yield list(paths)
+
+    def leftovers(self) -> list[str]:
+        """What killed writers left (temporary folders), for ``neuron doctor``."""
+        return [str(p) for p in self.stale_temp()]
+
+    def remove_leftovers(self, found: Iterable[str]) -> int:
+        return remove_paths(Path(p) for p in found)
+
+    def partition_rows(self, layer: str, dataset: str, date: str) -> int | None:
+        """Rows of a written partition from its Parquet footers (None when the partition does not exist)."""
+        if not self.has_partition(layer, dataset, date):
+            return None
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files(layer, dataset, date))
+
+    def private_layer(self, layer: str) -> None:
+        """Make ``layer`` readable by its owner only (the exact figures of the ``internal`` layer)."""
+        path = self.root / layer
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)
+
     def dataset_dir(self, layer: str, dataset: str) -> Path:
         return self.root / layer / dataset
 
@@ -206,3 +250,19 @@ class PartitionWrite:
         self.rows += n
         self.parts.append((path, n))
         return n
+
+
+_FILESYSTEMS: dict[tuple, object] = {}
+
+
+def open_lake(settings) -> Lake:
+    """The deployment's lake: on object storage when ``NEURON_LAKE_URI`` is set (``kernel.object_lake``), else the
+    folder ``NEURON_LAKE_DIR``. One filesystem client per process and endpoint (a forked step makes its own)."""
+    if not settings.lake_uri:
+        return Lake(settings.lake_dir)
+    from kernel.object_lake import ObjectLake, s3_filesystem
+
+    key = (os.getpid(), settings.s3_endpoint_url, settings.s3_region)
+    if key not in _FILESYSTEMS:
+        _FILESYSTEMS[key] = s3_filesystem(settings.s3_endpoint_url or None, region=settings.s3_region or None)
+    return ObjectLake(settings.lake_uri, _FILESYSTEMS[key])  # type: ignore[return-value]

@@ -27,13 +27,12 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import pyarrow.parquet as pq
 
 from kernel.accounting import account, accounting_check_spec
 from kernel.dataset import Dataset
 from kernel.disclosure import DEFAULT_K, Disclosure
 from kernel.io import create_view, scan_sql, write_dataset, write_frame
-from kernel.lake import Lake, remove_paths
+from kernel.lake import remove_paths
 from kernel.metadata import asset_key, column_schema, preview
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
@@ -124,14 +123,6 @@ def previous_day(day: str, days_back: int) -> str:
     return (date.fromisoformat(day) - timedelta(days=days_back)).isoformat()
 
 
-def partition_rows(lake: Lake, ds: Dataset, day: str) -> int | None:
-    """Rows of a written partition from the Parquet footers (None when the partition does not exist)."""
-    files = lake.files(ds.layer, ds.name, day)
-    if not files and not lake.partition_dir(ds.layer, ds.name, day).is_dir():
-        return None
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-
-
 class Step:
     """One run of a lake asset for one partition."""
 
@@ -143,7 +134,7 @@ class Step:
         self.decl = decl
         self.day: str = context.partition_key
         self.settings: Settings = neuron.settings
-        self.lake = Lake(self.settings.lake_dir)
+        self.lake = neuron.lake
         self.tz = self.settings.timezone
         claim_day(context.instance, context.run_id, self.day, self.settings.leases_dir)
         self.con: duckdb.DuckDBPyConnection = neuron.duckdb()
@@ -275,7 +266,7 @@ class LakeAsset:
                           else {decl.outputs[0].key: returned})
             elapsed = round(time.monotonic() - t0, 3)
             for ds in decl.outputs:
-                rows = partition_rows(step.lake, ds, step.day)
+                rows = step.lake.partition_rows(ds.layer, ds.name, step.day)
                 if rows is None:
                     raise dg.Failure(f"{decl.name} did not write {ds.key} for {step.day}")
                 metadata = {"dagster/row_count": rows, "elapsed_s": elapsed,

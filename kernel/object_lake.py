@@ -85,10 +85,31 @@ class ObjectLake:
     def withdrawn_uri(self, layer: str, dataset: str, date: str) -> str:
         return f"{self.uri}/{WITHDRAWN_DIR}/{layer}/{dataset}/date={date}"
 
+    @property
+    def location(self) -> str:
+        return self.uri
+
     def attach(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         """Let ``con`` read (and COPY to) the store's ``s3://`` paths."""
-        con.register_filesystem(self.fs)
+        if "s3" not in con.list_filesystems():
+            con.register_filesystem(self.fs)
         return con
+
+    @contextmanager
+    def local_copies(self, paths: list[str]) -> Iterator[list[str]]:
+        """The files downloaded to a private temporary folder (one request each, concurrently), removed after:
+        for readers that open files themselves (great-expectations' SQLAlchemy engine, the PII scan)."""
+        stage = Path(tempfile.mkdtemp(prefix=".lake-read-"))
+        try:
+            local = [str(stage / f"{i:05d}-{p.rsplit('/', 1)[1]}") for i, p in enumerate(paths)]
+            if paths:
+                self.fs.get(list(paths), local)
+            yield local
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    def private_layer(self, layer: str) -> None:
+        """Nothing to do in the store: access to ``<uri>/internal/`` is the bucket policy's (docs/operations.md)."""
 
     # ---------------------------------------------------------------------------------------------- pointers
     def _read_pointer(self, layer: str, dataset: str, date: str) -> tuple[dict | None, str | None]:
@@ -143,6 +164,19 @@ class ObjectLake:
 
     def exists(self, layer: str, dataset: str, date: str) -> bool:
         return bool(self.files(layer, dataset, date))
+
+    def has_partition(self, layer: str, dataset: str, date: str) -> bool:
+        return self.pointer(layer, dataset, date) is not None
+
+    def partition_rows(self, layer: str, dataset: str, date: str) -> int | None:
+        """Rows of the current commit, as its writer counted them (None when the partition does not exist)."""
+        p = self.pointer(layer, dataset, date)
+        return None if p is None else int(p["rows"])
+
+    def read_source(self, layer: str, dataset: str) -> str:
+        """The current commit's files of every partition, as a SQL list literal: a view over it reads the snapshot
+        its warehouse was built on, whatever commits come after (rebuilding the warehouse moves it on)."""
+        return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in self.files(layer, dataset)) + "]"
 
     def partition_dates(self, layer: str, dataset: str) -> list[str]:
         return sorted(self.pointers(layer, dataset))
@@ -242,6 +276,21 @@ class ObjectLake:
 
     def clean_orphans(self, layer: str, dataset: str, min_age_s: float = ORPHAN_AGE_S) -> int:
         found = self.orphans(layer, dataset, min_age_s)
+        for prefix in found:
+            self.fs.rm(prefix, recursive=True)
+        return len(found)
+
+    def datasets(self) -> list[tuple[str, str]]:
+        """Every ``(layer, dataset)`` the store holds a pointer folder for."""
+        self.fs.invalidate_cache(self.uri)
+        found = self.fs.glob(f"{self.uri}/*/*/{POINTER_DIR}")
+        return sorted({tuple(p.rstrip("/").split("/")[-3:-1]) for p in found})  # type: ignore[misc]
+
+    def leftovers(self, min_age_s: float = ORPHAN_AGE_S) -> list[str]:
+        """Every dataset's orphaned commit prefixes (killed writers' uploads), for ``neuron doctor``."""
+        return [o for layer, ds in self.datasets() for o in self.orphans(layer, ds, min_age_s)]
+
+    def remove_leftovers(self, found: list[str]) -> int:
         for prefix in found:
             self.fs.rm(prefix, recursive=True)
         return len(found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
-from kernel.lake import Lake
+from kernel.lake import Lake, open_lake
 from kernel.record_keys import install_record_key
 from kernel.settings import Settings, load_settings
 from kernel.times import install_time_macros
@@ -23,7 +23,7 @@ class NeuronResource(dg.ConfigurableResource):
 
     @property
     def lake(self) -> Lake:
-        return Lake(self.settings.lake_dir)
+        return open_lake(self.settings)
 
     def tokenizer(self, domain: str | None = None) -> Tokenizer:
         """Tokens of one data domain (its own derived keys; ``kernel.tokens.Tokenizer``)."""
@@ -38,4 +38,4 @@ class NeuronResource(dg.ConfigurableResource):
         s.duckdb_tmp.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET temp_directory = '{s.duckdb_tmp}'")
         con.execute(f"SET TimeZone = '{s.timezone}'")
-        return install_record_key(install_time_macros(con), s)
+        return install_record_key(install_time_macros(open_lake(s).attach(con)), s)

@@ -139,15 +139,15 @@ def run_day(day: str, progress: bool = False) -> object:
 
 
 def summary(day: str, wire: bool = False) -> str:
-    import duckdb
 
+    from kernel.lake import open_lake
     from kernel.settings import load_settings
-    from warehouse.catalog import day_rows
+    from warehouse.catalog import connect, day_rows
 
     s = load_settings()
-    con = duckdb.connect(str(s.warehouse_path), read_only=True)
+    con = connect(s.warehouse_path, open_lake(s))
     lines = [f"Neuron demo for {day}", "", "Outputs:",
-             f"  landing   {s.landing_dir}", f"  lake      {s.lake_dir}", f"  warehouse {s.warehouse_path}",
+             f"  landing   {s.landing_dir}", f"  lake      {s.lake_uri or s.lake_dir}", f"  warehouse {s.warehouse_path}",
              f"  outbox    {s.outbox_dir}", f"  dagster   {s.dagster_home}", "", "Rows per layer:"]
     rows = day_rows(con, day)
     for key in sorted(k for k in rows if k.split("/")[0] in ("bronze", "quarantine", "silver", "gold", "audit")):
@@ -326,6 +326,9 @@ def cmd_warehouse_relink(args: argparse.Namespace) -> int:
     from warehouse.relink import RelinkError, relink
 
     s = load_settings()
+    if s.lake_uri and not args.lake:
+        raise CliError(f"the lake is on object storage ({s.lake_uri}): its views name each file of the snapshot "
+                       "they were built on; rebuild the warehouse (materialise warehouse/neuron_duckdb) instead")
     path = args.warehouse or s.warehouse_path
     lake = args.lake or s.lake_dir
     if not path.is_file():
@@ -339,6 +342,30 @@ def cmd_warehouse_relink(args: argparse.Namespace) -> int:
                 print(f"relinked {len(views)} views of {target} to {lake}")
     except RelinkError as exc:
         raise CliError(str(exc)) from None
+    return 0
+
+
+def cmd_warehouse_sql(args: argparse.Namespace) -> int:
+    """Run one query on the warehouse (read-only) and print the result: works whichever lake it reads, on disk or
+    on object storage (where a plain DuckDB client cannot resolve the views' ``s3://`` files)."""
+    import duckdb
+
+    from kernel.lake import open_lake
+    from kernel.settings import load_settings
+    from warehouse.catalog import connect, internal_path
+
+    s = load_settings()
+    path = internal_path(s.warehouse_path) if args.internal else s.warehouse_path
+    if not path.is_file():
+        raise CliError(f"no warehouse file at {path}: run the daily job (or `neuron demo`) first")
+    try:
+        with connect(path, open_lake(s)) as con:
+            rel = con.sql(args.query)
+            if rel is None:
+                raise CliError("the warehouse is read-only here: give a query that returns rows")
+            rel.show(max_rows=args.max_rows, max_width=200)
+    except duckdb.Error as exc:
+        raise CliError(f"query failed: {str(exc).splitlines()[0]}") from None
     return 0
 
 
@@ -418,6 +445,12 @@ def main(argv: list[str] | None = None) -> int:
     relink.add_argument("--warehouse", type=Path, help="the .duckdb file (default NEURON_WAREHOUSE_PATH)")
     relink.add_argument("--lake", type=Path, help="the lake folder (default NEURON_LAKE_DIR)")
     relink.set_defaults(func=cmd_warehouse_relink)
+    whsql = wh_sub.add_parser("sql", help="run one read-only query on the warehouse and print the rows (on either "
+                                          "lake: on object storage a plain DuckDB client cannot read the views)")
+    whsql.add_argument("query", help="SQL, e.g. \"SELECT count(*) FROM gold.access_daily\"")
+    whsql.add_argument("--internal", action="store_true", help="the data team's file (neuron_internal.duckdb)")
+    whsql.add_argument("--max-rows", type=_positive_int, default=40)
+    whsql.set_defaults(func=cmd_warehouse_sql)
 
     rx = sub.add_parser("receiver", add_help=False,
                         help="run the reference receiver (the district side of HTTPS push); --help for options")

@@ -23,7 +23,7 @@ import dagster as dg
 
 from connectors.landing import stale_temp
 from exports import filedrop
-from kernel.lake import Lake, remove_paths
+from kernel.lake import open_lake, remove_paths
 from kernel.runs import LIVE_STATUSES, bury, dead_runs, run_is_live
 from kernel.settings import Settings
 from quality.data_docs import DataDocsSite
@@ -44,11 +44,14 @@ class Report:
         return not self.found or len(self.repaired) >= len(self.found)
 
 
-def _temp_leftovers(settings: Settings) -> list[Path]:
-    """What each writer calls its own leftovers (lake, warehouse, outbox), plus DuckDB spill and staging files."""
+def _temp_leftovers(settings: Settings) -> list[Path | str]:
+    """What each writer calls its own leftovers (lake, warehouse, outbox), plus DuckDB spill and staging files.
+    On object storage the lake's are ``s3://`` commit prefixes no pointer names (``ObjectLake.orphans``)."""
     cutoff = time.time() - LANDING_TEMP_AGE_S
     landing = [p for p in stale_temp(settings.landing_dir) if p.stat().st_mtime < cutoff]
-    found = [*Lake(settings.lake_dir).stale_temp(), *catalog.leftovers(settings.warehouse_path), *landing,
+    lake = open_lake(settings)
+    found: list[Path | str] = [*(lake.leftovers() if settings.lake_uri else lake.stale_temp()),
+             *catalog.leftovers(settings.warehouse_path), *landing,
              *filedrop.leftovers(settings.outbox_dir), *DataDocsSite(data_docs_dir(settings.quality_dir)).stale_temp()]
     return found + (sorted(settings.duckdb_tmp.iterdir()) if settings.duckdb_tmp.exists() else [])
 
@@ -73,7 +76,7 @@ def diagnose(instance: dg.DagsterInstance, settings: Settings, repair: bool = Fa
     report.repaired += [f"freed pool slots of run {run_id}" for run_id in held] if burial.slots_freed or held else []
     if not report.live_runs:  # a live run may be writing them: then they stay, and the report says why
         for p in temp:
-            remove_paths([p])
+            open_lake(settings).remove_leftovers([p]) if isinstance(p, str) else remove_paths([p])
             report.repaired.append(f"removed {p}")
     return report
 

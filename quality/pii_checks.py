@@ -174,7 +174,8 @@ def build_lake_pii_check(
                         last = lake.withdrawals(ds.layer, ds.name, day)[-1]
                         earlier.append({"dataset": ds.key, "partition": day, "finding": str(last)})
                         continue
-                    found = scan_files(paths, settings.landing_dir, canaries) if paths else []
+                    with lake.local_copies(paths) as local:
+                        found = scan_files(local, settings.landing_dir, canaries) if local else []
                     files += len(paths)
                     if found:
                         record = lake.withdraw_partition(ds.layer, ds.name, day,
@@ -185,11 +186,11 @@ def build_lake_pii_check(
         metadata = hit_metadata(hits, files)
         metadata["withdrawn"] = dg.MetadataValue.json(withdrawn)
         if withdrawn:
-            metadata["withdrawn_to"] = dg.MetadataValue.path(str(Path(withdrawn[0]["finding"]).parent))
+            metadata["withdrawn_to"] = dg.MetadataValue.path(withdrawn[0]["finding"].rsplit("/", 1)[0])
             context.log.error(
                 f"privacy scan of {asset_key.to_user_string()}: {len(hits)} hits; withdrew "
                 + ", ".join(f"{w['dataset']} {w['partition']}" for w in withdrawn)
-                + f" from the lake (findings under {lake.root / WITHDRAWN_DIR})"
+                + f" from the lake (findings under {lake.location}/{WITHDRAWN_DIR})"
             )
         if earlier:
             metadata["previously_withdrawn"] = dg.MetadataValue.json(earlier)

@@ -51,6 +51,12 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def connect(path: Path, lake: Lake, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open a warehouse file so its lake views can be read: on object storage they name ``s3://`` files, which a
+    DuckDB connection reads only with the lake's filesystem registered (``neuron warehouse sql`` does this)."""
+    return lake.attach(duckdb.connect(str(path), read_only=read_only))
+
+
 def internal_path(path: Path) -> Path:
     """The data team's file next to the analysts' one: ``neuron.duckdb`` -> ``neuron_internal.duckdb``."""
     return path.with_name(f"{path.stem}_internal{path.suffix}")
@@ -59,7 +65,7 @@ def internal_path(path: Path) -> Path:
 def _view_sql(lake: Lake, ds: Dataset) -> str:
     if not lake.files(ds.layer, ds.name):
         return ds.empty_sql(extra="CAST(NULL AS DATE) AS date")  # the hive partition column
-    return (f"SELECT * FROM read_parquet({_q(lake.glob(ds.layer, ds.name))}, hive_partitioning = true, "
+    return (f"SELECT * FROM read_parquet({lake.read_source(ds.layer, ds.name)}, hive_partitioning = true, "
             "hive_types = {'date': DATE}, union_by_name = true)")
 
 
@@ -146,13 +152,18 @@ class _Builder:
     # -- the lake -------------------------------------------------------------------------------------------
     def lake_view(self, ds: Dataset, count: bool) -> None:
         src = _view_sql(self.lake, ds)
-        glob = self.lake.glob(ds.layer, ds.name)
+        source = self.lake.read_source(ds.layer, ds.name)
         body = f"SELECT {self.projection(self.describe(src))} FROM ({src})"
         self.sql(f"CREATE OR REPLACE VIEW {ds.layer}.{ds.name} AS {body}")
-        on_lake = _q(glob) in body
-        rel = Path(glob).relative_to(self.lake.root).as_posix()
-        self.views.append((ds.layer, ds.name, ds.key, "lake" if on_lake else "empty", rel if on_lake else None,
-                           body.replace(_q(glob), LAKE_GLOB) if on_lake else None))
+        on_lake = source in body
+        if on_lake and isinstance(self.lake, Lake):  # a glob under the folder: warehouse.relink can move it
+            rel = Path(self.lake.glob(ds.layer, ds.name)).relative_to(self.lake.root).as_posix()
+            self.views.append((ds.layer, ds.name, ds.key, "lake", rel, body.replace(source, LAKE_GLOB)))
+        elif on_lake:  # the current commits' files on object storage: the snapshot this build read
+            self.views.append((ds.layer, ds.name, ds.key, "object_store", self.lake.dataset_uri(ds.layer, ds.name),
+                               None))
+        else:
+            self.views.append((ds.layer, ds.name, ds.key, "empty", None, None))
         if count:
             self.counts[ds.key] = self.sql(f"SELECT count(*) FROM {ds.layer}.{ds.name}")[0][0]
         text = self.glossary.dataset(ds.layer, ds.name)
@@ -273,7 +284,7 @@ class _Builder:
             time_zone VARCHAR, lake_dir VARCHAR, outbox_dir VARCHAR, relinked_at TIMESTAMPTZ,
             relinked_at_local TIMESTAMP, duckdb_version VARCHAR""")
         self.sql("INSERT INTO meta.warehouse VALUES (?, ?, NULL, ?, ?, ?, NULL, NULL, ?)",
-                 [kind, datetime.now(UTC), self.tz, str(self.lake.root), str(outbox), duckdb.__version__])
+                 [kind, datetime.now(UTC), self.tz, self.lake.location, str(outbox), duckdb.__version__])
         self.localise("warehouse", "built_at")
 
     def view_table(self) -> None:
@@ -321,7 +332,7 @@ class _Builder:
 
 def _build_file(path: Path, lake: Lake, outbox: Path, contracts: list | None, datasets: dict[str, Dataset],
                 tz: str, kind: str, count: Iterable[str], glossary: Glossary) -> dict[str, int]:
-    con = duckdb.connect(str(path))
+    con = lake.attach(duckdb.connect(str(path)))
     try:
         con.execute("SET TimeZone = 'UTC'")  # naive times in manifests and receipts are read as UTC
         con.execute("BEGIN TRANSACTION")  # one commit: a statement per column comment would each commit

@@ -5,27 +5,27 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from kernel.dataset import Dataset
+from kernel.lake import Lake
 from kernel.lake_asset import Area
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
-from warehouse.catalog import INTERNAL_LAYER, build_warehouse, day_rows, internal_path
+from warehouse.catalog import INTERNAL_LAYER, build_warehouse, connect, day_rows, internal_path
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 WAREHOUSE_KEY = dg.AssetKey(["warehouse", "neuron_duckdb"])
 
 
-def day_metadata(path: Path, day: str, totals: dict[str, int]) -> dict[str, object]:
+def day_metadata(path: Path, lake: Lake, day: str, totals: dict[str, int]) -> dict[str, object]:
     """What the materialisation of ``day`` says: that day's rows per view and catalog table (``rows/<layer>/<name>``,
     ``WHERE date = day``, or ``partition`` for meta.exports and meta.receipts; internal views read from the
     data team's file), and the whole warehouse's rows, named apart (``total_rows/...``)."""
-    with duckdb.connect(str(path), read_only=True) as con:
+    with connect(path, lake) as con:
         rows = day_rows(con, day)
     internal = internal_path(path)
     if internal.exists() and any(k.startswith(f"{INTERNAL_LAYER}/") for k in totals):
-        with duckdb.connect(str(internal), read_only=True) as con:
+        with connect(internal, lake) as con:
             rows.update({k: v for k, v in day_rows(con, day).items() if k.startswith(f"{INTERNAL_LAYER}/")})
     shown = {k: f"{v:,}" for k, v in totals.items()}
     table = "\n".join(["| view | rows on the day | rows in total |", "|---|---:|---:|",
@@ -64,7 +64,7 @@ def definitions(area: Area, upstream: list[dg.AssetKey], datasets: dict[str, Dat
             "path": dg.MetadataValue.path(str(s.warehouse_path)),
             "internal_path": dg.MetadataValue.path(str(internal_path(s.warehouse_path))),
             "views": len(counts),
-            **day_metadata(s.warehouse_path, context.partition_key, counts),
+            **day_metadata(s.warehouse_path, neuron.lake, context.partition_key, counts),
             "elapsed_s": round(time.monotonic() - t0, 3),
         })
 

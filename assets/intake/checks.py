@@ -31,8 +31,9 @@ def source_status(lake: Lake, day: str, sources: list[str]) -> dict[str, dict[st
     if not files:
         return out
     listed = ", ".join(f"'{f}'" for f in files)
-    rows = duckdb.sql(f"SELECT source, community_id, status, reason FROM read_parquet([{listed}]) "
-                      f"WHERE status <> 'not_expected' ORDER BY 1, 2").fetchall()
+    with lake.attach(duckdb.connect()) as con:
+        rows = con.execute(f"SELECT source, community_id, status, reason FROM read_parquet([{listed}]) "
+                           f"WHERE status <> 'not_expected' ORDER BY 1, 2").fetchall()
     for source, community, status, reason in rows:
         if source not in out:
             continue
@@ -58,7 +59,7 @@ def inputs_complete_check(ds: Dataset, area: Area) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(specs=[spec], name=f"{ds.layer}_{ds.name}_inputs_complete",
                           description=f"Completeness of the sources of {ds.key} (audit/completeness)")
     def _check(context: dg.AssetCheckExecutionContext, neuron: NeuronResource) -> Iterator[dg.AssetCheckResult]:
-        lake = Lake(neuron.settings.lake_dir)
+        lake = neuron.lake
         everywhere: list[str] = []
         rows: list[tuple[object, ...]] = []
         for day in (k for k in partition_keys_of(context) if k):
