@@ -125,6 +125,11 @@ class Settings:
         return self.step_memory_mb * 2**20 // 192
 
     @property
+    def lake_cache_dir(self) -> Path:
+        """This host's copies of the object-storage lake's part files it has read or written (``ObjectLake.cached``)."""
+        return self.data_dir / ".lake_cache"
+
+    @property
     def duckdb_tmp(self) -> Path:
         return self.data_dir / ".duckdb_tmp"
 
