@@ -3,11 +3,14 @@ machine starts them (the env entry of the tool library) when they are down."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 
 LOOPBACK = "127.0.0.1"
 POSTGRES_PORT, MOSQUITTO_PORT = 5432, 1883
@@ -44,3 +47,35 @@ def ensure_postgres(wait_s: float = 30) -> bool:
     versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
     start = ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"] if versions else None
     return _ensure(POSTGRES_PORT, start, wait_s)
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@contextlib.contextmanager
+def moto_s3(bucket: str, wait_s: float = 20) -> Iterator[str]:
+    """An S3-compatible server on a free loopback port (moto's standalone server, in its own process so it does not
+    share the test's interpreter lock with a Dagster run), with ``bucket`` created; yields its endpoint URL."""
+    from kernel.object_lake import s3_filesystem
+
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        port = s.getsockname()[1]
+    server = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which("moto_server")
+    if server is None:
+        raise RuntimeError("moto_server is not installed (moto[s3] is a dev dependency: make install)")
+    proc = subprocess.Popen([server, "-H", LOOPBACK, "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + wait_s
+        while not listening(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto_server did not start on port {port}")
+            time.sleep(0.1)
+        url = f"http://{LOOPBACK}:{port}"
+        s3_filesystem(url, S3_CREDENTIALS["AWS_ACCESS_KEY_ID"], S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]).call_s3(
+            "create_bucket", Bucket=bucket)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait()
