@@ -129,7 +129,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         warnings.simplefilter("ignore", dg.PreviewWarning)  # map_asset_specs is preview in 1.13; opted in on purpose
         graph = graph.map_asset_specs(func=_owned_and_tagged)
 
-    daily = jobs.daily_job(area.partitions)
+    daily = jobs.daily_job(area.partitions, settings)
     freshness_checks = [c for a in areas for c in a.asset_checks or []
                         if all(k.name == FRESHNESS_CHECK for k in c.check_keys)]
     freshness_job, freshness_schedule = jobs.freshness(freshness_checks, settings.timezone)

@@ -15,6 +15,7 @@ from connectors.channels import channels
 from kernel.landing import landing_signatures
 from kernel.resource import NeuronResource
 from kernel.runs import bury
+from kernel.settings import Settings
 
 DAILY_JOB = "daily_job"
 DAILY_SCHEDULE = "daily_job_schedule"
@@ -30,14 +31,51 @@ DAILY_RUN_CONFIG = {"execution": {"config": {"multiprocess": {
     "start_method": {"forkserver": {"preload_modules": ["pipelines.preload"]}}}}}}
 
 
-def daily_job(partitions: dg.PartitionsDefinition) -> UnresolvedAssetJobDefinition:
+# NEURON_EXECUTOR=celery: each step is a Celery task on this queue, run by a worker (pipelines/celery_worker.py,
+# deploy/celery/README.md) wherever it runs; the lake must be one every worker reaches (NEURON_LAKE_URI=s3://...)
+CELERY_QUEUE = "neuron"
+
+
+def celery_app_config(broker: str | dict, backend: str | dict) -> dict:
+    """The Celery executor's config, the same on both sides: the run's process submits each step with it
+    (``daily_job``), a worker takes them with it (``pipelines.celery_worker``).
+
+    A worker process runs one step at a time, and a worker takes a step off the queue only when it has a free
+    process (``worker_disable_prefetch``, Redis brokers; Celery's default reserves one more step per process:
+    it waits behind a long step while another worker is idle, and a worker killed takes it down too). Worker
+    processes are forked from the worker's main process, which imported Neuron once (``pipelines.preload``), and
+    run step after step: a fresh process per step cost ~2 s each (a 1-community day took 315 s on two workers
+    instead of 152 s), while a reused one grew by ~80 MB over 75 steps. One that has grown past 2 GiB (a large
+    DuckDB step's memory kept by the allocator) is replaced after its step. A step is acknowledged when a worker
+    starts it (Celery's default): a worker killed in a step loses it (deploy/celery/README.md)."""
+    return {"broker": broker, "backend": backend,
+            "config_source": {"task_default_queue": CELERY_QUEUE, "worker_prefetch_multiplier": 1,
+                              "worker_disable_prefetch": True,
+                              "worker_max_memory_per_child": 2 * 2**20}}  # KiB
+
+
+def _celery_executor(settings: Settings) -> dg.ExecutorDefinition:
+    from dagster_celery import celery_executor  # only on this path: the default one never imports Celery
+
+    # the variables, not their values: a broker or backend URL may hold a password, and a configured executor's
+    # values are shown in the UI and stored with every run; Dagster reads them where the run starts
+    backend = {"env": "NEURON_CELERY_BACKEND"} if settings.celery_backend else "rpc://"
+    return celery_executor.configured(celery_app_config({"env": "NEURON_CELERY_BROKER"}, backend),
+                                      name="neuron_celery")
+
+
+def daily_job(partitions: dg.PartitionsDefinition, settings: Settings | None = None) -> UnresolvedAssetJobDefinition:
+    """The daily job; with ``settings.executor == "celery"`` its steps run on Celery workers (no run config:
+    the executor is configured), otherwise in forked processes on the run's host (``DAILY_RUN_CONFIG``)."""
+    celery = settings is not None and settings.executor == "celery"
     return dg.define_asset_job(
         DAILY_JOB,
         # the incident feed is unpartitioned and has its own job (exports.incidents)
         selection=dg.AssetSelection.all() - dg.AssetSelection.groups("incidents"),
         partitions_def=partitions,
         description="Everything for one district-day: landing -> bronze -> silver -> gold -> exports -> warehouse.",
-        config=DAILY_RUN_CONFIG,
+        config=None if celery else DAILY_RUN_CONFIG,
+        executor_def=_celery_executor(settings) if celery else None,
     )
 
 

@@ -24,8 +24,37 @@ def use_data_root(mp: pytest.MonkeyPatch, root: Path) -> Path:
     mp.setenv("NEURON_DATA_DIR", str(root))
     for var in SUBROOT_VARIABLES:
         mp.delenv(var, raising=False)
-    mp.setenv("DAGSTER_HOME", str(prepare_dagster_home(root / "dagster_home")))
+    mp.setenv("DAGSTER_HOME", str(prepare_dagster_home(_in_memory(root / "dagster_home"))))
     return root
+
+
+_SHM = Path("/dev/shm")
+_SHM_PREFIX = "neuron-tests-"
+
+
+def _in_memory(home: Path) -> Path:
+    """``home`` as a link to a folder in shared memory, when the machine has one: the local instance's SQLite
+    commits an event at a time, and on disk each commit and close waits for fsync (a one-community day in process
+    spent 54 of its 196 s there). Tests of production storage use Postgres, not this."""
+    if home.exists() or not (_SHM.is_dir() and os.access(_SHM, os.W_OK)):
+        return home
+    import uuid
+
+    target = _SHM / f"{_SHM_PREFIX}{os.getpid()}" / uuid.uuid4().hex[:12]
+    target.mkdir(parents=True)
+    home.parent.mkdir(parents=True, exist_ok=True)
+    home.symlink_to(target, target_is_directory=True)
+    return home
+
+
+def _remove_memory_homes(pid: int | None = None) -> None:
+    """This process's instance folders in shared memory, and those of test processes that are gone."""
+    import shutil
+
+    for folder in _SHM.glob(f"{_SHM_PREFIX}*") if _SHM.is_dir() else []:
+        owner = int(folder.name.removeprefix(_SHM_PREFIX) or 0)
+        if owner == pid or not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -116,6 +145,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     duckdb's nanobind bindings print dozens of "leaked function" lines at teardown (cosmetic, see
     ../shared/reference/gx.md §6); they would bury pytest's closing line. The exit status is pytest's own.
     """
+    _remove_memory_homes(os.getpid())
     # an xdist worker must leave normally: the controller waits for it to close its channel
     if os.environ.get("NEURON_PYTEST_CLEAN_EXIT", "1") == "1" and not os.environ.get("PYTEST_XDIST_WORKER"):
         sys.stdout.flush()
