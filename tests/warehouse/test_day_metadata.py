@@ -19,7 +19,7 @@ from warehouse.definitions import WAREHOUSE_KEY, day_metadata, definitions
 def test_day_rows_count_the_partition_day_only(tmp_path):
     small = make_small_lake(tmp_path / "data")
     totals = build_warehouse(small.warehouse, small.lake, small.outbox)
-    meta = day_metadata(small.warehouse, DAY1, totals)
+    meta = day_metadata(small.warehouse, small.lake, DAY1, totals)
     assert meta["rows/silver/telemetry"] == small.readings[DAY1] == 2
     assert meta["total_rows/silver/telemetry"] == sum(small.readings.values()) == 3
     assert meta["rows/bronze/access_doors"] == 0 < meta["total_rows/bronze/access_doors"]  # doors only on DAY2
