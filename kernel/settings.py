@@ -79,6 +79,10 @@ class Settings:
     # 60-community day in 3.0 GB (PSS) but ran out of memory in the telemetry parse of a 600-community day
     # (docs/benchmarks.md); 3072 is what the 600-community runs have used
     step_memory_mb: int = 3072
+    # steps a run executes at once on its host (NEURON_STEP_CONCURRENCY; the multiprocess executor's max_concurrent).
+    # Dagster's default is the host's core count: on a 16-core Kubernetes node that is 16 steps of up to
+    # step_memory_mb each inside one run pod. Size the pod's memory as this × step_memory_mb + ~1 GB
+    step_concurrency: int = 2
     # the lake on object storage (NEURON_LAKE_URI=s3://bucket[/prefix]; kernel.object_lake); empty: on local disk at
     # lake_dir. NEURON_S3_ENDPOINT_URL for MinIO, OSS, OBS or a test server; credentials the AWS_* variables
     lake_uri: str = ""
@@ -201,6 +205,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         pull_window_min=_window(env, "NEURON_PULL_WINDOW_MIN", "60"),
         pull_overlap_min=_window(env, "NEURON_PULL_OVERLAP_MIN", "15"),
         step_memory_mb=_step_memory(env),
+        step_concurrency=_step_concurrency(env),
         lake_uri=_lake_uri(env),
         s3_endpoint_url=env.get("NEURON_S3_ENDPOINT_URL", "").strip(),
         s3_region=env.get("NEURON_S3_REGION", "").strip(),
@@ -232,6 +237,13 @@ def _step_memory(env: Mapping[str, str]) -> int:
     if mb < 256:
         raise SettingsError(f"NEURON_STEP_MEMORY_MB must be at least 256 (megabytes), got {mb}")
     return mb
+
+
+def _step_concurrency(env: Mapping[str, str]) -> int:
+    n = int(_number(env, "NEURON_STEP_CONCURRENCY", "2", int))
+    if not 1 <= n <= 64:
+        raise SettingsError(f"NEURON_STEP_CONCURRENCY must be between 1 and 64 (steps at once), got {n}")
+    return n
 
 
 def _window(env: Mapping[str, str], name: str, default: str) -> int:

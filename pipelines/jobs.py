@@ -31,6 +31,15 @@ DAILY_RUN_CONFIG = {"execution": {"config": {"multiprocess": {
     "start_method": {"forkserver": {"preload_modules": ["pipelines.preload"]}}}}}}
 
 
+def daily_run_config(settings: Settings | None) -> dict:
+    """``DAILY_RUN_CONFIG`` with the steps at once set from ``NEURON_STEP_CONCURRENCY`` (Dagster's default, the host's
+    core count, sizes nothing: a run pod on a large node would start a step per core, each up to
+    ``NEURON_STEP_MEMORY_MB``)."""
+    multiprocess = {**DAILY_RUN_CONFIG["execution"]["config"]["multiprocess"],
+                    "max_concurrent": settings.step_concurrency if settings is not None else 2}
+    return {"execution": {"config": {"multiprocess": multiprocess}}}
+
+
 # NEURON_EXECUTOR=celery: each step is a Celery task on this queue, run by a worker (pipelines/celery_worker.py,
 # deploy/celery/README.md) wherever it runs; the lake must be one every worker reaches (NEURON_LAKE_URI=s3://...)
 CELERY_QUEUE = "neuron"
@@ -74,7 +83,7 @@ def daily_job(partitions: dg.PartitionsDefinition, settings: Settings | None = N
         selection=dg.AssetSelection.all() - dg.AssetSelection.groups("incidents"),
         partitions_def=partitions,
         description="Everything for one district-day: landing -> bronze -> silver -> gold -> exports -> warehouse.",
-        config=None if celery else DAILY_RUN_CONFIG,
+        config=None if celery else daily_run_config(settings),
         executor_def=_celery_executor(settings) if celery else None,
     )
 

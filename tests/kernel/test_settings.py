@@ -65,6 +65,45 @@ def test_the_step_memory_is_each_steps_duckdb_limit(tmp_path: Path, monkeypatch)
     assert load_settings({"NEURON_STEP_MEMORY_MB": "1536"}).parse_batch_bytes == 8 * 2**20
 
 
+@pytest.mark.parametrize("raw", ["0", "65", "two"])
+def test_a_bad_step_concurrency_names_the_variable(raw: str):
+    with pytest.raises(SettingsError, match="NEURON_STEP_CONCURRENCY"):
+        load_settings({"NEURON_STEP_CONCURRENCY": raw})
+
+
+def test_the_daily_run_starts_as_many_steps_at_once_as_the_setting_says_not_one_per_core():
+    from pipelines.jobs import daily_run_config
+
+    def steps_at_once(env: dict) -> int:
+        return daily_run_config(load_settings(env))["execution"]["config"]["multiprocess"]["max_concurrent"]
+
+    assert steps_at_once({}) == 2 and steps_at_once({"NEURON_STEP_CONCURRENCY": "3"}) == 3
+    # the forkserver with the preloaded modules stays
+    assert daily_run_config(load_settings({}))["execution"]["config"]["multiprocess"]["start_method"] == {
+        "forkserver": {"preload_modules": ["pipelines.preload"]}}
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"NEURON_LAKE_URI": "/var/lib/lake"}, "NEURON_LAKE_URI"),
+    ({"NEURON_LAKE_URI": "s3://"}, "NEURON_LAKE_URI"),
+    ({"NEURON_EXECUTOR": "dask"}, "NEURON_EXECUTOR"),
+    ({"NEURON_EXECUTOR": "celery"}, "NEURON_CELERY_BROKER"),
+])
+def test_a_bad_lake_uri_or_executor_is_one_clear_error(env: dict, message: str):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)
+
+
+def test_the_lake_is_chosen_by_its_uri(tmp_path: Path):
+    from kernel.lake import Lake, open_lake
+    from kernel.object_lake import ObjectLake
+
+    assert isinstance(open_lake(load_settings({}, data_dir=tmp_path)), Lake)
+    lake = open_lake(load_settings({"NEURON_LAKE_URI": "s3://bucket/district/"}))
+    assert isinstance(lake, ObjectLake) and lake.location == "s3://bucket/district"
+    assert lake.cache_dir is not None  # reads go through this host's cache of committed files
+
+
 def test_the_tokenizer_comes_from_settings_and_production_needs_a_real_key():
     assert load_settings({}).mode == "production"
     with pytest.raises(TokenKeyError, match="NEURON_TOKEN_KEY"):
