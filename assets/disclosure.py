@@ -188,8 +188,7 @@ def write_protected_grid(con: duckdb.DuckDBPyConnection, lake: Lake, ds: Dataset
     SUPPRESSION_COLUMNS)."""
     previous = None
     if not disclosure.is_cell_key and (files := lake.files(ds.layer, ds.name, day)):
-        with lake.local_copies(files) as local:  # the version being replaced: suppression stays consistent
-            previous = pl.read_parquet(local)
+        previous = pl.read_parquet(files)  # the version being replaced: suppression stays consistent with it
     exact = con.sql(sql).pl()
     out, stats = protect_grid(exact, ds, disclosure, on_unprotectable, recompute, magnitudes, previous)
     rows = write_frame(con, lake, ds, day, out, order_by=ds.order_by)

@@ -197,7 +197,7 @@ def compare_day(engine: IncidentEngine, lake: Lake, day: str) -> DayComparison:
     incidents = engine.day_incidents(day)
     out = DayComparison(incidents=incidents.height, late=int(incidents["late"].sum() or 0))
     types = ", ".join(f"'{t}'" for t in INCIDENT_TYPES)
-    con = lake.attach(duckdb.connect())
+    con = duckdb.connect()
     con.register("inc", incidents)
     daily = f"(SELECT * FROM ({scan_sql(lake, SECURITY_EVENTS, day)}) WHERE event_type IN ({types}))" \
         if lake.files(SECURITY_EVENTS.layer, SECURITY_EVENTS.name, day) else \

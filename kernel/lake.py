@@ -92,11 +92,6 @@ class Lake:
         """Let ``con`` read the lake's paths (nothing to do on local disk)."""
         return con
 
-    @contextmanager
-    def local_copies(self, paths: list[str]) -> Iterator[list[str]]:
-        """Local paths of ``paths`` for readers that open files themselves (great-expectations, the PII scan)."""
-        yield list(paths)
-
     def leftovers(self) -> list[str]:
         """What killed writers left (temporary folders), for ``neuron doctor``."""
         return [str(p) for p in self.stale_temp()]

@@ -101,23 +101,6 @@ class ObjectLake:
             con.register_filesystem(CachedStore(self) if self.cache_dir is not None else self.fs)
         return con
 
-    @contextmanager
-    def local_copies(self, paths: list[str]) -> Iterator[list[str]]:
-        """The files downloaded to a private temporary folder (one request each, concurrently), removed after:
-        for readers that open files themselves (great-expectations' SQLAlchemy engine, the PII scan)."""
-        remote = [p for p in paths if p.startswith("s3://")]
-        if not remote:  # already local (the read cache's files)
-            yield list(paths)
-            return
-        stage = Path(tempfile.mkdtemp(prefix=".lake-read-"))
-        try:
-            local = [str(stage / f"{i:05d}-{p.rsplit('/', 1)[1]}") for i, p in enumerate(remote)]
-            self._run([self.fs._get_file(r, p) for r, p in zip(remote, local, strict=True)])
-            got = iter(local)
-            yield [next(got) if p.startswith("s3://") else p for p in paths]
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
-
     def private_layer(self, layer: str) -> None:
         """Nothing to do in the store: access to ``<uri>/internal/`` is the bucket policy's (docs/operations.md)."""
 
@@ -184,7 +167,9 @@ class ObjectLake:
 
     def files(self, layer: str, dataset: str, date: str | None = None) -> list[str]:
         """What readers read: the current files of one partition (or of every one), as local paths in the read
-        cache when the lake has one (fetched on first read), else as ``s3://`` URIs."""
+        cache (fetched on first read), so every reader (DuckDB, Polars, great-expectations, the PII scan) opens
+        them as it opens the folder lake's files; ``open_lake`` always gives the lake a cache. Without one, the
+        ``s3://`` URIs (a DuckDB connection then needs ``attach``)."""
         return self.cached(self.uris(layer, dataset, date))
 
     def cached(self, uris: list[str]) -> list[str]:

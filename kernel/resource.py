@@ -38,4 +38,4 @@ class NeuronResource(dg.ConfigurableResource):
         s.duckdb_tmp.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET temp_directory = '{s.duckdb_tmp}'")
         con.execute(f"SET TimeZone = '{s.timezone}'")
-        return install_record_key(install_time_macros(open_lake(s).attach(con)), s)
+        return install_record_key(install_time_macros(con), s)

@@ -72,11 +72,6 @@ def build_gx_checks(
         selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == asset_key}
         keys = partition_keys_of(context)
         paths = [path for key in keys for path in paths_for_partition(neuron, key)]
-        with neuron.lake.local_copies(paths) as local:
-            yield from _evaluate(context, neuron, local, keys, selected)
-
-    def _evaluate(context: dg.AssetCheckExecutionContext, neuron: NeuronResource, paths: list[str],
-                  keys: list[str | None], selected: set[str]) -> Iterator[dg.AssetCheckResult]:
         docs_dir = data_docs_dir(neuron.settings.quality_dir) if data_docs else None
         named = [k for k in keys if k]
         run_name = "..".join(dict.fromkeys([named[0], named[-1]])) if named else "unpartitioned"

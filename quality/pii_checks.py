@@ -174,8 +174,7 @@ def build_lake_pii_check(
                         last = lake.withdrawals(ds.layer, ds.name, day)[-1]
                         earlier.append({"dataset": ds.key, "partition": day, "finding": str(last)})
                         continue
-                    with lake.local_copies(paths) as local:
-                        found = scan_files(local, settings.landing_dir, canaries) if local else []
+                    found = scan_files(paths, settings.landing_dir, canaries) if paths else []
                     files += len(paths)
                     if found:
                         record = lake.withdraw_partition(ds.layer, ds.name, day,

@@ -5,6 +5,7 @@ over every column except those that record when or by which run a row was writte
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import duckdb
 
@@ -37,6 +38,11 @@ def partition_hashes(lake: Lake, datasets: Iterable[tuple[str, str]] | None = No
             out[f"{layer}/{ds}/{day}"] = (int(n), int(h))
     con.close()
     return out
+
+
+def folder_hashes(root: Path) -> dict[str, tuple[int, int]]:
+    """``partition_hashes`` of the lake folder at ``root``."""
+    return partition_hashes(Lake(root))
 
 
 def lake_datasets(lake: Lake) -> list[tuple[str, str]]:

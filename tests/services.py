@@ -79,3 +79,31 @@ def moto_s3(bucket: str, wait_s: float = 20) -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait()
+
+
+@contextlib.contextmanager
+def postgres_database(user: str = "postgres") -> Iterator[str]:
+    """A throwaway database on the machine's PostgreSQL (trust auth), dropped after (open connections too)."""
+    import uuid
+
+    import psycopg2
+
+    def admin():
+        con = psycopg2.connect(host=LOOPBACK, port=POSTGRES_PORT, user=user, dbname="postgres")
+        con.autocommit = True  # CREATE DATABASE cannot run in a transaction (nor in psycopg2's `with con`)
+        return con
+
+    if not ensure_postgres():
+        raise RuntimeError("PostgreSQL is not listening on 127.0.0.1:5432 and could not be started")
+    name = f"neuron_test_{uuid.uuid4().hex[:12]}"
+    con = admin()
+    with con.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    con.close()
+    try:
+        yield name
+    finally:
+        con = admin()
+        with con.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        con.close()

@@ -31,7 +31,7 @@ def source_status(lake: Lake, day: str, sources: list[str]) -> dict[str, dict[st
     if not files:
         return out
     listed = ", ".join(f"'{f}'" for f in files)
-    with lake.attach(duckdb.connect()) as con:
+    with duckdb.connect() as con:
         rows = con.execute(f"SELECT source, community_id, status, reason FROM read_parquet([{listed}]) "
                            f"WHERE status <> 'not_expected' ORDER BY 1, 2").fetchall()
     for source, community, status, reason in rows:

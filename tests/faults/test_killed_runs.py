@@ -18,12 +18,12 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from exports.contracts import CONTRACTS_DIR, load_contracts
 from exports.receiver import run_in_thread
 from tests.conftest import use_data_root
+from tests.lake_hashes import folder_hashes
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,23 +40,6 @@ KILL_POINTS = {
 }
 POOLED = {"bronze_ingest": "neuron_ingest", "warehouse": "duckdb_warehouse"}
 KEYS = {"neuron-faults": "faults-secret-faults-secret"}
-
-
-def lake_fingerprint(lake: Path) -> dict[str, tuple[int, int]]:
-    """Per partition: row count and an order-independent hash of its rows (audit timestamps left out)."""
-    con = duckdb.connect()
-    out = {}
-    for part in sorted(lake.glob("*/*/date=*")):
-        files = sorted(str(f) for f in part.glob("*.parquet"))
-        if not files:
-            out[str(part.relative_to(lake))] = (0, 0)
-            continue
-        cols = [c for c in con.sql(f"SELECT * FROM read_parquet({files}) LIMIT 0").columns if c != "computed_at"]
-        select = ", ".join(f'"{c}"' for c in cols)
-        n, h = con.execute(f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) "
-                           f"FROM (SELECT {select} FROM read_parquet({files})) t").fetchall()[0]
-        out[str(part.relative_to(lake))] = (n, int(h))
-    return out
 
 
 def outbox_fingerprint(outbox: Path) -> dict[str, tuple]:
@@ -134,7 +117,7 @@ def test_a_run_killed_inside_each_kind_of_step_recovers_to_the_clean_result(e2e_
             assert not instance.event_log_storage.get_concurrency_run_ids()
 
     # exactly the clean run's outputs
-    assert lake_fingerprint(root / "lake") == lake_fingerprint(e2e_run.root / "lake")
+    assert folder_hashes(root / "lake") == folder_hashes(e2e_run.root / "lake")
     assert outbox_fingerprint(root / "outbox") == outbox_fingerprint(e2e_run.root / "outbox")
     # every batch pushed once, as version 1, and the receiver holds exactly that
     receipts = [json.loads(p.read_text()) for p in sorted((root / "outbox").glob(f"*/_receipts/*/{day}/v*.json"))]

@@ -225,3 +225,27 @@ def test_a_withdrawn_partition_leaves_a_finding_and_no_data(lake):
 def test_an_object_lake_needs_an_s3_uri(uri):
     with pytest.raises(ValueError, match="s3://"):
         ObjectLake(uri, object())
+
+
+def test_the_read_cache_never_serves_half_a_download_and_duckdb_reads_through_it(lake, tmp_path):
+    """A download killed midway leaves only a ``.part`` file, which no reader opens: the next read fetches the file
+    again. DuckDB's ``s3://`` reads of committed parts come from the cache, and a pointer is never cached."""
+    from dataclasses import replace
+
+    cached = replace(lake, cache_dir=tmp_path / "cache")
+    with lake.write_partition("silver", "readings", "2026-11-21") as w:
+        w.copy(duckdb.connect(), rows_sql(300))
+    [uri] = lake.uris("silver", "readings", "2026-11-21")
+    target = tmp_path / "cache" / uri.removeprefix("s3://")
+    target.parent.mkdir(parents=True)
+    (target.parent / f"{target.name}.123-dead.part").write_bytes(b"PAR1 half")  # a killed download
+    [path] = cached.files("silver", "readings", "2026-11-21")
+    assert path == str(target) and target.read_bytes()[:4] == b"PAR1" and target.stat().st_size > 100
+    con = cached.attach(duckdb.connect())
+    assert con.execute(f"SELECT count(*) FROM read_parquet('{uri}')").fetchone()[0] == 300
+    target.write_bytes(b"not parquet")  # a cached copy is what DuckDB reads: proof the store was not asked
+    with pytest.raises(duckdb.Error):
+        con.execute(f"SELECT count(*) FROM read_parquet('{uri}')").fetchall()
+    # the pointer is mutable: read from the store, never from the cache
+    assert cached.pointer("silver", "readings", "2026-11-21")["rows"] == 300
+    assert not any(p.name.endswith(".json") for p in (tmp_path / "cache").rglob("*"))

@@ -15,8 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,33 +50,6 @@ def release_redis_db(db: int) -> None:
     con = redis.Redis(REDIS_HOST, REDIS_PORT, db=db)
     con.flushdb()
     con.close()
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    import psycopg2
-
-    from tests.services import POSTGRES_PORT, ensure_postgres
-
-    def admin():
-        con = psycopg2.connect(host=PG_HOST, port=POSTGRES_PORT, user=PG_USER, dbname="postgres")
-        con.autocommit = True  # CREATE DATABASE cannot run in a transaction
-        return con
-
-    if not ensure_postgres():
-        raise RuntimeError("PostgreSQL is not listening on 127.0.0.1:5432 and could not be started")
-    name = f"neuron_test_{uuid.uuid4().hex[:12]}"
-    con = admin()
-    with con.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    con.close()
-    try:
-        yield name
-    finally:
-        con = admin()
-        with con.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        con.close()
 
 
 def environment(data_root: Path, home: Path, database: str, redis_db: int, gate: Path) -> dict[str, str]:

@@ -17,8 +17,9 @@ from datetime import date
 import dagster as dg
 import pytest
 
-from tests.faults.test_killed_runs import lake_fingerprint
+from tests.lake_hashes import folder_hashes
 from tests.pipelines import celery_cluster as cc
+from tests.services import postgres_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("celery")]
 DAY = "2026-03-05"
@@ -33,7 +34,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("celery")
     redis_db = cc.claim_redis_db()
     try:
-        with cc.postgres_database() as database:
+        with postgres_database() as database:
             env = cc.environment(tmp / "data", tmp / "dagster_home", database, redis_db, tmp / "gate")
             (tmp / "gate").mkdir()
             (tmp / "logs").mkdir()
@@ -49,7 +50,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
                 out = cc.wait_output(local.take(DAY, last=True))
                 assert "success=True" in out, out[-3000:]
                 workers.wait_ready(["w1", "w2"])
-                yield tmp, env, workers, drivers, lake_fingerprint(tmp / "local" / "lake")
+                yield tmp, env, workers, drivers, folder_hashes(tmp / "local" / "lake")
             finally:
                 drivers.stop()
                 workers.stop()
@@ -90,7 +91,7 @@ def test_the_daily_job_runs_on_two_celery_workers_and_gives_the_multiprocess_lak
     assert set(ran) == stats and {"landing_pull", "bronze_telemetry", "silver_telemetry"} <= stats, (ran, stats)
     assert {w.split("@")[0] for w in ran.values()} == {"w1", "w2"}, ran
     assert "Task execute_plan[" in workers.log("w1") and "Task execute_plan[" in workers.log("w2")
-    assert lake_fingerprint(tmp / "data" / "lake") == local_lake and local_lake
+    assert folder_hashes(tmp / "data" / "lake") == local_lake and local_lake
 
 
 def test_a_worker_killed_inside_a_step_hangs_the_run_and_the_re_execution_gives_the_same_lake(cluster,
@@ -138,5 +139,5 @@ def test_a_worker_killed_inside_a_step_hangs_the_run_and_the_re_execution_gives_
         ran = _workers_of(instance, _run_id(out))
         assert "bronze_telemetry" in ran and killed not in {w.split("@")[0] for w in ran.values()}, ran
     workers.wait_ready(["w3"])
-    assert lake_fingerprint(tmp / "data" / "lake") == local_lake
+    assert folder_hashes(tmp / "data" / "lake") == local_lake
     assert not list((tmp / "data" / "lake").rglob(".tmp-*"))

@@ -14,35 +14,17 @@ import pytest
 from dagster._daemon.types import DaemonHeartbeat
 from dagster_postgres.utils import DagsterPostgresException
 
-from tests.services import POSTGRES_PORT, ensure_postgres
+from tests.services import POSTGRES_PORT, postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", POSTGRES_PORT, "postgres"
 DAY = "2026-03-04"
 
 
-def _admin():
-    con = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
-    con.autocommit = True
-    return con
-
-
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
-    if not ensure_postgres():
-        pytest.fail("PostgreSQL is not listening on 127.0.0.1:5432 and could not be started")
-    name = f"neuron_test_{uuid.uuid4().hex[:12]}"
-    con = _admin()  # autocommit: CREATE DATABASE cannot run in a transaction (nor in psycopg2's `with con`)
-    with con.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    con.close()
-    try:
+    with postgres_database(PG_USER) as name:
         yield name
-    finally:
-        con = _admin()
-        with con.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        con.close()
 
 
 @pytest.fixture
