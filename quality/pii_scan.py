@@ -406,7 +406,7 @@ def scan_duckdb_relation(
             f"max(len({_ident(c)})) FILTER (WHERE len({_ident(c)}) IN ({lengths}))"
             for c in vector_cols
         )
-        row = con.sql(f"SELECT {aggs} FROM {src}").fetchall()[0]
+        row = con.execute(f"SELECT {aggs} FROM {src}").fetchall()[0]
         for i, col in enumerate(vector_cols):
             if row[2 * i]:
                 add("face_embedding", col, f"float[{row[2 * i + 1]}]", "vector")
@@ -463,7 +463,7 @@ def _scan_cells(
             f"CASE WHEN regexp_matches(v, {pattern}) THEN regexp_extract_all(v, {pattern}) END AS cms"
         )
         per_col.append("list_distinct(flatten(list(cms) FILTER (WHERE cms IS NOT NULL)))")
-    rows = con.sql(
+    rows = con.execute(
         cells
         + f"SELECT col, {', '.join(per_col)} FROM (SELECT col, {', '.join(per_cell)} FROM u) GROUP BY col"
     ).fetchall()

@@ -137,7 +137,12 @@ def test_wearer_ids_never_reach_the_lake(e2e_run):
 
 
 def test_rerunning_a_partition_yields_the_same_rows_and_publishes_nothing_new(e2e_run):
-    from pipelines.cli import run_day
+    """A second run of the day's telemetry chain and of every export and publish step (as an operator re-runs a
+    day from the UI): the same rows, and no consumer is sent a new version. The rest of the day is not re-run
+    here: the killed-runs test re-executes every kind of step and compares the whole lake and outbox."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
 
     con = duckdb.connect()
 
@@ -154,32 +159,27 @@ def test_rerunning_a_partition_yields_the_same_rows_and_publishes_nothing_new(e2
         return out, manifests
 
     before, m_before = snapshot()
-    import os
-
-    os.environ["NEURON_DATA_DIR"] = str(e2e_run.root)
-    os.environ["DAGSTER_HOME"] = str(e2e_run.root / "dagster_home")
-    assert run_day(e2e_run.day).success
+    chain = {"telemetry", "device_registry", "device_alarms", "device_health_daily", "environment_hourly"}
+    picked = [k for k in defs.resolve_all_asset_keys()
+              if k.path[0] in ("export", "publish") or (k.path[0] != "audit" and k.path[-1] in chain)]
+    selection = sorted(dg.AssetSelection.assets(*picked).required_multi_asset_neighbors().resolve(
+        defs.resolve_asset_graph()))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NEURON_DATA_DIR", str(e2e_run.root))
+        mp.setenv("DAGSTER_HOME", str(e2e_run.root / "dagster_home"))
+        with dg.DagsterInstance.get() as instance:
+            rerun = defs.resolve_job_def("daily_job").execute_in_process(
+                partition_key=e2e_run.day, instance=instance, asset_selection=selection, raise_on_error=False)
+    assert rerun.success
+    ran = {e.asset_key for e in rerun.get_asset_materialization_events()}
+    assert {k for k in selection if k.path[0] in ("bronze", "silver", "gold", "publish")} <= ran
     after, m_after = snapshot()
     assert after == before
+    assert m_before and m_after.keys() == m_before.keys()
     for ds, m in m_before.items():
         assert m_after[ds]["row_count"] == m["row_count"]
         assert m_after[ds]["version"] == m["version"] == 1
         assert m_after[ds]["content_sha256"] == m["content_sha256"]
-
-
-def test_every_check_ran_and_blocking_checks_passed(e2e_run):
-    from pipelines.definitions import defs
-
-    evaluations = e2e_run.result.get_asset_check_evaluations()
-    ran = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
-    # landing too: the pull step's reconciliation, and the sources' freshness (also on its own schedule)
-    declared = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
-    assert ran == declared
-    failed_blocking = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations
-                       if not e.passed and e.severity.value == "ERROR"]
-    assert failed_blocking == []
-    pii = [e for e in evaluations if e.check_name == "no_personal_data"]
-    assert len(pii) >= 6 and all(e.passed for e in pii)
 
 
 def test_no_identifier_or_canary_anywhere_under_data_except_landing(e2e_run):

@@ -1,16 +1,14 @@
 """The daily job with the lake on object storage (``NEURON_LAKE_URI``), against moto's S3 server on loopback.
 
-A one-community day with every fault on is run twice from the same landing zone, once with the lake on disk and
-once on the store: every partition must hash the same, nothing may land in a local ``lake/`` folder, the
-warehouse's views must name the store's current files and answer through ``neuron warehouse sql``, and the doctor
-must find what a killed writer and a withdrawal on another worker leave, and nothing else. (The 3-community
-end-to-end day gave the same 89 identical partitions when run by hand: docs/architecture.md.)
+The session's end-to-end day (three communities, every fault on) is run again from its landing zone with the lake
+on the store: every partition must hash as the session's lake on disk does, nothing may land in a local ``lake/``
+folder, the warehouse's views must name the store's current files and answer through ``neuron warehouse sql``, and
+the doctor must find what a killed writer and a withdrawal on another worker leave, and nothing else.
 """
 
 from __future__ import annotations
 
 import shutil
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -20,37 +18,29 @@ from tests.conftest import use_data_root
 from tests.lake_hashes import partition_hashes
 from tests.services import S3_CREDENTIALS, moto_s3
 
-pytestmark = pytest.mark.xdist_group("object_storage")
 BUCKET = "neuron-day"
-DAY = "2026-11-18"
 
 
 @pytest.fixture(scope="module")
-def s3_day(tmp_path_factory: pytest.TempPathFactory):
+def s3_day(e2e_run, tmp_path_factory: pytest.TempPathFactory):
     from kernel.lake import open_lake
     from kernel.settings import load_settings
     from pipelines.cli import run_day
-    from simulator.district import simulate_day
 
-    base = tmp_path_factory.mktemp("s3day")
-    with pytest.MonkeyPatch.context() as mp:
-        disk = use_data_root(mp, base / "disk")
-        simulate_day(disk / "landing", date.fromisoformat(DAY), n_communities=1, seed=13)
-        assert run_day(DAY).success
     with moto_s3(BUCKET) as endpoint, pytest.MonkeyPatch.context() as mp:
-        root = use_data_root(mp, base / "store")
-        shutil.copytree(disk / "landing", root / "landing")
+        root = use_data_root(mp, tmp_path_factory.mktemp("s3day") / "store")
+        shutil.copytree(e2e_run.root / "landing", root / "landing")
         for var, value in {**S3_CREDENTIALS, "NEURON_LAKE_URI": f"s3://{BUCKET}/district",
                            "NEURON_S3_ENDPOINT_URL": endpoint}.items():
             mp.setenv(var, value)
-        result = run_day(DAY)
-        yield root, result, open_lake(load_settings()), disk
+        result = run_day(e2e_run.day)
+        yield root, result, open_lake(load_settings()), e2e_run.root, e2e_run.day
 
 
 def test_the_day_on_object_storage_writes_what_the_day_on_disk_wrote(s3_day):
     from kernel.lake import Lake
 
-    root, result, lake, disk = s3_day
+    root, result, lake, disk, _ = s3_day
     assert result.success, [e.message for e in result.all_events if e.is_failure][:3]
     assert lake.location == f"s3://{BUCKET}/district"
     assert not (root / "lake").exists()  # nothing of the lake on local disk but the read cache
@@ -65,7 +55,7 @@ def test_the_warehouse_reads_the_current_commits_on_the_store(s3_day, capsys):
     from kernel.settings import load_settings
     from pipelines.cli import main
 
-    root, _, lake, _ = s3_day
+    root, _, lake, _, day = s3_day
     s = load_settings()
     with duckdb.connect(str(s.warehouse_path), read_only=True) as con:
         views = con.execute("SELECT schema_name, view_name, source, lake_glob FROM meta.views").fetchall()
@@ -76,7 +66,7 @@ def test_the_warehouse_reads_the_current_commits_on_the_store(s3_day, capsys):
         # the view names exactly the current commit's files, by their s3:// URIs
         assert all(uri in definition for uri in lake.uris("silver", "telemetry"))
         assert "/.lake_cache/" not in definition
-    rows = lake.partition_rows("silver", "telemetry", DAY)
+    rows = lake.partition_rows("silver", "telemetry", day)
     assert main(["warehouse", "sql", "SELECT count(*) AS n FROM silver.telemetry"]) == 0
     assert f"{rows}" in capsys.readouterr().out.replace(",", "")
     # a bad query is one line, not a traceback
@@ -95,15 +85,15 @@ def test_the_doctor_finds_nothing_left_on_the_store_then_a_killed_writer_and_a_w
     from kernel.settings import load_settings
     from pipelines.doctor import diagnose
 
-    root, _, lake, _ = s3_day
+    root, _, lake, _, day = s3_day
     s = load_settings()
     with dg.DagsterInstance.get() as instance:
         assert diagnose(instance, s).found == []
         # a writer killed after its upload, an hour ago: an orphaned commit prefix
-        stale = f"{lake.commit_uri('silver', 'telemetry', DAY, '20000101T000000-000000000000')}/part-00000.parquet"
+        stale = f"{lake.commit_uri('silver', 'telemetry', day, '20000101T000000-000000000000')}/part-00000.parquet"
         lake.fs.pipe_file(stale, b"PAR1")
         # a copy in this host's cache of a commit no pointer names (withdrawn on another worker)
-        gone = Path(str(lake.cache_dir)) / f"{BUCKET}/district/gold/access_daily/date={DAY}/20000101T000000-x"
+        gone = Path(str(lake.cache_dir)) / f"{BUCKET}/district/gold/access_daily/date={day}/20000101T000000-x"
         gone.mkdir(parents=True)
         (gone / "part-00000.parquet").write_bytes(b"PAR1")
         found = diagnose(instance, s).found
