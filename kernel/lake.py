@@ -260,4 +260,5 @@ def open_lake(settings) -> Lake:
     key = (os.getpid(), settings.s3_endpoint_url, settings.s3_region)
     if key not in _FILESYSTEMS:
         _FILESYSTEMS[key] = s3_filesystem(settings.s3_endpoint_url or None, region=settings.s3_region or None)
-    return ObjectLake(settings.lake_uri, _FILESYSTEMS[key], settings.lake_cache_dir)  # type: ignore[return-value]
+    return ObjectLake(settings.lake_uri, _FILESYSTEMS[key], settings.lake_cache_dir,  # type: ignore[return-value]
+                      settings.lake_cache_mb * 2**20)

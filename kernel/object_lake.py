@@ -21,6 +21,7 @@ can be installed without the internet.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -43,6 +44,10 @@ from kernel.lake import WITHDRAWN_DIR, PartitionWrite
 POINTER_DIR = "_current"
 POINTER_FORMAT = 1
 ORPHAN_AGE_S = 3600  # an unreferenced commit younger than this may be a live writer's upload
+# files a reader may still be about to open are never evicted (``ObjectLake.trim_cache``)
+CACHE_GRACE_S = 600.0
+# bytes each process has put into each cache since it last trimmed it
+_CACHE_INFLOW: dict[str, int] = {}
 
 
 class CommitConflict(RuntimeError):
@@ -71,6 +76,9 @@ class ObjectLake:
     fs: Any
     # where the part files read on this host are kept (``files``); None: readers get the s3:// URIs
     cache_dir: Path | None = None
+    # the cache's size on this host (NEURON_LAKE_CACHE_MB): beyond it, the least recently used parts are evicted
+    # (``trim_cache``); None: unbounded
+    cache_max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if not self.uri.startswith("s3://") or not self.uri[len("s3://"):].strip("/"):
@@ -183,7 +191,12 @@ class ObjectLake:
         if self.cache_dir is None or not uris:
             return list(uris)
         local = [str(self._cache_path(u)) for u in uris]
-        missing = [(u, p) for u, p in zip(uris, local, strict=True) if not Path(p).exists()]
+        missing = []
+        for u, p in zip(uris, local, strict=True):
+            try:
+                os.utime(p)  # used now: the cache evicts the least recently used parts first (``trim_cache``)
+            except FileNotFoundError:
+                missing.append((u, p))
         if missing:
             tag = f".{os.getpid()}-{uuid.uuid4().hex[:8]}.part"
             for _, p in missing:
@@ -191,6 +204,7 @@ class ObjectLake:
             self._run([self.fs._get_file(u, p + tag) for u, p in missing])
             for _, p in missing:
                 os.replace(p + tag, p)
+            self._added(sum(os.stat(p).st_size for _, p in missing))
         return local
 
     def _cache_path(self, uri: str) -> Path:
@@ -203,6 +217,53 @@ class ObjectLake:
             target = self._cache_path(uri)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(part, target)
+            self._added(target.stat().st_size)
+
+    def _added(self, size: int) -> None:
+        """``size`` bytes came into the cache from this process: trim it once a tenth of the bound has come in."""
+        if self.cache_max_bytes is None or self.cache_dir is None:
+            return
+        key = str(self.cache_dir)
+        _CACHE_INFLOW[key] = _CACHE_INFLOW.get(key, 0) + size
+        if _CACHE_INFLOW[key] >= self.cache_max_bytes // 10:
+            _CACHE_INFLOW[key] = 0
+            self.trim_cache()
+
+    def trim_cache(self, max_bytes: int | None = None, min_idle_s: float = CACHE_GRACE_S) -> tuple[int, int]:
+        """Evict the least recently used part files until this host's cache holds at most ``max_bytes`` (the
+        lake's bound by default); returns (files removed, bytes freed).
+
+        A file used in the last ``min_idle_s`` seconds stays, whatever the bound: ``cached`` marks each file it
+        hands out, and a reader opens it right after (an evicted file would fail a reader between the two; one
+        already open stays readable). Evicting costs nothing but a download on the next read: a commit's files
+        never change, and the pointer decides which are current. Downloads in progress (``.part``) and a writer's
+        staging folder are not part files and are never touched."""
+        limit = self.cache_max_bytes if max_bytes is None else max_bytes
+        if self.cache_dir is None or limit is None or not self.cache_dir.is_dir():
+            return 0, 0
+        parts = []
+        for dirpath, _, names in os.walk(self.cache_dir):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                if _COMMITTED_PART.search(path):
+                    try:
+                        st = os.stat(path)
+                    except FileNotFoundError:  # evicted by another process meanwhile
+                        continue
+                    parts.append((st.st_mtime, st.st_size, path))
+        total = sum(size for _, size, _ in parts)
+        removed = freed = 0
+        now = time.time()
+        for mtime, size, path in sorted(parts):
+            if total - freed <= limit or now - mtime < min_idle_s:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed += 1
+                freed += size
+                with contextlib.suppress(OSError):  # the commit folder, once empty
+                    os.rmdir(os.path.dirname(path))
+        return removed, freed
 
     def exists(self, layer: str, dataset: str, date: str) -> bool:
         return bool(self.files(layer, dataset, date))

@@ -88,6 +88,9 @@ class Settings:
     lake_uri: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = ""
+    # the most this host's read cache of the store's part files may hold (NEURON_LAKE_CACHE_MB; least recently used
+    # parts are evicted, and fetched again when read). A district's lake grows ~1.4 GB a day (docs/scale.md)
+    lake_cache_mb: int = 20480
     # how the daily job runs its steps (NEURON_EXECUTOR): "multiprocess" (one host, forked steps) or "celery"
     # (workers on other hosts, NEURON_CELERY_BROKER / NEURON_CELERY_BACKEND)
     executor: str = "multiprocess"
@@ -209,6 +212,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         lake_uri=_lake_uri(env),
         s3_endpoint_url=env.get("NEURON_S3_ENDPOINT_URL", "").strip(),
         s3_region=env.get("NEURON_S3_REGION", "").strip(),
+        lake_cache_mb=_lake_cache(env),
         executor=_executor(env),
         celery_broker=env.get("NEURON_CELERY_BROKER", "").strip(),
         celery_backend=env.get("NEURON_CELERY_BACKEND", "").strip(),
@@ -236,6 +240,13 @@ def _step_memory(env: Mapping[str, str]) -> int:
     mb = int(_number(env, "NEURON_STEP_MEMORY_MB", "3072", int))
     if mb < 256:
         raise SettingsError(f"NEURON_STEP_MEMORY_MB must be at least 256 (megabytes), got {mb}")
+    return mb
+
+
+def _lake_cache(env: Mapping[str, str]) -> int:
+    mb = int(_number(env, "NEURON_LAKE_CACHE_MB", "20480", int))
+    if mb < 64:
+        raise SettingsError(f"NEURON_LAKE_CACHE_MB must be at least 64 (megabytes of read cache), got {mb}")
     return mb
 
 

@@ -249,3 +249,52 @@ def test_the_read_cache_never_serves_half_a_download_and_duckdb_reads_through_it
     # the pointer is mutable: read from the store, never from the cache
     assert cached.pointer("silver", "readings", "2026-11-21")["rows"] == 300
     assert not any(p.name.endswith(".json") for p in (tmp_path / "cache").rglob("*"))
+
+
+def test_the_read_cache_keeps_to_its_bound_evicting_the_least_recently_used_parts(lake, tmp_path):
+    """Past the bound the parts read longest ago go first; one read in the grace period stays whatever the bound;
+    downloads in progress are never touched; an evicted part is fetched again, the same bytes, on its next read."""
+    from dataclasses import replace
+
+    days = [f"2026-12-{d:02d}" for d in range(1, 7)]
+    for i, day in enumerate(days):
+        with lake.write_partition("silver", "readings", day) as w:
+            w.copy(duckdb.connect(), rows_sql(2000, v=i))
+    probe = replace(lake, cache_dir=tmp_path / "probe")
+    size = os.path.getsize(probe.files("silver", "readings", days[0])[0])
+    # room for three of the six parts; the bound is checked once a tenth of it has come in
+    cached = replace(lake, cache_dir=tmp_path / "cache", cache_max_bytes=3 * size + size // 2)
+    before = {d: Path(cached.files("silver", "readings", d)[0]).read_bytes() for d in days}
+    paths = {d: Path(cached.files("silver", "readings", d)[0]) for d in days}
+    # nothing was evicted yet: every part was used in the grace period
+    assert all(p.exists() for p in paths.values())
+    hour = time.time() - 3600
+    for i, d in enumerate(days):  # read an hour ago, the first day longest ago
+        os.utime(paths[d], (hour + i, hour + i))
+    os.utime(paths[days[0]])  # ... but the first day's part was read just now
+    partial = paths[days[1]].parent / f"{paths[days[1]].name}.77-dead.part"
+    partial.write_bytes(b"PAR1 half")
+    removed, freed = cached.trim_cache()
+    assert removed == 3 and freed >= 3 * size * 0.9
+    assert [d for d in days if paths[d].exists()] == [days[0], days[4], days[5]]
+    assert partial.exists()  # a download in progress is not a part file
+    total = sum(p.stat().st_size for p in (tmp_path / "cache").rglob("part-*.parquet"))
+    assert total <= cached.cache_max_bytes
+    # an evicted part is fetched again on its next read: the same bytes
+    assert Path(cached.files("silver", "readings", days[1])[0]).read_bytes() == before[days[1]]
+    assert read(cached, cached.files("silver", "readings", days[2]))[0] == 2000
+    # an unbounded cache is never trimmed
+    assert replace(cached, cache_max_bytes=None).trim_cache() == (0, 0)
+
+
+def test_the_cache_bound_is_a_setting_with_a_one_line_error(monkeypatch, tmp_path):
+    from kernel.lake import open_lake
+    from kernel.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("NEURON_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("NEURON_LAKE_URI", "s3://bucket/district")
+    monkeypatch.setenv("NEURON_LAKE_CACHE_MB", "128")
+    assert open_lake(load_settings()).cache_max_bytes == 128 * 2**20
+    monkeypatch.setenv("NEURON_LAKE_CACHE_MB", "8")
+    with pytest.raises(SettingsError, match="NEURON_LAKE_CACHE_MB must be at least 64"):
+        load_settings()
