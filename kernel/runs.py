@@ -8,6 +8,10 @@ Runs of one day must not overlap (they write the same partitions, and a writer r
 folders a killed writer of the same partition left). Every step that writes claims the *day lease*
 (``claim_day``): a small file naming the run that holds the day, valid while that run is live. A step of
 another run fails at once with a clear error instead of interleaving its writes.
+
+On a PostgreSQL instance (deploy/dagster.yaml) runs and their steps may be on different hosts, which share no
+lease folder: the lease is then a row of ``neuron_day_leases`` in the instance's database, claimed under a row
+lock, so two hosts cannot both take a day.
 """
 
 from __future__ import annotations
@@ -129,7 +133,15 @@ def _lease_path(leases: Path, day: str) -> Path:
     return leases / f"{day}.json"
 
 
-def day_holder(leases: Path, day: str) -> str | None:
+def day_holder(leases: Path, day: str, instance: dg.DagsterInstance | None = None) -> str | None:
+    """The run holding ``day`` (live or not), None when no run ever claimed it."""
+    if instance is not None and _shared_leases(instance):
+        import sqlalchemy as sa
+
+        with instance.run_storage.connect() as conn:
+            _lease_table(conn)
+            row = conn.execute(sa.text("SELECT run_id FROM neuron_day_leases WHERE day = :day"), {"day": day}).first()
+        return row[0] if row else None
     path = _lease_path(leases, day)
     try:
         return json.loads(path.read_text())["run_id"]
@@ -137,16 +149,58 @@ def day_holder(leases: Path, day: str) -> str | None:
         return None
 
 
+def _shared_leases(instance: dg.DagsterInstance) -> bool:
+    """Leases live in the instance's database when it is PostgreSQL: hosts share it, not a folder."""
+    return "postgres" in type(instance.run_storage).__name__.lower()
+
+
+def _lease_table(conn) -> None:
+    import sqlalchemy as sa
+
+    conn.execute(sa.text("CREATE TABLE IF NOT EXISTS neuron_day_leases (day TEXT PRIMARY KEY, "
+                         "run_id TEXT NOT NULL, since DOUBLE PRECISION NOT NULL)"))
+
+
+def _claim_shared(instance: dg.DagsterInstance, run_id: str, day: str) -> None:
+    """``claim_day`` in the instance's database: the day's row, locked until the claim commits, so claims of one
+    day by any host are serialised and exactly one live run holds it."""
+    import sqlalchemy as sa
+
+    with instance.run_storage.connect() as autocommit:
+        # Dagster's engine autocommits each statement; the row lock needs a transaction (Dagster's own
+        # concurrency-slot claims switch the same way)
+        conn = autocommit.execution_options(isolation_level="READ COMMITTED")
+        with conn.begin():
+            _lease_table(conn)
+        with conn.begin():
+            conn.execute(sa.text("INSERT INTO neuron_day_leases (day, run_id, since) VALUES (:day, :run, :now) "
+                                 "ON CONFLICT (day) DO NOTHING"), {"day": day, "run": run_id, "now": time.time()})
+            holder = conn.execute(sa.text("SELECT run_id FROM neuron_day_leases WHERE day = :day FOR UPDATE"),
+                                  {"day": day}).scalar_one()
+            if holder != run_id and run_is_live(instance, holder):
+                raise _busy(day, holder)
+            if holder != run_id:
+                conn.execute(sa.text("UPDATE neuron_day_leases SET run_id = :run, since = :now WHERE day = :day"),
+                             {"day": day, "run": run_id, "now": time.time()})
+
+
+def _busy(day: str, holder: str) -> DayBusy:
+    return DayBusy(description=f"day {day} is being processed by run {holder}; runs of one day are "
+                               "serialised (wait for it, or run `neuron doctor --repair` if it died)",
+                   metadata={"holder_run_id": holder})
+
+
 def claim_day(instance: dg.DagsterInstance, run_id: str, day: str, leases: Path) -> None:
     """Hold ``day`` for ``run_id``; raise ``DayBusy`` when another live run holds it."""
+    if _shared_leases(instance):
+        _claim_shared(instance, run_id, day)
+        return
     path = _lease_path(leases, day)
     with open(path.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         holder = day_holder(leases, day)
         if holder and holder != run_id and run_is_live(instance, holder):
-            raise DayBusy(description=f"day {day} is being processed by run {holder}; runs of one day are "
-                                      "serialised (wait for it, or run `neuron doctor --repair` if it died)",
-                          metadata={"holder_run_id": holder})
+            raise _busy(day, holder)
         if holder != run_id:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps({"run_id": run_id, "since": time.time()}))
@@ -157,7 +211,7 @@ def wait_for_day(instance: dg.DagsterInstance, day: str, leases: Path, poll_s: f
                  say=print) -> None:
     """Block until no live run holds ``day`` (the CLI's queue for same-day runs)."""
     told = None
-    while (holder := day_holder(leases, day)) and run_is_live(instance, holder):
+    while (holder := day_holder(leases, day, instance)) and run_is_live(instance, holder):
         if told != holder:
             say(f"waiting for run {holder} to finish day {day} (runs of one day are serialised)")
             told = holder

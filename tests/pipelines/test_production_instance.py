@@ -98,3 +98,47 @@ def test_a_database_that_does_not_exist_is_an_error_not_a_silent_local_instance(
     with pytest.raises(DagsterPostgresException, match="too many retries"), dg.DagsterInstance.get() as instance:
         instance.get_runs(limit=1)
     assert not list(production_home.glob("**/*.db"))
+
+
+def test_the_day_lease_is_a_row_of_the_instance_database_that_one_run_of_all_hosts_wins(production_home: Path,
+                                                                                        data_root: Path):
+    """Hosts share the Postgres instance, not a lease folder: four runs on four "hosts" (each its own folder)
+    claim one day at once, exactly one wins and the others are told which run holds it; no lease file is
+    written anywhere; once the holder has ended the day is free again."""
+    import threading
+
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from kernel.runs import DayBusy, claim_day, day_holder, wait_for_day
+
+    with dg.DagsterInstance.get() as instance:
+        runs = [str(uuid.uuid4()) for _ in range(4)]
+        for run_id in runs:
+            instance.add_run(DagsterRun(job_name="daily_job", run_id=run_id, status=dg.DagsterRunStatus.STARTED))
+        barrier, outcomes = threading.Barrier(len(runs)), {}
+
+        def claim(run_id: str, host: Path) -> None:
+            barrier.wait()
+            try:
+                claim_day(instance, run_id, DAY, host)
+                outcomes[run_id] = "won"
+            except DayBusy as busy:
+                outcomes[run_id] = busy.metadata["holder_run_id"].text
+
+        threads = [threading.Thread(target=claim, args=(r, data_root / f"host{i}" / ".leases"))
+                   for i, r in enumerate(runs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        winners = [r for r, o in outcomes.items() if o == "won"]
+        assert len(outcomes) == 4 and len(winners) == 1, outcomes
+        assert all(o == winners[0] for r, o in outcomes.items() if r != winners[0])
+        assert day_holder(data_root / "host9", DAY, instance) == winners[0]
+        assert not list(data_root.rglob("*.json")) and not list(data_root.rglob("*.lock"))
+        # the holder ends: another host's run takes the day
+        instance.report_run_failed(instance.get_run_by_id(winners[0]), "ended")
+        wait_for_day(instance, DAY, data_root / "host9", poll_s=0.1)
+        loser = next(r for r in runs if r != winners[0])
+        claim_day(instance, loser, DAY, data_root / "host7")
+        assert day_holder(data_root / "host0", DAY, instance) == loser
