@@ -15,7 +15,7 @@ from connectors.channels import channels
 from kernel.landing import landing_signatures
 from kernel.resource import NeuronResource
 from kernel.runs import bury
-from kernel.settings import Settings
+from kernel.settings import Settings, load_settings
 
 DAILY_JOB = "daily_job"
 DAILY_SCHEDULE = "daily_job_schedule"
@@ -197,11 +197,21 @@ def dead_run_sensor() -> dg.SensorDefinition:
     slots freed within a minute, so a SIGKILLed run never blocks the pools of every later run."""
 
     @dg.sensor(name="dead_run_sensor", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Marks runs whose worker process died as failed and frees the pool slots held by runs "
-                           "that are no longer live (what a SIGKILL leaves behind).")
+               description="Marks runs whose worker process died (on Celery: whose step was lost with its worker) "
+                           "as failed and frees the pool slots held by runs that are no longer live (what a SIGKILL "
+                           "leaves behind).")
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        lost_note = ""
+        settings = load_settings()
+        if settings.executor == "celery":  # a step lost with its worker: the run would wait for ever
+            from pipelines.celery_health import fail_lost_runs, lost_steps
+
+            lost = lost_steps(context.instance, settings.celery_broker)
+            failed = fail_lost_runs(context.instance, lost, set(filter(None, (context.cursor or "").split(","))))
+            context.update_cursor(",".join(step.key for step in lost))
+            lost_note = f"; {len(lost)} step(s) lost with their Celery worker, {len(failed)} run(s) failed for it"
         burial = bury(context.instance)
         return dg.SkipReason(f"marked {len(burial.runs_failed)} dead run(s) failed, freed {burial.slots_freed} "
-                             "pool slot(s)")
+                             f"pool slot(s){lost_note}")
 
     return _sensor

@@ -94,16 +94,22 @@ def test_the_daily_job_runs_on_two_celery_workers_and_gives_the_multiprocess_lak
     assert folder_hashes(tmp / "data" / "lake") == local_lake and local_lake
 
 
-def test_a_worker_killed_inside_a_step_hangs_the_run_and_the_re_execution_gives_the_same_lake(cluster,
-                                                                                                monkeypatch):
+def test_a_worker_killed_inside_a_step_hangs_the_run_until_the_sensor_fails_it_and_the_re_execution_gives_the_same_lake(
+        cluster, monkeypatch):
     """dagster-celery's run process waits for each step's result and has no notion of a worker's death: the
     killed step's task was acknowledged when it started (Celery's default), so no worker takes it again and
-    no result ever comes. The run stays STARTED with its process waiting. The operator ends that process and
-    marks the run failed (``kernel.runs.bury`` then frees the pool slot it held), then re-executes it from the
+    no result ever comes. The run stays STARTED with its process waiting. The dead-run sensor asks the workers
+    over the broker which runs' tasks they are executing: while the step runs nothing is lost; once its worker is
+    gone the step is lost, and at the second evaluation in a row the run is marked failed (``kernel.runs.bury``
+    then frees the pool slot it held). The operator ends the waiting process and re-executes the run from the
     failure: the lake equals the clean run's."""
-    from kernel.runs import bury
+    from pipelines.celery_health import lost_steps
+    from pipelines.jobs import dead_run_sensor
 
     tmp, env, workers, drivers, local_lake = cluster
+    broker = env["NEURON_CELERY_BROKER"]
+    for var in ("NEURON_EXECUTOR", "NEURON_CELERY_BROKER"):
+        monkeypatch.setenv(var, env[var])
     shutil.rmtree(tmp / "data" / "lake")  # the re-run must rebuild everything, not find the first run's lake
     gate = tmp / "gate"
     (gate / "armed").touch()
@@ -114,10 +120,15 @@ def test_a_worker_killed_inside_a_step_hangs_the_run_and_the_re_execution_gives_
         time.sleep(0.1)
     step_pid = int((gate / "reached").read_text())
     killed = next(n for n, p in workers.procs.items() if os.getpgid(step_pid) == p.pid)
-    workers.kill(killed)
-    (gate / "armed").unlink()
-    workers.start("w3")  # the replacement, while the run is looked at
+    sensor = dead_run_sensor()
     with _instance(env, monkeypatch) as instance:
+        # the step runs on its worker, which says so: nothing is lost, and the sensor fails nothing
+        assert lost_steps(instance, broker) == []
+        context = dg.build_sensor_context(instance=instance)
+        assert "0 step(s) lost" in str(sensor(context).skip_message)
+        workers.kill(killed)
+        (gate / "armed").unlink()
+        workers.start("w3")  # the replacement, while the run is looked at
         run = instance.get_runs(limit=1)[0]
         assert _workers_of(instance, run.run_id)["bronze_telemetry"].startswith(f"{killed}@")
         time.sleep(3)  # the other worker goes on with what does not need the killed step, then nothing happens
@@ -127,17 +138,28 @@ def test_a_worker_killed_inside_a_step_hangs_the_run_and_the_re_execution_gives_
                   if r.dagster_event and r.dagster_event.step_key == "bronze_telemetry"]
         assert "STEP_START" in events and not {"STEP_SUCCESS", "STEP_FAILURE"} & set(events), events
         assert list((tmp / "data" / "lake").glob("bronze/telemetry/.tmp-*")), "the partition was not half written"
-        # the operator: the run's process ends (a termination signal does not end it: it waits for the lost task)
+        # the step is lost; the sensor's first evaluation notes it, the second fails the run and frees its slot
+        [lost] = lost_steps(instance, broker)
+        assert (lost.run_id, lost.step_key) == (run.run_id, "bronze_telemetry") and lost.worker.startswith(killed)
+        context = dg.build_sensor_context(instance=instance, cursor=context.cursor)
+        assert "1 step(s) lost with their Celery worker, 0 run(s) failed" in str(sensor(context).skip_message)
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+        assert run.run_id in instance.event_log_storage.get_concurrency_run_ids()  # the killed step's slot
+        context = dg.build_sensor_context(instance=instance, cursor=context.cursor)
+        assert "1 run(s) failed for it" in str(sensor(context).skip_message)
+        failed = instance.get_run_by_id(run.run_id)
+        assert failed.status == dg.DagsterRunStatus.FAILURE
+        assert not instance.event_log_storage.get_concurrency_run_ids()
+        # dagster-celery's run process still waits (it is on the run's host: its launcher's terminate ends it
+        # when the daemon launched it; this one the test started)
+        assert run_proc.poll() is None
         run_proc.send_signal(signal.SIGKILL)
         run_proc.wait(timeout=30)
-        instance.report_run_failed(run, "its Celery worker was killed in step bronze_telemetry")
-        assert run.run_id in instance.event_log_storage.get_concurrency_run_ids()  # the killed step's slot
-        bury(instance)
-        assert not instance.event_log_storage.get_concurrency_run_ids()
         out = cc.wait_output(drivers.take(DAY, parent=run.run_id, last=True))
         assert "success=True" in out, out[-3000:]
         ran = _workers_of(instance, _run_id(out))
         assert "bronze_telemetry" in ran and killed not in {w.split("@")[0] for w in ran.values()}, ran
+        assert lost_steps(instance, broker) == []
     workers.wait_ready(["w3"])
     assert folder_hashes(tmp / "data" / "lake") == local_lake
     assert not list((tmp / "data" / "lake").rglob(".tmp-*"))
