@@ -154,11 +154,24 @@ def _shared_leases(instance: dg.DagsterInstance) -> bool:
     return "postgres" in type(instance.run_storage).__name__.lower()
 
 
+_LEASE_TABLES: set[str] = set()  # databases this process has seen the lease table in
+
+
 def _lease_table(conn) -> None:
+    """Create the lease table once. Two sessions creating it at the same moment can both pass ``IF NOT EXISTS``
+    and one then fails on the catalogue's unique index: that one finds the table made."""
     import sqlalchemy as sa
 
-    conn.execute(sa.text("CREATE TABLE IF NOT EXISTS neuron_day_leases (day TEXT PRIMARY KEY, "
-                         "run_id TEXT NOT NULL, since DOUBLE PRECISION NOT NULL)"))
+    url = str(conn.engine.url)
+    if url in _LEASE_TABLES:
+        return
+    try:
+        with conn.begin_nested() if conn.in_transaction() else conn.begin():
+            conn.execute(sa.text("CREATE TABLE IF NOT EXISTS neuron_day_leases (day TEXT PRIMARY KEY, "
+                                 "run_id TEXT NOT NULL, since DOUBLE PRECISION NOT NULL)"))
+    except sa.exc.IntegrityError:
+        pass
+    _LEASE_TABLES.add(url)
 
 
 def _claim_shared(instance: dg.DagsterInstance, run_id: str, day: str) -> None:
@@ -170,8 +183,7 @@ def _claim_shared(instance: dg.DagsterInstance, run_id: str, day: str) -> None:
         # Dagster's engine autocommits each statement; the row lock needs a transaction (Dagster's own
         # concurrency-slot claims switch the same way)
         conn = autocommit.execution_options(isolation_level="READ COMMITTED")
-        with conn.begin():
-            _lease_table(conn)
+        _lease_table(conn)
         with conn.begin():
             conn.execute(sa.text("INSERT INTO neuron_day_leases (day, run_id, since) VALUES (:day, :run, :now) "
                                  "ON CONFLICT (day) DO NOTHING"), {"day": day, "run": run_id, "now": time.time()})
