@@ -301,6 +301,11 @@ SQL_NUMBER_LIST = NUMBER_LIST
 # JSON-escaped full-width ASCII (\uff48\uff54\uff54\uff50 is "http") that the SQL patterns above do not all
 # read: such a cell is rare and goes to the Python check whole, so the prefilter is never stricter.
 SQL_ESCAPED_FULLWIDTH = r"\\u[fF][fF][0-5][0-9a-fA-F]"
+# a label and a name's start: a cell that holds one goes to the Python check whole (``pii_scan._scan_cells``), since
+# the non-overlapping token extraction can swallow the next label into a stop word (联系方式 联系人王伟: the token
+# 联系方式 联系 is read as the word 方式, and 人王伟 has no label left)
+SQL_NAME_HEAD = _SQL_NAME_HEAD
+WHOLE_CELL_MAX = 4096  # longer cells keep to the tokens
 # Undo the JSON escapes that hide digits and separators from the SQL patterns (full-width digits, Ｘ/ｘ,
 # \n-style whitespace, slashes, plate/phone separators). Province characters and letters stay escaped
 # and are matched as such.

@@ -35,8 +35,10 @@ from quality.pii_patterns import (
     SQL_FACE_PATTERNS,
     SQL_IDENTIFIER_FILTER,
     SQL_IDENTIFIER_TOKENS,
+    SQL_NAME_HEAD,
     SQL_NUMBER_LIST,
     SQL_UNESCAPES,
+    WHOLE_CELL_MAX,
     Family,
     canonical_canary,
     normalise,
@@ -444,7 +446,9 @@ def _scan_cells(
         ),
     ]
     per_cell.append(
-        f"CASE WHEN contains(v, '\\u') AND regexp_matches(v, {_lit(SQL_ESCAPED_FULLWIDTH)}) THEN v END AS whole"
+        f"CASE WHEN (contains(v, '\\u') AND regexp_matches(v, {_lit(SQL_ESCAPED_FULLWIDTH)})) "
+        f"OR (length(v) <= {WHOLE_CELL_MAX} AND regexp_matches(v, {filt}) "
+        f"AND regexp_matches(v, {_lit(SQL_NAME_HEAD)})) THEN v END AS whole"
     )
     per_col = [
         "list_distinct(flatten(list(toks) FILTER (WHERE len(toks) > 0)))",

@@ -657,3 +657,13 @@ def test_platform_values_and_ordinary_words_are_not_hits_in_parquet(tmp_path: Pa
 
 def test_a_stop_word_after_a_label_does_not_hide_a_real_name_elsewhere() -> None:
     assert values("请各位住户周知，联系人周杰", "name") == ["周杰"]
+
+
+@pytest.mark.parametrize("cell", ["联系方式 联系人王伟", "联系方式联系人王伟", "住户周知报修人李强", "联系方式：联系人 欧阳娜娜"])
+def test_a_stop_word_does_not_hide_the_name_after_it_in_parquet(tmp_path: Path, cell: str) -> None:
+    """The SQL token extraction is non-overlapping: 联系方式 联系 was one candidate (read as the stop word 方式),
+    and 人王伟 had no label left. Found by Hypothesis in a fresh clone's run; a cell with a label goes to the
+    Python check whole now, as the text scan reads it."""
+    assert kinds(scan_text(cell)) == {"name"}
+    pq.write_table(pa.table({"note": [cell, "e1"]}), tmp_path / "part.parquet")
+    assert kinds(scan_parquet([tmp_path / "part.parquet"])) == {"name"}
