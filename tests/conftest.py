@@ -16,6 +16,21 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 E2E_DAY = "2026-11-20"
 
 
+def _hypothesis_profile() -> None:
+    """``make test`` draws the same examples every run (``derandomize``): a property test that passed here passes
+    in CI, instead of failing there on a new draw after minutes of shrinking (a name-recall search took 304 s).
+    The search for new counterexamples is a run of its own, ``NEURON_HYPOTHESIS=explore make test``: it found two
+    privacy misses on 2026-12-07 (docs/privacy.md), and each new find becomes a fixed regression test."""
+    from hypothesis import settings
+
+    settings.register_profile("repeatable", derandomize=True)
+    settings.register_profile("explore", derandomize=False)
+    settings.load_profile(os.environ.get("NEURON_HYPOTHESIS", "repeatable"))
+
+
+_hypothesis_profile()
+
+
 def use_data_root(mp: pytest.MonkeyPatch, root: Path) -> Path:
     """Point every setting (and DAGSTER_HOME, with the local instance config) at ``root``."""
     from kernel.settings import SUBROOT_VARIABLES
