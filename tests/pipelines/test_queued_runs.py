@@ -9,6 +9,7 @@ measures the queue, not the day.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import signal
@@ -84,7 +85,10 @@ def _launch(context, day: str) -> str:
         "runConfigData": {"execution": {"config": {"in_process": {}}}},
         "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
     }
-    result = execute_dagster_graphql(context, LAUNCH, {"params": params})
+    # in a thread of its own: it calls asyncio.run, which refuses to run where an event loop is already running
+    # (a test earlier in this worker may have left one, as Playwright's sync API does)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(execute_dagster_graphql, context, LAUNCH, {"params": params}).result()
     launched = result.data["launchPipelineExecution"]
     assert launched["__typename"] == "LaunchRunSuccess" and launched["run"]["status"] == "QUEUED", launched
     return launched["run"]["runId"]
