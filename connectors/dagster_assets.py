@@ -19,6 +19,7 @@ from connectors.pull.files import FILE_SOURCES, pull_files
 from connectors.pull.run import SOURCES, pull_day
 from connectors.reconcile import as_dict, reconcile
 from kernel.landing import LandingSource
+from kernel.partitions import day_of
 from kernel.resource import NeuronResource
 
 RECONCILED_CHECK = "reconciled"
@@ -47,7 +48,7 @@ def landing_assets(sources: tuple[LandingSource, ...], partitions: dg.Partitions
                                 "landing files as delivered.")
     def _landing(context: dg.AssetExecutionContext, neuron: NeuronResource):
         settings = neuron.settings
-        day = date.fromisoformat(context.partition_key)
+        day = date.fromisoformat(day_of(context.partition_key))
         try:
             config = VendorConfig.load(settings.vendors_path) if settings.vendors_path.is_file() else None
         except VendorConfigError as exc:

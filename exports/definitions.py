@@ -27,6 +27,7 @@ from exports.publishing.versions import decide_for_batch, latest_receipt
 from kernel.dataset import Dataset
 from kernel.io import scan_sql
 from kernel.lake_asset import Area
+from kernel.partitions import day_of, partition_key
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
 from kernel.settings import Settings
@@ -159,11 +160,11 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
     )
     def _export(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
         t0 = time.monotonic()
-        day = context.partition_key
+        day = day_of(context.partition_key)
         if (skipped := off_cycle(contract, day)) is not None:
             context.log.info(skipped["skipped"])
             return dg.MaterializeResult(metadata={**skipped, "elapsed_s": round(time.monotonic() - t0, 3)})
-        claim_day(context.instance, context.run_id, day, neuron.settings.leases_dir)
+        claim_day(context.instance, context.run_id, day, neuron.settings.leases_dir, neuron.district)
         if not neuron.lake.files(source.layer, source.name, day):
             raise dg.Failure(description=f"{contract.id}: {source.key} has no partition for {day}; "
                                          "materialise it before publishing (an absent day is not an empty day)")
@@ -222,11 +223,11 @@ def build_publish_asset(contract: Contract, area: Area) -> dg.AssetsDefinition:
     )
     def _publish(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
         t0 = time.monotonic()
-        day = context.partition_key
+        day = day_of(context.partition_key)
         if (skipped := off_cycle(contract, day)) is not None:
             return dg.MaterializeResult(metadata={**skipped, "elapsed_s": round(time.monotonic() - t0, 3)})
         settings = neuron.settings
-        claim_day(context.instance, context.run_id, day, settings.leases_dir)
+        claim_day(context.instance, context.run_id, day, settings.leases_dir, settings.district)
         path = current_batch(batch_dir(settings.outbox_dir, contract, day))
         if path is None:
             if http_publisher_for(contract.consumer, settings) is None:  # nothing to push; the export said why
@@ -263,10 +264,12 @@ def publish_retry(job: UnresolvedAssetJobDefinition, contracts: list[Contract],
                  description=f"Every 30 minutes: re-push the batches of the last {RETRY_DAYS} days that a consumer "
                              "served over HTTPS has not acknowledged (pushes are idempotent).")
     def _retry(context: dg.ScheduleEvaluationContext, neuron: NeuronResource):
-        days = pending_days(contracts, neuron.settings)
-        if not days:
+        root = neuron.settings
+        keys = [partition_key(root, day, district) for district in (root.districts or ("",))
+                for day in pending_days(contracts, root.for_district(district))]
+        if not keys:
             return dg.SkipReason("every batch is acknowledged")
-        return [dg.RunRequest(partition_key=day, tags={"neuron/retry": "publish"}) for day in days]
+        return [dg.RunRequest(partition_key=key, tags={"neuron/retry": "publish"}) for key in keys]
 
     return _retry
 
@@ -274,10 +277,10 @@ def publish_retry(job: UnresolvedAssetJobDefinition, contracts: list[Contract],
 def export_files(contract: Contract):
     """Files of a published batch, for the post-publication privacy check."""
 
-    def paths(neuron: NeuronResource, partition_key: str | None) -> list[str]:
-        if not partition_key:
+    def paths(neuron: NeuronResource, day: str | None) -> list[str]:
+        if not day:
             return []
-        folder = current_batch(batch_dir(neuron.settings.outbox_dir, contract, partition_key))
+        folder = current_batch(batch_dir(neuron.settings.outbox_dir, contract, day))
         if folder is None:  # off cycle or withheld: nothing was published
             return []
         return sorted(str(p) for p in folder.iterdir() if p.is_file())
@@ -294,4 +297,4 @@ def definitions(area: Area, datasets: dict[str, Dataset], contracts: list[Contra
                               partitions_def=area.partitions,
                               description="Push the day's outbox batches to the consumers served over HTTPS.")
     return dg.Definitions(assets=[*(build_export_asset(c, datasets[c.source], area) for c in contracts), *publish],
-                          jobs=[job], schedules=[publish_retry(job, contracts, area.partitions.timezone)])
+                          jobs=[job], schedules=[publish_retry(job, contracts, area.timezone)])

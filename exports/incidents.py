@@ -36,7 +36,7 @@ from exports.publishing.incident_push import push_incident_version
 from kernel.io import scan_sql
 from kernel.lake import Lake
 from kernel.metadata import md_table
-from kernel.resource import NeuronResource
+from kernel.resource import DISTRICT_TAG, NeuronResource
 from kernel.settings import Settings
 from quality.gx_checks import partition_keys_of
 from quality.pii_scan import load_canaries, scan_duckdb_relation
@@ -145,38 +145,58 @@ def incident_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
                description="Every few seconds: reads what landed (the incident engine), and starts incident_job when "
                            "incident versions wait to be published; backs off while the receiver fails.")
     def _sensor(context: dg.SensorEvaluationContext, neuron: NeuronResource) -> dg.SensorResult | dg.SkipReason:
-        settings = neuron.settings
-        if settings.endpoint(CONSUMER).missing():
+        root = neuron.settings
+        if root.endpoint(CONSUMER).missing():
             return dg.SkipReason(f"no receiver configured for {CONSUMER}")
-        engine = IncidentEngine(settings)
-        adv = engine.advance()
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        pending = engine.pending(MAX_BATCH)
-        if not pending:
-            return dg.SensorResult(skip_reason=dg.SkipReason(f"no incident waiting ({adv.lines} new lines read)"),
-                                   cursor=json.dumps({}))
-        active = context.instance.get_run_records(dg.RunsFilter(job_name=JOB, statuses=[
-            dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-            dg.DagsterRunStatus.STARTED]), limit=1)
-        if active:
-            return dg.SensorResult(skip_reason=dg.SkipReason("an incident run is in progress"),
-                                   cursor=context.cursor)
-        head = pending[0][0]
-        now = time.time()
-        if cursor.get("head") == head:  # the last run did not move the queue: the receiver is failing
-            wait = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** int(cursor.get("tries", 0)))
-            if now - float(cursor.get("at", 0)) < wait:
-                return dg.SensorResult(skip_reason=dg.SkipReason(f"receiver failing; retry in {wait:.0f} s"),
-                                       cursor=context.cursor)
-            tries = int(cursor.get("tries", 0)) + 1
-        else:
-            tries = 0
-        return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=f"incidents-{head}-{len(pending)}-{tries}",
-                                        tags={"neuron/incident_versions": str(len(pending))})],
-            cursor=json.dumps({"head": head, "tries": tries, "at": now}))
+        # the cursor: the queue's head at the last request, the tries and when; with districts, one per district
+        cursors = json.loads(context.cursor) if context.cursor else {}
+        cursors = cursors if root.districts else {"": cursors}
+        requests, skipped = [], []
+        for district in root.districts or ("",):
+            request, skip, cursors[district] = _district_request(context, root.for_district(district), district,
+                                                                 cursors.get(district, {}))
+            if request is not None:
+                requests.append(request)
+            else:
+                skipped.append(f"{district}: {skip}" if district else skip)
+        kept = {k: v for k, v in cursors.items() if v and k in (root.districts or ("",))}
+        # one district: the cursor is that district's, as before districts existed
+        cursor = json.dumps(kept if root.districts else kept.get("", {}), sort_keys=True)
+        if not requests:
+            return dg.SensorResult(skip_reason=dg.SkipReason("; ".join(skipped)), cursor=cursor)
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return _sensor
+
+
+def _district_request(context: dg.SensorEvaluationContext, settings: Settings, district: str,
+                      cursor: dict) -> tuple[dg.RunRequest | None, str, dict]:
+    """One district's incident run to start, or why not, and its cursor. A district's run carries
+    ``neuron/district`` (``NeuronResource`` resolves the run's settings to it)."""
+    engine = IncidentEngine(settings)
+    adv = engine.advance()
+    pending = engine.pending(MAX_BATCH)
+    if not pending:
+        return None, f"no incident waiting ({adv.lines} new lines read)", {}
+    tags = {DISTRICT_TAG: district} if district else {}
+    active = context.instance.get_run_records(dg.RunsFilter(job_name=JOB, tags=tags, statuses=[
+        dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED]), limit=1)
+    if active:
+        return None, "an incident run is in progress", cursor
+    head = pending[0][0]
+    now = time.time()
+    if cursor.get("head") == head:  # the last run did not move the queue: the receiver is failing
+        wait = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** int(cursor.get("tries", 0)))
+        if now - float(cursor.get("at", 0)) < wait:
+            return None, f"receiver failing; retry in {wait:.0f} s", cursor
+        tries = int(cursor.get("tries", 0)) + 1
+    else:
+        tries = 0
+    key = f"incidents-{district}-{head}" if district else f"incidents-{head}"
+    return (dg.RunRequest(run_key=f"{key}-{len(pending)}-{tries}",
+                          tags={"neuron/incident_versions": str(len(pending)), **tags}),
+            "", {"head": head, "tries": tries, "at": now})
 
 
 @dataclass

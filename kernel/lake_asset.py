@@ -34,6 +34,7 @@ from kernel.disclosure import DEFAULT_K, Disclosure
 from kernel.io import create_view, scan_sql, write_dataset, write_frame
 from kernel.lake import remove_paths
 from kernel.metadata import asset_key, column_schema, preview
+from kernel.partitions import day_of
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
 from kernel.settings import Settings
@@ -54,7 +55,7 @@ class Read:
 class Area:
     """What the root hands every area's builder: the partitions and the policy that applies across the graph."""
 
-    partitions: dg.TimeWindowPartitionsDefinition
+    partitions: dg.PartitionsDefinition  # daily, or date × district (kernel.partitions)
     k_thresholds: Mapping[str, int] = field(default_factory=dict)  # dataset key -> strictest contract k
     # dataset key -> the disclosure method its contracts name (suppression with the strictest k if none)
     disclosures: Mapping[str, Disclosure] = field(default_factory=dict)
@@ -63,6 +64,12 @@ class Area:
 
     def k(self, ds: Dataset) -> int:
         return self.k_thresholds.get(ds.key, DEFAULT_K)
+
+    @property
+    def timezone(self) -> str:
+        """The time zone of the partitions' days."""
+        p = self.partitions
+        return (p.time_window_dimension.partitions_def if isinstance(p, dg.MultiPartitionsDefinition) else p).timezone
 
     def disclosure(self, ds: Dataset) -> Disclosure:
         return self.disclosures.get(ds.key) or Disclosure("suppression", k=self.k(ds))
@@ -132,11 +139,11 @@ class Step:
         self.neuron = neuron
         self.area = area
         self.decl = decl
-        self.day: str = context.partition_key
+        self.day: str = day_of(context.partition_key)
         self.settings: Settings = neuron.settings
         self.lake = neuron.lake
         self.tz = self.settings.timezone
-        claim_day(context.instance, context.run_id, self.day, self.settings.leases_dir)
+        claim_day(context.instance, context.run_id, self.day, self.settings.leases_dir, self.settings.district)
         self.con: duckdb.DuckDBPyConnection = neuron.duckdb()
         self.checks: list[dg.AssetCheckResult] = []
         self.rows: dict[str, int] = {

@@ -4,22 +4,45 @@ from __future__ import annotations
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from kernel.lake import Lake, open_lake
+from kernel.partitions import district_of
 from kernel.record_keys import install_record_key
 from kernel.settings import Settings, load_settings
 from kernel.times import install_time_macros
 from kernel.tokens import Tokenizer
 
+PARTITION_TAG = "dagster/partition"
+# the district of an unpartitioned run that serves one district (the incident feed's runs)
+DISTRICT_TAG = "neuron/district"
+
 
 class NeuronResource(dg.ConfigurableResource):
-    """Settings come from ``NEURON_*`` variables (read when a step runs); fields here override them."""
+    """Settings come from ``NEURON_*`` variables (read when a step runs); fields here override them.
+
+    In a run of a district's partition (``NEURON_DISTRICTS`` set; or an unpartitioned run tagged
+    ``neuron/district``), the settings are that district's
+    (``Settings.for_district``): every step and check reads and writes the district's landing, lake, warehouse and
+    outbox without naming it. Outside a run (sensors, the CLI) they are the deployment's root, and code that
+    works across districts resolves each one itself."""
 
     data_dir: str | None = None
+    _district: str = PrivateAttr(default="")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.dagster_run
+        if run is not None:
+            self._district = district_of(run.tags.get(PARTITION_TAG)) or run.tags.get(DISTRICT_TAG, "")
+
+    @property
+    def district(self) -> str:
+        """The district of the run this resource serves ("" outside one, or with one district)."""
+        return self._district
 
     @property
     def settings(self) -> Settings:
-        return load_settings(data_dir=self.data_dir)
+        return load_settings(data_dir=self.data_dir).for_district(self._district)
 
     @property
     def lake(self) -> Lake:

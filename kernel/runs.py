@@ -10,7 +10,7 @@ folders a killed writer of the same partition left). Every step that writes clai
 another run fails at once with a clear error instead of interleaving its writes.
 
 On a PostgreSQL instance (deploy/dagster.yaml) runs and their steps may be on different hosts, which share no
-lease folder: the lease is then a row of ``neuron_day_leases`` in the instance's database, claimed under a row
+lease folder: the lease is then a row of ``neuron_partition_leases`` in the instance's database, claimed under a row
 lock, so two hosts cannot both take a day.
 """
 
@@ -133,14 +133,21 @@ def _lease_path(leases: Path, day: str) -> Path:
     return leases / f"{day}.json"
 
 
-def day_holder(leases: Path, day: str, instance: dg.DagsterInstance | None = None) -> str | None:
-    """The run holding ``day`` (live or not), None when no run ever claimed it."""
+def _shared_key(day: str, district: str) -> str:
+    """A lease's key in the instance's database: the partition key (``day`` or ``day|district``)."""
+    return f"{day}|{district}" if district else day
+
+
+def day_holder(leases: Path, day: str, instance: dg.DagsterInstance | None = None, district: str = "") -> str | None:
+    """The run holding ``day`` (of ``district``; live or not), None when no run ever claimed it. The lease folder
+    is already the district's (``Settings.leases_dir``); the instance's table keys by day and district."""
     if instance is not None and _shared_leases(instance):
         import sqlalchemy as sa
 
         with instance.run_storage.connect() as conn:
             _lease_table(conn)
-            row = conn.execute(sa.text("SELECT run_id FROM neuron_day_leases WHERE day = :day"), {"day": day}).first()
+            row = conn.execute(sa.text(f"SELECT run_id FROM {LEASE_TABLE} WHERE partition_key = :key"),
+                               {"key": _shared_key(day, district)}).first()
         return row[0] if row else None
     path = _lease_path(leases, day)
     try:
@@ -154,6 +161,7 @@ def _shared_leases(instance: dg.DagsterInstance) -> bool:
     return "postgres" in type(instance.run_storage).__name__.lower()
 
 
+LEASE_TABLE = "neuron_partition_leases"
 _LEASE_TABLES: set[str] = set()  # databases this process has seen the lease table in
 
 
@@ -167,33 +175,35 @@ def _lease_table(conn) -> None:
         return
     try:
         with conn.begin_nested() if conn.in_transaction() else conn.begin():
-            conn.execute(sa.text("CREATE TABLE IF NOT EXISTS neuron_day_leases (day TEXT PRIMARY KEY, "
+            conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {LEASE_TABLE} (partition_key TEXT PRIMARY KEY, "
                                  "run_id TEXT NOT NULL, since DOUBLE PRECISION NOT NULL)"))
     except sa.exc.IntegrityError:
         pass
     _LEASE_TABLES.add(url)
 
 
-def _claim_shared(instance: dg.DagsterInstance, run_id: str, day: str) -> None:
-    """``claim_day`` in the instance's database: the day's row, locked until the claim commits, so claims of one
-    day by any host are serialised and exactly one live run holds it."""
+def _claim_shared(instance: dg.DagsterInstance, run_id: str, day: str, district: str) -> None:
+    """``claim_day`` in the instance's database: the partition's row, locked until the claim commits, so claims
+    of one district-day by any host are serialised and exactly one live run holds it."""
     import sqlalchemy as sa
 
+    key = _shared_key(day, district)
     with instance.run_storage.connect() as autocommit:
         # Dagster's engine autocommits each statement; the row lock needs a transaction (Dagster's own
         # concurrency-slot claims switch the same way)
         conn = autocommit.execution_options(isolation_level="READ COMMITTED")
         _lease_table(conn)
         with conn.begin():
-            conn.execute(sa.text("INSERT INTO neuron_day_leases (day, run_id, since) VALUES (:day, :run, :now) "
-                                 "ON CONFLICT (day) DO NOTHING"), {"day": day, "run": run_id, "now": time.time()})
-            holder = conn.execute(sa.text("SELECT run_id FROM neuron_day_leases WHERE day = :day FOR UPDATE"),
-                                  {"day": day}).scalar_one()
+            conn.execute(sa.text(f"INSERT INTO {LEASE_TABLE} (partition_key, run_id, since) "
+                                 "VALUES (:key, :run, :now) ON CONFLICT (partition_key) DO NOTHING"),
+                         {"key": key, "run": run_id, "now": time.time()})
+            holder = conn.execute(sa.text(f"SELECT run_id FROM {LEASE_TABLE} WHERE partition_key = :key "
+                                          "FOR UPDATE"), {"key": key}).scalar_one()
             if holder != run_id and run_is_live(instance, holder):
-                raise _busy(day, holder)
+                raise _busy(key, holder)
             if holder != run_id:
-                conn.execute(sa.text("UPDATE neuron_day_leases SET run_id = :run, since = :now WHERE day = :day"),
-                             {"day": day, "run": run_id, "now": time.time()})
+                conn.execute(sa.text(f"UPDATE {LEASE_TABLE} SET run_id = :run, since = :now "
+                                     "WHERE partition_key = :key"), {"key": key, "run": run_id, "now": time.time()})
 
 
 def _busy(day: str, holder: str) -> DayBusy:
@@ -202,10 +212,11 @@ def _busy(day: str, holder: str) -> DayBusy:
                    metadata={"holder_run_id": holder})
 
 
-def claim_day(instance: dg.DagsterInstance, run_id: str, day: str, leases: Path) -> None:
-    """Hold ``day`` for ``run_id``; raise ``DayBusy`` when another live run holds it."""
+def claim_day(instance: dg.DagsterInstance, run_id: str, day: str, leases: Path, district: str = "") -> None:
+    """Hold ``day`` (of ``district``, whose lease folder ``leases`` is) for ``run_id``; raise ``DayBusy`` when
+    another live run holds it. Days of different districts never wait for each other."""
     if _shared_leases(instance):
-        _claim_shared(instance, run_id, day)
+        _claim_shared(instance, run_id, day, district)
         return
     path = _lease_path(leases, day)
     with open(path.with_suffix(".lock"), "a") as lock:
@@ -220,10 +231,10 @@ def claim_day(instance: dg.DagsterInstance, run_id: str, day: str, leases: Path)
 
 
 def wait_for_day(instance: dg.DagsterInstance, day: str, leases: Path, poll_s: float = 2.0,
-                 say=print) -> None:
-    """Block until no live run holds ``day`` (the CLI's queue for same-day runs)."""
+                 say=print, district: str = "") -> None:
+    """Block until no live run holds ``day`` (of ``district``; the CLI's queue for same-day runs)."""
     told = None
-    while (holder := day_holder(leases, day, instance)) and run_is_live(instance, holder):
+    while (holder := day_holder(leases, day, instance, district)) and run_is_live(instance, holder):
         if told != holder:
             say(f"waiting for run {holder} to finish day {day} (runs of one day are serialised)")
             told = holder

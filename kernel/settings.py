@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -96,11 +96,35 @@ class Settings:
     executor: str = "multiprocess"
     celery_broker: str = ""
     celery_backend: str = field(default="", repr=False)
+    # the districts this deployment serves (NEURON_DISTRICTS=putuo,jingan,...): set, the partitions are date ×
+    # district and each district's data lives under a sub-root of its own (``for_district``); unset, one district
+    # and daily partitions (kernel/partitions.py, docs/scale.md)
+    districts: tuple[str, ...] = ()
+    # the district these settings are resolved to ("" = the deployment's root, before a run names its district)
+    district: str = ""
+
+    def for_district(self, district: str | None) -> Settings:
+        """These settings for one district's runs: landing, lake (folder or object prefix), warehouse, outbox,
+        quality, leases and connector state each one level down, named by the district. The Dagster instance,
+        the keys and the host's caches stay shared. ``None`` or "" gives these settings back."""
+        if not district or district == self.district:
+            return self
+        if self.district:
+            raise SettingsError(f"these settings are already district {self.district!r}'s")
+        if district not in self.districts:
+            known = ", ".join(self.districts) or "none: NEURON_DISTRICTS is unset"
+            raise SettingsError(f"unknown district {district!r} (NEURON_DISTRICTS: {known})")
+        vendors = Path(str(self.vendors_file).replace("{district}", district)) if self.vendors_file else None
+        return replace(self, district=district, landing_dir=self.landing_dir / district,
+                       lake_dir=self.lake_dir / district, lake_uri=f"{self.lake_uri}/{district}" if self.lake_uri else "",
+                       warehouse_path=self.warehouse_path.parent / district / self.warehouse_path.name,
+                       outbox_dir=self.outbox_dir / district, quality_dir=self.quality_dir / district,
+                       vendors_file=vendors)
 
     @property
     def connectors_dir(self) -> Path:
-        """Pull cursors and collector state (``connectors/``)."""
-        return self.data_dir / "connectors"
+        """Pull cursors and collector state (``connectors/``; a district's under ``connectors/<district>``)."""
+        return self.data_dir / "connectors" / self.district if self.district else self.data_dir / "connectors"
 
     @property
     def vendors_path(self) -> Path:
@@ -142,8 +166,8 @@ class Settings:
 
     @property
     def leases_dir(self) -> Path:
-        """Where the day leases live (``kernel.runs.claim_day``)."""
-        return self.data_dir / ".leases"
+        """Where the day leases live (``kernel.runs.claim_day``; a district's under ``.leases/<district>``)."""
+        return self.data_dir / ".leases" / self.district if self.district else self.data_dir / ".leases"
 
 
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
@@ -216,7 +240,23 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         executor=_executor(env),
         celery_broker=env.get("NEURON_CELERY_BROKER", "").strip(),
         celery_backend=env.get("NEURON_CELERY_BACKEND", "").strip(),
+        districts=_districts(env),
     )
+
+
+_DISTRICT = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _districts(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``NEURON_DISTRICTS``: comma-separated district names (lower-case ASCII, used in paths and partition keys)."""
+    names = tuple(n.strip() for n in env.get("NEURON_DISTRICTS", "").split(",") if n.strip())
+    bad = [n for n in names if not _DISTRICT.match(n)]
+    if bad:
+        raise SettingsError(f"NEURON_DISTRICTS: {bad[0]!r} is not a district name (lower-case letters, digits, _; "
+                            f"starting with a letter, at most 32)")
+    if len(set(names)) != len(names):
+        raise SettingsError(f"NEURON_DISTRICTS names a district twice: {','.join(names)}")
+    return names
 
 
 def _lake_uri(env: Mapping[str, str]) -> str:

@@ -66,6 +66,20 @@ def _closed_day(day: str | None, settings) -> str:
     return day
 
 
+def _district_settings(args: argparse.Namespace):
+    """The settings of the district a command names (``--district``): required when the deployment has districts
+    (NEURON_DISTRICTS), refused when it has not."""
+    from kernel.settings import load_settings
+
+    root = load_settings()
+    district = getattr(args, "district", None) or ""
+    if root.districts and not district:
+        raise CliError(f"NEURON_DISTRICTS is set: name one with --district ({', '.join(root.districts)})")
+    if district and not root.districts:
+        raise CliError(f"--district {district}: this deployment has no districts (NEURON_DISTRICTS is unset)")
+    return root.for_district(district)
+
+
 def _yesterday(tz: str) -> str:
     return (datetime.now(ZoneInfo(tz)).date() - timedelta(days=1)).isoformat()
 
@@ -95,11 +109,10 @@ def prepare_dagster_home(home: Path) -> Path:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from kernel.settings import load_settings
     from simulator.district import simulate_day
     from simulator.telemetry import FaultRates
 
-    s = load_settings()
+    s = _district_settings(args)
     day = _closed_day(args.day, s)
     t0 = time.monotonic()
     res = simulate_day(s.landing_dir, date.fromisoformat(day), args.communities, args.seed,
@@ -110,30 +123,34 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_day(day: str, progress: bool = False) -> object:
-    """Materialise every asset for ``day`` in a real Dagster run recorded in $DAGSTER_HOME's instance.
+def run_day(day: str, progress: bool = False, district: str = "") -> object:
+    """Materialise every asset for ``day`` (of ``district`` when the deployment has districts) in a real Dagster
+    run recorded in $DAGSTER_HOME's instance.
 
     First the instance is cleared of what a killed run left (a run still STARTED, pool slots it held), then
     the run waits while another live run holds the day: runs of one day are serialised for every entry point.
     """
     import dagster as dg
 
+    from kernel.partitions import partition_key
     from kernel.runs import bury, wait_for_day
     from kernel.settings import load_settings
     from pipelines.definitions import defs
     from pipelines.progress import RunProgress
 
+    root = load_settings()
+    key = partition_key(root, day, district)
     with dg.DagsterInstance.get() as instance:
         burial = bury(instance)
         if burial.runs_failed or burial.slots_freed:
             print(f"marked {len(burial.runs_failed)} dead run(s) failed, freed {burial.slots_freed} pool slot(s)")
-        wait_for_day(instance, day, load_settings().leases_dir)
+        wait_for_day(instance, day, root.for_district(district).leases_dir, district=district)
         job = defs.resolve_job_def("daily_job")
         run_id = str(uuid.uuid4())
         # console logging at ERROR keeps the terminal readable (progress names failures); every event is still
         # in the instance (UI)
         with RunProgress(instance, run_id) if progress else nullcontext():
-            return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False, run_id=run_id,
+            return job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False, run_id=run_id,
                                           run_config={"loggers": {"console": {"config": {
                                               "log_level": "ERROR" if progress else "WARNING"}}}})
 
@@ -233,6 +250,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if "NEURON_MODE" not in os.environ:
         export_environment({"NEURON_MODE": "demo", "NEURON_MODE_SET_BY": "demo"})
     s = load_settings()
+    if s.districts:
+        raise CliError("`neuron demo` runs a one-district deployment: unset NEURON_DISTRICTS (a district's day runs "
+                       "through Dagster: the daily job with its district-day partition)")
     day = _closed_day(args.day, s)  # before anything is written
     if s.mode != "production":
         set_by = "set by `neuron demo`" if os.environ.get("NEURON_MODE_SET_BY") == "demo" else "from the environment"
@@ -321,11 +341,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_warehouse_relink(args: argparse.Namespace) -> int:
-    from kernel.settings import load_settings
     from warehouse.catalog import internal_path
     from warehouse.relink import RelinkError, relink
 
-    s = load_settings()
+    s = _district_settings(args)
     if s.lake_uri and not args.lake:
         raise CliError(f"the lake is on object storage ({s.lake_uri}): its views name each file of the snapshot "
                        "they were built on; rebuild the warehouse (materialise warehouse/neuron_duckdb) instead")
@@ -351,10 +370,9 @@ def cmd_warehouse_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     from kernel.lake import open_lake
-    from kernel.settings import load_settings
     from warehouse.catalog import connect, internal_path
 
-    s = load_settings()
+    s = _district_settings(args)
     path = internal_path(s.warehouse_path) if args.internal else s.warehouse_path
     if not path.is_file():
         raise CliError(f"no warehouse file at {path}: run the daily job (or `neuron demo`) first")
@@ -388,10 +406,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from kernel.settings import load_settings
     from pipelines.retention import purge_landing
 
-    s = load_settings()
+    s = _district_settings(args)
     today = datetime.now(ZoneInfo(s.timezone)).date()
     report = purge_landing(s.landing_dir, s.outbox_dir, today, args.days or s.landing_retention_days, args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
@@ -415,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--no-faults", action="store_true", help="simulate clean vendor data")
     sim.set_defaults(func=cmd_simulate)
+    district_help = "the district (one of NEURON_DISTRICTS; required when it is set)"
+    sim.add_argument("--district", help=district_help)
     demo.add_argument("--skip-simulate", action="store_true", help="run on what is already in the landing zone")
     demo.add_argument("--files", action="store_true",
                       help="write the day's files straight into the landing zone (as `neuron simulate`) instead "
@@ -435,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     purge = sub.add_parser("purge-landing", help="delete published landing day folders past retention")
     purge.add_argument("--days", type=_positive_int, help="retention window (default NEURON_LANDING_RETENTION_DAYS or 30)")
     purge.add_argument("--dry-run", action="store_true")
+    purge.add_argument("--district", help=district_help)
     purge.set_defaults(func=cmd_purge)
 
     wh = sub.add_parser("warehouse", help="warehouse maintenance: `relink` points a copied or moved warehouse "
@@ -444,12 +464,14 @@ def main(argv: list[str] | None = None) -> int:
                                               "of the settings)")
     relink.add_argument("--warehouse", type=Path, help="the .duckdb file (default NEURON_WAREHOUSE_PATH)")
     relink.add_argument("--lake", type=Path, help="the lake folder (default NEURON_LAKE_DIR)")
+    relink.add_argument("--district", help=district_help)
     relink.set_defaults(func=cmd_warehouse_relink)
     whsql = wh_sub.add_parser("sql", help="run one read-only query on the warehouse and print the rows (on either "
                                           "lake: on object storage a plain DuckDB client cannot read the views)")
     whsql.add_argument("query", help="SQL, e.g. \"SELECT count(*) FROM gold.access_daily\"")
     whsql.add_argument("--internal", action="store_true", help="the data team's file (neuron_internal.duckdb)")
     whsql.add_argument("--max-rows", type=_positive_int, default=40)
+    whsql.add_argument("--district", help=district_help)
     whsql.set_defaults(func=cmd_warehouse_sql)
 
     rx = sub.add_parser("receiver", add_help=False,

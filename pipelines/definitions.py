@@ -26,7 +26,7 @@ from kernel.dataset import INTERNAL_LAYER, Dataset, small_cells_suppressed
 from kernel.expectations import Spec, localised
 from kernel.lake_asset import Area
 from kernel.landing import FRESHNESS_CHECK
-from kernel.partitions import daily_partitions
+from kernel.partitions import partitions_def
 from kernel.resource import NeuronResource
 from kernel.settings import Settings, load_settings
 from kernel.tokens import Tokenizer
@@ -52,7 +52,7 @@ def _lake_files(ds: Dataset):
 def suite(ds: Dataset, area: Area) -> tuple[Spec, ...]:
     """A dataset's declared suite (in the partition time zone) plus the small-cell rule of its people counts,
     with the contracts' k."""
-    tz = area.partitions.timezone
+    tz = area.timezone
     suppressed = ds.counts and not area.disclosure(ds).is_cell_key
     return (*(localised(s, tz) for s in ds.suite), *((small_cells_suppressed(ds.counts, area.k(ds)),) if suppressed else ()))
 
@@ -112,7 +112,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         record_keys.secret(settings)  # and NEURON_PERTURBATION_KEY
     contracts = load_contracts()
     datasets = registry.datasets()
-    area = Area(partitions=daily_partitions(settings), k_thresholds=k_thresholds(contracts),
+    area = Area(partitions=partitions_def(settings), k_thresholds=k_thresholds(contracts),
                 disclosures=disclosures(contracts),
                 ingest_pool=INGEST_POOL)
     landing = tuple(s for d in registry.domains() for s in d.landing)

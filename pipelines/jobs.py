@@ -13,6 +13,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from connectors.channels import channels
 from kernel.landing import landing_signatures
+from kernel.partitions import partition_key
 from kernel.resource import NeuronResource
 from kernel.runs import bury
 from kernel.settings import Settings, load_settings
@@ -105,21 +106,24 @@ def landing_sensor(job: UnresolvedAssetJobDefinition, sources: tuple[str, ...],
                description="Starts the daily job for a closed day when new or changed landing files appear for it; "
                            "a late file re-materialises the day and publishes a correction.")
     def _sensor(context: dg.SensorEvaluationContext, neuron: NeuronResource) -> dg.SensorResult:
-        settings = neuron.settings
+        root = neuron.settings
+        # the cursor: partition key -> landing signature (a district's days are keyed day|district)
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        current = landing_signatures(settings.landing_dir, sources)
-        today = datetime.now(ZoneInfo(settings.timezone)).date().isoformat()
+        today = datetime.now(ZoneInfo(root.timezone)).date().isoformat()
         valid = set(partitions.get_partition_keys())
         requests = []
-        for day, sig in sorted(current.items()):
-            if seen.get(day) == sig:
-                continue
-            if day in valid and day < today:
-                requests.append(dg.RunRequest(run_key=f"{day}:{sig}", partition_key=day))
-            else:
-                context.log.info(f"landing files for {day} are waiting: the day is not closed (or out of range)")
-                continue
-            seen[day] = sig
+        for district in root.districts or ("",):
+            current = landing_signatures(root.for_district(district).landing_dir, sources)
+            for day, sig in sorted(current.items()):
+                key = str(partition_key(root, day, district))
+                if seen.get(key) == sig:
+                    continue
+                if key in valid and day < today:
+                    requests.append(dg.RunRequest(run_key=f"{key}:{sig}", partition_key=key))
+                else:
+                    context.log.info(f"landing files for {key} are waiting: the day is not closed (or out of range)")
+                    continue
+                seen[key] = sig
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
 
     return _sensor
@@ -140,27 +144,32 @@ def push_sensor(sources: tuple[str, ...], partitions: dg.PartitionsDefinition) -
     def _sensor(context: dg.SensorEvaluationContext, neuron: NeuronResource) -> dg.SensorResult:
         from datetime import timedelta
 
-        settings = neuron.settings
+        root = neuron.settings
+        # the cursor: "<source>/<day>" (a district's "<source>/<district>/<day>") -> [files, bytes]
         seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
-        today = datetime.now(ZoneInfo(settings.timezone)).date()
+        today = datetime.now(ZoneInfo(root.timezone)).date()
         valid = set(partitions.get_partition_keys())
         events = []
-        for day in (today - timedelta(days=1), today):
-            key = day.isoformat()
-            for source in pushed:
-                files = [p for p in (settings.landing_dir / source / key).glob("*/push-*")
-                         if p.is_file() and not p.name.endswith(".part")]  # .part: a minute still open
-                if not files:
-                    continue
-                state = [len(files), sum(p.stat().st_size for p in files)]
-                if seen.get(f"{source}/{key}") == state:
-                    continue
-                seen[f"{source}/{key}"] = state
-                newest = max(p.name.split("-")[1] for p in files)
-                events.append(dg.AssetObservation(
-                    asset_key=dg.AssetKey(["landing", source]), partition=key if key in valid else None,
-                    metadata={"day": key, "push_files": state[0], "push_bytes": state[1],
-                              "newest_push_minute": newest}))
+        for district in root.districts or ("",):
+            settings = root.for_district(district)
+            for day in (today - timedelta(days=1), today):
+                key = day.isoformat()
+                pkey = str(partition_key(root, key, district))
+                for source in pushed:
+                    files = [p for p in (settings.landing_dir / source / key).glob("*/push-*")
+                             if p.is_file() and not p.name.endswith(".part")]  # .part: a minute still open
+                    if not files:
+                        continue
+                    state = [len(files), sum(p.stat().st_size for p in files)]
+                    where = f"{source}/{district}/{key}" if district else f"{source}/{key}"
+                    if seen.get(where) == state:
+                        continue
+                    seen[where] = state
+                    newest = max(p.name.split("-")[1] for p in files)
+                    events.append(dg.AssetObservation(
+                        asset_key=dg.AssetKey(["landing", source]), partition=pkey if pkey in valid else None,
+                        metadata={"day": key, **({"district": district} if district else {}),
+                                  "push_files": state[0], "push_bytes": state[1], "newest_push_minute": newest}))
         for k in [k for k in seen if k.split("/")[-1] < (today - timedelta(days=1)).isoformat()]:
             del seen[k]
         return dg.SensorResult(asset_events=events, cursor=json.dumps(seen, sort_keys=True))

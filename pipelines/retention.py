@@ -67,9 +67,16 @@ def purge_landing(landing: Path, outbox: Path, today: date, days: int, dry_run: 
 
 @dg.op(description="Purge landing-zone day folders older than NEURON_LANDING_RETENTION_DAYS once published.")
 def purge_landing_op(context: dg.OpExecutionContext, neuron: NeuronResource) -> dg.Output:
-    s = neuron.settings
-    today = datetime.now(ZoneInfo(s.timezone)).date()
-    report = purge_landing(s.landing_dir, s.outbox_dir, today, s.landing_retention_days)
+    root = neuron.settings
+    today = datetime.now(ZoneInfo(root.timezone)).date()
+    report = PurgeReport()
+    for district in root.districts or ("",):  # each district's landing against its own outbox
+        s = root.for_district(district)
+        one = purge_landing(s.landing_dir, s.outbox_dir, today, s.landing_retention_days)
+        prefix = f"{district}/" if district else ""
+        report.removed += [prefix + r for r in one.removed]
+        report.kept_unpublished += [prefix + k for k in one.kept_unpublished]
+        report.bytes_freed += one.bytes_freed
     if report.kept_unpublished:
         context.log.warning(f"{len(report.kept_unpublished)} landing folders are past retention but unpublished")
     return dg.Output(None, metadata={"removed": len(report.removed), "bytes_freed": report.bytes_freed,

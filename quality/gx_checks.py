@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from kernel.expectations import Spec, snake_name, validate_specs
+from kernel.partitions import day_of
 from kernel.resource import NeuronResource
 from kernel.settings import Settings
 from quality.data_docs import DEFAULT_BASE_URL, INDEX, markdown_summary, page_url
@@ -105,15 +106,16 @@ def _check_description(spec: Spec, suite_name: str) -> str:
 
 
 def partition_keys_of(context: dg.AssetCheckExecutionContext) -> list[str | None]:
-    """The partition keys a check step covers: one key, a range's keys, or ``[None]`` if unpartitioned.
+    """The days a check step covers: one partition's, a range's, or ``[None]`` if unpartitioned. With districts
+    the key's district is the run's (``NeuronResource`` resolves its settings to it), so only the day is given.
 
     Works for runs that materialize the asset with a partition key and for check-only runs tagged with
     ``dagster/partition`` (Dagster 1.13 derives the key from the run's partition tags in both cases).
     """
     if context.has_partition_key:
-        return [context.partition_key]
+        return [day_of(context.partition_key)]
     if context.has_partition_key_range:
-        return list(context.partition_keys)
+        return list(dict.fromkeys(day_of(k) for k in context.partition_keys))
     return [None]
 
 

@@ -161,7 +161,7 @@ def build_lake_pii_check(
         keys = partition_keys_of(context)
         for key in keys:
             if key:
-                claim_day(context.instance, run_id, key, settings.leases_dir)
+                claim_day(context.instance, run_id, key, settings.leases_dir, settings.district)
         canaries = load_canaries(settings.landing_dir)
         hits: list[Hit] = []
         files = 0

@@ -9,6 +9,7 @@ import dagster as dg
 from kernel.dataset import Dataset
 from kernel.lake import Lake
 from kernel.lake_asset import Area
+from kernel.partitions import day_of
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
 from warehouse.catalog import INTERNAL_LAYER, build_warehouse, connect, day_rows, internal_path
@@ -58,13 +59,14 @@ def definitions(area: Area, upstream: list[dg.AssetKey], datasets: dict[str, Dat
     def warehouse_neuron_duckdb(context: dg.AssetExecutionContext, neuron: NeuronResource) -> dg.MaterializeResult:
         t0 = time.monotonic()
         s = neuron.settings
-        claim_day(context.instance, context.run_id, context.partition_key, s.leases_dir)
+        day = day_of(context.partition_key)
+        claim_day(context.instance, context.run_id, day, s.leases_dir, s.district)
         counts = build_warehouse(s.warehouse_path, neuron.lake, s.outbox_dir, contracts, datasets, s.timezone)
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(s.warehouse_path)),
             "internal_path": dg.MetadataValue.path(str(internal_path(s.warehouse_path))),
             "views": len(counts),
-            **day_metadata(s.warehouse_path, neuron.lake, context.partition_key, counts),
+            **day_metadata(s.warehouse_path, neuron.lake, day, counts),
             "elapsed_s": round(time.monotonic() - t0, 3),
         })
 

@@ -3,7 +3,10 @@ instance (``deploy/dagster.yaml``), a database of its own on the machine's Redis
 (``pipelines.celery_worker``), and a driver that runs the job, or re-executes a run from its failure, in a
 process of its own (the run's process must build the job with NEURON_EXECUTOR=celery, and may hang).
 
-    echo "DAY [PARENT_RUN_ID]" | python -m tests.pipelines.celery_cluster
+    printf "PARTITION_KEY [PARENT_RUN_ID]\n..." | python -m tests.pipelines.celery_cluster
+
+(a partition key is a day, or ``day|district`` when NEURON_DISTRICTS is set; one run per line, one after
+another; ``NEURON_TEST_IN_PROCESS=1`` runs them with the in-process executor, as a reference)
 """
 
 from __future__ import annotations
@@ -131,12 +134,13 @@ class Drivers:
                                 stderr=subprocess.STDOUT, text=True)
         return proc, log
 
-    def take(self, day: str, parent: str | None = None, last: bool = False) -> tuple[subprocess.Popen, Path]:
-        """Start a run of the selection for ``day`` (or a re-execution of ``parent`` from its failure); the
-        driver prints ``run <id> success=<bool>`` and exits 0 when the run succeeded. ``last``: no next one."""
+    def take(self, *keys: str, parent: str | None = None, last: bool = False) -> tuple[subprocess.Popen, Path]:
+        """Start runs of the selection for each partition key in turn (or a re-execution of ``parent`` from its
+        failure); the driver prints ``run <id> success=<bool>`` for each and exits 0 when all succeeded.
+        ``last``: no next driver."""
         proc, log = self.spare
         self.spare = None if last else self._start()
-        proc.stdin.write(f"{day} {parent or ''}\n")
+        proc.stdin.write("".join(f"{key} {parent or ''}\n" for key in keys))
         proc.stdin.close()
         return proc, log
 
@@ -157,6 +161,7 @@ def main() -> int:
     import dagster as dg
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
+    from kernel.partitions import partitions_def
     from kernel.settings import load_settings
     from pipelines.definitions import defs
     from pipelines.jobs import DAILY_JOB
@@ -164,23 +169,33 @@ def main() -> int:
     job = ReconstructableRepository.for_module("pipelines.definitions", "defs", str(ROOT)
                                                ).get_reconstructable_job(DAILY_JOB)
     job.get_definition()
-    words = sys.stdin.readline().split()
-    if not words:
+    lines = [ln.split() for ln in sys.stdin.read().splitlines() if ln.strip()]
+    if not lines:
         return 2
-    day, parent = words[0], (words[1] if len(words) > 1 else None)
+    settings = load_settings()
+    ok = True
     with dg.DagsterInstance.get() as instance:
-        if parent:
-            # execute_job's re-execution does not carry the parent's partition tag over (the UI's does)
-            result = dg.execute_job(job, instance, tags={"dagster/partition": day},
-                                    reexecution_options=dg.ReexecutionOptions.from_failure(parent, instance))
-        else:
-            # the day's run config: the multiprocess executor's forkserver (none with Celery: it is configured)
-            config = (defs.resolve_job_def(DAILY_JOB).partitioned_config.get_run_config_for_partition_key(day)
-                      if load_settings().executor == "multiprocess" else {})
-            result = dg.execute_job(job, instance, tags={"dagster/partition": day}, run_config=config,
-                                    asset_selection=[dg.AssetKey(k.split("/")) for k in SELECTION])
-    print(f"run {result.run_id} success={result.success}", flush=True)
-    return 0 if result.success else 1
+        for words in lines:
+            key, parent = words[0], (words[1] if len(words) > 1 else None)
+            # the partition's tags as the UI or a schedule sets them (with districts: the dimensions' tags too)
+            tags = dict(partitions_def(settings).get_tags_for_partition_key(key))
+            if parent:
+                # execute_job's re-execution does not carry the parent's partition tags over (the UI's does)
+                result = dg.execute_job(job, instance, tags=tags,
+                                        reexecution_options=dg.ReexecutionOptions.from_failure(parent, instance))
+            else:
+                # the day's run config: the multiprocess executor's forkserver (none with Celery: it is configured)
+                if os.environ.get("NEURON_TEST_IN_PROCESS") == "1":
+                    config = {"execution": {"config": {"in_process": {}}}}
+                elif settings.executor == "multiprocess":
+                    config = defs.resolve_job_def(DAILY_JOB).partitioned_config.get_run_config_for_partition_key(key)
+                else:
+                    config = {}
+                result = dg.execute_job(job, instance, tags=tags, run_config=config,
+                                        asset_selection=[dg.AssetKey(k.split("/")) for k in SELECTION])
+            print(f"run {result.run_id} success={result.success}", flush=True)
+            ok = ok and result.success
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
