@@ -40,11 +40,19 @@ class LandingSource:
         @dg.asset_check(asset=self.key, name=FRESHNESS_CHECK, blocking=False,
                         description=f"newest {source} landing file is younger than {cycle_h:g} h")
         def _fresh(neuron: NeuronResource) -> dg.AssetCheckResult:
-            age, folder = newest_file_age_h(neuron.settings.landing_dir / source, time.time())
+            root = neuron.settings
+            now = time.time()
+            # with districts, every district's feed must be fresh: the stalest one is reported
+            ages = {s.district: newest_file_age_h(s.landing_dir / source, now) for s in root.each_district()}
+            stale = [d for d, (age, _) in ages.items() if age is None or age > cycle_h]
+            worst = max(ages, key=lambda d: float("inf") if ages[d][0] is None else ages[d][0])
+            age, folder = ages[worst]
             return dg.AssetCheckResult(
-                passed=age is not None and age <= cycle_h, severity=dg.AssetCheckSeverity.WARN,
+                passed=not stale, severity=dg.AssetCheckSeverity.WARN,
                 metadata={"newest_file_age_h": round(age, 2) if age is not None else -1.0,
-                          "expected_cycle_h": cycle_h, "newest_day_folder": folder or ""},
+                          "expected_cycle_h": cycle_h, "newest_day_folder": folder or "",
+                          **({"stale_districts": ", ".join(stale), "stalest_district": worst}
+                             if root.districts else {})},
             )
 
         return _fresh

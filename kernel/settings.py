@@ -121,6 +121,13 @@ class Settings:
                        outbox_dir=self.outbox_dir / district, quality_dir=self.quality_dir / district,
                        vendors_file=vendors)
 
+    def each_district(self) -> list[Settings]:
+        """Every district's settings (these alone when they are one district's, or there are no districts): what
+        works across districts (the doctor, retention, freshness) loops over this."""
+        if self.district or not self.districts:
+            return [self]
+        return [self.for_district(d) for d in self.districts]
+
     @property
     def connectors_dir(self) -> Path:
         """Pull cursors and collector state (``connectors/``; a district's under ``connectors/<district>``)."""

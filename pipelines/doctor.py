@@ -44,16 +44,19 @@ class Report:
         return not self.found or len(self.repaired) >= len(self.found)
 
 
-def _temp_leftovers(settings: Settings) -> list[Path | str]:
-    """What each writer calls its own leftovers (lake, warehouse, outbox), plus DuckDB spill and staging files.
-    On object storage the lake's are ``s3://`` commit prefixes no pointer names (``ObjectLake.orphans``)."""
+def _temp_leftovers(root: Settings) -> list[Path | str]:
+    """What each writer calls its own leftovers (lake, warehouse, outbox), plus DuckDB spill and staging files, in
+    every district's sub-root (``NEURON_DISTRICTS``). On object storage the lake's are ``s3://`` commit prefixes no
+    pointer names (``ObjectLake.orphans``)."""
     cutoff = time.time() - LANDING_TEMP_AGE_S
-    landing = [p for p in stale_temp(settings.landing_dir) if p.stat().st_mtime < cutoff]
-    lake = open_lake(settings)
-    found: list[Path | str] = [*(lake.leftovers() if settings.lake_uri else lake.stale_temp()),
-             *catalog.leftovers(settings.warehouse_path), *landing,
-             *filedrop.leftovers(settings.outbox_dir), *DataDocsSite(data_docs_dir(settings.quality_dir)).stale_temp()]
-    return found + (sorted(settings.duckdb_tmp.iterdir()) if settings.duckdb_tmp.exists() else [])
+    found: list[Path | str] = []
+    for settings in root.each_district():
+        landing = [p for p in stale_temp(settings.landing_dir) if p.stat().st_mtime < cutoff]
+        lake = open_lake(settings)
+        found += [*(lake.leftovers() if settings.lake_uri else lake.stale_temp()),
+                  *catalog.leftovers(settings.warehouse_path), *landing, *filedrop.leftovers(settings.outbox_dir),
+                  *DataDocsSite(data_docs_dir(settings.quality_dir)).stale_temp()]
+    return found + (sorted(root.duckdb_tmp.iterdir()) if root.duckdb_tmp.exists() else [])
 
 
 def diagnose(instance: dg.DagsterInstance, settings: Settings, repair: bool = False) -> Report:

@@ -70,10 +70,9 @@ def purge_landing_op(context: dg.OpExecutionContext, neuron: NeuronResource) -> 
     root = neuron.settings
     today = datetime.now(ZoneInfo(root.timezone)).date()
     report = PurgeReport()
-    for district in root.districts or ("",):  # each district's landing against its own outbox
-        s = root.for_district(district)
+    for s in root.each_district():  # each district's landing against its own outbox
         one = purge_landing(s.landing_dir, s.outbox_dir, today, s.landing_retention_days)
-        prefix = f"{district}/" if district else ""
+        prefix = f"{s.district}/" if s.district else ""
         report.removed += [prefix + r for r in one.removed]
         report.kept_unpublished += [prefix + k for k in one.kept_unpublished]
         report.bytes_freed += one.bytes_freed

@@ -64,6 +64,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--vendors", type=Path, default=None,
                    help="vendors.yaml (default: NEURON_VENDORS_FILE, else <data dir>/connectors/vendors.yaml)")
     p.add_argument("--landing", type=Path, default=None, help="landing zone (default: the settings' landing dir)")
+    p.add_argument("--district", default=None,
+                   help="the district whose pushes this collector receives (one of NEURON_DISTRICTS; required when it "
+                        "is set): its landing zone and vendor config are the district's")
     p.add_argument("--collector-id", default=None,
                    help="this collector's name in file names; keep it across restarts (default: the host name)")
     p.add_argument("--no-mqtt", action="store_true", help="do not subscribe to ThingsBoard over MQTT")
@@ -84,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.vendors is None or args.landing is None:
             try:
                 settings = load_settings()
+                if settings.districts and not args.district:
+                    raise SettingsError(f"NEURON_DISTRICTS is set: name the district with --district "
+                                        f"({', '.join(settings.districts)})")
+                settings = settings.for_district(args.district)
             except SettingsError as exc:
                 raise VendorConfigError(str(exc)) from None
             vendors = args.vendors or settings.vendors_path

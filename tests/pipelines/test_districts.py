@@ -185,3 +185,36 @@ def test_simulate_writes_the_named_districts_landing(districts: Path, capsys):
     assert main(["simulate", "--day", "2026-03-05", "--district", "jingan", "--communities", "1"]) == 0
     assert (districts / "landing" / "jingan" / "telemetry" / "2026-03-05").is_dir()
     assert not (districts / "landing" / "telemetry").exists()
+
+
+def test_the_doctor_and_the_freshness_checks_look_into_every_district(districts: Path, city_defs: dg.Definitions):
+    from pipelines.doctor import diagnose
+
+    root = load_settings()
+    killed = districts / "lake" / "jingan" / "silver" / "telemetry" / ".tmp-date=2026-03-05-abc"
+    killed.mkdir(parents=True)
+    with dg.DagsterInstance.get() as instance:
+        found = diagnose(instance, root).found
+        assert len(found) == 1 and str(killed) in found[0]
+        assert diagnose(instance, root, repair=True).healthy and not killed.exists()
+    # telemetry fresh in one district, absent in the other: the check warns and names the stale district
+    fresh = root.for_district("putuo").landing_dir / "telemetry" / "2026-03-05" / "iotda" / "x.ndjson"
+    fresh.parent.mkdir(parents=True)
+    fresh.write_text("{}\n")
+    job = city_defs.resolve_job_def("landing_freshness_job")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    (evaluation,) = [e.asset_check_evaluation_data for e in result.all_events
+                     if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                     and e.asset_check_evaluation_data.asset_key == dg.AssetKey(["landing", "telemetry"])]
+    assert not evaluation.passed
+    assert evaluation.metadata["stale_districts"].value == "jingan"
+
+
+def test_the_collector_receives_for_one_named_district(districts: Path, capsys):
+    from connectors.collector.cli import main
+
+    assert main(["--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "name the district with --district (putuo, jingan)" in err and len(err.strip().splitlines()) == 1
+    assert main(["--district", "minhang", "--port", "1"]) == 2
+    assert "unknown district 'minhang'" in capsys.readouterr().err
