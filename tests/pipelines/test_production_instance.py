@@ -49,10 +49,11 @@ def test_the_production_instance_loads_on_postgres_with_queued_runs_pools_and_re
         concurrency = instance.get_concurrency_config()
         assert concurrency.pool_config.default_pool_limit == 1
         assert concurrency.run_queue_config.max_concurrent_runs == 4
-        # one run per day at a time: the limit applies per value of the partition tag
+        # one run per partition (day or district-day) and one per district at a time: per value of the tags
         limits = concurrency.run_queue_config.tag_concurrency_limits
         assert [(x["key"], x["limit"], x["value"]) for x in limits] == [
-            ("dagster/partition", 1, {"applyLimitPerUniqueValue": True})]
+            ("dagster/partition", 1, {"applyLimitPerUniqueValue": True}),
+            ("dagster/partition/district", 1, {"applyLimitPerUniqueValue": True})]
 
 
 def test_a_run_of_the_daily_job_is_recorded_in_postgres(production_home: Path, pg_database: str, data_root: Path):

@@ -284,6 +284,26 @@ def test_canaries_in_json_escaped_text_and_in_duckdb() -> None:
     }
 
 
+def test_a_small_source_read_once_and_a_large_one_read_by_column_find_the_same(monkeypatch) -> None:
+    """Up to ``UNPIVOT_MAX_ROWS`` rows the source is read once and its columns unpivoted, beyond it one branch
+    per column: the hits of both are the same, column by column, whatever the column's type."""
+    rid = make_id()
+    con = duckdb.connect()
+    con.execute(f"""CREATE TABLE t AS SELECT * FROM (VALUES
+        ('ok', 13800138000.0, encode('联系人王伟'), ['沪A12345'], NULL, 1),
+        ('{rid}', 2.5, 'x'::BLOB, ['a'], 'https://cdn.example.com/face/1.jpg', 2),
+        (NULL, NULL, NULL, NULL, '欧阳测试', 3)) v(a, b, c, d, e, n)""")
+
+    def found() -> set[tuple[str, str]]:
+        return {(h.kind, h.location) for h in scan_duckdb_relation(con, "t", CANARIES, location="t")}
+
+    small = found()
+    monkeypatch.setattr(pii_scan, "UNPIVOT_MAX_ROWS", 0)
+    assert found() == small
+    assert {("resident_id", "t::a"), ("phone", "t::b"), ("name", "t::c"), ("plate", "t::d"),
+            ("canary:name", "t::e")} <= small and any(k == "face_url" or "image" in k for k, _ in small), small
+
+
 # --- redaction and samples ----------------------------------------------------------------------------------
 def test_redact_replaces_every_identifier_and_keeps_the_rest() -> None:
     rid = make_id()
