@@ -21,6 +21,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from exports.contracts import Contract, batch_contracts
 from exports.filedrop import batch_dir, current_batch, publish_filedrop
 from exports.inputs import landing_fingerprints
+from exports.outbox_store import open_outbox_store
 from exports.publishers import http_publisher_for
 from exports.publishing import Batch
 from exports.publishing.versions import decide_for_batch, latest_receipt
@@ -189,6 +190,11 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
         inputs = {"landing": landing_fingerprints(settings.landing_dir, source.key, day)}
         pub = publish_filedrop(con, relation, contract, day, settings.outbox_dir, gate=privacy_gate(settings.landing_dir),
                                code_version_override=settings.code_version, inputs=inputs)
+        stored = {}
+        if (store := open_outbox_store(settings)) is not None:  # the committed version to object storage
+            sync = store.sync(settings.outbox_dir, contract, day)
+            stored = {"outbox_store": store.key(settings.outbox_dir, pub.path),
+                      "store_versions_uploaded": sync.versions_uploaded}
         m = pub.manifest
         correction = m.get("correction") or {}
         return dg.MaterializeResult(
@@ -203,6 +209,7 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
                 "content_sha256": m["content_sha256"],
                 "period": f"{m['period']['start']}..{m['period']['end']}",
                 "batch_path": dg.MetadataValue.path(str(pub.path)),
+                **stored,
                 "elapsed_s": round(time.monotonic() - t0, 3),
             }
         )
@@ -228,7 +235,10 @@ def build_publish_asset(contract: Contract, area: Area) -> dg.AssetsDefinition:
             return dg.MaterializeResult(metadata={**skipped, "elapsed_s": round(time.monotonic() - t0, 3)})
         settings = neuron.settings
         claim_day(context.instance, context.run_id, day, settings.leases_dir, settings.district)
-        path = current_batch(batch_dir(settings.outbox_dir, contract, day))
+        store = open_outbox_store(settings)
+        # on a host that shares no outbox folder with the export's, the batch comes from the store
+        path = (store.fetch(settings.outbox_dir, contract, day) if store is not None
+                else current_batch(batch_dir(settings.outbox_dir, contract, day)))
         if path is None:
             if http_publisher_for(contract.consumer, settings) is None:  # nothing to push; the export said why
                 return dg.MaterializeResult(metadata={"publisher": "filedrop", "published": False,
@@ -236,6 +246,9 @@ def build_publish_asset(contract: Contract, area: Area) -> dg.AssetsDefinition:
             raise dg.Failure(description=f"{contract.id}: no outbox batch for {day}; materialise its export first "
                                          "(or see its metadata: a batch whose period is missing is withheld)")
         push = push_batch(contract, path, settings)
+        if store is not None:
+            push["store_receipts_uploaded"] = store.put_receipts(settings.outbox_dir, contract.consumer,
+                                                                 contract.dataset, day)
         return dg.MaterializeResult(metadata={**push, "elapsed_s": round(time.monotonic() - t0, 3)})
 
     return _publish

@@ -255,10 +255,18 @@ def open_lake(settings) -> Lake:
     folder ``NEURON_LAKE_DIR``. One filesystem client per process and endpoint (a forked step makes its own)."""
     if not settings.lake_uri:
         return Lake(settings.lake_dir)
-    from kernel.object_lake import ObjectLake, s3_filesystem
+    from kernel.object_lake import ObjectLake
+
+    return ObjectLake(settings.lake_uri, s3_client(settings), settings.lake_cache_dir,  # type: ignore[return-value]
+                      settings.lake_cache_mb * 2**20)
+
+
+def s3_client(settings):
+    """This process's fsspec filesystem for the deployment's S3-compatible store (endpoint and region from
+    settings, credentials from the AWS_* variables): one per process and endpoint (a forked step makes its own)."""
+    from kernel.object_lake import s3_filesystem
 
     key = (os.getpid(), settings.s3_endpoint_url, settings.s3_region)
     if key not in _FILESYSTEMS:
         _FILESYSTEMS[key] = s3_filesystem(settings.s3_endpoint_url or None, region=settings.s3_region or None)
-    return ObjectLake(settings.lake_uri, _FILESYSTEMS[key], settings.lake_cache_dir,  # type: ignore[return-value]
-                      settings.lake_cache_mb * 2**20)
+    return _FILESYSTEMS[key]

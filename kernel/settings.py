@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 MODES = ("demo", "test", "production")
 # variables that move one part of the data root; unset, each part follows NEURON_DATA_DIR
 SUBROOT_VARIABLES = ("NEURON_LANDING_DIR", "NEURON_LAKE_DIR", "NEURON_LAKE_URI", "NEURON_WAREHOUSE_PATH",
-                     "NEURON_OUTBOX_DIR", "NEURON_QUALITY_DIR")
+                     "NEURON_OUTBOX_DIR", "NEURON_OUTBOX_URI", "NEURON_QUALITY_DIR")
 EXECUTORS = ("multiprocess", "celery")
 DEFAULT_RETENTION_DAYS = 30
 _ENDPOINT = re.compile(r"^NEURON_(?P<consumer>[A-Z0-9_]+?)_(?P<field>URL|ACCESS_KEY|SECRET_KEY)$")
@@ -86,6 +86,9 @@ class Settings:
     # the lake on object storage (NEURON_LAKE_URI=s3://bucket[/prefix]; kernel.object_lake); empty: on local disk at
     # lake_dir. NEURON_S3_ENDPOINT_URL for MinIO, OSS, OBS or a test server; credentials the AWS_* variables
     lake_uri: str = ""
+    # the outbox replicated to object storage (NEURON_OUTBOX_URI=s3://bucket[/prefix]; exports/outbox_store.py): every
+    # committed batch version (manifest last, then `latest`) and receipt; the folder outbox_dir stays the working copy
+    outbox_uri: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = ""
     # the most this host's read cache of the store's part files may hold (NEURON_LAKE_CACHE_MB; least recently used
@@ -117,6 +120,7 @@ class Settings:
         vendors = Path(str(self.vendors_file).replace("{district}", district)) if self.vendors_file else None
         return replace(self, district=district, landing_dir=self.landing_dir / district,
                        lake_dir=self.lake_dir / district, lake_uri=f"{self.lake_uri}/{district}" if self.lake_uri else "",
+                       outbox_uri=f"{self.outbox_uri}/{district}" if self.outbox_uri else "",
                        warehouse_path=self.warehouse_path.parent / district / self.warehouse_path.name,
                        outbox_dir=self.outbox_dir / district, quality_dir=self.quality_dir / district,
                        vendors_file=vendors)
@@ -240,7 +244,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         pull_overlap_min=_window(env, "NEURON_PULL_OVERLAP_MIN", "15"),
         step_memory_mb=_step_memory(env),
         step_concurrency=_step_concurrency(env),
-        lake_uri=_lake_uri(env),
+        lake_uri=_s3_uri(env, "NEURON_LAKE_URI", "NEURON_LAKE_DIR"),
+        outbox_uri=_s3_uri(env, "NEURON_OUTBOX_URI", "the outbox folder alone"),
         s3_endpoint_url=env.get("NEURON_S3_ENDPOINT_URL", "").strip(),
         s3_region=env.get("NEURON_S3_REGION", "").strip(),
         lake_cache_mb=_lake_cache(env),
@@ -266,11 +271,10 @@ def _districts(env: Mapping[str, str]) -> tuple[str, ...]:
     return names
 
 
-def _lake_uri(env: Mapping[str, str]) -> str:
-    uri = env.get("NEURON_LAKE_URI", "").strip().rstrip("/")
+def _s3_uri(env: Mapping[str, str], name: str, otherwise: str) -> str:
+    uri = env.get(name, "").strip().rstrip("/")
     if uri and (not uri.startswith("s3://") or not uri[len("s3://"):].strip("/")):
-        raise SettingsError(f"NEURON_LAKE_URI must be s3://<bucket>[/<prefix>] (or unset for NEURON_LAKE_DIR), "
-                            f"got {uri!r}")
+        raise SettingsError(f"{name} must be s3://<bucket>[/<prefix>] (or unset for {otherwise}), got {uri!r}")
     return uri
 
 
