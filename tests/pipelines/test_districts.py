@@ -48,11 +48,12 @@ def test_bad_district_lists_are_refused_with_the_variable_named(raw: str, error:
 
 def test_a_district_is_a_sub_root_of_every_data_part_and_shares_the_instance_and_caches(tmp_path: Path):
     root = load_settings({"NEURON_DATA_DIR": str(tmp_path), "NEURON_DISTRICTS": " putuo , jingan ",
-                          "NEURON_LAKE_URI": "s3://city/lake", "NEURON_VENDORS_FILE": str(tmp_path / "{district}.yaml")})
+                          "NEURON_LAKE_URI": "s3://city/lake", "NEURON_OUTBOX_URI": "s3://city/outbox/",
+                          "NEURON_VENDORS_FILE": str(tmp_path / "{district}.yaml")})
     assert root.districts == ("putuo", "jingan") and root.district == ""
     p = root.for_district("putuo")
     assert p.landing_dir == tmp_path / "landing" / "putuo" and p.lake_dir == tmp_path / "lake" / "putuo"
-    assert p.lake_uri == "s3://city/lake/putuo"
+    assert (p.lake_uri, p.outbox_uri) == ("s3://city/lake/putuo", "s3://city/outbox/putuo")
     assert p.warehouse_path == tmp_path / "warehouse" / "putuo" / "neuron.duckdb"
     assert (p.outbox_dir, p.quality_dir) == (tmp_path / "outbox" / "putuo", tmp_path / "quality" / "putuo")
     assert p.leases_dir == tmp_path / ".leases" / "putuo"
@@ -65,6 +66,8 @@ def test_a_district_is_a_sub_root_of_every_data_part_and_shares_the_instance_and
         root.for_district("minhang")
     with pytest.raises(SettingsError, match="already"):
         p.for_district("jingan")
+    with pytest.raises(SettingsError, match="NEURON_OUTBOX_URI must be s3://"):
+        load_settings({"NEURON_OUTBOX_URI": "/srv/outbox"})
     with pytest.raises(SettingsError, match="NEURON_DISTRICTS is unset"):
         load_settings({"NEURON_DATA_DIR": str(tmp_path)}).for_district("putuo")
 
