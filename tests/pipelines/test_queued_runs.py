@@ -1,6 +1,8 @@
-"""deploy/dagster.yaml's run queue, through a real ``dagster-daemon``: runs submitted as the UI submits them (a
-GraphQL launch against the workspace) wait in the queue on the Postgres instance, the daemon launches them as run
-processes, one run per day at a time (the ``dagster/partition`` tag limit), and a failed run is retried once.
+"""deploy/dagster.yaml's run queue, through a real ``dagster-daemon``, for a deployment of two districts: runs
+submitted as the UI submits them (a GraphQL launch against the workspace) wait in the queue on the Postgres
+instance, the daemon launches them as run processes, one run per district at a time (the
+``dagster/partition/district`` tag limit: a district's days go one after another), and a failed run is retried
+once.
 
 The daemon and its runs are real processes on the machine's PostgreSQL (a database of the test's own); the runs
 materialise a small selection of the daily job (a day's device registry, landing and bronze), so the test
@@ -28,6 +30,7 @@ from tests.services import postgres_database
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("queued_runs")]
 ROOT = Path(__file__).resolve().parents[2]
 DAYS = ("2026-03-02", "2026-03-03")
+DISTRICTS = ("putuo", "jingan")
 MISSING = "2026-03-01"  # before the first registry snapshot: the run fails, and is retried once
 SELECTION = (["landing", "device_registry"], ["bronze", "device_registry"])
 LAUNCH = """
@@ -51,10 +54,12 @@ def queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, 
     home = tmp / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    for day in DAYS:
-        simulate_day(tmp / "data" / "landing", date.fromisoformat(day), n_communities=1, seed=3)
+    for district in DISTRICTS:
+        for day in DAYS:
+            simulate_day(tmp / "data" / "landing" / district, date.fromisoformat(day), n_communities=1, seed=3)
     with postgres_database() as database:
         env = {**os.environ, "DAGSTER_HOME": str(home), "NEURON_DATA_DIR": str(tmp / "data"),
+               "NEURON_DISTRICTS": ",".join(DISTRICTS),
                "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "",
                "DAGSTER_PG_DB": database}
         for var in ("NEURON_LAKE_URI", "NEURON_EXECUTOR"):
@@ -75,7 +80,7 @@ def queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, 
                 daemon.wait(timeout=30)
 
 
-def _launch(context, day: str) -> str:
+def _launch(context, day: str, district: str) -> str:
     from dagster_graphql.test.utils import execute_dagster_graphql
 
     params = {
@@ -83,7 +88,10 @@ def _launch(context, day: str) -> str:
                      "jobName": "daily_job", "assetSelection": [{"path": p} for p in SELECTION]},
         # in the run's process (an operator's choice the job allows): what is measured is the queue, not the steps
         "runConfigData": {"execution": {"config": {"in_process": {}}}},
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
+        # the partition's tags as the UI sets them for a date × district key
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": f"{day}|{district}"},
+                                       {"key": "dagster/partition/date", "value": day},
+                                       {"key": "dagster/partition/district", "value": district}]},
     }
     # in a thread of its own: it calls asyncio.run, which refuses to run where an event loop is already running
     # (a test earlier in this worker may have left one, as Playwright's sync API does)
@@ -102,20 +110,21 @@ def _wait(instance: dg.DagsterInstance, ok, what: str, log: Path, timeout: float
     return found
 
 
-def test_runs_wait_in_the_queue_one_per_day_and_a_failed_run_is_retried_once(queue, monkeypatch):
+def test_runs_wait_in_the_queue_one_per_district_and_a_failed_run_is_retried_once(queue, monkeypatch):
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import WorkspaceFileTarget
 
     env, log = queue
     for var in ("DAGSTER_HOME", "NEURON_DATA_DIR", "DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD",
-                "DAGSTER_PG_DB"):
+                "DAGSTER_PG_DB", "NEURON_DISTRICTS"):
         monkeypatch.setenv(var, env[var])
     monkeypatch.chdir(ROOT)
     with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(
             instance, WorkspaceFileTarget(paths=[str(ROOT / "workspace.yaml")])) as workspace:
         context = workspace.create_request_context()
-        first, second = _launch(context, DAYS[0]), _launch(context, DAYS[0])
-        other, failing = _launch(context, DAYS[1]), _launch(context, MISSING)
+        # a district's two days, and the other district's day and a day it cannot build
+        first, second = _launch(context, DAYS[0], "putuo"), _launch(context, DAYS[1], "putuo")
+        other, failing = _launch(context, DAYS[0], "jingan"), _launch(context, MISSING, "jingan")
         ids = [first, second, other, failing]
         # submitted runs wait for the daemon: nothing runs in the submitting process
         assert {instance.get_run_by_id(r).status for r in ids} <= {dg.DagsterRunStatus.QUEUED,
@@ -138,10 +147,16 @@ def test_runs_wait_in_the_queue_one_per_day_and_a_failed_run_is_retried_once(que
         for run_id in ids:
             kinds = {r.dagster_event.event_type_value for r in instance.all_logs(run_id) if r.dagster_event}
             assert {"PIPELINE_ENQUEUED", "PIPELINE_STARTING", "PIPELINE_START"} <= kinds, (run_id, kinds)
-        # one run of a day at a time: the day's second run started after its first ended
+        # one run of a district at a time: each district's second run started after its first ended
         records = {r.dagster_run.run_id: r for r in instance.get_run_records(dg.RunsFilter(run_ids=ids))}
-        a, b = sorted((records[first], records[second]), key=lambda r: r.start_time)
-        assert b.start_time >= a.end_time, (a.start_time, a.end_time, b.start_time)
+        for pair in ((first, second), (other, failing)):
+            a, b = sorted((records[r] for r in pair), key=lambda r: r.start_time)
+            assert b.start_time >= a.end_time, (a.start_time, a.end_time, b.start_time)
+        # each run wrote its own district's lake
+        data = Path(env["NEURON_DATA_DIR"])
+        for district in DISTRICTS:
+            assert list((data / "lake" / district / "bronze" / "device_registry").glob(f"date={DAYS[0]}/*.parquet"))
+        assert list((data / "lake" / "putuo" / "bronze" / "device_registry").glob(f"date={DAYS[1]}/*.parquet"))
         # the failed run was retried once (deploy/dagster.yaml: max_retries 1), and the retry failed too
         assert len(retries) == 1 and retries[0].tags.get("dagster/retry_number") == "1"
         assert retries[0].status == dg.DagsterRunStatus.FAILURE
