@@ -46,6 +46,13 @@ def http_publisher_for(consumer: str, settings: Settings) -> HttpPushPublisher |
     cfg = load_consumers(settings).get(consumer)
     if cfg is None or cfg.publisher != "https_push":
         return None
+    if settings.districts:
+        # every district would push its day's batch to the one endpoint under the same (dataset, day), and the
+        # receiver would take the second district's as a conflicting version of the first's
+        raise PublisherConfigError(
+            f"{consumer} is served by https_push, but with NEURON_DISTRICTS every district would push its day under "
+            f"the same dataset and day: the push protocol does not carry the district yet (docs/scale.md). Serve "
+            f"{consumer} by the file drop (NEURON_PUBLISHER_{consumer.upper()}=filedrop) meanwhile")
     endpoint = settings.endpoint(consumer)
     if missing := endpoint.missing():
         raise PublisherConfigError(f"{consumer} publishes over https_push but {', '.join(missing)} is not set")

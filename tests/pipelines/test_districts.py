@@ -221,3 +221,16 @@ def test_the_collector_receives_for_one_named_district(districts: Path, capsys):
     assert "name the district with --district (putuo, jingan)" in err and len(err.strip().splitlines()) == 1
     assert main(["--district", "minhang", "--port", "1"]) == 2
     assert "unknown district 'minhang'" in capsys.readouterr().err
+
+
+def test_a_push_from_a_district_deployment_is_refused_naming_why(districts: Path, monkeypatch):
+    """Every district would push its day under the same dataset and day to the one endpoint: refused with the
+    reason, not left to fail at the receiver as a conflicting version."""
+    from exports.publishers import PublisherConfigError, http_publisher_for
+
+    monkeypatch.setenv("NEURON_PUBLISHER_ZHILIAN_PUTUO", "https_push")
+    for var, value in (("URL", "https://127.0.0.1:9/"), ("ACCESS_KEY", "a"), ("SECRET_KEY", "s")):
+        monkeypatch.setenv(f"NEURON_ZHILIAN_PUTUO_{var}", value)
+    with pytest.raises(PublisherConfigError, match="does not carry the district"):
+        http_publisher_for("zhilian_putuo", load_settings().for_district("putuo"))
+    assert http_publisher_for("public_security", load_settings().for_district("putuo")) is None  # the file drop
