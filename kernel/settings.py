@@ -138,6 +138,11 @@ class Settings:
         return self.data_dir / "connectors" / self.district if self.district else self.data_dir / "connectors"
 
     @property
+    def incidents_dir(self) -> Path:
+        """The incident engine's state (``assets/incidents``; a district's under ``incidents/<district>``)."""
+        return self.data_dir / "incidents" / self.district if self.district else self.data_dir / "incidents"
+
+    @property
     def vendors_path(self) -> Path:
         return self.vendors_file or self.connectors_dir / "vendors.yaml"
 

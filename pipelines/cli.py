@@ -320,7 +320,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from kernel.settings import load_settings
     from pipelines.docs_server import run_in_thread
-    from quality.gx_checks import data_docs_dir
+    from quality.gx_checks import data_docs_site
 
     s = load_settings()
     docs = urlsplit(s.data_docs_url)
@@ -328,7 +328,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         raise CliError(f"--port {args.port} is the Data Docs port of NEURON_DATA_DOCS_URL ({s.data_docs_url})")
     _use_dagster_home(s.dagster_home)
     root = Path(__file__).resolve().parent.parent
-    site = data_docs_dir(s.quality_dir)
+    site = data_docs_site(s)
     site.mkdir(parents=True, exist_ok=True)
     dagster = Path(sys.executable).with_name("dagster")
     with run_in_thread(site, docs.hostname or "127.0.0.1", docs.port or 80) as server:

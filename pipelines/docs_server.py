@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from kernel.settings import load_settings
-from quality.gx_checks import data_docs_dir
+from quality.gx_checks import data_docs_site
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3100
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args(argv)
-    site = args.dir or data_docs_dir(load_settings().quality_dir)
+    site = args.dir or data_docs_site(load_settings())
     print(f"serving Data Docs from {site} on http://{args.host}:{args.port}/", flush=True)
     uvicorn.run(create_app(site), host=args.host, port=args.port, log_level="warning")
     return 0

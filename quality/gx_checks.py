@@ -120,8 +120,17 @@ def partition_keys_of(context: dg.AssetCheckExecutionContext) -> list[str | None
 
 
 def data_docs_base_url(settings: Settings) -> str:
-    """Where the Data Docs server answers (``http://127.0.0.1:3100`` unless the setting moves it)."""
-    return (settings.data_docs_url or DEFAULT_BASE_URL).rstrip("/")
+    """Where the Data Docs server answers (``http://127.0.0.1:3100`` unless the setting moves it) for these
+    settings' pages: a district's are under ``/<district>/<docs folder>/`` (the server then serves the quality
+    root, ``data_docs_site``)."""
+    base = (settings.data_docs_url or DEFAULT_BASE_URL).rstrip("/")
+    return f"{base}/{settings.district}/{DATA_DOCS_SUBDIR}" if settings.district else base
+
+
+def data_docs_site(settings: Settings) -> Path:
+    """The folder the Data Docs server serves: the docs folder, or with districts the quality root above every
+    district's docs folder."""
+    return settings.quality_dir if settings.districts and not settings.district else data_docs_dir(settings.quality_dir)
 
 
 def _docs_metadata(result: SuiteResult, run_name: str, base_url: str) -> dict[str, dg.MetadataValue]:

@@ -119,7 +119,7 @@ class IncidentEngine:
         self.settings = settings
         self.landing = settings.landing_dir
         self.tz = settings.timezone
-        self.dir = settings.data_dir / "incidents"
+        self.dir = settings.incidents_dir
         self.path = self.dir / "state.duckdb"
         self.late_after_s, self.update_every_s, self.max_bytes = late_after_s, update_every_s, max_bytes
         self.keep_days = keep_days

@@ -56,7 +56,7 @@ def test_a_district_is_a_sub_root_of_every_data_part_and_shares_the_instance_and
     assert (p.lake_uri, p.outbox_uri) == ("s3://city/lake/putuo", "s3://city/outbox/putuo")
     assert p.warehouse_path == tmp_path / "warehouse" / "putuo" / "neuron.duckdb"
     assert (p.outbox_dir, p.quality_dir) == (tmp_path / "outbox" / "putuo", tmp_path / "quality" / "putuo")
-    assert p.leases_dir == tmp_path / ".leases" / "putuo"
+    assert p.leases_dir == tmp_path / ".leases" / "putuo" and p.incidents_dir == tmp_path / "incidents" / "putuo"
     assert p.connectors_dir == tmp_path / "connectors" / "putuo" and p.vendors_path == tmp_path / "putuo.yaml"
     # one instance, one host cache and one spill folder for all districts; the keys are the deployment's
     assert (p.dagster_home, p.lake_cache_dir, p.duckdb_tmp) == (root.dagster_home, root.lake_cache_dir,
@@ -234,3 +234,22 @@ def test_a_push_from_a_district_deployment_is_refused_naming_why(districts: Path
     with pytest.raises(PublisherConfigError, match="does not carry the district"):
         http_publisher_for("zhilian_putuo", load_settings().for_district("putuo"))
     assert http_publisher_for("public_security", load_settings().for_district("putuo")) is None  # the file drop
+
+
+def test_a_districts_data_docs_links_resolve_on_the_one_docs_server(districts: Path):
+    import urllib.request
+
+    from pipelines.docs_server import run_in_thread
+    from quality.gx_checks import data_docs_base_url, data_docs_dir, data_docs_site
+
+    root = load_settings()
+    putuo = root.for_district("putuo")
+    page = data_docs_dir(putuo.quality_dir) / "validations" / "x.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html>putuo's page</html>", encoding="utf-8")
+    assert data_docs_site(root) == root.quality_dir and data_docs_site(putuo) == data_docs_dir(putuo.quality_dir)
+    with run_in_thread(data_docs_site(root), "127.0.0.1", 0) as server:
+        link = data_docs_base_url(putuo).replace(root.data_docs_url, server.base_url.rstrip("/"))
+        assert link.endswith("/putuo/docs")
+        with urllib.request.urlopen(f"{link}/validations/x.html", timeout=10) as response:
+            assert "putuo's page" in response.read().decode()
