@@ -34,7 +34,7 @@ from kernel.disclosure import DEFAULT_K, Disclosure
 from kernel.io import create_view, scan_sql, write_dataset, write_frame
 from kernel.lake import remove_paths
 from kernel.metadata import asset_key, column_schema, preview
-from kernel.partitions import day_of
+from kernel.partitions import DATE, DISTRICT, day_of
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
 from kernel.settings import Settings
@@ -73,6 +73,17 @@ class Area:
 
     def disclosure(self, ds: Dataset) -> Disclosure:
         return self.disclosures.get(ds.key) or Disclosure("suppression", k=self.k(ds))
+
+
+def _days_back(days: int, partitions: dg.PartitionsDefinition | None) -> dg.PartitionMapping:
+    """An input read ``days`` before the partition's day: a time-window mapping, or with districts (date ×
+    district) that mapping on the date and the same district."""
+    window = dg.TimeWindowPartitionMapping(start_offset=-days, end_offset=-days)
+    if not isinstance(partitions, dg.MultiPartitionsDefinition):
+        return window
+    return dg.MultiPartitionMapping({
+        DATE: dg.DimensionPartitionMapping(DATE, window),
+        DISTRICT: dg.DimensionPartitionMapping(DISTRICT, dg.IdentityPartitionMapping())})
 
 
 def code_references(fn: Callable, sql_dir: Path) -> dict[str, dg.CodeReferencesMetadataValue]:
@@ -240,13 +251,12 @@ class LakeAsset:
     def check_specs(self) -> list[dg.AssetCheckSpec]:
         return [accounting_check_spec(asset_key(ds), source) for ds, source in self.accounting]
 
-    def deps(self) -> list[dg.AssetDep]:
+    def deps(self, partitions: dg.PartitionsDefinition | None = None) -> list[dg.AssetDep]:
         out = [dg.AssetDep(dg.AssetKey(["landing", s])) for s in self.landing]
         for r in self.reads.values():
             if not r.dataset.asset or r.dataset in self.outputs:
                 continue
-            mapping = (dg.TimeWindowPartitionMapping(start_offset=-r.days_back, end_offset=-r.days_back)
-                       if r.days_back else None)
+            mapping = _days_back(r.days_back, partitions) if r.days_back else None
             out.append(dg.AssetDep(asset_key(r.dataset), partition_mapping=mapping))
         unique: dict[dg.AssetKey, dg.AssetDep] = {}
         for dep in out:
@@ -254,7 +264,7 @@ class LakeAsset:
         return list(unique.values())
 
     def build(self, area: Area) -> dg.AssetsDefinition:
-        deps = self.deps()
+        deps = self.deps(area.partitions)
         specs = [dg.AssetSpec(asset_key(ds), deps=deps, group_name=ds.group, kinds=set(KINDS),
                               description=(self.description if i == 0 and self.description else ds.description),
                               metadata={"dagster/column_schema": column_schema(ds), "grain": ds.grain,

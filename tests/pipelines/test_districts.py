@@ -253,3 +253,13 @@ def test_a_districts_data_docs_links_resolve_on_the_one_docs_server(districts: P
         assert link.endswith("/putuo/docs")
         with urllib.request.urlopen(f"{link}/validations/x.html", timeout=10) as response:
             assert "putuo's page" in response.read().decode()
+
+
+def test_an_input_read_days_back_maps_to_the_same_district_the_day_before(city_defs: dg.Definitions):
+    """``Read(days_back=1)`` (the month's final governance table reads the month-to-date table of the day before):
+    with districts the mapping shifts the date and keeps the district. A time-window mapping alone made the
+    whole day fail at that step (found running a full district-day)."""
+    graph = city_defs.resolve_asset_graph()
+    child, parent = dg.AssetKey(["gold", "governance_month_final"]), dg.AssetKey(["gold", "governance_monthly"])
+    result = graph.get_parent_partition_keys_for_child("2026-03-01|jingan", parent, child)
+    assert list(result.partitions_subset.get_partition_keys()) == ["2026-02-28|jingan"]
