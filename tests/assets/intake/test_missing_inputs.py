@@ -3,6 +3,9 @@
 Nothing published may say zero for what did not arrive: the gold tables fed by the missing source are
 withheld (blocking check ``inputs_complete``), and every other export carries the silent community with its
 measures NULL and ``completeness = 'missing'``. The run names the source, the community and why.
+
+The day is one district's of a two-district deployment (``NEURON_DISTRICTS``): the whole daily job runs as a
+district-day here, which no other test does (they run selections of it).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from simulator.telemetry import FaultRates
 
 pytestmark = pytest.mark.slow
 DAY = "2026-11-18"
+DISTRICT = "jingan"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +33,8 @@ def gappy_day(tmp_path_factory: pytest.TempPathFactory):
 
     with pytest.MonkeyPatch.context() as mp:
         root = use_data_root(mp, tmp_path_factory.mktemp("gaps") / "data")
-        landing = root / "landing"
+        mp.setenv("NEURON_DISTRICTS", f"putuo,{DISTRICT}")
+        landing = root / "landing" / DISTRICT
         simulate_day(landing, date.fromisoformat(DAY), n_communities=3, seed=11, rates=FaultRates.none())
         shutil.rmtree(landing / "access_events" / DAY)  # the access platform delivered nothing at all
         communities = sorted(p.name for p in (landing / "property_services" / DAY).iterdir())
@@ -39,7 +44,11 @@ def gappy_day(tmp_path_factory: pytest.TempPathFactory):
                 shutil.rmtree(path)
             elif path.is_file() and path.name.startswith(f"{silent}-"):
                 path.unlink()
-        result = run_day(DAY)
+        result = run_day(DAY, district=DISTRICT)
+        assert result.dagster_run.tags["dagster/partition"] == f"{DAY}|{DISTRICT}"
+        # everything the day wrote is the district's
+        assert {p.name for p in (root / "lake").iterdir()} == {p.name for p in (root / "outbox").iterdir()} == {
+            DISTRICT}
         yield root, silent, communities, result
 
 
@@ -50,7 +59,7 @@ def _rows(path: Path) -> list[dict]:
 
 def test_completeness_names_the_missing_source_and_the_silent_community(gappy_day):
     root, silent, communities, _ = gappy_day
-    rows = _rows(root / "lake" / "audit" / "completeness" / f"date={DAY}" / "*.parquet")
+    rows = _rows(root / "lake" / DISTRICT / "audit" / "completeness" / f"date={DAY}" / "*.parquet")
     by = {(r["source"], r["community_id"]): r for r in rows}
     for c in communities:
         access = by[("access_events", c)]
@@ -71,7 +80,7 @@ def test_gold_fed_by_the_missing_source_is_withheld_and_the_run_says_why(gappy_d
     for c in failed.values():
         assert "access_events" in c.metadata["sources_missing_everywhere"].text
     assert all(c.passed for c in checks if c.asset_key.path[-1] not in failed)
-    outbox = root / "outbox"
+    outbox = root / "outbox" / DISTRICT
     for dataset in failed:
         assert not list(outbox.glob(f"*/{dataset}/{DAY}*")), f"{dataset} was published without its source"
     # the completeness step names the source missing everywhere in its metadata
@@ -85,7 +94,7 @@ def test_no_export_says_zero_for_the_silent_community(gappy_day):
     from assets.registry import datasets
 
     root, silent, communities, _ = gappy_day
-    manifests = sorted((root / "outbox").rglob("manifest.json"))
+    manifests = sorted((root / "outbox" / DISTRICT).rglob("manifest.json"))
     published = {json.loads(m.read_text())["dataset"]: m.parent for m in manifests}
     assert {"community_daily", "device_health_daily", "vehicle_flow_hourly", "work_orders_daily",
             "parking_occupancy_15min"} <= set(published)
