@@ -132,10 +132,10 @@ def run_day(day: str, progress: bool = False, district: str = "") -> object:
     """
     import dagster as dg
 
-    from kernel.partitions import partition_key
+    from kernel.partitions import partition_key, partitions_def
     from kernel.runs import bury, wait_for_day
     from kernel.settings import load_settings
-    from pipelines.definitions import defs
+    from pipelines.definitions import build_definitions, defs
     from pipelines.progress import RunProgress
 
     root = load_settings()
@@ -146,6 +146,8 @@ def run_day(day: str, progress: bool = False, district: str = "") -> object:
             print(f"marked {len(burial.runs_failed)} dead run(s) failed, freed {burial.slots_freed} pool slot(s)")
         wait_for_day(instance, day, root.for_district(district).leases_dir, district=district)
         job = defs.resolve_job_def("daily_job")
+        if job.partitions_def != partitions_def(root):  # built at import under other settings (NEURON_DISTRICTS)
+            job = build_definitions(root).resolve_job_def("daily_job")
         run_id = str(uuid.uuid4())
         # console logging at ERROR keeps the terminal readable (progress names failures); every event is still
         # in the instance (UI)

@@ -28,6 +28,9 @@ DISTRICT = "jingan"
 
 @pytest.fixture(scope="module")
 def gappy_day(tmp_path_factory: pytest.TempPathFactory):
+    # this process's code location is built first, without districts, as the other tests of the worker expect it;
+    # run_day builds the two-district deployment's own
+    import pipelines.definitions  # noqa: F401
     from pipelines.cli import run_day
     from tests.conftest import use_data_root
 
