@@ -256,14 +256,22 @@ def build_publish_asset(contract: Contract, area: Area) -> dg.AssetsDefinition:
 
 def pending_days(contracts: list[Contract], settings: Settings, days: int = RETRY_DAYS) -> list[str]:
     """Days among the last ``days`` outbox days whose current batch (the version ``latest`` names) a push consumer
-    has not acknowledged."""
+    has not acknowledged. With the outbox on the store, its days count too: a day this host's folder lacks is
+    fetched first (its current version and receipts), so the schedule is right on any host."""
     pending = set()
+    store = open_outbox_store(settings)
     for contract in contracts:
         publisher = http_publisher_for(contract.consumer, settings)
         if publisher is None:
             continue
         root = settings.outbox_dir / contract.consumer / contract.dataset
-        for partition in sorted(p for p in root.glob("????-??-??") if p.is_dir())[-days:]:
+        names = {p.name for p in root.glob("????-??-??") if p.is_dir()}
+        if store is not None:
+            names |= set(store.days(settings.outbox_dir, contract))
+        for name in sorted(names)[-days:]:
+            partition = root / name
+            if store is not None:
+                store.fetch(settings.outbox_dir, contract, name)
             folder = current_batch(partition)  # the version `latest` names
             if folder is not None and decide_for_batch(publisher.receipts_dir, Batch.from_dir(folder)) is not None:
                 pending.add(partition.name)

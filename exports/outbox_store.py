@@ -68,6 +68,15 @@ class OutboxStore:
                 out.append(int(m.group(1)))
         return sorted(out)
 
+    def days(self, outbox: Path, contract: Contract) -> list[str]:
+        """The days the store holds a folder for, of ``contract``."""
+        prefix = self.key(outbox, Path(outbox) / contract.consumer / contract.dataset)
+        try:
+            found = self.fs.glob(f"{prefix}/????-??-??")
+        except FileNotFoundError:
+            return []
+        return sorted(p.rstrip("/").rsplit("/", 1)[1] for p in found)
+
     def latest(self, outbox: Path, contract: Contract, day: str) -> int | None:
         """The version the store's ``latest`` names (None when it has none)."""
         try:
@@ -121,7 +130,10 @@ class OutboxStore:
         partition = batch_dir(outbox, contract, day)
         n = self.latest(outbox, contract, day)
         have = current_batch(partition)
-        if n is None or (have is not None and have.name == f"v{n}"):
+        if n is None:
+            return have
+        self._fetch_receipts(outbox, contract, day)  # pushes from other hosts acknowledge what this one holds too
+        if have is not None and have.name == f"v{n}":
             return have
         if n not in self.versions(outbox, contract, day):
             return have  # the pointer names no complete version: never read a half-uploaded one
@@ -137,14 +149,20 @@ class OutboxStore:
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
         write_latest(partition, n)
-        receipts = receipts_dir_for(outbox, contract.consumer) / contract.dataset / day
-        prefix = self.key(outbox, receipts)
-        for key in self.fs.glob(f"{prefix}/v*.json"):
-            target = receipts / key.rsplit("/", 1)[1]
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self.fs.get_file(key, str(target))
         return final
+
+    def _fetch_receipts(self, outbox: Path, contract: Contract, day: str) -> None:
+        receipts = receipts_dir_for(outbox, contract.consumer) / contract.dataset / day
+        for key in self.fs.glob(f"{self.key(outbox, receipts)}/v*.json"):
+            target = receipts / key.rsplit("/", 1)[1]
+            if not target.exists():  # a receipt never changes once written
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".receipt-{uuid.uuid4().hex[:10]}.tmp")  # never half a receipt
+                try:
+                    self.fs.get_file(key, str(tmp))
+                    tmp.replace(target)
+                finally:
+                    tmp.unlink(missing_ok=True)
 
 
 def open_outbox_store(settings: Settings) -> OutboxStore | None:

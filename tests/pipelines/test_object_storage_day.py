@@ -210,3 +210,26 @@ def test_a_sync_killed_before_the_manifest_leaves_nothing_readable_and_the_next_
     type(store)(store.uri, Recording()).sync(s.outbox_dir, contract, day)
     assert calls[-2].endswith(f"/{version.name}/manifest.json") and calls[-1].endswith("/latest")
     assert len(calls) == len(list(version.iterdir())) + 1
+
+
+def test_the_retry_schedule_on_a_host_without_the_folder_finds_what_is_unacknowledged_through_the_store(
+        s3_day, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from exports.contracts import load_contracts
+    from exports.definitions import pending_days
+    from exports.outbox_store import open_outbox_store
+    from kernel.settings import load_settings
+
+    root, _, _, _, day = s3_day
+    s = load_settings()
+    store = open_outbox_store(s)
+    other = replace(s, outbox_dir=tmp_path / "outbox")  # another host: an empty folder, the same store
+    # every pushed batch was acknowledged, and the receipts are on the store: nothing to retry
+    assert pending_days(load_contracts(), other) == []
+    assert list((tmp_path / "outbox").rglob("_receipts/**/*.json"))
+    # a receipt lost (never uploaded after its push): that day is pending again, from any host
+    receipt = next(k for k in store.fs.find(f"{BUCKET}/outbox") if "/_receipts/" in k)
+    store.fs.rm(receipt)
+    third = replace(s, outbox_dir=tmp_path / "third")
+    assert pending_days(load_contracts(), third) == [day]
