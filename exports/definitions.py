@@ -165,7 +165,8 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
         if (skipped := off_cycle(contract, day)) is not None:
             context.log.info(skipped["skipped"])
             return dg.MaterializeResult(metadata={**skipped, "elapsed_s": round(time.monotonic() - t0, 3)})
-        claim_day(context.instance, context.run_id, day, neuron.settings.leases_dir, neuron.district)
+        settings = neuron.settings
+        claim_day(context.instance, context.run_id, day, settings.leases_dir, settings.district)
         if not neuron.lake.files(source.layer, source.name, day):
             raise dg.Failure(description=f"{contract.id}: {source.key} has no partition for {day}; "
                                          "materialise it before publishing (an absent day is not an empty day)")
@@ -178,7 +179,6 @@ def build_export_asset(contract: Contract, source: Dataset, area: Area) -> dg.As
                 description=f"{contract.id}: output does not match its contract",
                 metadata={"problems": dg.MetadataValue.json(problems)},
             )
-        settings = neuron.settings
         if contract.cycle != "daily" and not con.execute(f"SELECT count(*) FROM ({relation})").fetchall()[0][0]:
             period = contract.covered_period(day)
             reason = (f"{contract.id}: {source.key} holds no rows for {period['start']}..{period['end']} on its "
@@ -286,8 +286,7 @@ def publish_retry(job: UnresolvedAssetJobDefinition, contracts: list[Contract],
                              "served over HTTPS has not acknowledged (pushes are idempotent).")
     def _retry(context: dg.ScheduleEvaluationContext, neuron: NeuronResource):
         root = neuron.settings
-        keys = [partition_key(root, day, district) for district in (root.districts or ("",))
-                for day in pending_days(contracts, root.for_district(district))]
+        keys = [partition_key(s, day, s.district) for s in root.each_district() for day in pending_days(contracts, s)]
         if not keys:
             return dg.SkipReason("every batch is acknowledged")
         return [dg.RunRequest(partition_key=key, tags={"neuron/retry": "publish"}) for key in keys]

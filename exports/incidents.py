@@ -152,9 +152,9 @@ def incident_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
         cursors = json.loads(context.cursor) if context.cursor else {}
         cursors = cursors if root.districts else {"": cursors}
         requests, skipped = [], []
-        for district in root.districts or ("",):
-            request, skip, cursors[district] = _district_request(context, root.for_district(district), district,
-                                                                 cursors.get(district, {}))
+        for settings in root.each_district():
+            district = settings.district
+            request, skip, cursors[district] = _district_request(context, settings, cursors.get(district, {}))
             if request is not None:
                 requests.append(request)
             else:
@@ -169,7 +169,7 @@ def incident_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     return _sensor
 
 
-def _district_request(context: dg.SensorEvaluationContext, settings: Settings, district: str,
+def _district_request(context: dg.SensorEvaluationContext, settings: Settings,
                       cursor: dict) -> tuple[dg.RunRequest | None, str, dict]:
     """One district's incident run to start, or why not, and its cursor. A district's run carries
     ``neuron/district`` (``NeuronResource`` resolves the run's settings to it)."""
@@ -178,6 +178,7 @@ def _district_request(context: dg.SensorEvaluationContext, settings: Settings, d
     pending = engine.pending(MAX_BATCH)
     if not pending:
         return None, f"no incident waiting ({adv.lines} new lines read)", {}
+    district = settings.district
     tags = {DISTRICT_TAG: district} if district else {}
     active = context.instance.get_run_records(dg.RunsFilter(job_name=JOB, tags=tags, statuses=[
         dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,

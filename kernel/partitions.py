@@ -77,11 +77,6 @@ def partition_key(settings: Settings, day: str, district: str = "") -> str:
     return dg.MultiPartitionKey({DATE: day, DISTRICT: district})
 
 
-def partition_keys_for_days(settings: Settings, days: list[str]) -> list[str]:
-    """Every partition key of ``days``: one per day, or one per day and district."""
-    return [partition_key(settings, d, x) for d in days for x in (settings.districts or ("",))]
-
-
 def day_bounds(day: str, tz: str) -> tuple[str, str]:
     """ISO strings of [start, end) of the local day, with offset."""
     d = date.fromisoformat(day)

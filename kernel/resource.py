@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 import duckdb
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 from pydantic import PrivateAttr
 
 from kernel.lake import Lake, open_lake
@@ -13,7 +14,6 @@ from kernel.settings import Settings, load_settings
 from kernel.times import install_time_macros
 from kernel.tokens import Tokenizer
 
-PARTITION_TAG = "dagster/partition"
 # the district of an unpartitioned run that serves one district (the incident feed's runs)
 DISTRICT_TAG = "neuron/district"
 
@@ -33,12 +33,7 @@ class NeuronResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.dagster_run
         if run is not None:
-            self._district = district_of(run.tags.get(PARTITION_TAG)) or run.tags.get(DISTRICT_TAG, "")
-
-    @property
-    def district(self) -> str:
-        """The district of the run this resource serves ("" outside one, or with one district)."""
-        return self._district
+            self._district = district_of(run.tags.get(PARTITION_NAME_TAG)) or run.tags.get(DISTRICT_TAG, "")
 
     @property
     def settings(self) -> Settings:

@@ -125,6 +125,16 @@ class Settings:
                        outbox_dir=self.outbox_dir / district, quality_dir=self.quality_dir / district,
                        vendors_file=vendors)
 
+    def for_named_district(self, district: str | None) -> Settings:
+        """The settings of the district a command names (``--district``): required when the deployment has
+        districts, refused when it has none."""
+        if self.districts and not district:
+            raise SettingsError(f"NEURON_DISTRICTS is set: name the district with --district "
+                                f"({', '.join(self.districts)})")
+        if district and not self.districts:
+            raise SettingsError(f"--district {district}: this deployment has no districts (NEURON_DISTRICTS is unset)")
+        return self.for_district(district)
+
     def each_district(self) -> list[Settings]:
         """Every district's settings (these alone when they are one district's, or there are no districts): what
         works across districts (the doctor, retention, freshness) loops over this."""

@@ -67,17 +67,10 @@ def _closed_day(day: str | None, settings) -> str:
 
 
 def _district_settings(args: argparse.Namespace):
-    """The settings of the district a command names (``--district``): required when the deployment has districts
-    (NEURON_DISTRICTS), refused when it has not."""
+    """The settings of the district the command names (``Settings.for_named_district``)."""
     from kernel.settings import load_settings
 
-    root = load_settings()
-    district = getattr(args, "district", None) or ""
-    if root.districts and not district:
-        raise CliError(f"NEURON_DISTRICTS is set: name one with --district ({', '.join(root.districts)})")
-    if district and not root.districts:
-        raise CliError(f"--district {district}: this deployment has no districts (NEURON_DISTRICTS is unset)")
-    return root.for_district(district)
+    return load_settings().for_named_district(getattr(args, "district", None))
 
 
 def _yesterday(tz: str) -> str:

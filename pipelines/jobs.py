@@ -112,10 +112,9 @@ def landing_sensor(job: UnresolvedAssetJobDefinition, sources: tuple[str, ...],
         today = datetime.now(ZoneInfo(root.timezone)).date().isoformat()
         valid = set(partitions.get_partition_keys())
         requests = []
-        for district in root.districts or ("",):
-            current = landing_signatures(root.for_district(district).landing_dir, sources)
-            for day, sig in sorted(current.items()):
-                key = str(partition_key(root, day, district))
+        for settings in root.each_district():
+            for day, sig in sorted(landing_signatures(settings.landing_dir, sources).items()):
+                key = str(partition_key(settings, day, settings.district))
                 if seen.get(key) == sig:
                     continue
                 if key in valid and day < today:
@@ -150,11 +149,11 @@ def push_sensor(sources: tuple[str, ...], partitions: dg.PartitionsDefinition) -
         today = datetime.now(ZoneInfo(root.timezone)).date()
         valid = set(partitions.get_partition_keys())
         events = []
-        for district in root.districts or ("",):
-            settings = root.for_district(district)
+        for settings in root.each_district():
+            district = settings.district
             for day in (today - timedelta(days=1), today):
                 key = day.isoformat()
-                pkey = str(partition_key(root, key, district))
+                pkey = str(partition_key(settings, key, district))
                 for source in pushed:
                     files = [p for p in (settings.landing_dir / source / key).glob("*/push-*")
                              if p.is_file() and not p.name.endswith(".part")]  # .part: a minute still open

@@ -86,11 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.vendors is None or args.landing is None:
             try:
-                settings = load_settings()
-                if settings.districts and not args.district:
-                    raise SettingsError(f"NEURON_DISTRICTS is set: name the district with --district "
-                                        f"({', '.join(settings.districts)})")
-                settings = settings.for_district(args.district)
+                settings = load_settings().for_named_district(args.district)
             except SettingsError as exc:
                 raise VendorConfigError(str(exc)) from None
             vendors = args.vendors or settings.vendors_path

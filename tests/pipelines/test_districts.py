@@ -73,7 +73,7 @@ def test_a_district_is_a_sub_root_of_every_data_part_and_shares_the_instance_and
 
 
 def test_partition_keys_are_days_or_district_days_and_code_reads_them_through_one_place():
-    from kernel.partitions import day_of, district_of, partition_key, partition_keys_for_days, partitions_def
+    from kernel.partitions import day_of, district_of, partition_key, partitions_def
 
     one = load_settings({})
     city = load_settings({"NEURON_DISTRICTS": DISTRICTS})
@@ -87,7 +87,7 @@ def test_partition_keys_are_days_or_district_days_and_code_reads_them_through_on
         "2026-03-05", "jingan", "2026-03-05", "jingan")
     assert (day_of("2026-03-05"), district_of("2026-03-05"), district_of(None)) == ("2026-03-05", "", "")
     assert partition_key(one, "2026-03-05") == "2026-03-05"
-    assert partition_keys_for_days(city, ["2026-03-05"]) == ["2026-03-05|putuo", "2026-03-05|jingan"]
+    assert [partition_key(city, "2026-03-05", x) for x in city.districts] == ["2026-03-05|putuo", "2026-03-05|jingan"]
     with pytest.raises(ValueError, match="NEURON_DISTRICTS is unset"):
         partition_key(one, "2026-03-05", "putuo")
     with pytest.raises(ValueError, match="not one of"):
@@ -160,10 +160,10 @@ def test_the_schedule_sensors_and_retry_schedule_request_one_run_per_district(di
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["simulate", "--day", "2026-03-05"], "name one with --district (putuo, jingan)"),
+    (["simulate", "--day", "2026-03-05"], "name the district with --district (putuo, jingan)"),
     (["simulate", "--day", "2026-03-05", "--district", "minhang"], "unknown district 'minhang'"),
-    (["warehouse", "sql", "SELECT 1"], "name one with --district"),
-    (["purge-landing", "--dry-run"], "name one with --district"),
+    (["warehouse", "sql", "SELECT 1"], "name the district with --district"),
+    (["purge-landing", "--dry-run"], "name the district with --district"),
     (["demo", "--day", "2026-03-05"], "runs a one-district deployment"),
 ])
 def test_the_cli_asks_for_a_district_in_one_line(districts: Path, capsys, argv: list[str], message: str):
