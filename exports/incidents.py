@@ -146,7 +146,7 @@ def incident_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
                            "incident versions wait to be published; backs off while the receiver fails.")
     def _sensor(context: dg.SensorEvaluationContext, neuron: NeuronResource) -> dg.SensorResult | dg.SkipReason:
         root = neuron.settings
-        if root.endpoint(CONSUMER).missing():
+        if all(s.endpoint(CONSUMER).missing() for s in root.each_district()):
             return dg.SkipReason(f"no receiver configured for {CONSUMER}")
         # the cursor: the queue's head at the last request, the tries and when; with districts, one per district
         cursors = json.loads(context.cursor) if context.cursor else {}
@@ -173,6 +173,8 @@ def _district_request(context: dg.SensorEvaluationContext, settings: Settings,
                       cursor: dict) -> tuple[dg.RunRequest | None, str, dict]:
     """One district's incident run to start, or why not, and its cursor. A district's run carries
     ``neuron/district`` (``NeuronResource`` resolves the run's settings to it)."""
+    if missing := settings.endpoint(CONSUMER).missing():
+        return None, f"no receiver configured ({', '.join(missing)})", cursor
     engine = IncidentEngine(settings)
     adv = engine.advance()
     pending = engine.pending(MAX_BATCH)

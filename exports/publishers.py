@@ -2,6 +2,10 @@
 
 ``NEURON_PUBLISHER_<CONSUMER>`` switches a consumer to ``https_push``; its endpoint and AK/SK come from
 ``NEURON_<CONSUMER>_URL``, ``_ACCESS_KEY`` and ``_SECRET_KEY`` (all resolved in ``kernel.settings``).
+
+With districts (``NEURON_DISTRICTS``) each district pushes to a receiver of its own: ``NEURON_<CONSUMER>_URL_<DISTRICT>``
+and its keys (``_ACCESS_KEY_<DISTRICT>``, ``_SECRET_KEY_<DISTRICT>``, else the consumer's). The push protocol names a
+batch by consumer, dataset and day, so two districts pushing to one receiver would collide: refused.
 """
 
 from __future__ import annotations
@@ -46,14 +50,9 @@ def http_publisher_for(consumer: str, settings: Settings) -> HttpPushPublisher |
     cfg = load_consumers(settings).get(consumer)
     if cfg is None or cfg.publisher != "https_push":
         return None
-    if settings.districts:
-        # every district would push its day's batch to the one endpoint under the same (dataset, day), and the
-        # receiver would take the second district's as a conflicting version of the first's
-        raise PublisherConfigError(
-            f"{consumer} is served by https_push, but with NEURON_DISTRICTS every district would push its day under "
-            f"the same dataset and day: the push protocol does not carry the district yet (docs/scale.md). Serve "
-            f"{consumer} by the file drop (NEURON_PUBLISHER_{consumer.upper()}=filedrop) meanwhile")
     endpoint = settings.endpoint(consumer)
+    if settings.districts:
+        _check_district_endpoints(consumer, settings)
     if missing := endpoint.missing():
         raise PublisherConfigError(f"{consumer} publishes over https_push but {', '.join(missing)} is not set")
     if not settings.publish_timeout_s > 0:  # also NaN; 0 would mean "no timeout" to some HTTP stacks
@@ -63,3 +62,22 @@ def http_publisher_for(consumer: str, settings: Settings) -> HttpPushPublisher |
                              receipts_dir_for(settings.outbox_dir, consumer),
                              max_retries=settings.publish_max_retries, backoff_base=settings.publish_backoff_s,
                              timeout=settings.publish_timeout_s)
+
+
+def _check_district_endpoints(consumer: str, settings: Settings) -> None:
+    """A district deployment pushes one district's batches, each district to a receiver of its own."""
+    if not settings.district:
+        raise PublisherConfigError(f"{consumer}: a deployment of districts pushes one district's batches; these "
+                                   f"settings name no district (Settings.for_district)")
+    urls: dict[str, list[str]] = {}
+    for district in settings.districts:
+        if url := settings.endpoint(consumer, district).url.strip().rstrip("/").lower():
+            urls.setdefault(url, []).append(district)
+    shared = urls.get(settings.endpoint(consumer).url.strip().rstrip("/").lower(), [])
+    if len(shared) > 1:
+        # the protocol names a batch by consumer, dataset and day: the receiver would take the second district's
+        # day as a conflicting version of the first's
+        raise PublisherConfigError(
+            f"{consumer}: districts {', '.join(shared)} would push to the same receiver, which names a batch by "
+            f"consumer, dataset and day only: give each district its own, NEURON_{consumer.upper()}_URL_<DISTRICT> "
+            f"(docs/scale.md)")

@@ -20,7 +20,9 @@ SUBROOT_VARIABLES = ("NEURON_LANDING_DIR", "NEURON_LAKE_DIR", "NEURON_LAKE_URI",
                      "NEURON_OUTBOX_DIR", "NEURON_OUTBOX_URI", "NEURON_QUALITY_DIR")
 EXECUTORS = ("multiprocess", "celery")
 DEFAULT_RETENTION_DAYS = 30
-_ENDPOINT = re.compile(r"^NEURON_(?P<consumer>[A-Z0-9_]+?)_(?P<field>URL|ACCESS_KEY|SECRET_KEY)$")
+# a consumer's endpoint, or with a district suffix one district's (NEURON_ZHILIAN_PUTUO_URL_JINGAN)
+_ENDPOINT = re.compile(r"^NEURON_(?P<consumer>[A-Z0-9_]+?)_(?P<field>URL|ACCESS_KEY|SECRET_KEY)"
+                       r"(?:_(?P<district>[A-Z][A-Z0-9_]*))?$")
 _PUBLISHER = re.compile(r"^NEURON_PUBLISHER_(?P<consumer>[A-Z0-9_]+)$")
 
 
@@ -30,17 +32,22 @@ class SettingsError(RuntimeError):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A consumer's HTTPS-push settings: ``NEURON_PUBLISHER_<C>``, ``NEURON_<C>_URL``, ``_ACCESS_KEY``, ``_SECRET_KEY``."""
+    """A consumer's HTTPS-push settings: ``NEURON_PUBLISHER_<C>``, ``NEURON_<C>_URL``, ``_ACCESS_KEY``, ``_SECRET_KEY``.
+
+    In a deployment of districts each district pushes to its own receiver: ``NEURON_<C>_URL_<DISTRICT>`` (and the
+    keys, ``NEURON_<C>_ACCESS_KEY_<DISTRICT>``, ``NEURON_<C>_SECRET_KEY_<DISTRICT>``) override the consumer's own
+    for that district (``Settings.endpoint``)."""
 
     consumer: str
     publisher: str | None = None  # overrides exports/consumers.yaml when set
     url: str = ""
     access_key: str = ""
     secret_key: str = field(default="", repr=False)
+    district: str = ""  # the district this endpoint is resolved for ("" = the consumer's own)
 
     def missing(self) -> list[str]:
-        prefix = f"NEURON_{self.consumer.upper()}"
-        return [f"{prefix}_{name}" for name, value in
+        prefix, suffix = f"NEURON_{self.consumer.upper()}", f"_{self.district.upper()}" if self.district else ""
+        return [f"{prefix}_{name}{suffix}" for name, value in
                 (("URL", self.url), ("ACCESS_KEY", self.access_key), ("SECRET_KEY", self.secret_key)) if not value]
 
 
@@ -171,8 +178,16 @@ class Settings:
                                 f"got {self.landing_retention_days_raw!r}")
         return days
 
-    def endpoint(self, consumer: str) -> Endpoint:
-        return self.endpoints.get(consumer, Endpoint(consumer))
+    def endpoint(self, consumer: str, district: str | None = None) -> Endpoint:
+        """``consumer``'s push endpoint for ``district`` (these settings' district unless named): the district's own
+        URL and keys where set, the consumer's otherwise."""
+        own = self.endpoints.get(consumer, Endpoint(consumer))
+        district = self.district if district is None else district
+        if not district:
+            return own
+        over = self.endpoints.get(f"{consumer}@{district}", Endpoint(consumer))
+        return replace(own, district=district, url=over.url or own.url, access_key=over.access_key or own.access_key,
+                       secret_key=over.secret_key or own.secret_key)
 
     @property
     def parse_batch_bytes(self) -> int:
@@ -209,14 +224,23 @@ def _number(env: Mapping[str, str], name: str, default: str, kind: type) -> int 
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
 
-def _endpoints(env: Mapping[str, str]) -> dict[str, Endpoint]:
+def _endpoints(env: Mapping[str, str], districts: tuple[str, ...]) -> dict[str, Endpoint]:
+    """Consumers' endpoints by consumer, and districts' own by ``consumer@district``."""
     found: dict[str, dict[str, str]] = {}
     for name, value in env.items():
         if m := _PUBLISHER.match(name):
-            found.setdefault(m["consumer"].lower(), {})["publisher"] = value.strip()
+            consumer = m["consumer"].lower()
+            found.setdefault(consumer, {"consumer": consumer})["publisher"] = value.strip()
         elif m := _ENDPOINT.match(name):
-            found.setdefault(m["consumer"].lower(), {})[m["field"].lower()] = value
-    return {c: Endpoint(c, **fields) for c, fields in found.items()}
+            key = consumer = m["consumer"].lower()
+            if m["district"]:
+                district = m["district"].lower()
+                if district not in districts:
+                    known = ", ".join(districts) or "none: NEURON_DISTRICTS is unset"
+                    raise SettingsError(f"{name} names no district of this deployment (NEURON_DISTRICTS: {known})")
+                key = f"{consumer}@{district}"
+            found.setdefault(key, {"consumer": consumer})[m["field"].lower()] = value
+    return {key: Endpoint(**fields) for key, fields in found.items()}
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path | None = None) -> Settings:
@@ -252,7 +276,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         publish_max_retries=int(_number(env, "NEURON_PUBLISH_MAX_RETRIES", "4", int)),
         publish_backoff_s=float(_number(env, "NEURON_PUBLISH_BACKOFF_S", "0.5", float)),
         publish_timeout_s=float(_number(env, "NEURON_PUBLISH_TIMEOUT_S", "10", float)),
-        endpoints=_endpoints(env),
+        endpoints=_endpoints(env, _districts(env)),
         data_docs_url=_data_docs_url(env),
         vendors_file=_path(env, "NEURON_VENDORS_FILE", Path()) if env.get("NEURON_VENDORS_FILE") else None,
         pull_window_min=_window(env, "NEURON_PULL_WINDOW_MIN", "60"),

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +24,12 @@ from starlette.routing import Route
 
 from kernel.settings import load_settings
 from quality.gx_checks import data_docs_site
+
+# FileResponse reads through anyio.open_file, which anyio imports lazily on first use: in the server's thread, while
+# the main thread may be importing too. CPython 3.11 can fail compiling two modules at once in two threads
+# ("SystemError: AST constructor recursion depth mismatch", fixed in 3.12), and the page then went out as headers
+# without a body (a test saw it). Imported here, in the importing thread
+_ = anyio.open_file
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3100

@@ -223,17 +223,62 @@ def test_the_collector_receives_for_one_named_district(districts: Path, capsys):
     assert "unknown district 'minhang'" in capsys.readouterr().err
 
 
-def test_a_push_from_a_district_deployment_is_refused_naming_why(districts: Path, monkeypatch):
-    """Every district would push its day under the same dataset and day to the one endpoint: refused with the
-    reason, not left to fail at the receiver as a conflicting version."""
+def test_each_district_pushes_to_a_receiver_of_its_own_and_two_districts_on_one_receiver_are_refused(
+        districts: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """The push protocol names a batch by consumer, dataset and day: two districts pushing to one receiver would
+    collide there, so that is refused with the reason; each district's own endpoint and keys
+    (``NEURON_<C>_URL_<DISTRICT>``) take its batches to its own receiver, which holds that district's day alone."""
     from exports.publishers import PublisherConfigError, http_publisher_for
+    from exports.publishing.batch import Batch
+    from exports.receiver import run_in_thread
+    from tests.exports import CONSUMER, DATASET, device_health_frame, write_batch, write_contracts
 
+    day = "2026-03-05"
     monkeypatch.setenv("NEURON_PUBLISHER_ZHILIAN_PUTUO", "https_push")
     for var, value in (("URL", "https://127.0.0.1:9/"), ("ACCESS_KEY", "a"), ("SECRET_KEY", "s")):
         monkeypatch.setenv(f"NEURON_ZHILIAN_PUTUO_{var}", value)
-    with pytest.raises(PublisherConfigError, match="does not carry the district"):
-        http_publisher_for("zhilian_putuo", load_settings().for_district("putuo"))
+    with pytest.raises(PublisherConfigError, match="districts putuo, jingan would push to the same receiver"):
+        http_publisher_for(CONSUMER, load_settings().for_district("putuo"))
+    with pytest.raises(PublisherConfigError, match="name no district"):
+        http_publisher_for(CONSUMER, load_settings())
     assert http_publisher_for("public_security", load_settings().for_district("putuo")) is None  # the file drop
+    # one district's own URL equal to the consumer's, which the other district inherits: the same receiver again
+    monkeypatch.setenv("NEURON_ZHILIAN_PUTUO_URL_JINGAN", "https://127.0.0.1:9")
+    with pytest.raises(PublisherConfigError, match="districts putuo, jingan would push to the same receiver"):
+        http_publisher_for(CONSUMER, load_settings().for_district("jingan"))
+    monkeypatch.setenv("NEURON_ZHILIAN_PUTUO_URL_JINAGN", "https://127.0.0.1:10")  # a misspelt district
+    with pytest.raises(SettingsError, match="NEURON_ZHILIAN_PUTUO_URL_JINAGN names no district of this deployment"):
+        load_settings()
+    monkeypatch.delenv("NEURON_ZHILIAN_PUTUO_URL_JINAGN")
+
+    keys = {"putuo": ("ak_putuo", "sk_putuo_secret_0123456789"), "jingan": ("ak_jingan", "sk_jingan_secret_987654")}
+    contracts = write_contracts(tmp_path / "contracts")
+    with run_in_thread(tmp_path / "rx_putuo", contracts, dict([keys["putuo"]])) as rx_putuo, \
+            run_in_thread(tmp_path / "rx_jingan", contracts, dict([keys["jingan"]])) as rx_jingan:
+        receivers = {"putuo": rx_putuo, "jingan": rx_jingan}
+        monkeypatch.delenv("NEURON_ZHILIAN_PUTUO_SECRET_KEY")
+        for district, rx in receivers.items():
+            monkeypatch.setenv(f"NEURON_ZHILIAN_PUTUO_URL_{district.upper()}", rx.base_url)
+            monkeypatch.setenv(f"NEURON_ZHILIAN_PUTUO_ACCESS_KEY_{district.upper()}", keys[district][0])
+        monkeypatch.setenv("NEURON_ZHILIAN_PUTUO_SECRET_KEY_PUTUO", keys["putuo"][1])
+        with pytest.raises(PublisherConfigError, match="NEURON_ZHILIAN_PUTUO_SECRET_KEY_JINGAN is not set"):
+            http_publisher_for(CONSUMER, load_settings().for_district("jingan"))
+        monkeypatch.setenv("NEURON_ZHILIAN_PUTUO_SECRET_KEY_JINGAN", keys["jingan"][1])
+        root = load_settings()
+        folders = {}
+        for seed, district in enumerate(root.districts):
+            s = root.for_district(district)
+            folders[district] = write_batch(s.outbox_dir, device_health_frame(day, seed=seed), partition=day)
+            publisher = http_publisher_for(CONSUMER, s)
+            assert (publisher.base_url, publisher.access_key) == (receivers[district].base_url, keys[district][0])
+            receipt = publisher.publish(Batch.from_dir(folders[district]))
+            assert (receipt.status, receipt.version) == ("committed", 1)
+            assert (s.outbox_dir / CONSUMER / "_receipts" / DATASET / day / "v1.json").is_file()
+    for district, rx in receivers.items():
+        stored = rx.store.root / CONSUMER / DATASET / day
+        assert [p.name for p in stored.glob("v*")] == ["v1"]
+        assert (stored / "v1" / "data.parquet").read_bytes() == (folders[district] / "data.parquet").read_bytes()
+    assert ((folders["putuo"] / "data.parquet").read_bytes() != (folders["jingan"] / "data.parquet").read_bytes())
 
 
 def test_a_districts_data_docs_links_resolve_on_the_one_docs_server(districts: Path):
