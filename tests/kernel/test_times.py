@@ -89,3 +89,76 @@ def test_vectorised_over_a_column(con) -> None:
     n = con.execute("""SELECT count(neuron_time(raw, 'Asia/Shanghai')) FROM (
         SELECT CAST(1554185521830 + i AS VARCHAR) AS raw FROM range(10000) r(i))""").fetchone()[0]
     assert n == 10000
+
+
+def _corpus() -> list[str | None]:
+    """Every form, each broken in the ways vendors break them, and random text: about 15,000 values."""
+    import random
+
+    rng = random.Random(20261207)
+    out: list[str | None] = [raw for raw, _, _ in CASES]
+    out += ["0", "-5", "1e308", "1E5", "9" * 20, "0000000000000", "0554185521830", "1554185521830.5",
+            "99999999999999999", "1" * 17, "1554185521830123456", "Z", "+08:00", "T", " ", "\t1554185521830\n",
+            "2019-02-30T10:00:00+08:00", "2019-03-13T23:59:60Z", "2019-03-13T24:00:00", "20191304T012345Z",
+            "2019-03-13T17:38:34.123456789+08:00", "2019-03-13T17:38:34.1234567891+08:00", "2019-03-13T17:38:34+08",
+            "2019-03-13T17:38:34+8:00", "2019-03-13T17:38:34-0330", "2019-03-13T17:38:34 +08:00", "20190313T173834",
+            "2019031317383", "201903131738345", "00000000000000", "19700101000000", "2019-03-13", "17:38:34"]
+    digits = "0123456789"
+    for _ in range(3000):
+        y, mo, d = rng.randint(1890, 2110), rng.randint(0, 13), rng.randint(0, 32)
+        h, mi, se = rng.randint(0, 25), rng.randint(0, 61), rng.randint(0, 61)
+        frac = rng.choice(["", "", f".{rng.randint(0, 999)}", f".{rng.randint(0, 10**9 - 1):09d}"])
+        zone = rng.choice(["", "", "Z", "+08:00", "+0800", "-05:30", "+08", "z"])
+        dsep, tsep, csep = rng.choice(["-", ""]), rng.choice(["T", " ", "", "  "]), rng.choice([":", ""])
+        text = f"{y:04d}{dsep}{mo:02d}{dsep}{d:02d}{tsep}{h:02d}{csep}{mi:02d}{csep}{se:02d}{frac}{zone}"
+        if rng.random() < 0.2:  # spaces where a device firmware puts them
+            i = rng.randrange(len(text) + 1)
+            text = text[:i] + " " + text[i:]
+        out.append(text)
+        out.append(f"{y:04d}{mo:02d}{d:02d}T{h:02d}{mi:02d}{se:02d}Z")  # IoTDA
+        out.append(f"{y:04d}{mo:02d}{d:02d}{h:02d}{mi:02d}{se:02d}")  # GA/T 1400
+        n = rng.choice([9, 10, 11, 12, 13, 14, 16, 17, 18])  # epochs of every length, floats, exponents
+        num = "".join(rng.choice(digits) for _ in range(n))
+        out.append(num + rng.choice(["", "", f".{rng.randint(0, 99)}", "e3", "E+2"]))
+        out.append("".join(rng.choice(digits + "-:T Z+.eE") for _ in range(rng.randint(1, 30))))
+    return out
+
+
+@pytest.mark.parametrize("session_zone", ["UTC", "Asia/Shanghai"])
+def test_the_expression_macros_agree_with_the_earlier_subquery_macros(session_zone: str) -> None:
+    """The macros are plain expressions for speed (kernel/times.sql); the subquery macros they replaced
+    (times_reference.sql, as they were) must give the same form, instant and event time for every value."""
+    from pathlib import Path
+
+    c = duckdb.connect()
+    c.execute(f"SET TimeZone = '{session_zone}'")
+    install_time_macros(c)
+    reference = (Path(__file__).with_name("times_reference.sql").read_text(encoding="utf-8")
+                 .replace("neuron_time", "ref_neuron_time").replace("neuron_event_time", "ref_neuron_event_time"))
+    for stmt in reference.split(";\n"):
+        if stmt.strip() and not all(line.strip().startswith("--") or not line.strip() for line in stmt.splitlines()):
+            c.execute(stmt)
+    values = _corpus()
+    import pyarrow as pa
+
+    c.register("corpus", pa.table({"i": pa.array(range(len(values)), pa.int32()), "raw": pa.array(values, pa.string())}))
+    c.execute("CREATE TABLE v AS SELECT * FROM corpus")
+    assert c.execute("SELECT count(*) FROM v").fetchone()[0] == len(values) > 12_000
+    for tz in ("Asia/Shanghai", "UTC"):
+        differ = c.execute(f"""
+            SELECT i, raw, neuron_time_form(raw), ref_neuron_time_form(raw), neuron_time(raw, '{tz}'),
+                   ref_neuron_time(raw, '{tz}')
+            FROM v WHERE neuron_time_form(raw) IS DISTINCT FROM ref_neuron_time_form(raw)
+                      OR neuron_time(raw, '{tz}') IS DISTINCT FROM ref_neuron_time(raw, '{tz}')
+            ORDER BY i LIMIT 5""").fetchall()
+        assert not differ, differ
+        parsed = c.execute(f"SELECT count(neuron_time(raw, '{tz}')) FROM v").fetchone()[0]
+        assert parsed > 8_000  # the corpus is not mostly garbage
+        for received in ("NULL::TIMESTAMPTZ", "TIMESTAMPTZ '2026-12-01 10:00:00+08'",
+                         "neuron_time(raw, 'UTC') + INTERVAL 3 HOUR"):
+            differ = c.execute(f"""
+                SELECT i, raw FROM (SELECT i, raw, {received} AS rcv FROM v)
+                WHERE neuron_event_time(raw, rcv, '{tz}', INTERVAL 1 DAY)
+                      IS DISTINCT FROM ref_neuron_event_time(raw, rcv, '{tz}', INTERVAL 1 DAY)
+                ORDER BY i LIMIT 5""").fetchall()
+            assert not differ, (received, differ)
