@@ -12,6 +12,7 @@ measures the queue, not the day.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 
 from tests.services import postgres_database
@@ -72,12 +74,22 @@ def queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, 
         try:
             yield env, log
         finally:  # the daemon, its code server and any run process it started
+            # the code server runs in a session of its own (it outlived a killed daemon's group, holding its
+            # Postgres connections): every descendant is named before the daemon goes
+            descendants = psutil.Process(daemon.pid).children(recursive=True)
             os.killpg(daemon.pid, signal.SIGTERM)
             try:
                 daemon.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(daemon.pid, signal.SIGKILL)
                 daemon.wait(timeout=30)
+            for proc in descendants:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.terminate()
+            _, alive = psutil.wait_procs(descendants, timeout=15)
+            for proc in alive:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.kill()
 
 
 def _launch(context, day: str, district: str) -> str:
