@@ -17,11 +17,13 @@ name yet; ``sync`` (run by every export of the day, and idempotent) finishes bot
 Hosts that share no outbox folder (Celery workers, Kubernetes pods without a shared volume) read through the
 store: ``fetch`` downloads the current version of a day into the local folder (staged, renamed in) when the
 folder does not hold it, and receipts likewise, so a publish step finds what an export step on another host wrote.
-A district consumer can poll the store as it polls a file drop: list ``v<N>/manifest.json``, or read ``latest``.
+The warehouse step ``mirror``s the whole store first (history, pointers and receipts), so its publication
+tables are the same on every host. A district consumer can poll the store as it polls a file drop: list ``v<N>/manifest.json``, or read ``latest``.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -29,7 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from exports.contracts import Contract
-from exports.filedrop import LATEST, MANIFEST, VERSION_RE, batch_dir, current_batch, versions, write_latest
+from exports.filedrop import (
+    LATEST,
+    MANIFEST,
+    VERSION_RE,
+    batch_dir,
+    current_batch,
+    latest_version,
+    versions,
+    write_latest,
+)
 from exports.publishing.versions import receipts_dir_for
 from kernel.settings import Settings
 
@@ -39,6 +50,18 @@ class SyncReport:
     versions_uploaded: int = 0
     files_uploaded: int = 0
     latest_set: bool = False
+
+
+RECEIPT_RE = re.compile(r"^v[1-9][0-9]*\.json$")
+
+
+@dataclass
+class MirrorReport:
+    """What ``OutboxStore.mirror`` brought into the folder."""
+
+    versions: int = 0
+    pointers: int = 0
+    receipts: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,10 +160,17 @@ class OutboxStore:
             return have
         if n not in self.versions(outbox, contract, day):
             return have  # the pointer names no complete version: never read a half-uploaded one
+        final = self._download_version(outbox, partition, n)
+        write_latest(partition, n)
+        return final
+
+    def _download_version(self, outbox: Path, partition: Path, n: int) -> Path:
+        """A complete version of the store into ``partition/v<n>`` unless the folder holds it (staged beside the
+        day folder and renamed in: a reader never sees half of it)."""
         final = partition / f"v{n}"
         if not (final / MANIFEST).is_file():
             partition.mkdir(parents=True, exist_ok=True)
-            stage = partition.parent / f".tmp-{day}-{uuid.uuid4().hex[:10]}"
+            stage = partition.parent / f".tmp-{partition.name}-{uuid.uuid4().hex[:10]}"
             try:
                 self.fs.get(f"{self.key(outbox, final)}/", f"{stage}/", recursive=True)
                 if final.exists():  # an incomplete folder (no manifest) cannot be a committed version
@@ -148,21 +178,72 @@ class OutboxStore:
                 stage.rename(final)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
-        write_latest(partition, n)
         return final
+
+    def mirror(self, outbox: Path) -> MirrorReport:
+        """Bring into the folder what the store holds and it lacks: every complete version (all of history, not
+        only the current one), each day's ``latest`` where the store's is newer, and every receipt. What the
+        warehouse's ``meta.exports`` and ``meta.receipts`` read, on a host whose folder is not the exports' one.
+
+        One listing of the store (a year of a district's outbox is tens of thousands of keys: tens of pages);
+        downloads only what is missing, so a host that mirrored yesterday fetches one day's batches. A version the
+        folder holds is never replaced (versions are immutable), and a pointer never moves back: the folder may be
+        ahead of the store while an export's copy is unfinished."""
+        base = self.uri.removeprefix("s3://").rstrip("/")
+        try:
+            keys = self.fs.find(base)
+        except FileNotFoundError:
+            keys = []
+        complete: set[tuple[str, str, str, int]] = set()
+        latest: dict[tuple[str, str, str], str] = {}
+        receipts: list[tuple[str, tuple[str, ...]]] = []
+        for key in keys:
+            parts = tuple(key[len(base) + 1:].split("/"))
+            if any(p.startswith(".") for p in parts):
+                continue
+            if len(parts) == 5 and parts[1] == "_receipts" and RECEIPT_RE.fullmatch(parts[4]):
+                receipts.append((key, parts))
+            elif len(parts) == 5 and parts[4] == MANIFEST and (m := VERSION_RE.fullmatch(parts[3])):
+                complete.add((*parts[:3], int(m.group(1))))
+            elif len(parts) == 4 and parts[3] == LATEST:
+                latest[parts[:3]] = key
+        report = MirrorReport()
+        for consumer, dataset, day, n in sorted(complete):
+            partition = Path(outbox) / consumer / dataset / day
+            if not (partition / f"v{n}" / MANIFEST).is_file():
+                self._download_version(outbox, partition, n)
+                report.versions += 1
+        for (consumer, dataset, day), key in sorted(latest.items()):
+            m = VERSION_RE.fullmatch(self.fs.cat_file(key).decode(errors="replace").strip())
+            partition = Path(outbox) / consumer / dataset / day
+            if m and (consumer, dataset, day, int(m.group(1))) in complete:
+                n = int(m.group(1))
+                if (latest_version(partition) or 0) < n:
+                    write_latest(partition, n)
+                    report.pointers += 1
+        for key, parts in receipts:
+            target = Path(outbox).joinpath(*parts)
+            if not target.exists():
+                self._get_receipt(key, target)
+                report.receipts += 1
+        return report
+
+    def _get_receipt(self, key: str, target: Path) -> None:
+        """One receipt, written whole or not at all (a receipt never changes once written)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".receipt-{uuid.uuid4().hex[:10]}.tmp")
+        try:
+            self.fs.get_file(key, str(tmp))
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _fetch_receipts(self, outbox: Path, contract: Contract, day: str) -> None:
         receipts = receipts_dir_for(outbox, contract.consumer) / contract.dataset / day
         for key in self.fs.glob(f"{self.key(outbox, receipts)}/v*.json"):
             target = receipts / key.rsplit("/", 1)[1]
             if not target.exists():  # a receipt never changes once written
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".receipt-{uuid.uuid4().hex[:10]}.tmp")  # never half a receipt
-                try:
-                    self.fs.get_file(key, str(tmp))
-                    tmp.replace(target)
-                finally:
-                    tmp.unlink(missing_ok=True)
+                self._get_receipt(key, target)
 
 
 def open_outbox_store(settings: Settings) -> OutboxStore | None:
@@ -172,3 +253,14 @@ def open_outbox_store(settings: Settings) -> OutboxStore | None:
     from kernel.lake import s3_client
 
     return OutboxStore(settings.outbox_uri, s3_client(settings))
+
+
+def mirror_outbox(settings: Settings) -> dict[str, int]:
+    """Before the warehouse reads the outbox folder: what the store holds and the folder lacks (``mirror``);
+    nothing when the deployment has no store."""
+    store = open_outbox_store(settings)
+    if store is None:
+        return {}
+    report = store.mirror(settings.outbox_dir)
+    return {"outbox_store_versions_fetched": report.versions, "outbox_store_pointers_set": report.pointers,
+            "outbox_store_receipts_fetched": report.receipts}

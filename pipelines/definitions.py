@@ -21,6 +21,7 @@ from exports import definitions as exports_area
 from exports import incidents
 from exports.contracts import Contract, disclosures, k_thresholds, load_contracts
 from exports.definitions import export_files, export_key
+from exports.outbox_store import mirror_outbox
 from kernel import record_keys
 from kernel.dataset import INTERNAL_LAYER, Dataset, small_cells_suppressed
 from kernel.expectations import Spec, localised
@@ -124,7 +125,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # the warehouse follows the lake and the outbox, not the pushes: a consumer down does not stop it
     lake_keys = [key for a in graph.assets or [] if isinstance(a, dg.AssetsDefinition) for key in a.keys
                  if key.path[0] not in ("publish", "incidents")]
-    graph = dg.Definitions.merge(graph, warehouse_area.definitions(area, lake_keys, datasets, contracts))
+    graph = dg.Definitions.merge(graph, warehouse_area.definitions(area, lake_keys, datasets, contracts,
+                                                                     outbox_catch_up=mirror_outbox))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)  # map_asset_specs is preview in 1.13; opted in on purpose
         graph = graph.map_asset_specs(func=_owned_and_tagged)

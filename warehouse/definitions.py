@@ -2,6 +2,7 @@
 
 # No ``from __future__ import annotations``: Dagster inspects the context and resource annotations.
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +13,7 @@ from kernel.lake_asset import Area
 from kernel.partitions import day_of
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
+from kernel.settings import Settings
 from warehouse.catalog import INTERNAL_LAYER, build_warehouse, connect, day_rows, internal_path
 
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -40,9 +42,11 @@ def day_metadata(path: Path, lake: Lake, day: str, totals: dict[str, int]) -> di
     }
 
 
-def definitions(area: Area, upstream: list[dg.AssetKey], datasets: dict[str, Dataset],
-                contracts: list) -> dg.Definitions:
-    """``warehouse/neuron_duckdb``, downstream of every lake and export asset (``upstream``)."""
+def definitions(area: Area, upstream: list[dg.AssetKey], datasets: dict[str, Dataset], contracts: list,
+                outbox_catch_up: Callable[[Settings], Mapping[str, int]] | None = None) -> dg.Definitions:
+    """``warehouse/neuron_duckdb``, downstream of every lake and export asset (``upstream``). ``outbox_catch_up``
+    brings the outbox folder up to the deployment's outbox store before ``meta.exports`` and ``meta.receipts`` read
+    it (exports.outbox_store.mirror_outbox, passed in by the code location: the warehouse does not import exports)."""
 
     @dg.asset(
         key=WAREHOUSE_KEY,
@@ -61,8 +65,10 @@ def definitions(area: Area, upstream: list[dg.AssetKey], datasets: dict[str, Dat
         s = neuron.settings
         day = day_of(context.partition_key)
         claim_day(context.instance, context.run_id, day, s.leases_dir, s.district)
+        caught_up = dict(outbox_catch_up(s)) if outbox_catch_up is not None else {}
         counts = build_warehouse(s.warehouse_path, neuron.lake, s.outbox_dir, contracts, datasets, s.timezone)
         return dg.MaterializeResult(metadata={
+            **caught_up,
             "path": dg.MetadataValue.path(str(s.warehouse_path)),
             "internal_path": dg.MetadataValue.path(str(internal_path(s.warehouse_path))),
             "views": len(counts),

@@ -233,3 +233,51 @@ def test_the_retry_schedule_on_a_host_without_the_folder_finds_what_is_unacknowl
     store.fs.rm(receipt)
     third = replace(s, outbox_dir=tmp_path / "third")
     assert pending_days(load_contracts(), third) == [day]
+
+
+def test_the_warehouse_on_a_host_without_the_folder_reads_every_version_and_receipt_through_the_store(s3_day,
+                                                                                                    tmp_path):
+    """meta.exports lists every version (history too) and meta.receipts every receipt: a warehouse step on a host
+    that shares no outbox folder first mirrors the store, and then reads what the exporting host's folder holds."""
+    from dataclasses import replace
+
+    from exports.contracts import batch_contracts, load_contracts
+    from exports.filedrop import latest_version, write_latest
+    from exports.outbox_store import mirror_outbox, open_outbox_store
+    from kernel.settings import load_settings
+    from warehouse.outbox import export_versions, receipt_files
+
+    root, result, _, _, day = s3_day
+    s = load_settings()
+    store = open_outbox_store(s)
+    # the day's own warehouse step caught up first, and found nothing missing on the host that exported
+    built = [e.materialization.metadata for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+             and e.asset_key.path[0] == "warehouse"]
+    assert built and built[0]["outbox_store_versions_fetched"].value == 0
+    # the store as the exporting host's copies leave it (tests before this one take pieces of it away)
+    for contract in batch_contracts(load_contracts()):
+        store.sync(s.outbox_dir, contract, day)
+        store.put_receipts(s.outbox_dir, contract.consumer, contract.dataset, day)
+    other = tmp_path / "outbox"  # another host's empty folder
+    caught_up = mirror_outbox(replace(s, outbox_dir=other))
+    assert caught_up["outbox_store_versions_fetched"] >= 5 and caught_up["outbox_store_receipts_fetched"] >= 5
+    assert caught_up["outbox_store_pointers_set"] == caught_up["outbox_store_versions_fetched"]  # one version a day
+
+    def versions(outbox: Path) -> list[tuple]:
+        return [(v.path.relative_to(outbox).as_posix(), v.version, v.is_latest, v.layout, v.manifest)
+                for v in export_versions(outbox)]
+
+    def receipts(outbox: Path) -> list[tuple]:
+        return [(r.path.relative_to(outbox).as_posix(), r.is_latest, r.receipt) for r in receipt_files(outbox)]
+
+    assert versions(other) == versions(s.outbox_dir) and len(versions(other)) >= 5
+    assert receipts(other) == receipts(s.outbox_dir) and len(receipts(other)) >= 5
+    assert _outbox_files(other) == _outbox_files(s.outbox_dir)  # byte for byte
+    again = store.mirror(other)
+    assert (again.versions, again.pointers, again.receipts) == (0, 0, 0)
+    # the folder ahead of the store (an export whose copy to the store was killed): its pointer never moves back
+    partition = Path(versions(other)[0][0]).parent
+    ahead = other / partition / "v99"
+    shutil.copytree(other / versions(other)[0][0], ahead)
+    write_latest(other / partition, 99)
+    assert store.mirror(other).pointers == 0 and latest_version(other / partition) == 99
