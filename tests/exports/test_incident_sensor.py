@@ -94,3 +94,38 @@ def test_while_the_receiver_is_down_runs_fail_the_sensor_backs_off_and_nothing_i
     assert _run(defs, instance, retry).success
     assert _held(receiver) == [("opened", 1), ("cleared", 2)]
     assert not _tick(defs, instance, root).run_requests
+
+
+def test_each_district_goes_to_its_own_receiver_and_a_district_without_one_waits(tmp_path, monkeypatch):
+    """With districts, the sensor reads and requests per district (a run tagged with its district), each district's
+    incidents go to its own receiver (NEURON_PUBLIC_SECURITY_URL_<DISTRICT>), and a district with no receiver yet
+    is not read until it has one; then nothing it landed meanwhile is lost."""
+    from exports.incidents import DISTRICT_TAG
+    from kernel.settings import load_settings
+
+    root = use_data_root(monkeypatch, tmp_path / "data")
+    monkeypatch.setenv("NEURON_DISTRICTS", "putuo,jingan")
+    monkeypatch.setenv("NEURON_PUBLISH_BACKOFF_S", "0.01")
+    landings = {d: Landing(root / "landing" / d) for d in ("putuo", "jingan")}
+    for landing in landings.values():
+        landing.push([landing.smoke_line(SMOKE, local("10:00"), ON)], open_=True)
+    with run_in_thread(tmp_path / "rx_putuo", CONTRACTS_DIR, KEYS) as rx_putuo, \
+            run_in_thread(tmp_path / "rx_jingan", CONTRACTS_DIR, KEYS) as rx_jingan:
+        for var, value in (("URL_PUTUO", rx_putuo.base_url), ("ACCESS_KEY", ACCESS_KEY), ("SECRET_KEY", SECRET_KEY)):
+            monkeypatch.setenv(f"NEURON_PUBLIC_SECURITY_{var}", value)
+        defs = build_definitions(load_settings())
+        with dg.instance_for_test() as instance:
+            first = _tick(defs, instance, root)
+            (request,) = first.run_requests  # jingan has no receiver: not read, no run
+            assert request.tags[DISTRICT_TAG] == "putuo"
+            assert _run(defs, instance, request).success
+            assert _held(rx_putuo) == [("opened", 1)] and _held(rx_jingan) == []
+            assert not (root / "incidents" / "jingan").exists()
+            assert not _tick(defs, instance, root, first.cursor).run_requests
+            # jingan's receiver configured: what it landed meanwhile goes there, and only there
+            monkeypatch.setenv("NEURON_PUBLIC_SECURITY_URL_JINGAN", rx_jingan.base_url)
+            defs = build_definitions(load_settings())
+            (request,) = _tick(defs, instance, root, first.cursor).run_requests
+            assert request.tags[DISTRICT_TAG] == "jingan"
+            assert _run(defs, instance, request).success
+            assert _held(rx_jingan) == [("opened", 1)] and _held(rx_putuo) == [("opened", 1)]
