@@ -18,7 +18,8 @@ Hosts that share no outbox folder (Celery workers, Kubernetes pods without a sha
 store: ``fetch`` downloads the current version of a day into the local folder (staged, renamed in) when the
 folder does not hold it, and receipts likewise, so a publish step finds what an export step on another host wrote.
 The warehouse step ``mirror``s the whole store first (history, pointers and receipts), so its publication
-tables are the same on every host. A district consumer can poll the store as it polls a file drop: list ``v<N>/manifest.json``, or read ``latest``.
+tables are the same on every host. A district consumer can poll the store as it polls a file drop: list
+``v<N>/manifest.json``, or read ``latest``.
 """
 
 from __future__ import annotations
@@ -102,11 +103,14 @@ class OutboxStore:
 
     def latest(self, outbox: Path, contract: Contract, day: str) -> int | None:
         """The version the store's ``latest`` names (None when it has none)."""
+        return self._pointer(f"{self.key(outbox, batch_dir(outbox, contract, day))}/{LATEST}")
+
+    def _pointer(self, key: str) -> int | None:
+        """The version a ``latest`` object names (None when it is absent or names none)."""
         try:
-            text = self.fs.cat_file(f"{self.key(outbox, batch_dir(outbox, contract, day))}/{LATEST}").decode()
+            m = VERSION_RE.fullmatch(self.fs.cat_file(key).decode().strip())
         except (FileNotFoundError, UnicodeDecodeError):
             return None
-        m = VERSION_RE.fullmatch(text.strip())
         return int(m.group(1)) if m else None
 
     # -------------------------------------------------------------------------------------------- writing
@@ -214,13 +218,11 @@ class OutboxStore:
                 self._download_version(outbox, partition, n)
                 report.versions += 1
         for (consumer, dataset, day), key in sorted(latest.items()):
-            m = VERSION_RE.fullmatch(self.fs.cat_file(key).decode(errors="replace").strip())
+            n = self._pointer(key)
             partition = Path(outbox) / consumer / dataset / day
-            if m and (consumer, dataset, day, int(m.group(1))) in complete:
-                n = int(m.group(1))
-                if (latest_version(partition) or 0) < n:
-                    write_latest(partition, n)
-                    report.pointers += 1
+            if n is not None and (consumer, dataset, day, n) in complete and (latest_version(partition) or 0) < n:
+                write_latest(partition, n)
+                report.pointers += 1
         for key, parts in receipts:
             target = Path(outbox).joinpath(*parts)
             if not target.exists():

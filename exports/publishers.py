@@ -69,11 +69,11 @@ def _check_district_endpoints(consumer: str, settings: Settings) -> None:
     if not settings.district:
         raise PublisherConfigError(f"{consumer}: a deployment of districts pushes one district's batches; these "
                                    f"settings name no district (Settings.for_district)")
-    urls: dict[str, list[str]] = {}
-    for district in settings.districts:
-        if url := settings.endpoint(consumer, district).url.strip().rstrip("/").lower():
-            urls.setdefault(url, []).append(district)
-    shared = urls.get(settings.endpoint(consumer).url.strip().rstrip("/").lower(), [])
+    def receiver(district: str) -> str:
+        return settings.endpoint(consumer, district).url.strip().rstrip("/").lower()
+
+    mine = receiver(settings.district)
+    shared = [d for d in settings.districts if mine and receiver(d) == mine]
     if len(shared) > 1:
         # the protocol names a batch by consumer, dataset and day: the receiver would take the second district's
         # day as a conflicting version of the first's

@@ -25,8 +25,8 @@ CREATE OR REPLACE TEMP MACRO neuron_time_parts(s) AS
 
 -- Every macro is a plain expression, never a subquery: DuckDB plans a macro's subquery as a join evaluated for every
 -- row, NULLs included, whatever CASE branch the row takes (measured: 0.98 s for 285 k CTWing timestamps against
--- 0.02 s for the epoch-milliseconds branch alone). The common forms come first, tested on the raw text; a value
--- reaching a later branch re-evaluates the squeeze and the parts, which only the rarer forms pay.
+-- 0.02 s for the epoch-milliseconds branch alone). The commonest form comes first, tested on the raw text; a value
+-- used more than once is bound by a lambda where it is costly (the form, the instant).
 -- tests/kernel/test_times.py holds these to the earlier subquery macros (tests/kernel/times_reference.sql) on a
 -- corpus of every form, broken forms and random text.
 
@@ -58,26 +58,23 @@ CREATE OR REPLACE TEMP MACRO neuron_time_text(s) AS regexp_replace(regexp_replac
     '^([0-9]{4})-?([0-9]{2})-?([0-9]{2})T?([0-9]{2}):?([0-9]{2}):?([0-9]{2})(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})?$',
     '\1-\2-\3 \4:\5:\6\7\8'), 'Z$', '+00:00'), '([+-][0-9]{2})([0-9]{2})$', '\1:\2');
 
--- the instant of a squeezed value `s`: the forms of neuron_time_form_of, tested in its order
-CREATE OR REPLACE TEMP MACRO neuron_time_of(s, tz) AS CASE
-    WHEN s IS NULL OR s = '' THEN NULL
-    WHEN regexp_full_match(s, '[0-9]{14}') AND try_strptime(s, '%Y%m%d%H%M%S') IS NOT NULL
-        THEN timezone(tz, try_strptime(s, '%Y%m%d%H%M%S'))
-    WHEN regexp_full_match(s, '[0-9]+(\.[0-9]+)?([eE][+]?[0-9]+)?') THEN
-        CASE WHEN TRY_CAST(s AS DOUBLE) < 1e11 THEN TRY(to_timestamp(TRY_CAST(s AS DOUBLE)))
-             WHEN TRY_CAST(s AS DOUBLE) < 1e14 THEN TRY(to_timestamp(TRY_CAST(s AS DOUBLE) / 1e3))
-             WHEN TRY_CAST(s AS DOUBLE) < 1e17 THEN TRY(to_timestamp(TRY_CAST(s AS DOUBLE) / 1e6)) END
-    -- local: the calendar form without a zone
-    WHEN regexp_full_match(s, '([0-9]{4})-?([0-9]{2})-?([0-9]{2})T?([0-9]{2}):?([0-9]{2}):?([0-9]{2})(\.[0-9]{1,9})?')
-        THEN timezone(tz, TRY_CAST(neuron_time_text(s) AS TIMESTAMP))
-    WHEN regexp_full_match(s, '([0-9]{4})-?([0-9]{2})-?([0-9]{2})T?([0-9]{2}):?([0-9]{2}):?([0-9]{2})(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})')
-        THEN TRY_CAST(neuron_time_text(s) AS TIMESTAMPTZ)
+-- the instant of a squeezed value `s` of form `form` (neuron_time_form_of's); local forms are read in time zone `tz`
+CREATE OR REPLACE TEMP MACRO neuron_time_at(s, form, tz) AS CASE
+    WHEN form IS NULL THEN NULL
+    WHEN form = 'compact_local' THEN timezone(tz, try_strptime(s, '%Y%m%d%H%M%S'))
+    WHEN form = 'epoch_s' THEN TRY(to_timestamp(TRY_CAST(s AS DOUBLE)))
+    WHEN form = 'epoch_ms' THEN TRY(to_timestamp(TRY_CAST(s AS DOUBLE) / 1e3))
+    WHEN form = 'epoch_us' THEN TRY(to_timestamp(TRY_CAST(s AS DOUBLE) / 1e6))
+    WHEN suffix(form, 'local') THEN timezone(tz, TRY_CAST(neuron_time_text(s) AS TIMESTAMP))
+    ELSE TRY_CAST(neuron_time_text(s) AS TIMESTAMPTZ)
 END;
 
 -- the instant a raw vendor time denotes; local forms are read in time zone `tz`. NULL when unparseable.
+-- (the form is bound once by the lambda: neuron_time_at tests it up to six times)
 CREATE OR REPLACE TEMP MACRO neuron_time(raw, tz) AS CASE
     WHEN regexp_full_match(CAST(raw AS VARCHAR), '[1-9][0-9]{12}') THEN TRY(to_timestamp(TRY_CAST(raw AS DOUBLE) / 1e3))
-    ELSE neuron_time_of(neuron_time_squeeze(raw), tz)
+    ELSE list_transform([neuron_time_form_of(neuron_time_squeeze(raw), trim(CAST(raw AS VARCHAR)))],
+                        lambda f: neuron_time_at(neuron_time_squeeze(raw), f, tz))[1]
 END;
 
 -- an event time with its quality: the device's time when it parses and lies within `max_skew` of the receive
