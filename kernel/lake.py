@@ -239,7 +239,9 @@ class PartitionWrite:
     def copy(self, con: duckdb.DuckDBPyConnection, sql: str) -> int:
         path = self.next_path()
         con.execute(
-            f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"
+            # DuckDB writes row groups in parallel: 122,880 rows (its default) let both cores write one part
+            # file (1,000,000 wrote a 16 MB telemetry batch on one core: 2.2-3.0 s against 1.35 s; the files are 8 % larger)
+            f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
         )
         n = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()[0][0]
         self.rows += n

@@ -1,4 +1,5 @@
--- One batch of landing lines (relation `lines_df`: source_file, source_line, community_id, line, file_error)
+-- One batch of landing lines (relation `lines_df`: lid, source_file, source_line, community_id, line, file_error;
+-- lid numbers the batch's lines, the key that ties a reading to its message)
 -- -> table `msgs`, one row per platform message (or per service / gateway entry inside one) with its
 -- message-level verdict. A file that could not be read is one row (line NULL, source_line 0, file_error the
 -- detail): one message, `unreadable_file`.
@@ -11,7 +12,7 @@
 -- Inputs: `registry`, `models`, `codec_len`; placeholders @day_start@, @day_end@, @tz@, @subject_expr@.
 CREATE OR REPLACE TEMP TABLE msgs AS
 WITH parsed AS (
-    SELECT source_file, source_line, community_id, file_error, valid_json,
+    SELECT lid, source_file, source_line, community_id, file_error, valid_json,
         split_part(source_file, '/', 3) AS folder,
         CASE WHEN valid_json THEN json_transform(line, '{
             "deviceId": "VARCHAR", "timestamp": "VARCHAR", "messageType": "VARCHAR", "productId": "VARCHAR",
@@ -43,12 +44,12 @@ typed AS (
 ),
 -- one row per reading group: (device, raw event time, properties or transparent bytes)
 services AS (
-    SELECT source_file, source_line, 0 AS svc_idx, community_id, file_error, kind, NULL AS device_id,
+    SELECT lid, source_file, source_line, 0 AS svc_idx, community_id, file_error, kind, NULL AS device_id,
         NULL AS product_id, NULL AS received_raw, NULL AS ts_raw, NULL::JSON AS props,
         NULL AS codec_src, NULL AS codec_enc
     FROM typed WHERE kind IN ('unreadable_file', 'malformed_json', 'unknown_envelope', 'unsupported_message_type')
     UNION ALL
-    SELECT source_file, source_line, 0, community_id, file_error, kind, nullif(s.deviceId, ''), s.productId, NULL,
+    SELECT lid, source_file, source_line, 0, community_id, file_error, kind, nullif(s.deviceId, ''), s.productId, NULL,
         s.timestamp,
         CASE WHEN kind = 'ctwing_status' THEN json_object('eventType', s.eventType)
              WHEN json_exists(s.payload, '$.serviceData') THEN json_extract(s.payload, '$.serviceData')
@@ -60,12 +61,12 @@ services AS (
              WHEN json_exists(s.payload, '$.msg') THEN 'hex' END
     FROM typed WHERE kind IN ('ctwing', 'ctwing_status')
     UNION ALL
-    SELECT source_file, source_line, svc_idx, community_id, file_error, kind, device_id, NULL, received_raw,
+    SELECT lid, source_file, source_line, svc_idx, community_id, file_error, kind, device_id, NULL, received_raw,
         svc.event_time, svc.properties, NULL, NULL
     FROM (
         SELECT *, unnest(svcs) AS svc, generate_subscripts(svcs, 1) - 1 AS svc_idx
         FROM (
-            SELECT source_file, source_line, community_id, file_error, kind,
+            SELECT lid, source_file, source_line, community_id, file_error, kind,
                 nullif(s.notify_data.header.device_id, '') AS device_id,
                 coalesce(s.event_time, s.event_time_ms) AS received_raw,
                 CASE WHEN kind = 'iotda_status'
@@ -79,13 +80,13 @@ services AS (
     )
     UNION ALL
     -- ThingsBoard device telemetry: {ts, values}, [{ts, values}, ...] or flat k/v (server time)
-    SELECT source_file, source_line, svc_idx, community_id, file_error, kind, device_id, NULL, received_raw,
+    SELECT lid, source_file, source_line, svc_idx, community_id, file_error, kind, device_id, NULL, received_raw,
         coalesce(json_extract_string(e, '$.ts'), received_raw),
         CASE WHEN json_exists(e, '$.values') THEN json_extract(e, '$.values') ELSE e END, NULL, NULL
     FROM (
         SELECT *, unnest(entries) AS e, generate_subscripts(entries, 1) - 1 AS svc_idx
         FROM (
-            SELECT source_file, source_line, community_id, file_error, kind, nullif(s.device, '') AS device_id,
+            SELECT lid, source_file, source_line, community_id, file_error, kind, nullif(s.device, '') AS device_id,
                 s.received_ms AS received_raw,
                 CASE WHEN json_type(s.payload) = 'ARRAY' THEN coalesce(nullif(json_transform(s.payload, '["JSON"]'), []), [NULL])
                      ELSE [s.payload] END AS entries
@@ -94,7 +95,7 @@ services AS (
     )
     UNION ALL
     -- ThingsBoard gateway telemetry: {"<device name>": [{ts, values}, ...], ...}
-    SELECT source_file, source_line, dev_idx * 1000 + svc_idx, community_id, file_error, kind, nullif(device_id, ''),
+    SELECT lid, source_file, source_line, dev_idx * 1000 + svc_idx, community_id, file_error, kind, nullif(device_id, ''),
         NULL, received_raw, coalesce(json_extract_string(e, '$.ts'), received_raw),
         CASE WHEN json_exists(e, '$.values') THEN json_extract(e, '$.values') ELSE e END, NULL, NULL
     FROM (
@@ -102,7 +103,7 @@ services AS (
         FROM (
             SELECT *, unnest(devs) AS dev, generate_subscripts(devs, 1) - 1 AS dev_idx
             FROM (
-                SELECT source_file, source_line, community_id, file_error, kind, s.received_ms AS received_raw,
+                SELECT lid, source_file, source_line, community_id, file_error, kind, s.received_ms AS received_raw,
                     coalesce(nullif(map_entries(json_transform(s.payload, '"MAP(VARCHAR, JSON[])"')), []),
                              [{'key': NULL, 'value': [NULL]}]) AS devs
                 FROM typed WHERE kind = 'tb_gateway'

@@ -88,7 +88,7 @@ def parse_batch(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, day: str, t
     Requires the ``registry`` view and ``load_vocabulary``.
     """
     start, end = day_bounds(day, tz)
-    con.register("lines_df", lines)
+    con.register("lines_df", lines.with_row_index("lid"))
     try:
         run_script(con, HERE / "bronze_messages.sql", day_start=start, day_end=end, tz=tz,
                    subject_expr=subject_expr(con))
