@@ -70,9 +70,19 @@ CREATE OR REPLACE TEMP MACRO neuron_time_at(s, form, tz) AS CASE
 END;
 
 -- the instant a raw vendor time denotes; local forms are read in time zone `tz`. NULL when unparseable.
--- (the form is bound once by the lambda: neuron_time_at tests it up to six times)
+-- The commonest forms, exactly as documented and without whitespace, are read first by one anchored match and
+-- DuckDB's own cast (epoch milliseconds; ISO 8601 with an offset, ISC's happenTime and sendTime; local; epoch
+-- microseconds): the same instants the classification gives, which costs ~0.7 s per 250 k ISO values (a
+-- regexp_extract of eight groups), against ~0.04 s for the match. (Below, the form is bound once by the lambda:
+-- neuron_time_at tests it up to six times.)
 CREATE OR REPLACE TEMP MACRO neuron_time(raw, tz) AS CASE
     WHEN regexp_full_match(CAST(raw AS VARCHAR), '[1-9][0-9]{12}') THEN TRY(to_timestamp(TRY_CAST(raw AS DOUBLE) / 1e3))
+    WHEN regexp_full_match(CAST(raw AS VARCHAR),
+                           '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})')
+        THEN TRY_CAST(CAST(raw AS VARCHAR) AS TIMESTAMPTZ)
+    WHEN regexp_full_match(CAST(raw AS VARCHAR), '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?')
+        THEN timezone(tz, TRY_CAST(CAST(raw AS VARCHAR) AS TIMESTAMP))
+    WHEN regexp_full_match(CAST(raw AS VARCHAR), '[1-9][0-9]{15}') THEN TRY(to_timestamp(TRY_CAST(raw AS DOUBLE) / 1e6))
     ELSE list_transform([neuron_time_form_of(neuron_time_squeeze(raw), trim(CAST(raw AS VARCHAR)))],
                         lambda f: neuron_time_at(neuron_time_squeeze(raw), f, tz))[1]
 END;
@@ -86,7 +96,10 @@ CREATE OR REPLACE TEMP MACRO neuron_event_time(raw, received, tz, max_skew) AS l
     lambda t: CASE
         WHEN t IS NOT NULL AND t >= TIMESTAMPTZ '2000-01-01 00:00:00+00'
              AND (received IS NULL OR abs(epoch(t) - epoch(received)) <= epoch(max_skew))
-            THEN {'ts': t, 'quality': CASE WHEN starts_with(neuron_time_form(raw), 'repaired_') THEN 'repaired' ELSE 'ok' END}
+            -- only a value with whitespace can be a repaired one: the others skip the classification
+            THEN {'ts': t, 'quality': CASE WHEN NOT regexp_matches(CAST(raw AS VARCHAR), '\s') THEN 'ok'
+                                           WHEN starts_with(neuron_time_form(raw), 'repaired_') THEN 'repaired'
+                                           ELSE 'ok' END}
         WHEN received IS NULL THEN {'ts': NULL::TIMESTAMPTZ, 'quality': 'missing'}
         WHEN t IS NOT NULL AND t >= TIMESTAMPTZ '2000-01-01 00:00:00+00' THEN {'ts': received, 'quality': 'clock_skew'}
         ELSE {'ts': received, 'quality': 'receive_time'}
