@@ -35,6 +35,7 @@ from kernel.io import create_view, scan_sql, write_dataset, write_frame
 from kernel.lake import remove_paths
 from kernel.metadata import asset_key, column_schema, preview
 from kernel.partitions import DATE, DISTRICT, day_of
+from kernel.priorities import op_tags
 from kernel.resource import NeuronResource
 from kernel.runs import claim_day
 from kernel.settings import Settings
@@ -61,6 +62,8 @@ class Area:
     disclosures: Mapping[str, Disclosure] = field(default_factory=dict)
     # the pool of the heavy ingest steps (the parsers: steps that write a quarantine), None for no pool
     ingest_pool: str | None = None
+    # dataset key -> the upward rank of the step writing it (kernel.priorities): which ready step starts first
+    ranks: Mapping[str, int] = field(default_factory=dict)
 
     def k(self, ds: Dataset) -> int:
         return self.k_thresholds.get(ds.key, DEFAULT_K)
@@ -235,6 +238,7 @@ class LakeAsset:
     accounting: tuple[tuple[Dataset, str], ...]  # (silver dataset, source suffix of the check name)
     sql_dir: Path
     description: str | None
+    cost: int = 1  # relative work, for the run's step order (kernel.priorities)
 
     @property
     def name(self) -> str:
@@ -273,7 +277,8 @@ class LakeAsset:
         decl = self
 
         @dg.multi_asset(name=self.name, specs=specs, check_specs=self.check_specs(), partitions_def=area.partitions,
-                        pool=area.ingest_pool if self.parses else None, description=self.fn.__doc__)
+                        pool=area.ingest_pool if self.parses else None, description=self.fn.__doc__,
+                        op_tags=op_tags(area.ranks, self.outputs[0].key))
         def _step(context: dg.AssetExecutionContext, neuron: NeuronResource):
             t0 = time.monotonic()
             step = Step(context, neuron, area, decl)
@@ -299,11 +304,14 @@ class LakeAsset:
 
 def lake_asset(*outputs: Dataset, reads: Mapping[str, Dataset | Read] | None = None,
                landing: Sequence[str] = (), accounting: Sequence[Dataset | tuple[Dataset, str]] = (),
-               sql_dir: Path | None = None, description: str | None = None) -> Callable[[StepFn], LakeAsset]:
+               sql_dir: Path | None = None, description: str | None = None, cost: int = 1
+               ) -> Callable[[StepFn], LakeAsset]:
     """Declare a lake step writing ``outputs`` (the first is its main output) from ``reads`` and ``landing``.
 
     ``accounting`` lists the silver outputs that carry a blocking ``row_accounting`` check (a tuple adds a
     source suffix to the check name). ``sql_dir`` defaults to the folder of the module defining the step.
+    ``cost``: the step's work relative to a small step's 1 (the parsers: seconds per 60 communities), which
+    orders the run's ready steps (``kernel.priorities``).
     """
     if not outputs:
         raise ValueError("a lake asset writes at least one dataset")
@@ -316,6 +324,6 @@ def lake_asset(*outputs: Dataset, reads: Mapping[str, Dataset | Read] | None = N
             reads={n: r if isinstance(r, Read) else Read(r) for n, r in (reads or {}).items()},
             landing=tuple(landing),
             accounting=tuple(a if isinstance(a, tuple) else (a, "") for a in accounting),
-            sql_dir=sql_dir or module_dir, description=description)
+            sql_dir=sql_dir or module_dir, description=description, cost=cost)
 
     return wrap

@@ -28,6 +28,7 @@ from kernel.expectations import Spec, localised
 from kernel.lake_asset import Area
 from kernel.landing import FRESHNESS_CHECK
 from kernel.partitions import partitions_def
+from kernel.priorities import op_tags, upward_ranks
 from kernel.resource import NeuronResource
 from kernel.settings import Settings, load_settings
 from kernel.tokens import Tokenizer
@@ -90,11 +91,12 @@ def quality_checks(datasets: dict[str, Dataset], contracts: list[Contract], area
     side = side_datasets(datasets)
     for ds in datasets.values():
         key = dg.AssetKey([ds.layer, ds.name])
+        tags = op_tags(area.ranks, ds.key)  # a dataset's checks run at its step's priority
         if ds.asset:
-            checks.append(build_lake_pii_check(key, (ds, *side.get(ds.key, ())), area.partitions))
+            checks.append(build_lake_pii_check(key, (ds, *side.get(ds.key, ())), area.partitions, op_tags=tags))
         if specs := suite(ds, area):
             checks.append(build_gx_checks(key, f"{ds.layer}.{ds.name}", specs, _lake_files(ds), area.partitions,
-                                          redactor=redact))
+                                          redactor=redact, op_tags=tags))
     for contract in contracts:
         checks.append(build_pii_check(export_key(contract), export_files(contract), area.partitions))
     return checks
@@ -115,7 +117,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     datasets = registry.datasets()
     area = Area(partitions=partitions_def(settings), k_thresholds=k_thresholds(contracts),
                 disclosures=disclosures(contracts),
-                ingest_pool=INGEST_POOL)
+                ingest_pool=INGEST_POOL,
+                ranks=upward_ranks(step for d in registry.domains() for step in d.steps))
     landing = tuple(s for d in registry.domains() for s in d.landing)
     areas = [domain.definitions(area, landing_specs=False) for domain in registry.domains()]
     areas.append(dg.Definitions(assets=[landing_assets(landing, area.partitions)]))

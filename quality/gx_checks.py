@@ -6,7 +6,7 @@ check step executes.
 
 # No ``from __future__ import annotations``: Dagster inspects the ``context`` annotation at runtime.
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -33,6 +33,7 @@ def build_gx_checks(
     data_docs: bool = True,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     name: str | None = None,
+    op_tags: Mapping[str, str] | None = None,
 ) -> dg.AssetChecksDefinition:
     """One ``@multi_asset_check`` with an ``AssetCheckSpec`` per expectation (ERROR specs are blocking).
 
@@ -68,6 +69,7 @@ def build_gx_checks(
         description=f"great-expectations suite `{suite_name}` ({len(specs)} expectations) on DuckDB",
         can_subset=True,
         compute_kind="great_expectations",
+        op_tags=op_tags,
     )
     def _gx_checks(context: dg.AssetCheckExecutionContext, neuron: NeuronResource) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == asset_key}

@@ -14,7 +14,7 @@ and column locations, never an identifier.
 import json
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -70,11 +70,13 @@ def build_pii_check(
     asset_key: dg.AssetKey,
     paths_for_partition: Callable[[NeuronResource, str | None], list[str]],
     partitions_def: dg.PartitionsDefinition | None = None,
+    op_tags: Mapping[str, str] | None = None,
 ) -> dg.AssetChecksDefinition:
     spec = _spec(asset_key, partitions_def, _DESCRIPTION)
 
     @dg.multi_asset_check(
-        specs=[spec], name=f"{asset_key.to_python_identifier()}_pii_scan", compute_kind="privacy"
+        specs=[spec], name=f"{asset_key.to_python_identifier()}_pii_scan", compute_kind="privacy",
+        op_tags=op_tags,
     )
     def _pii_check(context: dg.AssetCheckExecutionContext, neuron: NeuronResource) -> Iterator[dg.AssetCheckResult]:
         paths = [p for key in partition_keys_of(context) for p in paths_for_partition(neuron, key)]
@@ -135,6 +137,7 @@ def build_lake_pii_check(
     asset_key: dg.AssetKey,
     datasets: Sequence[Dataset],
     partitions_def: dg.PartitionsDefinition | None = None,
+    op_tags: Mapping[str, str] | None = None,
 ) -> dg.AssetChecksDefinition:
     """``no_personal_data`` on a lake asset: scan each of ``datasets`` (the asset's own, then the side datasets
     its step writes, e.g. row accounting) and withdraw every partition with a hit.
@@ -143,7 +146,7 @@ def build_lake_pii_check(
     it). It fails on hits, and on a partition withdrawn earlier and not re-written since (an absent
     partition must not pass as an empty one); a re-materialisation that writes a clean partition passes.
     Metadata: the scanner's counts and redacted samples, ``withdrawn`` (dataset, partition, finding file)
-    and ``withdrawn_to`` (the first finding's folder).
+    and ``withdrawn_to`` (the first finding's folder). ``op_tags``: the step's (its run priority).
     """
     if not datasets:
         raise ValueError(f"{asset_key.to_user_string()}: a lake PII check scans at least one dataset")
@@ -152,7 +155,8 @@ def build_lake_pii_check(
                  "withdrawn from the lake (only a redacted finding is kept under _withdrawn/).")
 
     @dg.multi_asset_check(
-        specs=[spec], name=f"{asset_key.to_python_identifier()}_pii_scan", compute_kind="privacy"
+        specs=[spec], name=f"{asset_key.to_python_identifier()}_pii_scan", compute_kind="privacy",
+        op_tags=op_tags,
     )
     def _pii_check(context: dg.AssetCheckExecutionContext, neuron: NeuronResource) -> Iterator[dg.AssetCheckResult]:
         settings = neuron.settings

@@ -36,7 +36,7 @@ bronze_access_doors = registry_snapshot(ACCESS_DOORS, "sites", "doors.csv", name
 
 
 @lake_asset(ACCESS_BRONZE, ACCESS_QUARANTINE, ACCESS_INGEST, ACCESS_OTHER, ACCESS_VOCABULARY_GAPS,
-            reads={"doors": ACCESS_DOORS}, landing=[SOURCE])
+            reads={"doors": ACCESS_DOORS}, landing=[SOURCE], cost=26)
 def bronze_access_events(step: Step) -> dict:
     """Parse the day's ISC envelopes in bounded batches; every record ends accepted, quarantined or duplicate."""
     if not landing_files(step.landing_dir, step.day):

@@ -22,7 +22,7 @@ ACCOUNTING = {s: accounting_dataset(f"governance_{s}") for s in g.SOURCES}
 
 
 @lake_asset(*BRONZE.values(), *QUARANTINE.values(), g.INGEST_GOVERNANCE, reads={"registry": DEVICE_REGISTRY},
-            landing=["governance"])
+            landing=["governance"], cost=2)
 def bronze_governance(step: Step) -> dict:
     """Parse the day's e-voting and community-app exports; every record ends accepted, quarantined or duplicate."""
     stats = ingest(step.con, step.lake, step.landing_dir, step.day, step.tz, step.neuron.tokenizer("governance"))  # no canaries

@@ -43,7 +43,7 @@ LANDING = "property_services"
 _SILVER_KEYS = {"work_order_events": "order_id, seq", "fee_bills": "bill_id", "payments": "payment_id"}
 
 
-@lake_asset(*BRONZE.values(), *QUARANTINE.values(), INGEST, landing=[LANDING])
+@lake_asset(*BRONZE.values(), *QUARANTINE.values(), INGEST, landing=[LANDING], cost=6)
 def bronze_property_services(step: Step) -> dict:
     """Decode (UTF-8, then GB18030, else quarantine the file), tokenise, redact and type every export."""
     tokenizer = step.neuron.tokenizer("services")

@@ -30,7 +30,7 @@ bronze_device_registry = registry_snapshot(DEVICE_REGISTRY, "device_registry", "
 
 
 @lake_asset(TELEMETRY_BRONZE, TELEMETRY_QUARANTINE, INGEST_STATS, reads={"registry": DEVICE_REGISTRY},
-            landing=["telemetry"])
+            landing=["telemetry"], cost=65)
 def bronze_telemetry(step: Step) -> dict:
     """Parse the day's landing files in bounded batches; every record ends accepted, quarantined or duplicate."""
     if not landing_files(step.landing_dir, step.day):

@@ -73,7 +73,7 @@ def bronze_registered_vehicles(step: Step) -> None:
 
 
 @lake_asset(PASSAGES_BRONZE, PASSAGES_QUARANTINE, INGEST_PASSAGES, reads={"tollgates": TOLLGATES},
-            landing=["vehicle_passages"])
+            landing=["vehicle_passages"], cost=12)
 def bronze_vehicle_passages(step: Step) -> dict:
     """GA/T 1400 objects: every one ends in bronze, in quarantine (one reason) or counted as a re-send."""
     start, end = day_bounds(step.day, step.tz)
@@ -112,7 +112,7 @@ def silver_vehicle_passages(step: Step) -> dict:
 
 
 @lake_asset(SESSIONS_BRONZE, SESSIONS_QUARANTINE, PAYMENTS_BRONZE, INGEST_PARKING, reads={"car_parks": CAR_PARKS},
-            landing=["parking"])
+            landing=["parking"], cost=4)
 def bronze_parking(step: Step) -> dict:
     """Parking-cloud pushes: money strings to BIGINT fen, plates to tokens; bad money goes to quarantine."""
     files = parking_files(step.landing_dir, step.day)
