@@ -28,15 +28,21 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
     jobs = {}
     for name in sorted(j.name for j in defs.jobs or []):
         job = defs.resolve_job_def(name)
-        # each step with the concurrency pool it runs in ("" when it takes no pool slot)
-        jobs[name] = {n: getattr(job.graph.node_named(n).definition, "pool", None) or ""
-                      for n in sorted(job.graph.node_names())}
+        # each step with the concurrency pool it runs in ("" when it takes no pool slot) and its priority
+        # (kernel.priorities: which ready step the executor starts first; none for the default, 0)
+        jobs[name] = {n: _pool_and_priority(job.graph.node_named(n).definition) for n in sorted(job.graph.node_names())}
     schedules = {s.name: {"cron": s.cron_schedule, "timezone": s.execution_timezone, "job": s.job_name,
                           "default": s.default_status.value}
                  for s in sorted(defs.schedules or [], key=lambda s: s.name)}
     sensors = {s.name: {"jobs": sorted(j.name for j in s.jobs) if s.has_jobs else [], "default": s.default_status.value}
                for s in sorted(defs.sensors or [], key=lambda s: s.name)}
     return {"assets": assets, "jobs": jobs, "schedules": schedules, "sensors": sensors}
+
+
+def _pool_and_priority(definition) -> str:
+    pool = getattr(definition, "pool", None) or ""
+    priority = definition.tags.get("dagster/priority")
+    return f"{pool} priority {priority}".strip() if priority else pool
 
 
 def test_the_whole_graph_matches_its_snapshot(snapshot):
