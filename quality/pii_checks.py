@@ -70,13 +70,11 @@ def build_pii_check(
     asset_key: dg.AssetKey,
     paths_for_partition: Callable[[NeuronResource, str | None], list[str]],
     partitions_def: dg.PartitionsDefinition | None = None,
-    op_tags: Mapping[str, str] | None = None,
 ) -> dg.AssetChecksDefinition:
     spec = _spec(asset_key, partitions_def, _DESCRIPTION)
 
     @dg.multi_asset_check(
-        specs=[spec], name=f"{asset_key.to_python_identifier()}_pii_scan", compute_kind="privacy",
-        op_tags=op_tags,
+        specs=[spec], name=f"{asset_key.to_python_identifier()}_pii_scan", compute_kind="privacy"
     )
     def _pii_check(context: dg.AssetCheckExecutionContext, neuron: NeuronResource) -> Iterator[dg.AssetCheckResult]:
         paths = [p for key in partition_keys_of(context) for p in paths_for_partition(neuron, key)]
