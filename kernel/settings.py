@@ -82,14 +82,17 @@ class Settings:
     pull_window_min: int = 60
     pull_overlap_min: int = 15
     # DuckDB's memory limit in each step (NEURON_STEP_MEMORY_MB): two steps run at once on two cores, so the run's
-    # tree needs up to about twice this plus ~0.7 GB (the run process and the executor's forkserver). 1536 holds a
-    # 60-community day in 3.0 GB (PSS) but ran out of memory in the telemetry parse of a 600-community day
-    # (docs/benchmarks.md); 3072 is what the 600-community runs have used
-    step_memory_mb: int = 3072
+    # tree needs up to about twice this plus ~0.7 GB (the run process and the executor's forkserver). A
+    # 600-community day peaked at 3.6 GB PSS (4.2 GB RSS) under 1536, two parses at once (docs/benchmarks.md)
+    step_memory_mb: int = 1536
     # steps a run executes at once on its host (NEURON_STEP_CONCURRENCY; the multiprocess executor's max_concurrent).
     # Dagster's default is the host's core count: on a 16-core Kubernetes node that is 16 steps of up to
     # step_memory_mb each inside one run pod. Size the pod's memory as this × step_memory_mb + ~1 GB
     step_concurrency: int = 2
+    # bronze parses at once across the instance's runs (NEURON_INGEST_SLOTS): the limit `neuron` gives the
+    # `neuron_ingest` pool (pipelines/pools.py) unless an operator set one (`dagster instance concurrency set`).
+    # Two let the telemetry parse run beside the others on two cores (docs/benchmarks.md)
+    ingest_slots: int = 2
     # the lake on object storage (NEURON_LAKE_URI=s3://bucket[/prefix]; kernel.object_lake); empty: on local disk at
     # lake_dir. NEURON_S3_ENDPOINT_URL for MinIO, OSS, OBS or a test server; credentials the AWS_* variables
     lake_uri: str = ""
@@ -283,6 +286,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, data_dir: str | Path 
         pull_overlap_min=_window(env, "NEURON_PULL_OVERLAP_MIN", "15"),
         step_memory_mb=_step_memory(env),
         step_concurrency=_step_concurrency(env),
+        ingest_slots=_ingest_slots(env),
         lake_uri=_s3_uri(env, "NEURON_LAKE_URI", "NEURON_LAKE_DIR"),
         outbox_uri=_s3_uri(env, "NEURON_OUTBOX_URI", "the outbox folder alone"),
         s3_endpoint_url=env.get("NEURON_S3_ENDPOINT_URL", "").strip(),
@@ -327,7 +331,7 @@ def _executor(env: Mapping[str, str]) -> str:
 
 
 def _step_memory(env: Mapping[str, str]) -> int:
-    mb = int(_number(env, "NEURON_STEP_MEMORY_MB", "3072", int))
+    mb = int(_number(env, "NEURON_STEP_MEMORY_MB", "1536", int))
     if mb < 256:
         raise SettingsError(f"NEURON_STEP_MEMORY_MB must be at least 256 (megabytes), got {mb}")
     return mb
@@ -344,6 +348,13 @@ def _step_concurrency(env: Mapping[str, str]) -> int:
     n = int(_number(env, "NEURON_STEP_CONCURRENCY", "2", int))
     if not 1 <= n <= 64:
         raise SettingsError(f"NEURON_STEP_CONCURRENCY must be between 1 and 64 (steps at once), got {n}")
+    return n
+
+
+def _ingest_slots(env: Mapping[str, str]) -> int:
+    n = int(_number(env, "NEURON_INGEST_SLOTS", "2", int))
+    if not 1 <= n <= 64:
+        raise SettingsError(f"NEURON_INGEST_SLOTS must be between 1 and 64 (bronze parses at once), got {n}")
     return n
 
 

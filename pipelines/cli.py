@@ -80,7 +80,8 @@ def _yesterday(tz: str) -> str:
 def prepare_dagster_home(home: Path) -> Path:
     """``home`` with the local instance config (copied once from deploy/dagster.local.yaml) and its storage
     created, under a file lock: two runs starting together on a fresh instance would otherwise race on the
-    storage migration (``UNIQUE constraint failed: alembic_version``)."""
+    storage migration (``UNIQUE constraint failed: alembic_version``). Each call also gives Neuron's pools their
+    limits (``pipelines.pools``: one warehouse writer, ``NEURON_INGEST_SLOTS`` parses) unless an operator set them."""
     import fcntl
 
     home.mkdir(parents=True, exist_ok=True)
@@ -91,13 +92,17 @@ def prepare_dagster_home(home: Path) -> Path:
             tmp = home / f".dagster.yaml.{os.getpid()}"
             shutil.copy(DEPLOY / "dagster.local.yaml", tmp)
             os.replace(tmp, cfg)
-        if not (home / ".initialised").exists():
-            import dagster as dg
+        import dagster as dg
 
-            with dg.DagsterInstance.from_config(str(home)) as instance:
+        from kernel.settings import load_settings
+        from pipelines.pools import apply_pool_limits
+
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            if not (home / ".initialised").exists():
                 instance.get_runs(limit=1)  # creates run, event-log and schedule storage
                 instance.all_instigator_state()
-            (home / ".initialised").touch()
+                (home / ".initialised").touch()
+            apply_pool_limits(instance, load_settings())
     return home
 
 
@@ -400,6 +405,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.healthy else 1
 
 
+def cmd_pools(args: argparse.Namespace) -> int:
+    """Give Neuron's pools their limits on the instance in $DAGSTER_HOME (pipelines/pools.py) and print them: on
+    a production instance once after a deployment or a change of NEURON_INGEST_SLOTS; local instances get it
+    whenever ``neuron`` prepares them."""
+    import dagster as dg
+
+    from kernel.settings import load_settings
+    from pipelines.pools import apply_pool_limits, wanted_limits
+
+    s = load_settings()
+    if s.mode == "production" and not (s.dagster_home / "dagster.yaml").is_file():
+        raise CliError(f"no dagster.yaml in DAGSTER_HOME ({s.dagster_home}): in production the pools are the "
+                       "deployment's instance's (deploy/dagster.yaml); mount it there")
+    _use_dagster_home(s.dagster_home)  # prepares the instance, which applies the limits
+    with dg.DagsterInstance.get() as instance:
+        report = apply_pool_limits(instance, s)  # again: idempotent, and says whose each limit is
+    for pool, wanted in wanted_limits(s).items():
+        if pool in report.kept:
+            print(f"{pool}: {report.kept[pool]} (set by an operator; Neuron's would be {wanted})")
+        else:
+            print(f"{pool}: {wanted}")
+    return 0
+
+
 def cmd_purge(args: argparse.Namespace) -> int:
     from pipelines.retention import purge_landing
 
@@ -445,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
                                            "temporary files); --repair clears it")
     doctor.add_argument("--repair", action="store_true")
     doctor.set_defaults(func=cmd_doctor)
+
+    pools = sub.add_parser("pools", help="give Neuron's concurrency pools their limits on the instance (one "
+                                         "warehouse writer, NEURON_INGEST_SLOTS parses) unless an operator set them")
+    pools.set_defaults(func=cmd_pools)
 
     purge = sub.add_parser("purge-landing", help="delete published landing day folders past retention")
     purge.add_argument("--days", type=_positive_int, help="retention window (default NEURON_LANDING_RETENTION_DAYS or 30)")

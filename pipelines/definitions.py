@@ -33,13 +33,13 @@ from kernel.resource import NeuronResource
 from kernel.settings import Settings, load_settings
 from kernel.tokens import Tokenizer
 from pipelines import jobs
+from pipelines.pools import INGEST_POOL  # the bronze parses: NEURON_INGEST_SLOTS at once per instance
 from pipelines.retention import landing_retention_job, landing_retention_schedule
 from quality.gx_checks import build_gx_checks
 from quality.pii_checks import build_lake_pii_check, build_pii_check
 from quality.pii_scan import redact
 from warehouse import definitions as warehouse_area
 
-INGEST_POOL = "neuron_ingest"  # bronze parse steps hold up to 3 GB of DuckDB each: one at a time per instance
 OWNERS = {"export": "team:neuron-publishing", "warehouse": "team:neuron-warehouse"}
 DEFAULT_OWNER = "team:neuron-data"
 

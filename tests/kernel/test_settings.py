@@ -59,10 +59,10 @@ def test_the_step_memory_is_each_steps_duckdb_limit(tmp_path: Path, monkeypatch)
     con = NeuronResource(data_dir=str(tmp_path)).duckdb()
     assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "667.5 MiB"  # 700 MB
     monkeypatch.delenv("NEURON_STEP_MEMORY_MB")
-    assert load_settings({}).step_memory_mb == 3072
+    assert load_settings({}).step_memory_mb == 1536
     # the bronze parses' batches follow it: 3 GB is the 16 MB the parses used before the limit was a setting
-    assert load_settings({}).parse_batch_bytes == 16 * 2**20
-    assert load_settings({"NEURON_STEP_MEMORY_MB": "1536"}).parse_batch_bytes == 8 * 2**20
+    assert load_settings({}).parse_batch_bytes == 8 * 2**20
+    assert load_settings({"NEURON_STEP_MEMORY_MB": "3072"}).parse_batch_bytes == 16 * 2**20
 
 
 @pytest.mark.parametrize("raw", ["0", "65", "two"])
