@@ -122,7 +122,10 @@ def read_source(landing: Path, day: str, source: str, stats: IngestStats) -> tup
     stats.landed = stats.lines + stats.counters["files_quarantined"]
     schema = {**dict.fromkeys(HEADERS[source].values(), pl.String), "source_line": pl.Int64, "ragged": pl.Boolean,
               "source_file": pl.String}
-    out = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+    # one chunk, not one per file: Polars runs some string kernels chunk by chunk, and the name redaction's
+    # replace_many built its automaton of every name of the day once per chunk (files x names: 12.2 s for the
+    # work orders of 600 communities, 1.35 s from one chunk)
+    out = pl.concat(frames, rechunk=True) if frames else pl.DataFrame(schema=schema)
     return out, pl.DataFrame(whole, schema={"source_file": pl.String, "reason": pl.String, "detail": pl.String},
                              orient="row")
 
@@ -142,7 +145,7 @@ def redact_texts(texts: pl.Series, names: list[str]) -> tuple[pl.Series, pl.Seri
 
     The scanner runs only on the distinct texts a cheap regex still marks as suspect.
     """
-    t = texts.alias("t").to_frame()
+    t = texts.alias("t").rechunk().to_frame()  # one automaton of the names per chunk: see read_source
     r = pl.col("t")
     if names:
         r = r.str.replace_many(names, ["[REDACTED:name]"] * len(names), leftmost=True)
