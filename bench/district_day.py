@@ -18,7 +18,8 @@ Phases, each in its own process:
    (the run process and every step process together, RSS and PSS summed) is sampled every 0.2 s.
 
 Writes bench/out/district_day.json (communities, end_to_end_s, floor_s, peak_rss_mb, steps: name -> seconds,
-plus detail) and prints the same. Not a test.
+cpu_s and cpu_utilisation: the run's CPU time over its wall time times the cores, plus detail) and prints the
+same. Not a test.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import textwrap
@@ -156,6 +158,9 @@ def run_phase(name: str, body: str, work: Path, landing: Path, day: str, communi
         print("RESULT " + json.dumps(OUT, default=str))
     """)
     env = child_environment(PYTHONPATH=str(ROOT), NEURON_MODE=os.environ.get("NEURON_MODE", "demo"))
+    # the CPU time of the phase's whole tree: every step process is reaped by the executor's forkserver, the
+    # forkserver by the run process, and that by us, so each one's time ends up in our RUSAGE_CHILDREN
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak = [0, 0]
     peak_parts: list[tuple[int, int, int]] = []
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -182,6 +187,10 @@ def run_phase(name: str, body: str, work: Path, landing: Path, day: str, communi
         raise SystemExit(f"{name} failed:\n{stderr[-4000:]}")
     line = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")][-1]
     out = json.loads(line[len("RESULT "):])
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["cpu_s"] = round(cpu_after.ru_utime - cpu_before.ru_utime + cpu_after.ru_stime - cpu_before.ru_stime, 1)
+    # 1.0: every core busy for the whole phase (then only less work shortens it, not more overlap)
+    out["cpu_utilisation"] = round(out["cpu_s"] / (out["seconds"] * (os.cpu_count() or 1)), 3)
     if sample:
         out["tree_peak_rss_mb"] = round(peak[0] / 2**20)
         out["tree_peak_pss_mb"] = round(peak[1] / 2**20)
@@ -242,6 +251,7 @@ def main() -> None:
         end_to_end_s=run["seconds"], floor_s=floor["seconds"],
         ratio_to_floor=round(run["seconds"] / floor["seconds"], 2), peak_rss_mb=run["tree_peak_rss_mb"],
         peak_pss_mb=run["tree_peak_pss_mb"],
+        cpu_s=run["cpu_s"], cpu_utilisation=run["cpu_utilisation"],
         success=run["success"], steps=dict(sorted(steps.items(), key=lambda kv: -kv[1])),
         floor=floor, run=run,
         steps_total_s=round(sum(steps.values()), 1),
