@@ -158,9 +158,11 @@ def run_phase(name: str, body: str, work: Path, landing: Path, day: str, communi
         print("RESULT " + json.dumps(OUT, default=str))
     """)
     env = child_environment(PYTHONPATH=str(ROOT), NEURON_MODE=os.environ.get("NEURON_MODE", "demo"))
-    # the CPU time of the phase's whole tree: every step process is reaped by the executor's forkserver, the
-    # forkserver by the run process, and that by us, so each one's time ends up in our RUSAGE_CHILDREN
+    # the CPU time of the phase: a one-process phase's from our RUSAGE_CHILDREN once it is reaped; the run's, whose
+    # step processes are the forkserver's children and never reach our RUSAGE_CHILDREN, as the sum over every
+    # process of the tree of its last sampled user + system time (a lower bound: a step's last 0.2 s is missed)
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seen: dict[tuple[int, float], float] = {}  # (pid, start time): a reused pid is another process
     peak = [0, 0]
     peak_parts: list[tuple[int, int, int]] = []
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -174,6 +176,12 @@ def run_phase(name: str, body: str, work: Path, landing: Path, day: str, communi
                     rss, pss, parts = _tree_memory(root)
                 except psutil.Error:
                     return
+                for child in [root, *root.children(recursive=True)]:
+                    try:
+                        key, times = (child.pid, child.create_time()), child.cpu_times()
+                    except psutil.Error:
+                        continue
+                    cpu_seen[key] = max(cpu_seen.get(key, 0.0), times.user + times.system)
                 if pss > peak[1]:
                     peak_parts[:] = parts
                 peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
@@ -188,7 +196,8 @@ def run_phase(name: str, body: str, work: Path, landing: Path, day: str, communi
     line = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")][-1]
     out = json.loads(line[len("RESULT "):])
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out["cpu_s"] = round(cpu_after.ru_utime - cpu_before.ru_utime + cpu_after.ru_stime - cpu_before.ru_stime, 1)
+    reaped = cpu_after.ru_utime - cpu_before.ru_utime + cpu_after.ru_stime - cpu_before.ru_stime
+    out["cpu_s"] = round(max(reaped, sum(cpu_seen.values())), 1)
     # 1.0: every core busy for the whole phase (then only less work shortens it, not more overlap)
     out["cpu_utilisation"] = round(out["cpu_s"] / (out["seconds"] * (os.cpu_count() or 1)), 3)
     if sample:
