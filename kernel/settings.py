@@ -91,7 +91,7 @@ class Settings:
     step_concurrency: int = 2
     # bronze parses at once across the instance's runs (NEURON_INGEST_SLOTS): the limit `neuron` gives the
     # `neuron_ingest` pool (pipelines/pools.py) unless an operator set one (`dagster instance concurrency set`).
-    # Two let the telemetry parse run beside the others on two cores (docs/benchmarks.md)
+    # Two: 13 % off a 60-community day on 2 cores, nothing at 600, where one parse keeps both busy (docs/benchmarks.md)
     ingest_slots: int = 2
     # the lake on object storage (NEURON_LAKE_URI=s3://bucket[/prefix]; kernel.object_lake); empty: on local disk at
     # lake_dir. NEURON_S3_ENDPOINT_URL for MinIO, OSS, OBS or a test server; credentials the AWS_* variables

@@ -5,8 +5,9 @@ pool (``concurrency.pools.default_limit: 1``). Neuron's two pools want different
 
 - ``duckdb_warehouse``: 1. The warehouse is one DuckDB file, and DuckDB lets one process write it at a time.
 - ``neuron_ingest`` (the bronze parses): ``NEURON_INGEST_SLOTS``, 2 by default. Each parse holds up to
-  ``NEURON_STEP_MEMORY_MB`` of DuckDB. One slot left a 600-community day with a single busy core for half of
-  its run, the other parses queued behind telemetry (docs/benchmarks.md).
+  ``NEURON_STEP_MEMORY_MB`` of DuckDB. On 2 cores two slots bought no time at 600 communities (one parse
+  already kept both cores busy through DuckDB's threads) but 13 % at 60, where the small Python-heavy parses leave
+  a core idle; at 1536 MB a step they keep a 600-community day under 4 GB (docs/benchmarks.md).
 
 A limit an operator set (``dagster instance concurrency set neuron_ingest 4``, or the UI) wins. Neuron sets a pool
 only while its limit is Dagster's default or the value Neuron itself set last (remembered in the instance's own
@@ -33,7 +34,6 @@ MARKER = "neuron/pool_limits"  # the limits Neuron set last, in the instance's k
 
 @dataclass
 class PoolReport:
-    set: dict[str, int] = field(default_factory=dict)  # pool -> the limit Neuron gave it now
     kept: dict[str, int] = field(default_factory=dict)  # pool -> an operator's limit, left as it is
 
 
@@ -56,7 +56,6 @@ def apply_pool_limits(instance: dg.DagsterInstance, settings: Settings) -> PoolR
             continue
         if have is None or have.from_default or have.limit != limit:
             instance.event_log_storage.set_concurrency_slots(pool, limit)
-            report.set[pool] = limit
         ours[pool] = limit
     instance.run_storage.set_cursor_values({MARKER: json.dumps(ours, sort_keys=True)})
     return report
