@@ -16,7 +16,9 @@ from kernel.sqlfile import render
 
 SQL = Path(__file__).resolve().parents[3] / "assets" / "telemetry" / "silver_telemetry.sql"
 REFERENCE = Path(__file__).with_name("silver_reference.sql")
-COLUMNS = ("community_id, building_id, device_id, device_type, platform, event_ts, metric, value, unit, "
+# a value as text: NaN equals NaN, and 0.0 and -0.0 (one identity) read alike, whichever row a query kept
+COLUMNS = ("community_id, building_id, device_id, device_type, platform, event_ts, metric, "
+           "CASE WHEN isnan(value) THEN 'NaN' ELSE CAST(value + 0.0 AS VARCHAR) END AS value, unit, "
            "quality_flag, subject_token, n, registered")
 
 
@@ -30,7 +32,8 @@ def _day(con: duckdb.DuckDBPyConnection, seed: int, rows: int) -> None:
                  ELSE TIMESTAMPTZ '2026-11-20 00:00:00+08' + to_minutes((random() * 30)::INT) END AS event_ts,
             CASE WHEN random() < 0.01 THEN NULL ELSE ['temp_c', 'rsrp_dbm', 'smoke'][1 + (random() * 2)::INT] END
                 AS metric,
-            CASE WHEN random() < 0.02 THEN NULL WHEN random() < 0.5 THEN -114.0 ELSE (random() * 3)::INT END AS value,
+            CASE WHEN random() < 0.02 THEN NULL WHEN random() < 0.02 THEN -0.0 WHEN random() < 0.02 THEN 'NaN'::DOUBLE
+                 WHEN random() < 0.5 THEN -114.0 ELSE (random() * 3)::INT END AS value,
             ['ctwing', 'iotda', 'thingsboard'][1 + (random() * 2)::INT] AS platform,
             ['C', 'dBm', NULL][1 + (random() * 2)::INT] AS unit,
             ['ok', 'rsrp_sign_restored'][1 + (random() * 1)::INT] AS quality_flag,
