@@ -7,8 +7,10 @@ started 71 s into a 262 s run (bench/district_day.py, 2026-12-07). Ranking a ste
 depends on it (list scheduling's "upward rank") starts the long chains first.
 
 A step's rank is its cost plus the highest rank among the steps that read what it writes; a step's cost is
-what it declares (``lake_asset(cost=...)``: the parsers, in seconds per 60 communities as the benchmark
-measured them), 1 otherwise. A dataset's checks (privacy scan, suite) take the rank of the step that writes
+what it declares (``lake_asset(cost=...)``: the parsers and the heavy silver steps, in seconds per 60 communities
+as the benchmark measured them), 1 otherwise. (Without the silver steps' costs, silver_telemetry, 84 s at 600
+communities, ranked below the governance parser's small checks and waited 20 s for them: bench/district_day.py,
+2026-12-08.) A dataset's checks (privacy scan, suite) take the rank of the step that writes
 it: they gate the same readers, so they run before them and after nothing more urgent.
 """
 

@@ -50,7 +50,7 @@ def bronze_access_events(step: Step) -> dict:
 
 @lake_asset(ACCESS_SILVER, reads={"bronze": ACCESS_BRONZE, "doors": ACCESS_DOORS, "quarantine": ACCESS_QUARANTINE,
                                   "ingest": ACCESS_INGEST},
-            accounting=[ACCESS_SILVER])
+            accounting=[ACCESS_SILVER], cost=6)
 def silver_access_events(step: Step) -> dict:
     with step.staged(step.sql("silver_access.sql")) as staged:
         n = step.write(f"SELECT * FROM {staged}")

@@ -48,7 +48,7 @@ def bronze_telemetry(step: Step) -> dict:
 
 @lake_asset(TELEMETRY_SILVER, reads={"bronze": TELEMETRY_BRONZE, "registry": DEVICE_REGISTRY,
                                      "quarantine": TELEMETRY_QUARANTINE, "ingest": INGEST_STATS},
-            accounting=[TELEMETRY_SILVER])
+            accounting=[TELEMETRY_SILVER], cost=8)
 def silver_telemetry(step: Step) -> dict:
     with step.staged(step.sql("silver_telemetry.sql")) as staged:
         n = step.write(f"SELECT * EXCLUDE (n, registered) FROM {staged} WHERE registered")
@@ -61,7 +61,7 @@ def silver_telemetry(step: Step) -> dict:
     return {"duplicates_cross_file": dup_cross}
 
 
-@lake_asset(DEVICE_ALARMS, reads={"silver": TELEMETRY_SILVER, "registry": DEVICE_REGISTRY})
+@lake_asset(DEVICE_ALARMS, reads={"silver": TELEMETRY_SILVER, "registry": DEVICE_REGISTRY}, cost=3)
 def silver_device_alarms(step: Step) -> dict:
     start, end = day_bounds(step.day, step.tz)
     step.write(step.sql("device_alarms.sql", day_start=start, day_end=end, alarm_flags=alarm_flags_sql()))
