@@ -521,14 +521,40 @@ def _expand(paths: Sequence[str | Path] | str | Path) -> list[Path]:
 
 
 def scan_parquet(paths: Sequence[str | Path] | str | Path, canaries: Iterable[Canary] = ()) -> list[Hit]:
-    """Scan Parquet files (a list of paths or a glob) column by column in DuckDB; location = file::column."""
+    """Scan Parquet files (a list of paths or a glob) column by column in DuckDB; location = file::column.
+
+    Files that share one schema (a lake partition's parts always do) are first scanned together: each distinct
+    cell of the partition once, not once per file (a value repeated across parts, a device id, a source line, is
+    one cell). A cell that hits in a file hits in the union, so a clean union is the per-file result (no hit);
+    only when the union hits are the files scanned one by one, for the hits' file locations. Files whose
+    schemas differ are never unioned: a column typed BIGINT in one part and DOUBLE in another would be cast,
+    and its digits could change (the union without that test missed an 18-digit ID: test_pii_scan.py). The bronze
+    telemetry of 600 communities, 78 parts: 13.3 s -> 4.6 s; its access events, 35 parts: 4.4 s."""
     index = _index(canaries)
+    files = _expand(paths)
     hits: list[Hit] = []
     with duckdb.connect() as con:
-        for path in _expand(paths):
+        if len(files) > 1 and _one_schema(con, files):
+            listed = ", ".join(_lit(str(p)) for p in files)
+            if not scan_duckdb_relation(con, f"read_parquet([{listed}])", index, location=str(files[0].parent)):
+                return []
+        for path in files:
             src = f"read_parquet({_lit(str(path))})"
             hits.extend(scan_duckdb_relation(con, src, index, location=str(path)))
     return hits
+
+
+def _one_schema(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> bool:
+    """Whether every file has the same columns, in the same order, with the same types (from the footers)."""
+    listed = ", ".join(_lit(str(p)) for p in files)
+    try:
+        schemas = con.execute(
+            "SELECT file_name, list([name, duckdb_type, type, converted_type, logical_type, repetition_type, "
+            "CAST(num_children AS VARCHAR)]::VARCHAR ORDER BY column_id, name) "
+            f"FROM parquet_schema([{listed}]) GROUP BY file_name").fetchall()
+    except duckdb.Error:  # an unreadable footer: the per-file scan reports it as it always did
+        return False
+    return len(schemas) == len(files) and len({tuple(s) for _, s in schemas}) == 1
 
 
 def scan_text_file(path: str | Path, canaries: Iterable[Canary] = (), *,
