@@ -115,8 +115,8 @@ def dagster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dagster]:
             yield running
         finally:
             os.killpg(proc.pid, signal.SIGTERM)  # dagster dev and its webserver/daemon/code-server children
-            try:
-                proc.wait(timeout=30)
+            try:  # its graceful shutdown outlasted 30 s in the full suite (measured 12-08): the group is killed after 5
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
 

@@ -103,7 +103,11 @@ def test_the_cli_waits_for_a_live_run_of_the_day_and_takes_over_once_it_ended(da
         hold()
 
     live = str(uuid.uuid4())
-    with dg.instance_for_test() as instance:
+    # no compute-log capture: its `tail` subprocess, under the full suite's xdist worker, held the in-process run
+    # for ~60 s at exit (faulthandler: compute_logs._clean_up_subprocess); the lease, not the logs, is under test
+    no_logs = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
+                                "class": "NoOpComputeLogManager"}}
+    with dg.instance_for_test(overrides=no_logs) as instance:
         runner = threading.Thread(target=lambda: holding.execute_in_process(instance=instance, run_id=live))
         runner.start()
         assert started.wait(30)
