@@ -72,9 +72,9 @@ END;
 -- the instant a raw vendor time denotes; local forms are read in time zone `tz`. NULL when unparseable.
 -- The commonest forms, exactly as documented and without whitespace, are read first by one anchored match and
 -- DuckDB's own cast (epoch milliseconds; ISO 8601 with an offset, ISC's happenTime and sendTime; local; epoch
--- microseconds; IoTDA's compact UTC): the same instants the classification gives, which costs ~0.7 s per 250 k ISO values (a
--- regexp_extract of eight groups), against ~0.04 s for the match. (Below, the form is bound once by the lambda:
--- neuron_time_at tests it up to six times.)
+-- microseconds; IoTDA's compact UTC): the same instants the classification gives, which costs ~0.7 s per 250 k ISO
+-- values (a regexp_extract of eight groups), against ~0.04 s for the match. (Below, the form is bound once by the
+-- lambda: neuron_time_at tests it up to six times.)
 CREATE OR REPLACE TEMP MACRO neuron_time(raw, tz) AS CASE
     WHEN regexp_full_match(CAST(raw AS VARCHAR), '[1-9][0-9]{12}') THEN TRY(to_timestamp(TRY_CAST(raw AS DOUBLE) / 1e3))
     WHEN regexp_full_match(CAST(raw AS VARCHAR),

@@ -38,8 +38,8 @@ silent AS (
         -- (in whole microseconds, exactly the interval comparison, which costs ten times as much)
         SELECT d.device_id, x.event_ts, x.prev_ts, epoch_us(x.event_ts) - epoch_us(x.prev_ts) AS gap_us
         FROM gaps x JOIN devices d USING (dev)
-        WHERE epoch_us(x.event_ts) - epoch_us(x.prev_ts) > 4000000::BIGINT * d.min_interval_s AND NOT x.prev_said_offline
-            AND NOT x.said_offline
+        WHERE epoch_us(x.event_ts) - epoch_us(x.prev_ts) > 4000000::BIGINT * d.min_interval_s
+            AND NOT x.prev_said_offline AND NOT x.said_offline
     ) x JOIN registry g USING (device_id)
     WHERE x.gap_us > 4000000::BIGINT * g.report_interval_s
 ),
