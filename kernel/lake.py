@@ -21,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 
+from kernel.duckdb_io import no_async_io
+
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 # Partitions a blocking check took out of the lake: ``<root>/_withdrawn/<layer>/<dataset>/date=<day>/<id>.json``.
@@ -238,6 +240,7 @@ class PartitionWrite:
 
     def copy(self, con: duckdb.DuckDBPyConnection, sql: str) -> int:
         path = self.next_path()
+        no_async_io(con)  # a failed write must fail, not hang (kernel.duckdb_io)
         con.execute(
             # DuckDB writes row groups in parallel: 122,880 rows (its default) let both cores write one part
             # file (1,000,000 wrote a 16 MB telemetry batch on one core: 2.2-3.0 s against 1.35 s; the files are 8 % larger)

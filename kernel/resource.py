@@ -7,6 +7,7 @@ import duckdb
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 from pydantic import PrivateAttr
 
+from kernel.duckdb_io import ASYNC_OFF
 from kernel.lake import Lake, open_lake
 from kernel.partitions import district_of
 from kernel.record_keys import install_record_key
@@ -52,7 +53,7 @@ class NeuronResource(dg.ConfigurableResource):
         ``NEURON_STEP_MEMORY_MB`` unless ``memory_limit`` says otherwise; beyond it DuckDB spills to disk."""
         s = self.settings
         con = duckdb.connect(config={"memory_limit": memory_limit or f"{s.step_memory_mb}MB",
-                                     "preserve_insertion_order": False})
+                                     "preserve_insertion_order": False, **ASYNC_OFF})
         s.duckdb_tmp.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET temp_directory = '{s.duckdb_tmp}'")
         con.execute(f"SET TimeZone = '{s.timezone}'")

@@ -46,6 +46,7 @@ from assets.access import parse as access_parse
 from assets.access.datasets import SECURITY_EVENTS  # the daily table the incidents must equal
 from assets.telemetry import parse as telemetry_parse
 from assets.telemetry.datasets import SECURITY_ALARM_TYPES
+from kernel.duckdb_io import ASYNC_OFF
 from kernel.ndjson import LINE_SCHEMA, community_of, read_lines
 from kernel.settings import Settings
 from kernel.sqlfile import render
@@ -138,7 +139,7 @@ class IncidentEngine:
         fd = os.open(self.dir / "engine.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            con = duckdb.connect(str(self.path), config={"threads": 2, "memory_limit": "1GB"})
+            con = duckdb.connect(str(self.path), config={"threads": 2, "memory_limit": "1GB", **ASYNC_OFF})
             try:
                 con.execute(f"SET TimeZone = '{self.tz}'")
                 for stmt in SCHEMA.strip().split(";"):

@@ -48,6 +48,32 @@ def test_error_mid_write_leaves_previous_partition_intact(tmp_path: Path):
     assert not list((tmp_path / "silver" / "t").glob(".tmp-*"))
 
 
+def test_a_write_failing_part_way_fails_every_time_and_never_hangs(tmp_path: Path):
+    """DuckDB 2.0.0's async file writer could hang for ever aborting a failed COPY (kernel.duckdb_io): with its
+    async threads on, this loop hung within ten tries. A hang is a timeout here, not a stuck suite."""
+    script = textwrap.dedent(f"""
+        import duckdb
+        from pathlib import Path
+        from kernel.lake import Lake
+        lake = Lake(Path({str(tmp_path)!r}))
+        con = duckdb.connect()
+        for i in range(40):
+            try:
+                with lake.write_partition("silver", "t", "2026-11-01") as w:
+                    w.copy(con, "SELECT range AS i FROM range(10)")
+                    w.copy(con, "SELECT CASE WHEN range = 500000 THEN error('disk gone') ELSE range END AS i "
+                                "FROM range(1000000)")
+            except duckdb.Error:
+                continue
+            raise SystemExit("the failing write succeeded")
+        print("ALL_FAILED", flush=True)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and "ALL_FAILED" in out.stdout, out.stderr[-2000:]
+    assert not list((tmp_path / "silver" / "t").glob(".tmp-*"))
+
+
 def test_killed_writer_leaves_previous_partition_readable(tmp_path: Path):
     lake = Lake(tmp_path)
     _write(lake, "2026-11-01", 1000, "v1")
