@@ -310,8 +310,8 @@ def lake_asset(*outputs: Dataset, reads: Mapping[str, Dataset | Read] | None = N
 
     ``accounting`` lists the silver outputs that carry a blocking ``row_accounting`` check (a tuple adds a
     source suffix to the check name). ``sql_dir`` defaults to the folder of the module defining the step.
-    ``cost``: the step's work relative to a small step's 1 (parsers, heavy silver steps: seconds per 60 communities), which
-    orders the run's ready steps (``kernel.priorities``).
+    ``cost``: the step's work relative to a small step's 1 (parsers, heavy silver steps: seconds per 60
+    communities), which orders the run's ready steps (``kernel.priorities``).
     """
     if not outputs:
         raise ValueError("a lake asset writes at least one dataset")

@@ -534,19 +534,19 @@ def scan_parquet(paths: Sequence[str | Path] | str | Path, canaries: Iterable[Ca
     files = _expand(paths)
     hits: list[Hit] = []
     with duckdb.connect() as con:
-        if len(files) > 1 and _one_schema(con, files):
-            listed = ", ".join(_lit(str(p)) for p in files)
-            if not scan_duckdb_relation(con, f"read_parquet([{listed}])", index, location=str(files[0].parent)):
-                return []
+        listed = ", ".join(_lit(str(p)) for p in files)
+        if (len(files) > 1 and _one_schema(con, listed, len(files))
+                and not scan_duckdb_relation(con, f"read_parquet([{listed}])", index, location=str(files[0].parent))):
+            return []
         for path in files:
             src = f"read_parquet({_lit(str(path))})"
             hits.extend(scan_duckdb_relation(con, src, index, location=str(path)))
     return hits
 
 
-def _one_schema(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> bool:
-    """Whether every file has the same columns, in the same order, with the same types (from the footers)."""
-    listed = ", ".join(_lit(str(p)) for p in files)
+def _one_schema(con: duckdb.DuckDBPyConnection, listed: str, n_files: int) -> bool:
+    """Whether the ``n_files`` Parquet files ``listed`` (SQL literals) have the same columns, in the same order, with
+    the same types (from the footers)."""
     try:
         schemas = con.execute(
             "SELECT file_name, list([name, duckdb_type, type, converted_type, logical_type, repetition_type, "
@@ -554,7 +554,7 @@ def _one_schema(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> bool:
             f"FROM parquet_schema([{listed}]) GROUP BY file_name").fetchall()
     except duckdb.Error:  # an unreadable footer: the per-file scan reports it as it always did
         return False
-    return len(schemas) == len(files) and len({tuple(s) for _, s in schemas}) == 1
+    return len(schemas) == n_files and len({tuple(s) for _, s in schemas}) == 1
 
 
 def scan_text_file(path: str | Path, canaries: Iterable[Canary] = (), *,

@@ -12,15 +12,20 @@
 WITH repeated AS (
     SELECT event_id FROM bronze GROUP BY event_id HAVING count(*) > 1
 ),
+-- each bronze row as a version (v) and the order of its delivery; not materialised: each branch reads its rows
+rows AS NOT MATERIALIZED (
+    SELECT event_id, status,
+        {'door_id': door_id, 'event_type': event_type, 'event_kind': event_kind, 'event_ts': event_ts,
+         'received_ts': received_ts, 'time_quality': time_quality, 'direction': direction,
+         'verify_mode': verify_mode, 'result': result, 'user_type': user_type,
+         'person_token': person_token, 'card_token': card_token, 'status': status} AS v,
+        {'s': coalesce(send_ts, TIMESTAMPTZ '-infinity'), 'f': source_file, 'l': source_line, 'i': event_index}
+            AS delivery
+    FROM bronze
+),
 status_versions AS (
-    SELECT b.event_id, b.status, count(*) AS copies,
-        arg_min({'door_id': b.door_id, 'event_type': b.event_type, 'event_kind': b.event_kind, 'event_ts': b.event_ts,
-                 'received_ts': b.received_ts, 'time_quality': b.time_quality, 'direction': b.direction,
-                 'verify_mode': b.verify_mode, 'result': b.result, 'user_type': b.user_type,
-                 'person_token': b.person_token, 'card_token': b.card_token, 'status': b.status},
-                {'s': coalesce(b.send_ts, TIMESTAMPTZ '-infinity'), 'f': b.source_file, 'l': b.source_line,
-                 'i': b.event_index}) AS v
-    FROM bronze b SEMI JOIN repeated r ON b.event_id IS NOT DISTINCT FROM r.event_id
+    SELECT b.event_id, b.status, count(*) AS copies, arg_min(b.v, b.delivery) AS v
+    FROM rows b SEMI JOIN repeated r ON b.event_id IS NOT DISTINCT FROM r.event_id
     GROUP BY b.event_id, b.status
 ),
 latest AS (
@@ -28,12 +33,8 @@ latest AS (
     FROM status_versions
     GROUP BY event_id
     UNION ALL
-    SELECT b.event_id, 1 AS versions,
-        {'door_id': b.door_id, 'event_type': b.event_type, 'event_kind': b.event_kind, 'event_ts': b.event_ts,
-         'received_ts': b.received_ts, 'time_quality': b.time_quality, 'direction': b.direction,
-         'verify_mode': b.verify_mode, 'result': b.result, 'user_type': b.user_type,
-         'person_token': b.person_token, 'card_token': b.card_token, 'status': b.status} AS v
-    FROM bronze b ANTI JOIN repeated r ON b.event_id IS NOT DISTINCT FROM r.event_id
+    SELECT b.event_id, 1 AS versions, b.v
+    FROM rows b ANTI JOIN repeated r ON b.event_id IS NOT DISTINCT FROM r.event_id
 )
 SELECT l.event_id, d.community_id, l.v.door_id AS door_id, d.building_id, d.kind AS door_kind, d.gate_name,
     l.v.event_type AS event_type, l.v.event_kind AS event_kind, l.v.event_ts AS event_ts,
