@@ -8,7 +8,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import urlencode
 
 import polars as pl
@@ -411,11 +411,22 @@ def test_duplicate_pages_repeat_the_last_record_of_the_previous_page(server: Ven
         assert prev[-1] == nxt[0]
 
 
-def test_late_records_are_hidden_from_the_first_window_that_covers_them(server: VendorServer) -> None:
+@pytest.fixture
+def own_server(platform) -> Iterator[VendorServer]:
+    """A server of the session's platform that no other test (nor a pull still running in the worker) talks to."""
+    server = VendorServer(platform).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_late_records_are_hidden_from_the_first_window_that_covers_them(own_server: VendorServer) -> None:
+    server = own_server
     p = server.platform
-    # the server remembers which window first covered each late record: another test of this shared server that
-    # queried 09:50-10:00 with late_share on (seen in a fresh-clone suite) would have released these already
-    server.reset()
+    # the server remembers which window first covered each late record, so this test has a server of its own: on
+    # the shared one, a request of another test covering 09:50-10:00 while late_share was on released those records
+    # early (seen twice in fresh-clone suites, the second time 2026-12-08 after reset() had been added here)
     server.faults.late_share = 1.0  # every record received in the last 10 minutes of an hour
     # Windows off the hour: the server remembers late records per window, and a pull (its windows are whole
     # hours with a 10-minute overlap) still answered on this shared server must not have seen these first.
